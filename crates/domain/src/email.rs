@@ -1,0 +1,160 @@
+//! Email addresses and their canonical form, which decides "one signature per person".
+
+use unicode_normalization::UnicodeNormalization;
+
+/// A syntactically sane email address.
+///
+/// `as_given` is what the signer typed (trimmed, domain in ASCII) and is kept for
+/// contacting them; `canonical` folds the variants one person can type for one
+/// mailbox and is only ever used, hashed, as their identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    as_given: String,
+    canonical: String,
+}
+
+const MAX_LEN: usize = 254;
+const MAX_LOCAL_LEN: usize = 64;
+
+impl Email {
+    /// Errors are codes: `required`, `too_long`, `invalid`.
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err("required");
+        }
+        if trimmed.len() > MAX_LEN {
+            return Err("too_long");
+        }
+        let (local, domain) = trimmed.split_once('@').ok_or("invalid")?;
+        if !local_is_sane(local) || domain.contains('@') {
+            return Err("invalid");
+        }
+        let domain = idna::domain_to_ascii(domain).map_err(|_| "invalid")?;
+        if !domain_is_sane(&domain) {
+            return Err("invalid");
+        }
+        let local: String = local.nfc().collect();
+        let canonical = canonical_address(&local, &domain);
+        Ok(Self {
+            as_given: format!("{local}@{domain}"),
+            canonical,
+        })
+    }
+
+    /// The address as the signer typed it, for contacting them.
+    pub fn as_given(&self) -> &str {
+        &self.as_given
+    }
+
+    /// The identity form: case-folded, `+tag` dropped, Gmail dots and alias folded.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+}
+
+fn local_is_sane(local: &str) -> bool {
+    !local.is_empty()
+        && local.len() <= MAX_LOCAL_LEN
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && !local.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    '(' | ')' | '<' | '>' | ',' | ';' | ':' | '\\' | '"' | '[' | ']'
+                )
+        })
+}
+
+fn domain_is_sane(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn canonical_address(local: &str, domain: &str) -> String {
+    let folded = local.to_lowercase();
+    let untagged = match folded.split_once('+') {
+        Some((base, _tag)) if !base.is_empty() => base,
+        _ => folded.as_str(),
+    };
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        let undotted: String = untagged.chars().filter(|&c| c != '.').collect();
+        format!("{undotted}@gmail.com")
+    } else {
+        format!("{untagged}@{domain}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(s: &str) -> String {
+        Email::parse(s).unwrap().canonical().to_owned()
+    }
+
+    #[test]
+    fn folds_the_variants_of_one_mailbox() {
+        assert_eq!(
+            canonical("  Ada.Lovelace+news@Example.ORG "),
+            "ada.lovelace@example.org"
+        );
+        assert_eq!(canonical("a.da.love+x@googlemail.com"), "adalove@gmail.com");
+        assert_eq!(canonical("ADALOVE@GMAIL.COM"), "adalove@gmail.com");
+        assert_eq!(canonical("ÖZGÜR@bücher.de"), "özgür@xn--bcher-kva.de");
+        assert_eq!(canonical("+only@example.org"), "+only@example.org");
+    }
+
+    #[test]
+    fn composes_the_local_part() {
+        assert_eq!(
+            canonical("jose\u{301}@example.org"),
+            canonical("josé@example.org")
+        );
+    }
+
+    #[test]
+    fn keeps_what_was_typed_for_contact() {
+        let e = Email::parse(" Ada+news@Bücher.de ").unwrap();
+        assert_eq!(e.as_given(), "Ada+news@xn--bcher-kva.de");
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_address() {
+        for bad in [
+            "plain",
+            "@example.org",
+            "a@",
+            "a@b",
+            "a b@example.org",
+            "a@@example.org",
+            "a@exa_mple.org",
+            ".a@example.org",
+            "a..b@example.org",
+            "a@example.123",
+            "a@-example.org",
+            "<a>@example.org",
+        ] {
+            assert_eq!(Email::parse(bad), Err("invalid"), "{bad}");
+        }
+        assert_eq!(Email::parse("  "), Err("required"));
+        assert_eq!(
+            Email::parse(&format!("{}@example.org", "a".repeat(250))),
+            Err("too_long")
+        );
+    }
+}

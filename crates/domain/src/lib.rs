@@ -1,0 +1,23 @@
+//! The campaign's values, parsed once at the edge ("parse, don't validate").
+//!
+//! Nothing here does I/O: every field a signer or an organizer sends becomes a
+//! newtype whose `parse` holds its normalization, so storage and transport only
+//! ever see values that are already valid and canonical.
+
+mod country;
+mod email;
+mod error;
+mod identity;
+mod locale;
+mod petition;
+mod signature;
+mod text;
+
+pub use country::Country;
+pub use email::Email;
+pub use error::FieldError;
+pub use identity::{IdentityKey, Pepper};
+pub use locale::Locale;
+pub use petition::{NewPetition, NewPetitionInput, PetitionStatus, Slug};
+pub use signature::{Channel, Signature, SignatureInput, SignerKind};
+pub use text::{LongText, Text};

@@ -1,0 +1,286 @@
+//! A signature as a signer sends it, and as it is once parsed.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::FieldErrors;
+use crate::{Country, Email, FieldError, Locale, Text};
+
+/// Fields as they arrive from a JSON body or an HTML form, before any checking.
+/// Empty strings count as absent: an HTML form sends every input, filled or not.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureInput {
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub country: Option<String>,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub signer_kind: Option<String>,
+    pub organization: Option<String>,
+    pub consent_updates: Option<String>,
+    pub locale: Option<String>,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerKind {
+    Person,
+    Organization,
+}
+
+impl SignerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Organization => "organization",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "person" => Some(Self::Person),
+            "organization" => Some(Self::Organization),
+            _ => None,
+        }
+    }
+}
+
+/// How a signature reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Web,
+    Event,
+    Paper,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Event => "event",
+            Self::Paper => "paper",
+        }
+    }
+}
+
+/// A valid signature, every field normalized.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// The client's own UUID for safe retries, when it sent one.
+    pub client_id: Option<Uuid>,
+    pub full_name: Text,
+    pub email: Email,
+    pub country: Country,
+    pub postal_code: Option<String>,
+    pub city: Option<Text>,
+    pub kind: SignerKind,
+    pub organization: Option<Text>,
+    pub consent_updates: bool,
+    pub locale: Option<Locale>,
+}
+
+const NAME_MAX: usize = 200;
+const CITY_MAX: usize = 100;
+const POSTAL_MAX: usize = 16;
+
+impl Signature {
+    /// Checks every field and reports all that are wrong at once.
+    pub fn parse(input: SignatureInput) -> Result<Self, Vec<FieldError>> {
+        let mut errors = FieldErrors::default();
+        let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+
+        let full_name = errors.check(
+            "full_name",
+            Text::parse(input.full_name.as_deref().unwrap_or(""), NAME_MAX),
+        );
+        let email = errors.check("email", Email::parse(input.email.as_deref().unwrap_or("")));
+        let country = errors.check(
+            "country",
+            match present(input.country) {
+                None => Err("required"),
+                Some(c) => Country::parse(&c).ok_or("unknown_country"),
+            },
+        );
+        let postal_code = errors
+            .check(
+                "postal_code",
+                present(input.postal_code)
+                    .map(|p| parse_postal_code(&p))
+                    .transpose(),
+            )
+            .flatten();
+        let city = errors
+            .check(
+                "city",
+                present(input.city)
+                    .map(|c| Text::parse(&c, CITY_MAX))
+                    .transpose(),
+            )
+            .flatten();
+        let kind = errors.check(
+            "signer_kind",
+            match present(input.signer_kind) {
+                None => Ok(SignerKind::Person),
+                Some(k) => SignerKind::parse(k.trim()).ok_or("invalid"),
+            },
+        );
+        let organization = errors
+            .check(
+                "organization",
+                match (present(input.organization), kind) {
+                    (None, Some(SignerKind::Organization)) => Err("required"),
+                    (None, _) => Ok(None),
+                    (Some(o), _) => Text::parse(&o, NAME_MAX).map(Some),
+                },
+            )
+            .flatten();
+        let consent_updates = errors.check(
+            "consent_updates",
+            parse_bool(input.consent_updates.as_deref().unwrap_or("")),
+        );
+        let locale = errors
+            .check(
+                "locale",
+                present(input.locale).map(|l| Locale::parse(&l)).transpose(),
+            )
+            .flatten();
+        let client_id = errors
+            .check(
+                "id",
+                present(input.id)
+                    .map(|id| Uuid::parse_str(id.trim()).map_err(|_| "invalid"))
+                    .transpose(),
+            )
+            .flatten();
+
+        match (full_name, email, country, kind, consent_updates) {
+            (Some(full_name), Some(email), Some(country), Some(kind), Some(consent_updates))
+                if errors.0.is_empty() =>
+            {
+                Ok(Self {
+                    client_id,
+                    full_name,
+                    email,
+                    country,
+                    postal_code,
+                    city,
+                    kind,
+                    organization,
+                    consent_updates,
+                    locale,
+                })
+            }
+            _ => Err(errors.0),
+        }
+    }
+}
+
+/// Upper case, single spaces; letters, digits, spaces and hyphens only.
+fn parse_postal_code(input: &str) -> Result<String, &'static str> {
+    let code = input
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    if code.chars().count() > POSTAL_MAX {
+        return Err("too_long");
+    }
+    if !code
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
+    {
+        return Err("invalid");
+    }
+    Ok(code)
+}
+
+/// JSON booleans arrive as "true"/"false"; an HTML checkbox sends "on" or nothing.
+fn parse_bool(input: &str) -> Result<bool, &'static str> {
+    match input.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "off" | "no" => Ok(false),
+        "true" | "1" | "on" | "yes" => Ok(true),
+        _ => Err("invalid"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> SignatureInput {
+        SignatureInput {
+            full_name: Some("Leyla Məmmədova".into()),
+            email: Some("leyla@example.az".into()),
+            country: Some("az".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_a_minimal_signature() {
+        let s = Signature::parse(input()).unwrap();
+        assert_eq!(s.country.as_str(), "AZ");
+        assert_eq!(s.kind, SignerKind::Person);
+        assert!(!s.consent_updates);
+        assert!(s.client_id.is_none());
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let errors = Signature::parse(SignatureInput {
+            full_name: Some("".into()),
+            email: Some("nope".into()),
+            country: Some("ZZ".into()),
+            signer_kind: Some("organization".into()),
+            consent_updates: Some("maybe".into()),
+            id: Some("not-a-uuid".into()),
+            postal_code: Some("12$45".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let got: Vec<_> = errors.iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("full_name", "required"),
+                ("email", "invalid"),
+                ("country", "unknown_country"),
+                ("postal_code", "invalid"),
+                ("organization", "required"),
+                ("consent_updates", "invalid"),
+                ("id", "invalid"),
+            ]
+        );
+    }
+
+    #[test]
+    fn organizations_name_themselves() {
+        let s = Signature::parse(SignatureInput {
+            signer_kind: Some("organization".into()),
+            organization: Some("  Friends   of the Earth ".into()),
+            consent_updates: Some("on".into()),
+            postal_code: Some(" 1012  ab ".into()),
+            ..input()
+        })
+        .unwrap();
+        assert_eq!(s.kind, SignerKind::Organization);
+        assert_eq!(s.organization.unwrap().as_str(), "Friends of the Earth");
+        assert!(s.consent_updates);
+        assert_eq!(s.postal_code.as_deref(), Some("1012 AB"));
+    }
+
+    #[test]
+    fn empty_optional_fields_are_absent() {
+        let s = Signature::parse(SignatureInput {
+            city: Some("".into()),
+            postal_code: Some(" ".into()),
+            locale: Some("".into()),
+            id: Some("".into()),
+            ..input()
+        })
+        .unwrap();
+        assert!(s.city.is_none() && s.postal_code.is_none() && s.locale.is_none());
+    }
+}

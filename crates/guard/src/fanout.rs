@@ -1,0 +1,89 @@
+//! Announcing changes to every instance over Redis pub/sub.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::RedisLink;
+
+/// Publishes and receives opaque payloads on one channel.
+#[derive(Clone)]
+pub struct Fanout {
+    link: RedisLink,
+    channel: String,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl Fanout {
+    pub fn new(link: RedisLink, prefix: &str, topic: &str) -> Self {
+        Self {
+            link,
+            channel: format!("{prefix}:{topic}"),
+            subscribed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Publishes without waiting; a lost announcement is repaired by the next one
+    /// or by the receivers' periodic reload.
+    pub fn publish(&self, payload: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let channel = &this.channel;
+            let _: Option<i64> = this
+                .link
+                .call(|mut conn| async move {
+                    redis::cmd("PUBLISH")
+                        .arg(channel)
+                        .arg(payload)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await;
+        });
+    }
+
+    /// Whether announcements are arriving now; when not, receivers should poll.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Every payload published by any instance (this one included), for as long
+    /// as the receiver is kept; reconnects by itself after Redis comes back.
+    pub fn subscribe(&self) -> mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = mpsc::channel(1024);
+        let this = self.clone();
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                if let Err(e) = this.listen(&tx).await {
+                    warn!(error = %e, "count announcements interrupted");
+                }
+                this.subscribed.store(false, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        rx
+    }
+
+    async fn listen(&self, tx: &mpsc::Sender<Vec<u8>>) -> redis::RedisResult<()> {
+        let mut pubsub = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.link.client().get_async_pubsub(),
+        )
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+        pubsub.subscribe(&self.channel).await?;
+        self.subscribed.store(true, Ordering::Relaxed);
+        info!(channel = %self.channel, "listening for count announcements");
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            if tx.send(msg.get_payload_bytes().to_vec()).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

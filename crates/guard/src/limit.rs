@@ -1,0 +1,83 @@
+//! Rate limits written like `5/300s`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// At most `count` signatures per `period`, refilled evenly (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+#[derive(Debug, Error)]
+#[error("a limit looks like 5/300s, 10/1m or 100/1h, or is off; got {0:?}")]
+pub struct LimitParseError(String);
+
+impl Limit {
+    /// The time one unit of the limit takes to refill.
+    pub fn interval(&self) -> Duration {
+        self.period / self.count
+    }
+
+    /// `off` (or `none`) is `None`: no limit.
+    pub fn parse_optional(s: &str) -> Result<Option<Self>, LimitParseError> {
+        match s.trim() {
+            "off" | "none" => Ok(None),
+            other => other.parse().map(Some),
+        }
+    }
+}
+
+impl FromStr for Limit {
+    type Err = LimitParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || LimitParseError(s.to_owned());
+        let (count, period) = s.trim().split_once('/').ok_or_else(err)?;
+        let count: u32 = count.trim().parse().map_err(|_| err())?;
+        let period = period.trim();
+        let split = period
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(period.len());
+        let (amount, unit) = period.split_at(split);
+        let amount: u64 = if amount.is_empty() {
+            1
+        } else {
+            amount.parse().map_err(|_| err())?
+        };
+        let seconds = match unit {
+            "s" | "" => amount,
+            "m" => amount * 60,
+            "h" => amount * 3600,
+            _ => return Err(err()),
+        };
+        if count == 0 || seconds == 0 {
+            return Err(err());
+        }
+        Ok(Self {
+            count,
+            period: Duration::from_secs(seconds),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_written_forms() {
+        let l: Limit = "5/300s".parse().unwrap();
+        assert_eq!((l.count, l.period.as_secs()), (5, 300));
+        assert_eq!(l.interval(), Duration::from_secs(60));
+        assert_eq!("10/1m".parse::<Limit>().unwrap().period.as_secs(), 60);
+        assert_eq!("100/h".parse::<Limit>().unwrap().period.as_secs(), 3600);
+        assert_eq!(Limit::parse_optional("off").unwrap(), None);
+        for bad in ["5", "0/1s", "5/0s", "x/1s", "5/1d", ""] {
+            assert!(bad.parse::<Limit>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Fields of a JSON object or an HTML form, taken one by one so that a value of
+//! the wrong type is reported against its field instead of failing the body.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use undersigned_domain::FieldError;
+
+use crate::problem::ApiError;
+use crate::request::BodyKind;
+
+pub enum Fields {
+    Json(Map<String, Value>),
+    Form(HashMap<String, String>),
+}
+
+impl Fields {
+    pub fn parse(kind: BodyKind, body: &[u8]) -> Result<Self, ApiError> {
+        match kind {
+            BodyKind::Json => match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => Ok(Self::Json(map)),
+                Ok(_) => Err(ApiError::Malformed(
+                    "The body must be a JSON object.".into(),
+                )),
+                Err(e) => Err(ApiError::Malformed(format!(
+                    "The body is not valid JSON: {e}."
+                ))),
+            },
+            BodyKind::Form => Ok(Self::Form(
+                form_urlencoded::parse(body).into_owned().collect(),
+            )),
+        }
+    }
+
+    /// A text field; numbers and booleans are refused in JSON, `null` is absent.
+    pub fn text(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        match self {
+            Self::Form(map) => map.get(name).cloned(),
+            Self::Json(map) => match map.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => {
+                    errors.push(FieldError::new(name, "not_a_string"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A boolean, as JSON `true`/`false` or as the text a form sends.
+    pub fn flag(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        match self {
+            Self::Json(map) => match map.get(name) {
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                _ => self.text(name, errors),
+            },
+            Self::Form(_) => self.text(name, errors),
+        }
+    }
+
+    /// A whole number.
+    pub fn integer(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<i64> {
+        let invalid = |errors: &mut Vec<FieldError>| {
+            errors.push(FieldError::new(name, "not_an_integer"));
+            None
+        };
+        match self {
+            Self::Json(map) => match map.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => n.as_i64().or_else(|| invalid(errors)),
+                Some(_) => invalid(errors),
+            },
+            Self::Form(map) => map
+                .get(name)
+                .and_then(|v| v.trim().parse().ok().or_else(|| invalid(errors))),
+        }
+    }
+}
+
+/// Joins the type errors met while reading fields with the domain's verdict;
+/// a field wrongly typed is reported once, as such.
+pub fn validated<T>(
+    mut type_errors: Vec<FieldError>,
+    parsed: Result<T, Vec<FieldError>>,
+) -> Result<T, ApiError> {
+    match parsed {
+        Ok(value) if type_errors.is_empty() => Ok(value),
+        Ok(_) => Err(ApiError::Invalid(type_errors)),
+        Err(errors) => {
+            for e in errors {
+                if !type_errors.iter().any(|t| t.field == e.field) {
+                    type_errors.push(e);
+                }
+            }
+            Err(ApiError::Invalid(type_errors))
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! HTTP transport on hyper 1: the v1 API, operators' endpoints, problem+json
+//! errors, and a server with connection limits, timeouts and graceful shutdown.
+
+mod auth;
+mod fields;
+mod metrics;
+mod ops;
+mod problem;
+mod reply;
+mod request;
+mod router;
+mod server;
+mod v1;
+
+use std::sync::Arc;
+
+use prometheus::Registry;
+use undersigned_ingest::{Catalog, Ingest};
+use undersigned_store::Store;
+
+pub use metrics::HttpMetrics;
+pub use server::{HttpConfig, serve};
+
+/// Everything a request may need, shared by all connections.
+pub struct App {
+    pub store: Store,
+    pub ingest: Arc<Ingest>,
+    pub catalog: Catalog,
+    pub registry: Registry,
+    pub metrics: HttpMetrics,
+    counts: v1::count::RenderedCounts,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        ingest: Arc<Ingest>,
+        registry: Registry,
+        metrics: HttpMetrics,
+    ) -> Self {
+        Self {
+            catalog: Catalog::new(store.clone()),
+            store,
+            ingest,
+            registry,
+            metrics,
+            counts: v1::count::RenderedCounts::default(),
+        }
+    }
+}

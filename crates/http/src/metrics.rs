@@ -1,0 +1,105 @@
+//! Request metrics, with every label handle resolved at start-up.
+
+use http::StatusCode;
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+};
+
+/// The routes, as metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Ready,
+    Metrics,
+    CreatePetition,
+    Petition,
+    Sign,
+    Count,
+    Unknown,
+}
+
+const ROUTES: [Route; 8] = [
+    Route::Health,
+    Route::Ready,
+    Route::Metrics,
+    Route::CreatePetition,
+    Route::Petition,
+    Route::Sign,
+    Route::Count,
+    Route::Unknown,
+];
+
+/// Every status the service answers with.
+const STATUSES: [u16; 19] = [
+    200, 201, 202, 204, 303, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503,
+];
+
+impl Route {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Health => "healthz",
+            Self::Ready => "readyz",
+            Self::Metrics => "metrics",
+            Self::CreatePetition => "create_petition",
+            Self::Petition => "petition",
+            Self::Sign => "sign",
+            Self::Count => "count",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+pub struct HttpMetrics {
+    requests: Vec<[IntCounter; STATUSES.len()]>,
+    other_status: Vec<IntCounter>,
+    durations: Vec<Histogram>,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "undersigned_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["route", "status"],
+        )?;
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "undersigned_http_request_duration_seconds",
+                "Time from request to response, by route",
+            )
+            .buckets(prometheus::exponential_buckets(0.0001, 2.5, 14)?),
+            &["route"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(durations.clone()))?;
+        Ok(Self {
+            requests: ROUTES
+                .iter()
+                .map(|r| STATUSES.map(|s| requests.with_label_values(&[r.label(), &s.to_string()])))
+                .collect(),
+            other_status: ROUTES
+                .iter()
+                .map(|r| requests.with_label_values(&[r.label(), "other"]))
+                .collect(),
+            durations: ROUTES
+                .iter()
+                .map(|r| durations.with_label_values(&[r.label()]))
+                .collect(),
+        })
+    }
+
+    pub fn observe(&self, route: Route, status: StatusCode, seconds: f64) {
+        let i = route.index();
+        match STATUSES.iter().position(|&s| s == status.as_u16()) {
+            Some(j) => self.requests[i][j].inc(),
+            None => self.other_status[i].inc(),
+        }
+        self.durations[i].observe(seconds);
+    }
+}

@@ -1,0 +1,181 @@
+//! Every error answer: RFC 9457 problem+json, with the status mapped in one place.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use undersigned_domain::FieldError;
+
+use crate::reply::{Body, full};
+
+/// Why a request failed, as far as the client should know.
+#[derive(Debug)]
+pub enum ApiError {
+    Malformed(String),
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed(&'static str),
+    BodyTimeout,
+    NotOpen,
+    Conflict(Vec<FieldError>),
+    TooLarge,
+    UnsupportedMediaType,
+    Invalid(Vec<FieldError>),
+    RateLimited(Duration),
+    QueueFull,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::NotOpen | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QueueFull | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// (type, title, detail) of the problem.
+    fn describe(&self) -> (&'static str, &'static str, &str) {
+        match self {
+            Self::Malformed(detail) => ("/problems/malformed-body", "Malformed body", detail),
+            Self::Unauthorized => (
+                "/problems/unauthorized",
+                "Unauthorized",
+                "A valid token is required: Authorization: Bearer <token>.",
+            ),
+            Self::Forbidden => (
+                "/problems/forbidden",
+                "Forbidden",
+                "This token may not do that.",
+            ),
+            Self::NotFound => (
+                "/problems/not-found",
+                "Not found",
+                "Nothing is at this address.",
+            ),
+            Self::MethodNotAllowed(allow) => {
+                ("/problems/method-not-allowed", "Method not allowed", allow)
+            }
+            Self::BodyTimeout => (
+                "/problems/body-timeout",
+                "Request body too slow",
+                "The request body did not arrive in time.",
+            ),
+            Self::NotOpen => (
+                "/problems/petition-not-open",
+                "Petition not open",
+                "This petition is not open for signing.",
+            ),
+            Self::Conflict(_) => (
+                "/problems/conflict",
+                "Conflict",
+                "A value is already taken.",
+            ),
+            Self::TooLarge => (
+                "/problems/body-too-large",
+                "Body too large",
+                "The request body is over 16 KiB.",
+            ),
+            Self::UnsupportedMediaType => (
+                "/problems/unsupported-media-type",
+                "Unsupported media type",
+                "Send application/json or application/x-www-form-urlencoded.",
+            ),
+            Self::Invalid(_) => (
+                "/problems/invalid-fields",
+                "Invalid fields",
+                "Some fields are missing or invalid; see errors.",
+            ),
+            Self::RateLimited(_) => (
+                "/problems/rate-limited",
+                "Too many signatures",
+                "Too many signatures from this address; retry after the delay in Retry-After.",
+            ),
+            Self::QueueFull => (
+                "/problems/busy",
+                "Busy",
+                "The service is taking many signatures right now; retry after the delay in Retry-After.",
+            ),
+            Self::Unavailable => (
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                "The signature could not be stored now and was not recorded; please retry.",
+            ),
+            Self::Internal => (
+                "/problems/internal",
+                "Internal error",
+                "Something went wrong on our side.",
+            ),
+        }
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let (kind, title, detail) = self.describe();
+        let errors = match &self {
+            Self::Invalid(e) | Self::Conflict(e) => e.as_slice(),
+            _ => &[],
+        };
+        let body = serde_json::to_vec(&Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            errors,
+        })
+        .unwrap_or_default();
+        let mut response = full(status, "application/problem+json", body);
+        let headers = response.headers_mut();
+        let retry_after = match self {
+            Self::RateLimited(wait) => Some(wait),
+            Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(wait) = retry_after {
+            // Whole seconds, rounded up so a client never retries too early.
+            let seconds = wait.as_millis().div_ceil(1000).max(1);
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(u64::try_from(seconds).unwrap_or(u64::MAX)),
+            );
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let Self::Unauthorized = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<undersigned_store::StoreError> for ApiError {
+    fn from(e: undersigned_store::StoreError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        Self::Unavailable
+    }
+}

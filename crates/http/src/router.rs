@@ -1,0 +1,103 @@
+//! Which handler answers which method and path.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::metrics::Route;
+use crate::problem::ApiError;
+use crate::reply::Body;
+use crate::server::HttpConfig;
+use crate::{App, ops, v1};
+
+pub async fn handle(
+    app: &App,
+    config: &HttpConfig,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let (route, result) = dispatch(app, config, req, peer).await;
+    let response = result.unwrap_or_else(ApiError::into_response);
+    app.metrics
+        .observe(route, response.status(), started.elapsed().as_secs_f64());
+    response
+}
+
+async fn dispatch(
+    app: &App,
+    config: &HttpConfig,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> (Route, Result<Response<Body>, ApiError>) {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    match segments.as_slice() {
+        ["healthz"] => (
+            Route::Health,
+            if get {
+                Ok(ops::health())
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["readyz"] => (
+            Route::Ready,
+            if get {
+                Ok(ops::ready(app).await)
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["metrics"] => (
+            Route::Metrics,
+            if get {
+                Ok(ops::metrics(app))
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "petitions"] => (
+            Route::CreatePetition,
+            if post {
+                v1::petitions::create(app, config, req).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
+        ["v1", "petitions", slug] => (
+            Route::Petition,
+            if get {
+                v1::petitions::show(app, slug).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "petitions", slug, "signatures"] => (
+            Route::Sign,
+            if post {
+                v1::signatures::sign(app, config, slug, req, peer).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
+        ["v1", "petitions", slug, "count"] => (
+            Route::Count,
+            if get {
+                v1::count::show(app, slug, req.headers()).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        _ => (Route::Unknown, Err(ApiError::NotFound)),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Result<Response<Body>, ApiError> {
+    Err(ApiError::MethodNotAllowed(allow))
+}

@@ -1,0 +1,221 @@
+//! The live counter: an in-memory snapshot of the maintained counts, merged from
+//! this instance's commits, other instances' announcements and periodic reloads,
+//! so readers never touch Postgres.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::warn;
+use undersigned_domain::{Country, SignerKind};
+use undersigned_guard::Fanout;
+use undersigned_store::{CountCell, Store};
+
+/// One petition's counts as readers see them.
+#[derive(Debug)]
+pub struct CountView {
+    pub total: i64,
+    pub people: i64,
+    pub organizations: i64,
+    pub by_country: BTreeMap<Country, i64>,
+    pub updated_at: DateTime<Utc>,
+    /// A hash of the counts, equal on every instance for equal counts.
+    pub fingerprint: u64,
+}
+
+type Cell = (Country, SignerKind, i16);
+
+#[derive(Default)]
+pub struct Counter {
+    cells: std::sync::Mutex<HashMap<i64, HashMap<Cell, i64>>>,
+    views: RwLock<HashMap<i64, Arc<CountView>>>,
+}
+
+impl Counter {
+    /// Takes each shard's total where it is higher than the one held. Within the
+    /// signature path counts only grow, so the highest total seen is the newest,
+    /// whatever order announcements arrive in.
+    pub fn merge(&self, cells: &[CountCell]) {
+        let mut touched = Vec::new();
+        let mut all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        for c in cells {
+            let petition = all.entry(c.petition_id).or_default();
+            let held = petition.entry((c.country, c.kind, c.shard)).or_insert(0);
+            if c.count > *held {
+                *held = c.count;
+                if !touched.contains(&c.petition_id) {
+                    touched.push(c.petition_id);
+                }
+            }
+        }
+        let fresh: Vec<(i64, Arc<CountView>)> = touched
+            .into_iter()
+            .map(|p| (p, Arc::new(CountView::from_cells(&all[&p]))))
+            .collect();
+        drop(all);
+        if !fresh.is_empty() {
+            let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+            views.extend(fresh);
+        }
+    }
+
+    /// The current view of one petition's counts.
+    pub fn view(&self, petition_id: i64) -> Arc<CountView> {
+        if let Some(view) = self
+            .views
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&petition_id)
+        {
+            return view.clone();
+        }
+        self.views
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(petition_id)
+            .or_insert_with(|| Arc::new(CountView::from_cells(&HashMap::new())))
+            .clone()
+    }
+}
+
+impl CountView {
+    fn from_cells(cells: &HashMap<Cell, i64>) -> Self {
+        let (mut people, mut organizations) = (0, 0);
+        let mut by_country = BTreeMap::new();
+        for (&(country, kind, _shard), &n) in cells {
+            match kind {
+                SignerKind::Person => people += n,
+                SignerKind::Organization => organizations += n,
+            }
+            *by_country.entry(country).or_insert(0) += n;
+        }
+        let mut hasher = DefaultHasher::new();
+        (people, organizations, &by_country).hash(&mut hasher);
+        Self {
+            total: people + organizations,
+            people,
+            organizations,
+            by_country,
+            updated_at: Utc::now(),
+            fingerprint: hasher.finish(),
+        }
+    }
+}
+
+/// Announcements are lines of `petition country kind shard count`.
+pub(crate) fn encode(cells: &[CountCell]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(cells.len() * 32);
+    for c in cells {
+        let _ = writeln!(
+            out,
+            "{} {} {} {} {}",
+            c.petition_id,
+            c.country,
+            c.kind.as_str(),
+            c.shard,
+            c.count
+        );
+    }
+    out
+}
+
+pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
+    let text = String::from_utf8_lossy(payload);
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split(' ');
+            Some(CountCell {
+                petition_id: f.next()?.parse().ok()?,
+                country: Country::parse(f.next()?)?,
+                kind: SignerKind::parse(f.next()?)?,
+                shard: f.next()?.parse().ok()?,
+                count: f.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Applies other instances' announcements as they come, and reloads from
+/// Postgres every second while announcements are not arriving (Redis absent or
+/// down), and now and then otherwise in case one was lost.
+pub(crate) fn spawn_refresh(counter: Arc<Counter>, store: Store, fanout: Option<Fanout>) {
+    tokio::spawn(async move {
+        let mut announcements = fanout.as_ref().map(Fanout::subscribe);
+        let mut next_reload = tokio::time::Instant::now();
+        loop {
+            let announcement = async {
+                match announcements.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(payload) = announcement => counter.merge(&decode(&payload)),
+                _ = tokio::time::sleep_until(next_reload) => {
+                    match store.count_cells().await {
+                        Ok(cells) => counter.merge(&cells),
+                        Err(e) => warn!(error = %e, "reloading counts failed"),
+                    }
+                    let subscribed = fanout.as_ref().is_some_and(Fanout::is_subscribed);
+                    let period = if subscribed { Duration::from_secs(15) } else { Duration::from_secs(1) };
+                    next_reload = tokio::time::Instant::now() + period;
+                }
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(country: &str, kind: SignerKind, shard: i16, count: i64) -> CountCell {
+        CountCell {
+            petition_id: 7,
+            country: Country::parse(country).unwrap(),
+            kind,
+            shard,
+            count,
+        }
+    }
+
+    #[test]
+    fn sums_shards_and_keeps_the_highest_total() {
+        let counter = Counter::default();
+        counter.merge(&[
+            cell("NL", SignerKind::Person, 0, 10),
+            cell("NL", SignerKind::Person, 1, 5),
+            cell("AZ", SignerKind::Organization, 0, 2),
+        ]);
+        // An older announcement arriving late changes nothing.
+        counter.merge(&[cell("NL", SignerKind::Person, 0, 8)]);
+        let view = counter.view(7);
+        assert_eq!((view.total, view.people, view.organizations), (17, 15, 2));
+        assert_eq!(view.by_country[&Country::parse("NL").unwrap()], 15);
+        assert_eq!(counter.view(8).total, 0);
+    }
+
+    #[test]
+    fn equal_counts_give_equal_fingerprints() {
+        let a = Counter::default();
+        let b = Counter::default();
+        a.merge(&[cell("NL", SignerKind::Person, 0, 3)]);
+        b.merge(&[cell("NL", SignerKind::Person, 5, 3)]);
+        assert_eq!(a.view(7).fingerprint, b.view(7).fingerprint);
+        b.merge(&[cell("BE", SignerKind::Person, 5, 1)]);
+        assert_ne!(a.view(7).fingerprint, b.view(7).fingerprint);
+    }
+
+    #[test]
+    fn announcements_round_trip() {
+        let cells = vec![
+            cell("NL", SignerKind::Person, 3, 42),
+            cell("TR", SignerKind::Organization, 0, 1),
+        ];
+        assert_eq!(decode(encode(&cells).as_bytes()), cells);
+        assert!(decode(b"garbage\n1 2").is_empty());
+    }
+}

@@ -1,0 +1,217 @@
+//! The signature path: identity key, guard, bounded queue, group-commit writers,
+//! and the live counter. A signature is acknowledged only once its batch has
+//! committed; duplicates are answered exactly like new signatures.
+
+mod catalog;
+mod counter;
+mod metrics;
+mod writer;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::info;
+use undersigned_domain::{Channel, Pepper, Signature};
+use undersigned_guard::{Fanout, Guard, Verdict};
+use undersigned_store::{Petition, RowOutcome, SignatureRow, Store, StoreError};
+use uuid::Uuid;
+
+pub use catalog::Catalog;
+pub use counter::{CountView, Counter};
+pub use metrics::IngestMetrics;
+
+/// Sizes of the queue and the writers.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestConfig {
+    /// Writers, each with its own Postgres connection: one fills while another commits.
+    pub writers: usize,
+    /// The most rows one transaction takes.
+    pub batch_max: usize,
+    /// Signatures waiting for a writer; past this, signers get 503 and retry.
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Error)]
+pub enum SignError {
+    #[error("rate limited")]
+    RateLimited { retry_after: Duration },
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The client's `id` already names another signature.
+    #[error("id already used for another signature")]
+    IdReused,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// A signer's answer: the same shape whether the signature is new or a duplicate.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt {
+    pub id: Uuid,
+}
+
+pub(crate) struct Pending {
+    row: SignatureRow,
+    reply: oneshot::Sender<Result<RowOutcome, SignError>>,
+}
+
+pub struct Ingest {
+    pepper: Pepper,
+    guard: Arc<Guard>,
+    queue: mpsc::Sender<Pending>,
+    stop: watch::Sender<bool>,
+    counter: Arc<Counter>,
+    metrics: IngestMetrics,
+    capacity: usize,
+    writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Ingest {
+    /// Loads the counts, then starts the writers and the counter's listener.
+    pub async fn start(
+        config: IngestConfig,
+        store: Store,
+        guard: Arc<Guard>,
+        fanout: Option<Fanout>,
+        pepper: Pepper,
+        metrics: IngestMetrics,
+    ) -> Result<Arc<Self>, StoreError> {
+        let counter = Arc::new(Counter::default());
+        counter.merge(&store.count_cells().await?);
+        counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone());
+
+        let (queue, queued) = mpsc::channel(config.queue_capacity.max(1));
+        let queued = Arc::new(Mutex::new(queued));
+        let (stop, stopped) = watch::channel(false);
+        // Shards spread count rows over writers of all instances; two writers
+        // that happen to share one only wait on each other, counts stay right.
+        let first_shard: i16 = rand_shard();
+        let writers = (0..config.writers.max(1))
+            .map(|i| {
+                let shard = (first_shard + i16::try_from(i).unwrap_or(0)) % writer::SHARDS;
+                tokio::spawn(
+                    writer::Writer {
+                        store: store.signature_writer(shard),
+                        queued: queued.clone(),
+                        stop: stopped.clone(),
+                        batch_max: config.batch_max.max(1),
+                        guard: guard.clone(),
+                        counter: counter.clone(),
+                        fanout: fanout.clone(),
+                        metrics: metrics.clone(),
+                    }
+                    .run(),
+                )
+            })
+            .collect();
+        let forget = guard.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                forget.forget_idle();
+            }
+        });
+        Ok(Arc::new(Self {
+            pepper,
+            guard,
+            queue,
+            stop,
+            counter,
+            metrics,
+            capacity: config.queue_capacity.max(1),
+            writers: std::sync::Mutex::new(writers),
+        }))
+    }
+
+    /// Takes one signature through the guard and the queue, and answers once
+    /// it is durable (or known to be a duplicate).
+    pub async fn sign(
+        &self,
+        petition: &Petition,
+        client: IpAddr,
+        signature: Signature,
+        channel: Channel,
+    ) -> Result<Receipt, SignError> {
+        let identity = self.pepper.identity(petition.id, &signature.email);
+        let receipt = Receipt {
+            id: signature.client_id.unwrap_or_else(Uuid::now_v7),
+        };
+        match self.guard.check(petition.id, client, &identity).await {
+            Verdict::Pass => {}
+            Verdict::Seen => {
+                self.metrics.duplicate.inc();
+                return Ok(receipt);
+            }
+            Verdict::Limited { retry_after } => {
+                self.metrics.rate_limited.inc();
+                self.metrics.rejected.inc();
+                return Err(SignError::RateLimited { retry_after });
+            }
+        }
+        let row = SignatureRow {
+            id: receipt.id,
+            client_supplied: signature.client_id.is_some(),
+            petition_id: petition.id,
+            identity_key: identity.0,
+            full_name: signature.full_name.into_string(),
+            email: signature.email.as_given().to_owned(),
+            country: signature.country,
+            postal_code: signature.postal_code,
+            city: signature.city.map(|c| c.into_string()),
+            kind: signature.kind,
+            organization: signature.organization.map(|o| o.into_string()),
+            consent_updates: signature.consent_updates,
+            locale: signature.locale.map(|l| l.as_str().to_owned()),
+            channel,
+        };
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .try_send(Pending { row, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SignError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SignError::ShuttingDown,
+            })
+            .inspect_err(|_| self.metrics.rejected.inc())?;
+        self.metrics.queue_depth.set(self.depth());
+        match answer.await.map_err(|_| SignError::ShuttingDown)?? {
+            RowOutcome::Inserted | RowOutcome::Duplicate => Ok(receipt),
+            RowOutcome::IdReused => Err(SignError::IdReused),
+        }
+    }
+
+    /// The live counter, served from memory.
+    pub fn counter(&self) -> &Counter {
+        &self.counter
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    fn depth(&self) -> i64 {
+        i64::try_from(self.capacity - self.queue.capacity()).unwrap_or(i64::MAX)
+    }
+
+    /// Refuses new signatures, writes every queued one to Postgres, then returns.
+    pub async fn drain(&self) {
+        self.stop.send_replace(true);
+        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|e| e.into_inner()));
+        let queued = self.depth();
+        for w in writers {
+            let _ = w.await;
+        }
+        info!(queued, "signature queue drained");
+    }
+}
+
+fn rand_shard() -> i16 {
+    // The low bits of a fresh UUIDv4 are as good a random source as any here.
+    i16::try_from(Uuid::new_v4().as_u128() % u128::from(writer::SHARDS.unsigned_abs())).unwrap_or(0)
+}

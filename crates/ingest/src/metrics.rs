@@ -1,0 +1,55 @@
+//! The signature path's metrics; label handles are resolved once, here.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct IngestMetrics {
+    pub accepted: IntCounter,
+    pub duplicate: IntCounter,
+    pub rejected: IntCounter,
+    pub rate_limited: IntCounter,
+    pub batch_rows: Histogram,
+    pub batch_commit_seconds: Histogram,
+    pub queue_depth: IntGauge,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let signatures = IntCounterVec::new(
+            Opts::new("undersigned_signatures_total", "Signatures by outcome"),
+            &["outcome"],
+        )?;
+        let rate_limited = IntCounter::new(
+            "undersigned_rate_limited_total",
+            "Signatures refused by a rate limit",
+        )?;
+        let batch_rows = Histogram::with_opts(
+            HistogramOpts::new("undersigned_batch_rows", "Rows per committed batch").buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+            ]),
+        )?;
+        let batch_commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "undersigned_batch_commit_seconds",
+                "Time to write and commit one batch",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
+        )?;
+        let queue_depth =
+            IntGauge::new("undersigned_queue_depth", "Signatures waiting for a writer")?;
+        registry.register(Box::new(signatures.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(batch_rows.clone()))?;
+        registry.register(Box::new(batch_commit_seconds.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        Ok(Self {
+            accepted: signatures.with_label_values(&["accepted"]),
+            duplicate: signatures.with_label_values(&["duplicate"]),
+            rejected: signatures.with_label_values(&["rejected"]),
+            rate_limited,
+            batch_rows,
+            batch_commit_seconds,
+            queue_depth,
+        })
+    }
+}

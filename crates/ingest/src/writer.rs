@@ -1,0 +1,110 @@
+//! Group commit: each writer takes everything queued (up to a batch) as soon as
+//! its previous commit finishes, so batches are one row when idle and grow by
+//! themselves under load, with no timer adding latency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, mpsc, watch};
+use tracing::error;
+use undersigned_domain::IdentityKey;
+use undersigned_guard::{Fanout, Guard};
+use undersigned_store::{BatchOutcome, RowOutcome, SignatureWriter};
+
+use crate::{Counter, IngestMetrics, Pending, SignError, counter};
+
+/// Count shards in Postgres; writers of all instances spread over them.
+pub(crate) const SHARDS: i16 = 16;
+
+pub(crate) struct Writer {
+    pub(crate) store: SignatureWriter,
+    pub(crate) queued: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    pub(crate) stop: watch::Receiver<bool>,
+    pub(crate) batch_max: usize,
+    pub(crate) guard: Arc<Guard>,
+    pub(crate) counter: Arc<Counter>,
+    pub(crate) fanout: Option<Fanout>,
+    pub(crate) metrics: IngestMetrics,
+}
+
+impl Writer {
+    /// Runs until the service stops and the queue is empty.
+    pub(crate) async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.batch_max);
+        let mut failures = 0u32;
+        loop {
+            if self.take(&mut batch).await == 0 {
+                return;
+            }
+            let (rows, replies): (Vec<_>, Vec<_>) =
+                batch.drain(..).map(|p| (p.row, p.reply)).unzip();
+            self.metrics.batch_rows.observe(rows.len() as f64);
+            let started = Instant::now();
+            let result = self.store.write(&rows).await;
+            self.metrics
+                .batch_commit_seconds
+                .observe(started.elapsed().as_secs_f64());
+            match result {
+                Ok(outcome) => {
+                    failures = 0;
+                    self.publish(&rows, &outcome);
+                    for (reply, outcome) in replies.into_iter().zip(outcome.rows) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(e) => {
+                    // Nothing of this batch was acknowledged: its signers get a 503
+                    // and retry, and their retries are idempotent.
+                    error!(error = %e, rows = rows.len(), "signature batch failed");
+                    self.metrics.rejected.inc_by(rows.len() as u64);
+                    for reply in replies {
+                        let _ = reply.send(Err(SignError::Storage(e.to_string())));
+                    }
+                    failures = (failures + 1).min(5);
+                    tokio::time::sleep(Duration::from_millis(50 << failures)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits for at least one queued signature and takes up to a batch; once
+    /// stopping, takes what is left and returns 0 when nothing is.
+    async fn take(&mut self, batch: &mut Vec<Pending>) -> usize {
+        let mut queued = self.queued.lock().await;
+        tokio::select! {
+            taken = queued.recv_many(batch, self.batch_max) => taken,
+            _ = async { self.stop.wait_for(|stop| *stop).await.map(|_| ()) } => {
+                queued.close();
+                queued.recv_many(batch, self.batch_max).await
+            }
+        }
+    }
+
+    fn publish(&self, rows: &[undersigned_store::SignatureRow], outcome: &BatchOutcome) {
+        let mut by_petition: Vec<(i64, Vec<IdentityKey>)> = Vec::new();
+        for (row, result) in rows.iter().zip(&outcome.rows) {
+            match result {
+                RowOutcome::Inserted => self.metrics.accepted.inc(),
+                RowOutcome::Duplicate => self.metrics.duplicate.inc(),
+                RowOutcome::IdReused => {
+                    self.metrics.rejected.inc();
+                    continue;
+                }
+            }
+            let key = IdentityKey(row.identity_key);
+            match by_petition.iter_mut().find(|(p, _)| *p == row.petition_id) {
+                Some((_, keys)) => keys.push(key),
+                None => by_petition.push((row.petition_id, vec![key])),
+            }
+        }
+        for (petition, keys) in by_petition {
+            self.guard.mark_seen(petition, keys);
+        }
+        if !outcome.cells.is_empty() {
+            self.counter.merge(&outcome.cells);
+            if let Some(fanout) = &self.fanout {
+                fanout.publish(counter::encode(&outcome.cells));
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Maintained counts, read back for the live counter.
+
+use tokio_postgres::Row;
+use undersigned_domain::{Country, SignerKind};
+
+use crate::{Store, StoreError};
+
+/// One shard of one (petition, country, signer kind) tally, as a total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountCell {
+    pub petition_id: i64,
+    pub country: Country,
+    pub kind: SignerKind,
+    pub shard: i16,
+    pub count: i64,
+}
+
+impl TryFrom<Row> for CountCell {
+    type Error = StoreError;
+
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        let country: &str = row.try_get("country")?;
+        let kind: &str = row.try_get("signer_kind")?;
+        Ok(Self {
+            petition_id: row.try_get("petition_id")?,
+            country: Country::parse(country)
+                .ok_or_else(|| StoreError::Config(format!("stored country {country}")))?,
+            kind: SignerKind::parse(kind)
+                .ok_or_else(|| StoreError::Config(format!("stored signer kind {kind}")))?,
+            shard: row.try_get("shard")?,
+            count: row.try_get("count")?,
+        })
+    }
+}
+
+impl Store {
+    /// Every count cell of every petition: small (petitions × countries × kinds × shards).
+    pub async fn count_cells(&self) -> Result<Vec<CountCell>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT petition_id, country, signer_kind, shard, count FROM signature_counts",
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(CountCell::try_from)
+            .collect()
+    }
+}

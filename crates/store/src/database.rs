@@ -1,0 +1,79 @@
+//! Creating the database and applying `migrations/*.sql`.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+use tracing::{info, warn};
+
+use crate::{StoreError, parse_url};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// Any constant works as long as every instance uses the same one.
+const MIGRATION_LOCK: i64 = 0x756e_6465_7273_6967; // "undersig"
+
+async fn connect(config: &tokio_postgres::Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            warn!(error = %e, "maintenance connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Creates the database named in the URL when it does not exist yet. Two
+/// instances racing here are fine: the loser's "already exists" is ignored.
+pub async fn ensure_database(database_url: &str) -> Result<(), StoreError> {
+    let config = parse_url(database_url)?;
+    let name = config
+        .get_dbname()
+        .or(config.get_user())
+        .ok_or_else(|| StoreError::Config("DATABASE_URL names no database".into()))?
+        .to_owned();
+    let mut maintenance = config.clone();
+    maintenance.dbname("postgres");
+    let client = connect(&maintenance).await?;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match client
+        .batch_execute(&format!("CREATE DATABASE {quoted}"))
+        .await
+    {
+        Ok(()) => {
+            info!(database = %name, "created database");
+            Ok(())
+        }
+        Err(e)
+            if e.code() == Some(&SqlState::DUPLICATE_DATABASE)
+                || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies pending migrations under a Postgres advisory lock, so instances
+/// starting together take turns instead of racing.
+pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
+    let mut client = connect(&parse_url(database_url)?).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let report = embedded::migrations::runner().run_async(&mut client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    for m in report?.applied_migrations() {
+        info!(version = m.version(), name = m.name(), "applied migration");
+    }
+    Ok(())
+}

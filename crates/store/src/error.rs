@@ -1,0 +1,49 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("postgres: {}", describe(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("migration: {0}")]
+    Migration(#[from] refinery::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A unique value (a slug, say) is already taken.
+    #[error("already exists")]
+    Conflict,
+}
+
+impl StoreError {
+    /// Whether retrying the same transaction may succeed (deadlock, serialization).
+    pub fn is_transient(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            Self::Postgres(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// Maps a unique violation to [`StoreError::Conflict`].
+pub(crate) fn conflict_on_unique(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict
+    } else {
+        StoreError::Postgres(e)
+    }
+}
+
+/// tokio-postgres says only "db error"; the server's own message is in the source.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} ({})", db.message(), db.code().code()),
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
+    }
+}

@@ -1,0 +1,76 @@
+//! PostgreSQL, the system of record.
+//!
+//! `Store` owns the connection pool; each module is one table's worth of queries.
+
+mod counts;
+mod database;
+mod error;
+mod petitions;
+mod settings;
+mod signatures;
+mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+pub use counts::CountCell;
+pub use database::{ensure_database, migrate};
+pub use error::StoreError;
+pub use petitions::Petition;
+pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
+pub use tokens::{Role, Token};
+
+/// The shared pool of connections to the service's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl Store {
+    /// Creates the database if missing, applies migrations, then opens a pool.
+    pub async fn open(database_url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        ensure_database(database_url).await?;
+        migrate(database_url).await?;
+        Self::connect(database_url, pool_size)
+    }
+
+    /// A pool on an existing, migrated database; connections open lazily.
+    pub fn connect(database_url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config = parse_url(database_url)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .recycle_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Round trip to Postgres, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.get().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// A writer of signature batches holding its own connection.
+    pub fn signature_writer(&self, shard: i16) -> SignatureWriter {
+        SignatureWriter::new(self.pool.clone(), shard)
+    }
+}
+
+pub(crate) fn parse_url(database_url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    tokio_postgres::Config::from_str(database_url)
+        .map_err(|e| StoreError::Config(format!("DATABASE_URL: {e}")))
+}

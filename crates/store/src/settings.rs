@@ -1,0 +1,31 @@
+//! Settings shared by every instance.
+
+use rand::RngCore;
+
+use crate::{Store, StoreError};
+
+impl Store {
+    /// The identity pepper stored in the database, generated on first use.
+    /// Returns the hex-encoded pepper and whether this call generated it.
+    pub async fn stored_pepper(&self) -> Result<(String, bool), StoreError> {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let candidate = hex::encode(secret);
+        let client = self.pool.get().await?;
+        // Instances starting together all offer one; the first insert wins.
+        let inserted = client
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ('identity_pepper', $1)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&candidate],
+            )
+            .await?;
+        let row = client
+            .query_one(
+                "SELECT value FROM settings WHERE name = 'identity_pepper'",
+                &[],
+            )
+            .await?;
+        Ok((row.get(0), inserted == 1))
+    }
+}

@@ -1,0 +1,208 @@
+//! Writing signatures in batches: one transaction inserts the rows and bumps the counts.
+
+use std::collections::{BTreeMap, HashSet};
+
+use deadpool_postgres::{Object, Pool};
+use tracing::warn;
+use undersigned_domain::{Channel, Country, SignerKind};
+use uuid::Uuid;
+
+use crate::{CountCell, StoreError};
+
+/// One signature ready to be stored.
+#[derive(Debug, Clone)]
+pub struct SignatureRow {
+    /// The receipt: the client's UUID when it sent one, else a fresh UUIDv7.
+    pub id: Uuid,
+    /// Whether `id` came from the client, and so may be a retry of an earlier row.
+    pub client_supplied: bool,
+    pub petition_id: i64,
+    pub identity_key: [u8; 32],
+    pub full_name: String,
+    pub email: String,
+    pub country: Country,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub kind: SignerKind,
+    pub organization: Option<String>,
+    pub consent_updates: bool,
+    pub locale: Option<String>,
+    pub channel: Channel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// Stored and counted.
+    Inserted,
+    /// The signer had already signed this petition, or this is a retry.
+    Duplicate,
+    /// The client's `id` already names a different signature.
+    IdReused,
+}
+
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// One outcome per input row, in order.
+    pub rows: Vec<RowOutcome>,
+    /// The new totals of this writer's count cells that the batch touched.
+    pub cells: Vec<CountCell>,
+}
+
+const INSERT: &str = "
+    INSERT INTO signatures (id, petition_id, identity_key, full_name, email, country,
+        postal_code, city, signer_kind, organization, consent_updates, locale, channel)
+    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[],
+        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[],
+        $12::text[], $13::text[])
+    ON CONFLICT DO NOTHING
+    RETURNING id";
+
+// Sorted input gives every transaction the same lock order on count rows.
+const BUMP_COUNTS: &str = "
+    INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count)
+    SELECT p, c, k, $4, n FROM unnest($1::int8[], $2::text[], $3::text[], $5::int8[])
+        AS t(p, c, k, n) ORDER BY p, c, k
+    ON CONFLICT (petition_id, country, signer_kind, shard)
+        DO UPDATE SET count = signature_counts.count + EXCLUDED.count
+    RETURNING petition_id, country, signer_kind, shard, count";
+
+const EXISTING_IDS: &str =
+    "SELECT id, petition_id, identity_key FROM signatures WHERE id = ANY($1::uuid[])";
+
+const ATTEMPTS: usize = 3;
+
+/// Writes batches over one connection of its own; its count shard is its own too.
+pub struct SignatureWriter {
+    pool: Pool,
+    shard: i16,
+    client: Option<Object>,
+}
+
+impl SignatureWriter {
+    pub(crate) fn new(pool: Pool, shard: i16) -> Self {
+        Self {
+            pool,
+            shard,
+            client: None,
+        }
+    }
+
+    /// Stores a batch in one transaction. Deadlocks and serialization failures are
+    /// retried; any other error leaves the batch uncommitted, and the connection
+    /// is dropped so the next batch starts on a fresh one.
+    pub async fn write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.try_write(rows).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    warn!(error = %e, attempt, "retrying signature batch");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    self.client = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn try_write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
+        if self.client.is_none() {
+            self.client = Some(self.pool.get().await?);
+        }
+        let Some(client) = self.client.as_mut() else {
+            unreachable!("connection set above");
+        };
+        let tx = client.transaction().await?;
+
+        let insert = tx.prepare_cached(INSERT).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let petitions: Vec<i64> = rows.iter().map(|r| r.petition_id).collect();
+        let keys: Vec<&[u8]> = rows.iter().map(|r| &r.identity_key[..]).collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.full_name.as_str()).collect();
+        let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+        let countries: Vec<&str> = rows.iter().map(|r| r.country.as_str()).collect();
+        let postal: Vec<Option<&str>> = rows.iter().map(|r| r.postal_code.as_deref()).collect();
+        let cities: Vec<Option<&str>> = rows.iter().map(|r| r.city.as_deref()).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+        let orgs: Vec<Option<&str>> = rows.iter().map(|r| r.organization.as_deref()).collect();
+        let consent: Vec<bool> = rows.iter().map(|r| r.consent_updates).collect();
+        let locales: Vec<Option<&str>> = rows.iter().map(|r| r.locale.as_deref()).collect();
+        let channels: Vec<&str> = rows.iter().map(|r| r.channel.as_str()).collect();
+        let inserted: HashSet<Uuid> = tx
+            .query(
+                &insert,
+                &[
+                    &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds,
+                    &orgs, &consent, &locales, &channels,
+                ],
+            )
+            .await?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+
+        let mut tallies: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
+        for r in rows.iter().filter(|r| inserted.contains(&r.id)) {
+            *tallies
+                .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
+                .or_default() += 1;
+        }
+        let cells = if tallies.is_empty() {
+            Vec::new()
+        } else {
+            let bump = tx.prepare_cached(BUMP_COUNTS).await?;
+            let p: Vec<i64> = tallies.keys().map(|k| k.0).collect();
+            let c: Vec<&str> = tallies.keys().map(|k| k.1).collect();
+            let k: Vec<&str> = tallies.keys().map(|k| k.2).collect();
+            let n: Vec<i64> = tallies.values().copied().collect();
+            tx.query(&bump, &[&p, &c, &k, &self.shard, &n])
+                .await?
+                .into_iter()
+                .map(CountCell::try_from)
+                .collect::<Result<_, _>>()?
+        };
+
+        // A client id that was not inserted is either a retry (same signer) or an
+        // id the client reused for someone else; only the latter is an error.
+        let retried: Vec<Uuid> = rows
+            .iter()
+            .filter(|r| r.client_supplied && !inserted.contains(&r.id))
+            .map(|r| r.id)
+            .collect();
+        let mut reused = HashSet::new();
+        if !retried.is_empty() {
+            let existing = tx.prepare_cached(EXISTING_IDS).await?;
+            for row in tx.query(&existing, &[&retried]).await? {
+                let id: Uuid = row.get(0);
+                let petition: i64 = row.get(1);
+                let key: &[u8] = row.get(2);
+                let same = rows
+                    .iter()
+                    .any(|r| r.id == id && r.petition_id == petition && r.identity_key == key);
+                if !same {
+                    reused.insert(id);
+                }
+            }
+        }
+        tx.commit().await?;
+
+        let outcomes = rows
+            .iter()
+            .map(|r| {
+                if inserted.contains(&r.id) {
+                    RowOutcome::Inserted
+                } else if reused.contains(&r.id) {
+                    RowOutcome::IdReused
+                } else {
+                    RowOutcome::Duplicate
+                }
+            })
+            .collect();
+        Ok(BatchOutcome {
+            rows: outcomes,
+            cells,
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! One typed configuration: defaults that run on a laptop, then an optional TOML
+//! file (`UNDERSIGNED_CONFIG` or `--config`), then `UNDERSIGNED_*` variables.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use undersigned_guard::{Limit, LimitParseError};
+use undersigned_http::HttpConfig;
+use undersigned_ingest::IngestConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// PostgreSQL; the database is created when missing.
+    pub database_url: String,
+    /// Redis; empty for single-node mode without Redis.
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel, so instances of one campaign share
+    /// state and other users of the same Redis stay apart.
+    #[serde(deserialize_with = "text")]
+    pub redis_prefix: String,
+    /// Secret for identity keys (16 bytes or more); generated and stored when unset.
+    #[serde(deserialize_with = "text_or_number")]
+    pub identity_pepper: Option<String>,
+    /// Signatures per client address per petition, like `5/300s`, or `off`.
+    pub ip_limit: String,
+    /// Group-commit writers, each on its own connection.
+    pub writers: usize,
+    /// Most rows in one transaction.
+    pub batch_max: usize,
+    /// Signatures waiting for a writer before new ones get 503.
+    pub queue_capacity: usize,
+    /// Postgres connections (writers included).
+    pub pool_size: usize,
+    /// Open HTTP connections at most.
+    pub max_connections: usize,
+    /// Seconds a client has to send request headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request body.
+    pub body_read_timeout_secs: u64,
+    /// Seconds requests in flight get to finish when stopping.
+    pub shutdown_grace_secs: u64,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "undersigned".into(),
+            identity_pepper: None,
+            ip_limit: "5/300s".into(),
+            writers: 2,
+            batch_max: 1000,
+            queue_capacity: 50_000,
+            pool_size: 16,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 10,
+            shutdown_grace_secs: 20,
+            log_format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("UNDERSIGNED_IP_LIMIT: {0}")]
+    IpLimit(#[from] LimitParseError),
+    #[error("UNDERSIGNED_IDENTITY_PEPPER must be at least 16 bytes")]
+    WeakPepper,
+    #[error("UNDERSIGNED_POOL_SIZE must exceed UNDERSIGNED_WRITERS, which hold a connection each")]
+    PoolTooSmall,
+}
+
+impl Config {
+    /// Defaults, then the TOML file if any, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let from_env = std::env::var_os("UNDERSIGNED_CONFIG").map(std::path::PathBuf::from);
+        if let Some(path) = file.map(Path::to_path_buf).or(from_env) {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("UNDERSIGNED_").ignore(&["config"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.ip_limit()?;
+        if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
+            return Err(ConfigError::WeakPepper);
+        }
+        if self.pool_size <= self.writers {
+            return Err(ConfigError::PoolTooSmall);
+        }
+        Ok(())
+    }
+
+    pub fn ip_limit(&self) -> Result<Option<Limit>, ConfigError> {
+        Ok(Limit::parse_optional(&self.ip_limit)?)
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        Some(self.redis_url.trim()).filter(|u| !u.is_empty())
+    }
+
+    pub fn ingest(&self) -> IngestConfig {
+        IngestConfig {
+            writers: self.writers,
+            batch_max: self.batch_max,
+            queue_capacity: self.queue_capacity,
+        }
+    }
+
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        }
+    }
+}
+
+/// Figment reads `UNDERSIGNED_IDENTITY_PEPPER=1234…` as a number; a secret is text
+/// whatever characters it happens to be made of.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Unsigned(u128),
+        Signed(i128),
+        Float(f64),
+        Bool(bool),
+    }
+    Ok(Option::<Scalar>::deserialize(d)?.map(|s| match s {
+        Scalar::Text(s) => s,
+        Scalar::Unsigned(n) => n.to_string(),
+        Scalar::Signed(n) => n.to_string(),
+        Scalar::Float(n) => n.to_string(),
+        Scalar::Bool(b) => b.to_string(),
+    }))
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    text_or_number(d).map(Option::unwrap_or_default)
+}
+
+#[cfg(test)]
+// figment::Jail's closures return figment::Error, which is large by design.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_environment_over_the_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNDERSIGNED_LISTEN", "127.0.0.1:9999");
+            jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "12345678901234567890123");
+            jail.set_env("UNDERSIGNED_REDIS_URL", "");
+            jail.set_env("UNDERSIGNED_IP_LIMIT", "off");
+            jail.set_env("UNDERSIGNED_BATCH_MAX", "250");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9999);
+            assert_eq!(
+                c.identity_pepper.as_deref(),
+                Some("12345678901234567890123")
+            );
+            assert_eq!(c.redis_url(), None);
+            assert_eq!(c.ip_limit().map_err(|e| e.to_string())?, None);
+            assert_eq!(c.batch_max, 250);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_is_overridden_by_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("u.toml", "ip_limit = \"3/60s\"\nwriters = 3\n")?;
+            jail.set_env("UNDERSIGNED_CONFIG", "u.toml");
+            jail.set_env("UNDERSIGNED_WRITERS", "4");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.ip_limit, "3/60s");
+            assert_eq!(c.writers, 4);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn refuses_bad_values_with_their_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNDERSIGNED_IP_LIMIT", "lots");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("UNDERSIGNED_IP_LIMIT"), "{e}");
+            jail.set_env("UNDERSIGNED_IP_LIMIT", "off");
+            jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "short");
+            assert!(matches!(Config::load(None), Err(ConfigError::WeakPepper)));
+            jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");
+            jail.set_env("UNDERSIGNED_LISTEN", "nowhere");
+            assert!(matches!(Config::load(None), Err(ConfigError::Load(_))));
+            Ok(())
+        });
+    }
+}

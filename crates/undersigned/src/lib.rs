@@ -1,0 +1,96 @@
+//! The undersigned service: configuration and wiring. `main` only parses
+//! arguments; `run` is a library function taking a bound listener and a
+//! shutdown future, so tests start the real service on port 0.
+
+pub mod config;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use prometheus::Registry;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use undersigned_domain::Pepper;
+use undersigned_guard::{Fanout, Guard, RedisLink};
+use undersigned_http::{App, HttpMetrics, serve};
+use undersigned_ingest::{Ingest, IngestMetrics};
+use undersigned_store::{Store, StoreError};
+
+pub use config::{Config, ConfigError};
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("redis: {0}")]
+    Redis(#[from] undersigned_guard::RedisError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database (creating and migrating it when needed) and resolves the pepper.
+pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> {
+    let store = Store::open(&config.database_url, config.pool_size).await?;
+    let secret = match &config.identity_pepper {
+        Some(secret) => secret.clone(),
+        None => {
+            let (secret, generated) = store.stored_pepper().await?;
+            if generated {
+                warn!(
+                    "UNDERSIGNED_IDENTITY_PEPPER is not set: generated one and stored it in the \
+                     database; set it in the environment to keep it apart from the data"
+                );
+            }
+            secret
+        }
+    };
+    let pepper = Pepper::new(secret.as_bytes()).ok_or(ConfigError::WeakPepper)?;
+    Ok((store, pepper))
+}
+
+/// Serves on `listener` until `shutdown` completes, then finishes requests in
+/// flight and writes every queued signature before returning.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let ip_limit = config.ip_limit()?;
+    let (store, pepper) = open_store(&config).await?;
+
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
+    let link = config.redis_url().map(RedisLink::new).transpose()?;
+    let guard = Arc::new(Guard::new(link.clone(), &config.redis_prefix, ip_limit));
+    let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
+    let ingest = Ingest::start(
+        config.ingest(),
+        store.clone(),
+        guard,
+        fanout,
+        pepper,
+        IngestMetrics::register(&registry)?,
+    )
+    .await?;
+    let metrics = HttpMetrics::register(&registry)?;
+    let app = Arc::new(App::new(store, ingest.clone(), registry, metrics));
+
+    info!(
+        address = %listener.local_addr()?,
+        redis = if config.redis_url().is_some() { "on" } else { "off" },
+        ip_limit = %config.ip_limit,
+        "serving"
+    );
+    serve(listener, app, config.http(), shutdown).await;
+    ingest.drain().await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Nothing acknowledged is lost: not on a graceful stop, not on SIGKILL.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Client;
+use tokio::process::Command;
+use uuid::Uuid;
+
+use crate::support::{Namespace, PEPPER, REDIS, TestApp, receipt, rows, signer, stored};
+
+/// Signs with `workers` concurrent clients until their requests fail, keeping
+/// every receipt the service acknowledged.
+fn stream(
+    http: Client,
+    url: String,
+    workers: usize,
+    receipts: Arc<Mutex<Vec<Uuid>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..workers)
+        .map(|w| {
+            let (http, url, receipts) = (http.clone(), url.clone(), receipts.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let body = signer(1_000_000 * (w + 1) + i);
+                    let Ok(r) = http.post(&url).json(&body).send().await else {
+                        return;
+                    };
+                    match r.status().as_u16() {
+                        202 => {
+                            let id = receipt(r).await.unwrap();
+                            receipts.lock().unwrap().push(id);
+                        }
+                        503 => tokio::time::sleep(Duration::from_millis(5)).await,
+                        _ => return,
+                    }
+                    if i > 20_000 {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+async fn wait_for(receipts: &Arc<Mutex<Vec<Uuid>>>, n: usize) {
+    for _ in 0..2000 {
+        if receipts.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("fewer than {n} signatures were accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_mid_stream_keeps_every_acknowledged_signature() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("graceful").await;
+    let receipts = Arc::new(Mutex::new(Vec::new()));
+    let url = app.url(&format!("/v1/petitions/{slug}/signatures"));
+    let workers = stream(app.http.clone(), url, 16, receipts.clone());
+    wait_for(&receipts, 300).await;
+    app.stop().await;
+    for w in workers {
+        w.await.unwrap();
+    }
+    let receipts = receipts.lock().unwrap().clone();
+    let sql = ns.sql().await;
+    assert_eq!(stored(&sql, &receipts).await, receipts.len() as i64);
+    // Anything stored beyond the receipts was written but its answer never left.
+    assert!(rows(&sql).await >= receipts.len() as i64);
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
+    let ns = Namespace::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+        .arg("serve")
+        .env("UNDERSIGNED_LISTEN", format!("127.0.0.1:{port}"))
+        .env("UNDERSIGNED_DATABASE_URL", ns.database_url())
+        .env("UNDERSIGNED_REDIS_URL", REDIS)
+        .env("UNDERSIGNED_REDIS_PREFIX", &ns.prefix)
+        .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
+        .env("UNDERSIGNED_IP_LIMIT", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("service binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = Client::new();
+    let mut up = false;
+    for _ in 0..400 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(up, "service did not start");
+    let store = undersigned_store::Store::connect(&ns.database_url(), 1).unwrap();
+    let petition = undersigned_domain::NewPetition::parse(undersigned_domain::NewPetitionInput {
+        slug: Some("killed".into()),
+        title: Some("Killed".into()),
+        text: Some("Mid-stream.".into()),
+        goal: Some(1000),
+        locale: None,
+    })
+    .unwrap();
+    store.create_petition(&petition).await.unwrap();
+
+    let receipts = Arc::new(Mutex::new(Vec::new()));
+    let workers = stream(
+        http,
+        format!("{base}/v1/petitions/killed/signatures"),
+        16,
+        receipts.clone(),
+    );
+    wait_for(&receipts, 300).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let receipts = receipts.lock().unwrap().clone();
+    let sql = ns.sql().await;
+    assert_eq!(stored(&sql, &receipts).await, receipts.len() as i64);
+    let counted: i64 = sql
+        .query_one(
+            "SELECT coalesce(sum(count), 0)::bigint FROM signature_counts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        counted,
+        rows(&sql).await,
+        "counts committed with their rows"
+    );
+    ns.clean().await;
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real service against the real Postgres and Redis.
+
+mod counting;
+mod durability;
+mod errors;
+mod instances;
+mod redis_outage;
+mod support;

@@ -1,0 +1,252 @@
+//! Starting the real service against the real Postgres and Redis, each test on
+//! its own database and Redis key prefix.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use undersigned::Config;
+use undersigned_store::{Role, Store};
+use uuid::Uuid;
+
+pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+pub const REDIS: &str = "redis://127.0.0.1:6379";
+pub const PEPPER: &str = "test pepper, long enough";
+
+/// A fresh database and Redis prefix, shared by the instances of one test.
+#[derive(Clone)]
+pub struct Namespace {
+    pub database: String,
+    pub prefix: String,
+}
+
+impl Namespace {
+    pub fn new() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        Self {
+            database: format!("us_test_{id}"),
+            prefix: format!("test:{id}"),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("{POSTGRES}/{}", self.database)
+    }
+
+    /// A configuration for this namespace: no address limit, small pools.
+    pub fn config(&self) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: self.database_url(),
+            redis_url: REDIS.into(),
+            redis_prefix: self.prefix.clone(),
+            identity_pepper: Some(PEPPER.into()),
+            ip_limit: "off".into(),
+            pool_size: 6,
+            shutdown_grace_secs: 5,
+            ..Config::default()
+        }
+    }
+
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        connect(&self.database_url()).await
+    }
+
+    /// Drops the database and the Redis keys.
+    pub async fn clean(&self) {
+        let admin = connect(&format!("{POSTGRES}/postgres")).await;
+        let _ = admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.database
+            ))
+            .await;
+        if let Ok(client) = redis::Client::open(REDIS)
+            && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+        {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{{{}*", self.prefix))
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+            }
+        }
+    }
+}
+
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("postgres reachable");
+    tokio::spawn(connection);
+    client
+}
+
+/// One running instance of the service, in this process.
+pub struct TestApp {
+    pub base: String,
+    pub http: Client,
+    pub ns: Namespace,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn start(ns: &Namespace, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = ns.config();
+        tweak(&mut config);
+        let listener = TcpListener::bind(config.listen).await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            undersigned::run(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("service ran");
+        });
+        let app = Self {
+            base,
+            http: Client::builder()
+                .pool_max_idle_per_host(512)
+                .build()
+                .expect("client"),
+            ns: ns.clone(),
+            stop: Some(stop),
+            task: Some(task),
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("service did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Asks for a graceful stop and waits until the queue is drained.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("service stopped cleanly");
+        }
+    }
+
+    pub async fn admin_token(&self) -> String {
+        let store = Store::connect(&self.ns.database_url(), 1).expect("store");
+        store.create_token(Role::Admin).await.expect("token").1
+    }
+
+    /// Creates an open petition through the API and returns its slug.
+    pub async fn petition(&self, slug: &str) -> String {
+        let token = self.admin_token().await;
+        let r = self
+            .http
+            .post(self.url("/v1/petitions"))
+            .bearer_auth(token)
+            .json(&json!({"slug": slug, "title": "A declaration", "text": "We declare.", "goal": 1_000_000}))
+            .send()
+            .await
+            .expect("create petition");
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        slug.to_owned()
+    }
+
+    pub async fn sign(&self, slug: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url(&format!("/v1/petitions/{slug}/signatures")))
+            .json(body)
+            .send()
+            .await
+            .expect("sign request sent")
+    }
+
+    pub async fn count(&self, slug: &str) -> Value {
+        self.http
+            .get(self.url(&format!("/v1/petitions/{slug}/count")))
+            .send()
+            .await
+            .expect("count")
+            .json()
+            .await
+            .expect("count json")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The receipt of a 202, or `None` for any other answer.
+pub async fn receipt(response: Response) -> Option<Uuid> {
+    if response.status() != 202 {
+        return None;
+    }
+    let body: Value = response.json().await.ok()?;
+    assert_eq!(body["status"], "accepted");
+    body["receipt"].as_str()?.parse().ok()
+}
+
+/// How many of `receipts` are stored.
+pub async fn stored(sql: &tokio_postgres::Client, receipts: &[Uuid]) -> i64 {
+    let receipts = receipts.to_vec();
+    sql.query_one(
+        "SELECT count(*) FROM signatures WHERE id = ANY($1)",
+        &[&receipts],
+    )
+    .await
+    .expect("query")
+    .get(0)
+}
+
+pub async fn rows(sql: &tokio_postgres::Client) -> i64 {
+    sql.query_one("SELECT count(*) FROM signatures", &[])
+        .await
+        .expect("query")
+        .get(0)
+}
+
+/// Names in the scripts signers use, to exercise normalization.
+pub const NAMES: [&str; 8] = [
+    "José María Gómez",
+    "Leyla Məmmədova",
+    "Ильхам Алиев",
+    "مريم الحسيني",
+    "İsmail Işık",
+    "Zoë Ørsted",
+    "Nguyễn Thị Hương",
+    "Siobhán Ní Bhriain",
+];
+pub const COUNTRIES: [&str; 8] = ["ES", "AZ", "RU", "EG", "TR", "DK", "VN", "IE"];
+
+/// The i-th distinct signer.
+pub fn signer(i: usize) -> Value {
+    json!({
+        "full_name": NAMES[i % NAMES.len()],
+        "email": format!("signer.{i}@example.org"),
+        "country": COUNTRIES[i % COUNTRIES.len()],
+    })
+}
