@@ -10,6 +10,14 @@ use tracing::{info, warn};
 
 use crate::RedisLink;
 
+/// What a subscriber receives.
+#[derive(Debug)]
+pub enum Announcement {
+    /// (Re)subscribed: anything published while not subscribed was missed.
+    Subscribed,
+    Payload(Vec<u8>),
+}
+
 /// Publishes and receives opaque payloads on one channel.
 #[derive(Clone)]
 pub struct Fanout {
@@ -27,23 +35,15 @@ impl Fanout {
         }
     }
 
-    /// Publishes without waiting; a lost announcement is repaired by the next one
-    /// or by the receivers' periodic reload.
-    pub fn publish(&self, payload: String) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            let channel = &this.channel;
-            let _: Option<i64> = this
-                .link
-                .call(|mut conn| async move {
-                    redis::cmd("PUBLISH")
-                        .arg(channel)
-                        .arg(payload)
-                        .query_async(&mut conn)
-                        .await
-                })
-                .await;
-        });
+    /// Publishes one payload; `false` when Redis did not take it, so the caller
+    /// can keep it and try again.
+    pub async fn publish(&self, payload: &str) -> bool {
+        let channel = &self.channel;
+        let published: Option<i64> = self
+            .link
+            .call(|mut conn| async move { redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut conn).await })
+            .await;
+        published.is_some()
     }
 
     /// Whether announcements are arriving now; when not, receivers should poll.
@@ -52,8 +52,9 @@ impl Fanout {
     }
 
     /// Every payload published by any instance (this one included), for as long
-    /// as the receiver is kept; reconnects by itself after Redis comes back.
-    pub fn subscribe(&self) -> mpsc::Receiver<Vec<u8>> {
+    /// as the receiver is kept; reconnects by itself after Redis comes back, and
+    /// says so, since payloads published meanwhile were missed.
+    pub fn subscribe(&self) -> mpsc::Receiver<Announcement> {
         let (tx, rx) = mpsc::channel(1024);
         let this = self.clone();
         tokio::spawn(async move {
@@ -68,7 +69,7 @@ impl Fanout {
         rx
     }
 
-    async fn listen(&self, tx: &mpsc::Sender<Vec<u8>>) -> redis::RedisResult<()> {
+    async fn listen(&self, tx: &mpsc::Sender<Announcement>) -> redis::RedisResult<()> {
         let mut pubsub = tokio::time::timeout(
             Duration::from_secs(1),
             self.link.client().get_async_pubsub(),
@@ -78,9 +79,12 @@ impl Fanout {
         pubsub.subscribe(&self.channel).await?;
         self.subscribed.store(true, Ordering::Relaxed);
         info!(channel = %self.channel, "listening for count announcements");
+        if tx.send(Announcement::Subscribed).await.is_err() {
+            return Ok(());
+        }
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
-            if tx.send(msg.get_payload_bytes().to_vec()).await.is_err() {
+            if tx.send(Announcement::Payload(msg.get_payload_bytes().to_vec())).await.is_err() {
                 return Ok(());
             }
         }

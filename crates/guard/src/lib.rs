@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use undersigned_domain::IdentityKey;
 
-pub use fanout::Fanout;
+pub use fanout::{Announcement, Fanout};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};
 pub use redis::RedisError;

@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
-use undersigned_guard::Fanout;
+use tokio::sync::Notify;
+use undersigned_guard::{Announcement, Fanout};
 use undersigned_store::{CountCell, Store};
 
 /// One petition's counts as readers see them.
@@ -138,9 +139,66 @@ pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
         .collect()
 }
 
+/// Announces this instance's new totals to the others. Totals waiting to go
+/// out are coalesced (only the highest per shard matters), and kept for the
+/// next try when Redis does not take them, so a lost publish is repaired within
+/// moments rather than at the next reload.
+pub(crate) struct Announcer {
+    pending: std::sync::Mutex<HashMap<(i64, Cell), i64>>,
+    wake: Notify,
+}
+
+impl Announcer {
+    pub(crate) fn start(fanout: Fanout) -> Arc<Self> {
+        let this = Arc::new(Self {
+            pending: std::sync::Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        });
+        let announcer = this.clone();
+        tokio::spawn(async move {
+            loop {
+                announcer.wake.notified().await;
+                let cells = announcer.take();
+                if cells.is_empty() {
+                    continue;
+                }
+                if !fanout.publish(&encode(&cells)).await {
+                    announcer.announce(&cells);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        this
+    }
+
+    pub(crate) fn announce(&self, cells: &[CountCell]) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for c in cells {
+            let held = pending.entry((c.petition_id, (c.country, c.kind, c.shard))).or_insert(0);
+            *held = (*held).max(c.count);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<CountCell> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .drain()
+            .map(|((petition_id, (country, kind, shard)), count)| CountCell {
+                petition_id,
+                country,
+                kind,
+                shard,
+                count,
+            })
+            .collect()
+    }
+}
+
 /// Applies other instances' announcements as they come, and reloads from
-/// Postgres every second while announcements are not arriving (Redis absent or
-/// down), and now and then otherwise in case one was lost.
+/// Postgres: on every (re)subscription, every second while announcements are
+/// not arriving (Redis absent or down), and every few seconds otherwise.
 pub(crate) fn spawn_refresh(counter: Arc<Counter>, store: Store, fanout: Option<Fanout>) {
     tokio::spawn(async move {
         let mut announcements = fanout.as_ref().map(Fanout::subscribe);
@@ -153,14 +211,17 @@ pub(crate) fn spawn_refresh(counter: Arc<Counter>, store: Store, fanout: Option<
                 }
             };
             tokio::select! {
-                Some(payload) = announcement => counter.merge(&decode(&payload)),
+                Some(announcement) = announcement => match announcement {
+                    Announcement::Payload(payload) => counter.merge(&decode(&payload)),
+                    Announcement::Subscribed => next_reload = tokio::time::Instant::now(),
+                },
                 _ = tokio::time::sleep_until(next_reload) => {
                     match store.count_cells().await {
                         Ok(cells) => counter.merge(&cells),
                         Err(e) => warn!(error = %e, "reloading counts failed"),
                     }
                     let subscribed = fanout.as_ref().is_some_and(Fanout::is_subscribed);
-                    let period = if subscribed { Duration::from_secs(15) } else { Duration::from_secs(1) };
+                    let period = if subscribed { Duration::from_secs(5) } else { Duration::from_secs(1) };
                     next_reload = tokio::time::Instant::now() + period;
                 }
             }

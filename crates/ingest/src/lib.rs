@@ -85,6 +85,7 @@ impl Ingest {
         let counter = Arc::new(Counter::default());
         counter.merge(&store.count_cells().await?);
         counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone());
+        let announcer = fanout.map(counter::Announcer::start);
 
         let (queue, queued) = mpsc::channel(config.queue_capacity.max(1));
         let queued = Arc::new(Mutex::new(queued));
@@ -103,7 +104,7 @@ impl Ingest {
                         batch_max: config.batch_max.max(1),
                         guard: guard.clone(),
                         counter: counter.clone(),
-                        fanout: fanout.clone(),
+                        announcer: announcer.clone(),
                         metrics: metrics.clone(),
                     }
                     .run(),

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, watch};
 use tracing::error;
 use undersigned_domain::IdentityKey;
-use undersigned_guard::{Fanout, Guard};
+use undersigned_guard::Guard;
 use undersigned_store::{BatchOutcome, RowOutcome, SignatureWriter};
 
-use crate::{Counter, IngestMetrics, Pending, SignError, counter};
+use crate::counter::Announcer;
+use crate::{Counter, IngestMetrics, Pending, SignError};
 
 /// Count shards in Postgres; writers of all instances spread over them.
 pub(crate) const SHARDS: i16 = 16;
@@ -23,7 +24,7 @@ pub(crate) struct Writer {
     pub(crate) batch_max: usize,
     pub(crate) guard: Arc<Guard>,
     pub(crate) counter: Arc<Counter>,
-    pub(crate) fanout: Option<Fanout>,
+    pub(crate) announcer: Option<Arc<Announcer>>,
     pub(crate) metrics: IngestMetrics,
 }
 
@@ -102,8 +103,8 @@ impl Writer {
         }
         if !outcome.cells.is_empty() {
             self.counter.merge(&outcome.cells);
-            if let Some(fanout) = &self.fanout {
-                fanout.publish(counter::encode(&outcome.cells));
+            if let Some(announcer) = &self.announcer {
+                announcer.announce(&outcome.cells);
             }
         }
     }

@@ -1,0 +1,278 @@
+//! Driving load: closed loop (each connection sends as fast as it is answered)
+//! or open loop (requests start on a fixed schedule, and latency is measured
+//! from each request's intended start, so queueing in the service is not hidden).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::{Method, Request, header};
+use http_body_util::Full;
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::client::Conn;
+use crate::signers;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: SocketAddr,
+    pub slug: String,
+    /// Signing connections.
+    pub connections: usize,
+    /// Signatures per second (open loop); `None` sends as fast as answered.
+    pub rate: Option<f64>,
+    pub duration: Duration,
+    /// Stop after this many distinct signers.
+    pub total: Option<u64>,
+    /// Share of requests that re-send an earlier signer, written differently.
+    pub duplicates: f64,
+    /// Send `X-Forwarded-For` with varied addresses, as a load balancer would.
+    pub forwarded_for: bool,
+    /// Counter-reading connections.
+    pub readers: usize,
+    /// Counter reads per second (open loop); `None` reads as fast as answered.
+    pub read_rate: Option<f64>,
+}
+
+/// What one kind of request met.
+pub struct Tally {
+    /// Microseconds.
+    pub latency: Histogram<u64>,
+    pub statuses: BTreeMap<u16, u64>,
+    pub io_errors: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
+            statuses: BTreeMap::new(),
+            io_errors: 0,
+        }
+    }
+
+    fn add(&mut self, other: &Tally) {
+        let _ = self.latency.add(&other.latency);
+        for (s, n) in &other.statuses {
+            *self.statuses.entry(*s).or_default() += n;
+        }
+        self.io_errors += other.io_errors;
+    }
+
+    pub fn count(&self, status: u16) -> u64 {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.statuses.values().sum::<u64>() + self.io_errors
+    }
+}
+
+pub struct Outcome {
+    pub elapsed: Duration,
+    pub sign: Tally,
+    pub read: Tally,
+    pub receipts: Vec<Uuid>,
+    /// Distinct signers acknowledged at least once, sorted.
+    pub acked: Vec<u64>,
+}
+
+struct Shared {
+    plan: Plan,
+    next: AtomicU64,
+    stop: AtomicBool,
+    deadline: Instant,
+}
+
+/// A small fast generator; statistical quality does not matter here.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
+    }
+}
+
+struct SignWorker {
+    conn: Conn,
+    rng: XorShift,
+    body: String,
+    tally: Tally,
+    receipts: Vec<Uuid>,
+    acked: Vec<u64>,
+}
+
+impl SignWorker {
+    /// Picks the next signer: `None` once the run has enough distinct signers.
+    fn pick(&mut self, shared: &Shared) -> Option<(u64, u32)> {
+        let sent = shared.next.load(Ordering::Relaxed);
+        if sent > 0 && self.rng.chance(shared.plan.duplicates) {
+            let earlier = self.rng.next() % sent;
+            return Some((earlier, 1 + (self.rng.next() % 7) as u32));
+        }
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if shared.plan.total.is_some_and(|t| i >= t) {
+            shared.stop.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some((i, 0))
+    }
+
+    async fn sign(&mut self, shared: &Shared, signer: u64, variant: u32, since: Instant) {
+        signers::body(signer, variant, &mut self.body);
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/v1/petitions/{}/signatures", shared.plan.slug))
+            .header(header::HOST, "loadtest")
+            .header(header::CONTENT_TYPE, "application/json");
+        if shared.plan.forwarded_for {
+            let a = signer.wrapping_mul(2_654_435_761);
+            request = request.header(
+                "x-forwarded-for",
+                format!("10.{}.{}.{}", (a >> 16) & 255, (a >> 8) & 255, a & 255),
+            );
+        }
+        let request = request
+            .body(Full::new(Bytes::from(self.body.clone())))
+            .expect("valid request");
+        match self.conn.send(request).await {
+            Ok((status, body)) => {
+                *self.tally.statuses.entry(status.as_u16()).or_default() += 1;
+                if status.as_u16() == 202 {
+                    if let Some(receipt) = receipt(&body) {
+                        self.receipts.push(receipt);
+                    }
+                    self.acked.push(signer);
+                }
+            }
+            Err(_) => self.tally.io_errors += 1,
+        }
+        let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self.tally.latency.record(micros);
+    }
+}
+
+fn receipt(body: &[u8]) -> Option<Uuid> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("\"receipt\":\"")? + 11;
+    Uuid::parse_str(text.get(start..start + 36)?).ok()
+}
+
+/// Open-loop schedule: the intended start of each request, on a shared queue.
+fn schedule(rate: f64, deadline: Instant, stop: Arc<Shared>) -> Arc<Mutex<mpsc::UnboundedReceiver<Instant>>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let start = Instant::now();
+        for k in 0u64.. {
+            let intended = start + Duration::from_secs_f64(k as f64 / rate);
+            if intended >= deadline || stop.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep_until(intended).await;
+            if tx.send(intended).is_err() {
+                break;
+            }
+        }
+    });
+    Arc::new(Mutex::new(rx))
+}
+
+async fn next_slot(slots: &Option<Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>>, shared: &Shared) -> Option<Instant> {
+    match slots {
+        Some(rx) => rx.lock().await.recv().await,
+        None => {
+            let now = Instant::now();
+            (now < shared.deadline && !shared.stop.load(Ordering::Relaxed)).then_some(now)
+        }
+    }
+}
+
+pub async fn run(plan: Plan) -> Outcome {
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        deadline: started + plan.duration,
+        next: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        plan: plan.clone(),
+    });
+    let sign_slots = plan.rate.map(|r| schedule(r, shared.deadline, shared.clone()));
+    let read_slots = plan.read_rate.map(|r| schedule(r, shared.deadline, shared.clone()));
+
+    let signers: Vec<_> = (0..plan.connections)
+        .map(|w| {
+            let (shared, slots) = (shared.clone(), sign_slots.clone());
+            tokio::spawn(async move {
+                let mut worker = SignWorker {
+                    conn: Conn::new(shared.plan.target),
+                    rng: XorShift(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+                    body: String::with_capacity(512),
+                    tally: Tally::new(),
+                    receipts: Vec::new(),
+                    acked: Vec::new(),
+                };
+                while let Some(since) = next_slot(&slots, &shared).await {
+                    let Some((signer, variant)) = worker.pick(&shared) else { break };
+                    worker.sign(&shared, signer, variant, since).await;
+                }
+                worker
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..plan.readers)
+        .map(|_| {
+            let (shared, slots) = (shared.clone(), read_slots.clone());
+            tokio::spawn(async move {
+                let mut conn = Conn::new(shared.plan.target);
+                let mut tally = Tally::new();
+                let uri = format!("/v1/petitions/{}/count", shared.plan.slug);
+                while let Some(since) = next_slot(&slots, &shared).await {
+                    let request = Request::get(&uri)
+                        .header(header::HOST, "loadtest")
+                        .body(Full::new(Bytes::new()))
+                        .expect("valid request");
+                    match conn.send(request).await {
+                        Ok((status, _)) => *tally.statuses.entry(status.as_u16()).or_default() += 1,
+                        Err(_) => tally.io_errors += 1,
+                    }
+                    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                    let _ = tally.latency.record(micros);
+                }
+                tally
+            })
+        })
+        .collect();
+
+    let mut outcome = Outcome {
+        elapsed: Duration::ZERO,
+        sign: Tally::new(),
+        read: Tally::new(),
+        receipts: Vec::new(),
+        acked: Vec::new(),
+    };
+    for s in signers {
+        let w = s.await.expect("signing worker");
+        outcome.sign.add(&w.tally);
+        outcome.receipts.extend(w.receipts);
+        outcome.acked.extend(w.acked);
+    }
+    outcome.elapsed = started.elapsed();
+    for r in readers {
+        outcome.read.add(&r.await.expect("reading worker"));
+    }
+    outcome.acked.sort_unstable();
+    outcome.acked.dedup();
+    outcome
+}
