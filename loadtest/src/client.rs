@@ -25,7 +25,8 @@ impl Conn {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             let stream = TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(connection);
             self.sender = Some(sender);
         }
@@ -35,7 +36,10 @@ impl Conn {
     }
 
     /// Sends one request and reads the whole answer.
-    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Error> {
+    pub async fn send(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(StatusCode, Bytes), Error> {
         let result = async {
             let response = self.ready().await?.send_request(request).await?;
             let status = response.status();

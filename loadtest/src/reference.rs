@@ -19,9 +19,10 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     let _ = req.into_body().collect().await;
     let mut response = Response::new(Full::new(Bytes::from_static(ANSWER)));
     *response.status_mut() = StatusCode::ACCEPTED;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 

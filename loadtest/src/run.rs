@@ -160,7 +160,9 @@ impl SignWorker {
             }
             Err(_) => self.tally.io_errors += 1,
         }
-        let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(since.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let _ = self.tally.latency.record(micros);
     }
 }
@@ -172,7 +174,11 @@ fn receipt(body: &[u8]) -> Option<Uuid> {
 }
 
 /// Open-loop schedule: the intended start of each request, on a shared queue.
-fn schedule(rate: f64, deadline: Instant, stop: Arc<Shared>) -> Arc<Mutex<mpsc::UnboundedReceiver<Instant>>> {
+fn schedule(
+    rate: f64,
+    deadline: Instant,
+    stop: Arc<Shared>,
+) -> Arc<Mutex<mpsc::UnboundedReceiver<Instant>>> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let start = Instant::now();
@@ -190,7 +196,10 @@ fn schedule(rate: f64, deadline: Instant, stop: Arc<Shared>) -> Arc<Mutex<mpsc::
     Arc::new(Mutex::new(rx))
 }
 
-async fn next_slot(slots: &Option<Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>>, shared: &Shared) -> Option<Instant> {
+async fn next_slot(
+    slots: &Option<Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>>,
+    shared: &Shared,
+) -> Option<Instant> {
     match slots {
         Some(rx) => rx.lock().await.recv().await,
         None => {
@@ -208,8 +217,12 @@ pub async fn run(plan: Plan) -> Outcome {
         stop: AtomicBool::new(false),
         plan: plan.clone(),
     });
-    let sign_slots = plan.rate.map(|r| schedule(r, shared.deadline, shared.clone()));
-    let read_slots = plan.read_rate.map(|r| schedule(r, shared.deadline, shared.clone()));
+    let sign_slots = plan
+        .rate
+        .map(|r| schedule(r, shared.deadline, shared.clone()));
+    let read_slots = plan
+        .read_rate
+        .map(|r| schedule(r, shared.deadline, shared.clone()));
 
     let signers: Vec<_> = (0..plan.connections)
         .map(|w| {
@@ -217,14 +230,18 @@ pub async fn run(plan: Plan) -> Outcome {
             tokio::spawn(async move {
                 let mut worker = SignWorker {
                     conn: Conn::new(shared.plan.target),
-                    rng: XorShift(0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+                    rng: XorShift(
+                        0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+                    ),
                     body: String::with_capacity(512),
                     tally: Tally::new(),
                     receipts: Vec::new(),
                     acked: Vec::new(),
                 };
                 while let Some(since) = next_slot(&slots, &shared).await {
-                    let Some((signer, variant)) = worker.pick(&shared) else { break };
+                    let Some((signer, variant)) = worker.pick(&shared) else {
+                        break;
+                    };
                     worker.sign(&shared, signer, variant, since).await;
                 }
                 worker
@@ -247,7 +264,9 @@ pub async fn run(plan: Plan) -> Outcome {
                         Ok((status, _)) => *tally.statuses.entry(status.as_u16()).or_default() += 1,
                         Err(_) => tally.io_errors += 1,
                     }
-                    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                    let micros = u64::try_from(since.elapsed().as_micros())
+                        .unwrap_or(u64::MAX)
+                        .max(1);
                     let _ = tally.latency.record(micros);
                 }
                 tally

@@ -5,20 +5,67 @@
 use std::fmt::Write;
 
 const FIRST: [&str; 24] = [
-    "José", "María", "Zoë", "Søren", "Ágnes", "François", "Łukasz", "Ilse", "Иван", "Ольга",
-    "Дмитрий", "Анна", "محمد", "فاطمة", "أحمد", "ليلى", "Leyla", "Rəşad", "Günel", "Əli",
-    "İsmail", "Işıl", "Ayşe", "Çağrı",
+    "José",
+    "María",
+    "Zoë",
+    "Søren",
+    "Ágnes",
+    "François",
+    "Łukasz",
+    "Ilse",
+    "Иван",
+    "Ольга",
+    "Дмитрий",
+    "Анна",
+    "محمد",
+    "فاطمة",
+    "أحمد",
+    "ليلى",
+    "Leyla",
+    "Rəşad",
+    "Günel",
+    "Əli",
+    "İsmail",
+    "Işıl",
+    "Ayşe",
+    "Çağrı",
 ];
 const LAST: [&str; 24] = [
-    "Gómez", "Müller", "Ørsted", "Dvořák", "Nguyễn", "Ní Bhriain", "Kowalczyk", "Lefèvre",
-    "Иванова", "Смирнов", "Кузнецова", "Попов", "الحسيني", "عبد الله", "المصري", "حداد",
-    "Məmmədova", "Əliyev", "Hüseynov", "Qasımova", "Yılmaz", "Işık", "Öztürk", "Çelik",
+    "Gómez",
+    "Müller",
+    "Ørsted",
+    "Dvořák",
+    "Nguyễn",
+    "Ní Bhriain",
+    "Kowalczyk",
+    "Lefèvre",
+    "Иванова",
+    "Смирнов",
+    "Кузнецова",
+    "Попов",
+    "الحسيني",
+    "عبد الله",
+    "المصري",
+    "حداد",
+    "Məmmədova",
+    "Əliyev",
+    "Hüseynov",
+    "Qasımova",
+    "Yılmaz",
+    "Işık",
+    "Öztürk",
+    "Çelik",
 ];
 const COUNTRIES: [&str; 16] = [
     "NL", "DE", "FR", "ES", "PL", "RU", "UA", "AZ", "TR", "EG", "MA", "JO", "IE", "DK", "VN", "BR",
 ];
 const DOMAINS: [&str; 6] = [
-    "example.org", "example.net", "mail.example", "gmail.com", "post.example.az", "example.com.tr",
+    "example.org",
+    "example.net",
+    "mail.example",
+    "gmail.com",
+    "post.example.az",
+    "example.com.tr",
 ];
 
 /// The JSON body of signer `i`; `variant` > 0 writes the same mailbox another way,
@@ -36,11 +83,15 @@ pub fn body(i: u64, variant: u32, out: &mut String) {
         2 => format!(" {local}+again@{domain} "),
         _ => format!("{local}+{variant}@{domain}"),
     };
-    let kind = if i % 997 == 0 { "organization" } else { "person" };
+    let kind = if i.is_multiple_of(997) {
+        "organization"
+    } else {
+        "person"
+    };
     let _ = write!(
         out,
         r#"{{"full_name":"{first} {last}","email":"{email}","country":"{country}","signer_kind":"{kind}","organization":"Union {i}","consent_updates":{}}}"#,
-        i % 3 == 0
+        i.is_multiple_of(3)
     );
 }
 

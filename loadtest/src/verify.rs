@@ -20,11 +20,17 @@ pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
         return Err(format!("count answered {status}").into());
     }
     let value: serde_json::Value = serde_json::from_slice(&body)?;
-    value["count"].as_i64().ok_or_else(|| "no count in the answer".into())
+    value["count"]
+        .as_i64()
+        .ok_or_else(|| "no count in the answer".into())
 }
 
 /// (rows of the petition, receipts found among `receipts`).
-pub async fn stored(database_url: &str, slug: &str, receipts: &[Uuid]) -> Result<(i64, i64), Error> {
+pub async fn stored(
+    database_url: &str,
+    slug: &str,
+    receipts: &[Uuid],
+) -> Result<(i64, i64), Error> {
     let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
     tokio::spawn(connection);
     let rows: i64 = client
@@ -37,7 +43,10 @@ pub async fn stored(database_url: &str, slug: &str, receipts: &[Uuid]) -> Result
     let mut found = 0;
     for chunk in receipts.chunks(50_000) {
         let found_here: i64 = client
-            .query_one("SELECT count(*) FROM signatures WHERE id = ANY($1)", &[&chunk.to_vec()])
+            .query_one(
+                "SELECT count(*) FROM signatures WHERE id = ANY($1)",
+                &[&chunk.to_vec()],
+            )
             .await?
             .get(0);
         found += found_here;

@@ -41,7 +41,13 @@ impl Fanout {
         let channel = &self.channel;
         let published: Option<i64> = self
             .link
-            .call(|mut conn| async move { redis::cmd("PUBLISH").arg(channel).arg(payload).query_async(&mut conn).await })
+            .call(|mut conn| async move {
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(payload)
+                    .query_async(&mut conn)
+                    .await
+            })
             .await;
         published.is_some()
     }
@@ -84,7 +90,11 @@ impl Fanout {
         }
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
-            if tx.send(Announcement::Payload(msg.get_payload_bytes().to_vec())).await.is_err() {
+            if tx
+                .send(Announcement::Payload(msg.get_payload_bytes().to_vec()))
+                .await
+                .is_err()
+            {
                 return Ok(());
             }
         }

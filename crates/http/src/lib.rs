@@ -19,7 +19,10 @@ use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
 pub use metrics::HttpMetrics;
+pub use problem::ApiError;
+pub use request::BodyKind;
 pub use server::{HttpConfig, serve};
+pub use v1::signatures::parse_signature;
 
 /// Everything a request may need, shared by all connections.
 pub struct App {

@@ -8,9 +8,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
-use tokio::sync::Notify;
 use undersigned_guard::{Announcement, Fanout};
 use undersigned_store::{CountCell, Store};
 
@@ -174,7 +174,9 @@ impl Announcer {
     pub(crate) fn announce(&self, cells: &[CountCell]) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for c in cells {
-            let held = pending.entry((c.petition_id, (c.country, c.kind, c.shard))).or_insert(0);
+            let held = pending
+                .entry((c.petition_id, (c.country, c.kind, c.shard)))
+                .or_insert(0);
             *held = (*held).max(c.count);
         }
         drop(pending);

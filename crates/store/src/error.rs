@@ -16,6 +16,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A unique constraint refused a row.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Postgres(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+    }
+
     /// Whether retrying the same transaction may succeed (deadlock, serialization).
     pub fn is_transient(&self) -> bool {
         use tokio_postgres::error::SqlState;

@@ -1,6 +1,8 @@
 //! Writing signatures in batches: one transaction inserts the rows and bumps the counts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
 use tracing::warn;
@@ -48,14 +50,28 @@ pub struct BatchOutcome {
     pub cells: Vec<CountCell>,
 }
 
-const INSERT: &str = "
-    INSERT INTO signatures (id, petition_id, identity_key, full_name, email, country,
-        postal_code, city, signer_kind, organization, consent_updates, locale, channel)
-    SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[],
-        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[],
-        $12::text[], $13::text[])
-    ON CONFLICT DO NOTHING
-    RETURNING id";
+const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
+    city, signer_kind, organization, consent_updates, locale, channel";
+
+const UNNEST: &str = "unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[], \
+    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], \
+    $13::text[])";
+
+/// The fast path: a plain insert. Measured at half the cost per row of
+/// `ON CONFLICT DO NOTHING` (speculative insertion probes every unique index
+/// twice). Duplicates rarely reach it: the batch drops its own, and Redis's seen
+/// set the committed ones. When one does (a race, Redis down or flushed), the
+/// insert fails with a unique violation and the batch is redone carefully.
+static INSERT_PLAIN: LazyLock<String> = LazyLock::new(|| {
+    format!("INSERT INTO signatures ({COLUMNS}) SELECT * FROM {UNNEST} RETURNING id")
+});
+
+/// The careful path: correct under any race.
+static INSERT_CAREFUL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO signatures ({COLUMNS}) SELECT * FROM {UNNEST} ON CONFLICT DO NOTHING RETURNING id"
+    )
+});
 
 // Sorted input gives every transaction the same lock order on count rows.
 const BUMP_COUNTS: &str = "
@@ -71,11 +87,17 @@ const EXISTING_IDS: &str =
 
 const ATTEMPTS: usize = 3;
 
+/// After a batch met a duplicate, the next ones go the careful way for a while:
+/// duplicates come in bursts (Redis down, a retrying client), and a failed fast
+/// insert costs more than a careful one.
+const CAREFUL_FOR: Duration = Duration::from_secs(5);
+
 /// Writes batches over one connection of its own; its count shard is its own too.
 pub struct SignatureWriter {
     pool: Pool,
     shard: i16,
     client: Option<Object>,
+    careful_until: Option<Instant>,
 }
 
 impl SignatureWriter {
@@ -84,6 +106,7 @@ impl SignatureWriter {
             pool,
             shard,
             client: None,
+            careful_until: None,
         }
     }
 
@@ -91,10 +114,34 @@ impl SignatureWriter {
     /// retried; any other error leaves the batch uncommitted, and the connection
     /// is dropped so the next batch starts on a fresh one.
     pub async fn write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
+        // Duplicates within the batch never reach Postgres: the first one stands.
+        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; rows.len()];
+        let mut identities = HashMap::with_capacity(rows.len());
+        let mut ids = HashMap::with_capacity(rows.len());
+        let mut fresh = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            if identities
+                .insert((r.petition_id, r.identity_key), i)
+                .is_some()
+            {
+                outcomes[i] = Some(RowOutcome::Duplicate);
+            } else if ids.insert(r.id, i).is_some() {
+                outcomes[i] = Some(RowOutcome::IdReused);
+            } else {
+                fresh.push(r);
+            }
+        }
+        let mut careful = self
+            .careful_until
+            .is_some_and(|until| Instant::now() < until);
         let mut attempt = 1;
-        loop {
-            match self.try_write(rows).await {
-                Ok(outcome) => return Ok(outcome),
+        let stored = loop {
+            match self.try_write(&fresh, careful).await {
+                Ok(stored) => break stored,
+                Err(e) if e.is_unique_violation() && !careful => {
+                    careful = true;
+                    self.careful_until = Some(Instant::now() + CAREFUL_FOR);
+                }
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     warn!(error = %e, attempt, "retrying signature batch");
                     attempt += 1;
@@ -104,10 +151,26 @@ impl SignatureWriter {
                     return Err(e);
                 }
             }
-        }
+        };
+        let mut stored_outcomes = stored.rows.into_iter();
+        let rows = outcomes
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| stored_outcomes.next())
+                    .unwrap_or(RowOutcome::Duplicate)
+            })
+            .collect();
+        Ok(BatchOutcome {
+            rows,
+            cells: stored.cells,
+        })
     }
 
-    async fn try_write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
+    async fn try_write(
+        &mut self,
+        rows: &[&SignatureRow],
+        careful: bool,
+    ) -> Result<BatchOutcome, StoreError> {
         if self.client.is_none() {
             self.client = Some(self.pool.get().await?);
         }
@@ -115,8 +178,17 @@ impl SignatureWriter {
             unreachable!("connection set above");
         };
         let tx = client.transaction().await?;
+        // These statements take arrays of any length and scan no table, so one
+        // generic plan fits all; left to choose, Postgres re-plans them for every
+        // batch (small arrays make a custom plan look cheaper): 2 ms a batch.
+        tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
 
-        let insert = tx.prepare_cached(INSERT).await?;
+        let insert = if careful {
+            tx.prepare_cached(&INSERT_CAREFUL).await?
+        } else {
+            tx.prepare_cached(&INSERT_PLAIN).await?
+        };
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let petitions: Vec<i64> = rows.iter().map(|r| r.petition_id).collect();
         let keys: Vec<&[u8]> = rows.iter().map(|r| &r.identity_key[..]).collect();
@@ -173,6 +245,8 @@ impl SignatureWriter {
             .collect();
         let mut reused = HashSet::new();
         if !retried.is_empty() {
+            // A lookup by key, planned for the ids at hand.
+            tx.batch_execute("SET LOCAL plan_cache_mode = auto").await?;
             let existing = tx.prepare_cached(EXISTING_IDS).await?;
             for row in tx.query(&existing, &[&retried]).await? {
                 let id: Uuid = row.get(0);

@@ -12,7 +12,7 @@ use crate::App;
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::{body_kind, read_body};
+use crate::request::{BodyKind, body_kind, read_body};
 use crate::server::HttpConfig;
 
 pub async fn sign(
@@ -25,27 +25,11 @@ pub async fn sign(
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
     let (parts, body) = req.into_parts();
     let kind = body_kind(&parts.headers, true)?;
-    let fields = Fields::parse(
-        kind,
-        &read_body(&parts.headers, body, config.body_read_timeout).await?,
-    )?;
+    let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
     if petition.status != PetitionStatus::Open {
         return Err(ApiError::NotOpen);
     }
-    let mut errors = Vec::new();
-    let input = SignatureInput {
-        full_name: fields.text("full_name", &mut errors),
-        email: fields.text("email", &mut errors),
-        country: fields.text("country", &mut errors),
-        postal_code: fields.text("postal_code", &mut errors),
-        city: fields.text("city", &mut errors),
-        signer_kind: fields.text("signer_kind", &mut errors),
-        organization: fields.text("organization", &mut errors),
-        consent_updates: fields.flag("consent_updates", &mut errors),
-        locale: fields.text("locale", &mut errors),
-        id: fields.text("id", &mut errors),
-    };
-    let signature = validated(errors, Signature::parse(input))?;
+    let signature = parse_signature(kind, &body)?;
     let receipt = app
         .ingest
         .sign(&petition, peer.ip(), signature, Channel::Web)
@@ -60,4 +44,23 @@ pub async fn sign(
         StatusCode::ACCEPTED,
         &json!({"status": "accepted", "receipt": receipt.id}),
     ))
+}
+
+/// A signature from a JSON or form body: every field checked and normalized.
+pub fn parse_signature(kind: BodyKind, body: &[u8]) -> Result<Signature, ApiError> {
+    let fields = Fields::parse(kind, body)?;
+    let mut errors = Vec::new();
+    let input = SignatureInput {
+        full_name: fields.text("full_name", &mut errors),
+        email: fields.text("email", &mut errors),
+        country: fields.text("country", &mut errors),
+        postal_code: fields.text("postal_code", &mut errors),
+        city: fields.text("city", &mut errors),
+        signer_kind: fields.text("signer_kind", &mut errors),
+        organization: fields.text("organization", &mut errors),
+        consent_updates: fields.flag("consent_updates", &mut errors),
+        locale: fields.text("locale", &mut errors),
+        id: fields.text("id", &mut errors),
+    };
+    validated(errors, Signature::parse(input))
 }

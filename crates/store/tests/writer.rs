@@ -1,0 +1,183 @@
+//! The batch writer against the real Postgres: its fast path, and the careful
+//! path it falls back to when another transaction races it on an identity.
+
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+use undersigned_domain::{Channel, Country, NewPetition, NewPetitionInput, SignerKind};
+use undersigned_store::{RowOutcome, SignatureRow, Store};
+use uuid::Uuid;
+
+struct Db {
+    url: String,
+    name: String,
+}
+
+impl Db {
+    async fn new() -> Self {
+        let name = format!("us_test_{}", Uuid::new_v4().simple());
+        Self {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            name,
+        }
+    }
+
+    async fn drop(self) {
+        let (admin, connection) =
+            tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureRow {
+    SignatureRow {
+        id,
+        client_supplied,
+        petition_id,
+        identity_key: [key; 32],
+        full_name: format!("Signer {key}"),
+        email: format!("signer{key}@example.org"),
+        country: Country::parse("NL").unwrap(),
+        postal_code: None,
+        city: None,
+        kind: SignerKind::Person,
+        organization: None,
+        consent_updates: false,
+        locale: None,
+        channel: Channel::Web,
+    }
+}
+
+async fn petition(store: &Store) -> i64 {
+    let p = NewPetition::parse(NewPetitionInput {
+        slug: Some("writer".into()),
+        title: Some("Writer".into()),
+        text: Some("Text".into()),
+        goal: Some(10),
+        locale: None,
+    })
+    .unwrap();
+    store.create_petition(&p).await.unwrap().id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_inside_a_batch_and_retried_ids() {
+    let db = Db::new().await;
+    let store = Store::open(&db.url, 2).await.unwrap();
+    let p = petition(&store).await;
+    let mut writer = store.signature_writer(3);
+    let retried = Uuid::new_v4();
+    let first = writer
+        .write(&[
+            row(p, 1, Uuid::now_v7(), false),
+            row(p, 1, Uuid::now_v7(), false),
+            row(p, 2, retried, true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        first.rows,
+        vec![
+            RowOutcome::Inserted,
+            RowOutcome::Duplicate,
+            RowOutcome::Inserted
+        ]
+    );
+    assert_eq!(first.cells.len(), 1);
+    assert_eq!((first.cells[0].shard, first.cells[0].count), (3, 2));
+
+    let second = writer
+        .write(&[
+            row(p, 2, retried, true),
+            row(p, 3, retried, true),
+            row(p, 4, Uuid::now_v7(), false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        second.rows,
+        vec![
+            RowOutcome::Duplicate,
+            RowOutcome::IdReused,
+            RowOutcome::Inserted
+        ]
+    );
+    assert_eq!(second.cells[0].count, 3);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_racing_transaction_sends_the_batch_down_the_careful_path() {
+    let db = Db::new().await;
+    let store = Store::open(&db.url, 2).await.unwrap();
+    let p = petition(&store).await;
+
+    // Another transaction holds identity 7, uncommitted.
+    let (mut other, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "INSERT INTO signatures (id, petition_id, identity_key, full_name, email, country,
+             signer_kind, consent_updates, channel)
+         VALUES ($1, $2, $3, 'Racer', 'racer@example.org', 'NL', 'person', false, 'web')",
+        &[&Uuid::now_v7(), &p, &vec![7u8; 32]],
+    )
+    .await
+    .unwrap();
+
+    // The writer's plain insert waits on that identity, then fails when it commits.
+    let mut writer = store.signature_writer(0);
+    let batch = vec![
+        row(p, 7, Uuid::now_v7(), false),
+        row(p, 8, Uuid::now_v7(), false),
+    ];
+    let write = tokio::spawn(async move { writer.write(&batch).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !write.is_finished(),
+        "the writer waits for the racing transaction"
+    );
+    tx.commit().await.unwrap();
+
+    let outcome = write.await.unwrap().unwrap();
+    assert_eq!(
+        outcome.rows,
+        vec![RowOutcome::Duplicate, RowOutcome::Inserted]
+    );
+    assert_eq!(outcome.cells[0].count, 1);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_petition_with_signatures_cannot_be_deleted() {
+    let db = Db::new().await;
+    let store = Store::open(&db.url, 2).await.unwrap();
+    let p = petition(&store).await;
+    store
+        .signature_writer(0)
+        .write(&[row(p, 1, Uuid::now_v7(), false)])
+        .await
+        .unwrap();
+    let (sql, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let e = sql
+        .execute("DELETE FROM petitions WHERE id = $1", &[&p])
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_db_error()
+            .unwrap()
+            .message()
+            .contains("close it instead")
+    );
+    db.drop().await;
+}
