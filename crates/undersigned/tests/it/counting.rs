@@ -130,14 +130,7 @@ async fn a_plain_html_form_signs() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("form").await;
-    let r = app
-        .http
-        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("full_name=Zo%C3%AB+%C3%98rsted&email=zoe%40example.dk&country=dk&consent_updates=on&city=")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw(&app.url(&format!("/v1/petitions/{slug}/signatures")), Some("application/x-www-form-urlencoded"), "full_name=Zo%C3%AB+%C3%98rsted&email=zoe%40example.dk&country=dk&consent_updates=on&city=").await;
     assert_eq!(r.status(), 202);
     assert!(receipt(r).await.is_some());
     let row = ns

@@ -33,22 +33,10 @@ async fn bad_requests_get_problems_and_lose_nothing() {
 
     // 400: not JSON, and JSON that is not an object.
     let r = app
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("{\"full_name\":")
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&url, Some("application/json"), "{\"full_name\":")
+        .await;
     problem(r, 400).await;
-    let r = app
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body("[1,2]")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw(&url, Some("application/json"), "[1,2]").await;
     problem(r, 400).await;
 
     // 404: no such petition, and no such route.
@@ -70,22 +58,9 @@ async fn bad_requests_get_problems_and_lose_nothing() {
     problem(app.sign(&slug, &big).await, 413).await;
 
     // 415: neither JSON nor a form.
-    let r = app
-        .http
-        .post(&url)
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw(&url, Some("text/plain"), "hello").await;
     problem(r, 415).await;
-    let r = app
-        .http
-        .post(&url)
-        .body("no content type")
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_raw(&url, None, "no content type").await;
     problem(r, 415).await;
 
     // 422: each bad field named, with its reason.
@@ -234,15 +209,7 @@ async fn creating_petitions_needs_an_admin_token_and_valid_fields() {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
 
-    let shown: Value = app
-        .http
-        .get(app.url("/v1/petitions/p"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.get_json("/v1/petitions/p").await;
     for key in ["slug", "title", "text", "goal", "count", "status"] {
         assert!(shown.get(key).is_some(), "{key} in {shown}");
     }
@@ -362,15 +329,7 @@ async fn operators_endpoints_answer() {
     assert_eq!(app.sign(&slug, &signer(0)).await.status(), 202);
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready: Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(
         ready,
         json!({"status": "ready", "postgres": "up", "redis": "up"})

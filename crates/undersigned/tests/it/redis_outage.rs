@@ -73,15 +73,7 @@ async fn without_redis_counts_stay_exact() {
         c.ip_limit = "3/60s".into();
     })
     .await;
-    let ready: Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(ready["redis"], "disabled");
     let slug = app.petition("no-redis").await;
     // The in-process limiter stands in for Redis's.
@@ -120,15 +112,7 @@ async fn redis_stopping_mid_run_loses_and_double_counts_nothing() {
     bodies.extend((300..350).map(again));
     let second = sign_all(&app, &slug, &bodies).await;
 
-    let ready: Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/readyz").await;
     assert_eq!(
         (ready["postgres"].clone(), ready["redis"].clone()),
         (json!("up"), json!("down"))

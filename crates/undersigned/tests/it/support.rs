@@ -180,6 +180,31 @@ impl TestApp {
             .expect("sign request sent")
     }
 
+    /// A POST with a body as given (or no Content-Type at all), for malformed requests.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        content_type: Option<&str>,
+        body: &'static str,
+    ) -> Response {
+        let mut request = self.http.post(url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("json answer")
+    }
+
     pub async fn count(&self, slug: &str) -> Value {
         self.http
             .get(self.url(&format!("/v1/petitions/{slug}/count")))
