@@ -37,10 +37,11 @@ impl StoreError {
 
 /// Maps a unique violation to [`StoreError::Conflict`].
 pub(crate) fn conflict_on_unique(e: tokio_postgres::Error) -> StoreError {
-    if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+    let e = StoreError::from(e);
+    if e.is_unique_violation() {
         StoreError::Conflict
     } else {
-        StoreError::Postgres(e)
+        e
     }
 }
 

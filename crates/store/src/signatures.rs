@@ -1,6 +1,6 @@
 //! Writing signatures in batches: one transaction inserts the rows and bumps the counts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -116,16 +116,13 @@ impl SignatureWriter {
     pub async fn write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
         // Duplicates within the batch never reach Postgres: the first one stands.
         let mut outcomes: Vec<Option<RowOutcome>> = vec![None; rows.len()];
-        let mut identities = HashMap::with_capacity(rows.len());
-        let mut ids = HashMap::with_capacity(rows.len());
+        let mut identities = HashSet::with_capacity(rows.len());
+        let mut ids = HashSet::with_capacity(rows.len());
         let mut fresh = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            if identities
-                .insert((r.petition_id, r.identity_key), i)
-                .is_some()
-            {
+            if !identities.insert((r.petition_id, r.identity_key)) {
                 outcomes[i] = Some(RowOutcome::Duplicate);
-            } else if ids.insert(r.id, i).is_some() {
+            } else if !ids.insert(r.id) {
                 outcomes[i] = Some(RowOutcome::IdReused);
             } else {
                 fresh.push(r);

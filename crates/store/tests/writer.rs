@@ -22,6 +22,12 @@ impl Db {
         }
     }
 
+    async fn sql(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
     async fn drop(self) {
         let (admin, connection) =
             tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", NoTls)
@@ -57,6 +63,14 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
     }
 }
 
+/// A fresh migrated database, its store, and an open petition's id.
+async fn setup() -> (Db, Store, i64) {
+    let db = Db::new().await;
+    let store = Store::open(&db.url, 2).await.unwrap();
+    let p = petition(&store).await;
+    (db, store, p)
+}
+
 async fn petition(store: &Store) -> i64 {
     let p = NewPetition::parse(NewPetitionInput {
         slug: Some("writer".into()),
@@ -71,9 +85,7 @@ async fn petition(store: &Store) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_inside_a_batch_and_retried_ids() {
-    let db = Db::new().await;
-    let store = Store::open(&db.url, 2).await.unwrap();
-    let p = petition(&store).await;
+    let (db, store, p) = setup().await;
     let mut writer = store.signature_writer(3);
     let retried = Uuid::new_v4();
     let first = writer
@@ -117,13 +129,10 @@ async fn duplicates_inside_a_batch_and_retried_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_racing_transaction_sends_the_batch_down_the_careful_path() {
-    let db = Db::new().await;
-    let store = Store::open(&db.url, 2).await.unwrap();
-    let p = petition(&store).await;
+    let (db, store, p) = setup().await;
 
     // Another transaction holds identity 7, uncommitted.
-    let (mut other, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let mut other = db.sql().await;
     let tx = other.transaction().await.unwrap();
     tx.execute(
         "INSERT INTO signatures (id, petition_id, identity_key, full_name, email, country,
@@ -159,16 +168,13 @@ async fn a_racing_transaction_sends_the_batch_down_the_careful_path() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_petition_with_signatures_cannot_be_deleted() {
-    let db = Db::new().await;
-    let store = Store::open(&db.url, 2).await.unwrap();
-    let p = petition(&store).await;
+    let (db, store, p) = setup().await;
     store
         .signature_writer(0)
         .write(&[row(p, 1, Uuid::now_v7(), false)])
         .await
         .unwrap();
-    let (sql, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let sql = db.sql().await;
     let e = sql
         .execute("DELETE FROM petitions WHERE id = $1", &[&p])
         .await
