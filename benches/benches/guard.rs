@@ -1,14 +1,16 @@
-//! The Redis guard's round trip (limit + seen check in one Lua call), against
-//! the real Redis, and the in-process fallback.
+//! The Redis guard (every limit layer and the seen check in one Lua call),
+//! against the real Redis: one check at a time (latency), and 256 at once, as
+//! under load, when they share calls. And the in-process fallback.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::future::join_all;
 use undersigned_benches::redis_url;
 use undersigned_domain::IdentityKey;
-use undersigned_guard::{Guard, Limit, RedisLink, RedisState, Verdict};
+use undersigned_guard::{Guard, Limit, Limits, RedisLink, RedisState, Subject, Verdict};
 
 fn identity(n: u64) -> IdentityKey {
     let mut key = [0u8; 32];
@@ -16,19 +18,37 @@ fn identity(n: u64) -> IdentityKey {
     IdentityKey(key)
 }
 
-fn guard(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let limit = Some(Limit {
+/// The production layers, with limits too high to refuse anything.
+fn limits() -> Limits {
+    let wide = Limit {
         count: 1_000_000,
         period: Duration::from_secs(1),
-    });
+    };
+    Limits {
+        address: vec![wide, wide],
+        email_domain: Some(wide),
+        petition: Some(wide),
+        ..Limits::default()
+    }
+}
+
+fn subject(n: u64, key: &IdentityKey) -> Subject<'_> {
+    Subject {
+        petition_id: 1,
+        client: IpAddr::from((u32::try_from(n % 65_536).unwrap_or(0) + 0xC000_0200).to_be_bytes()),
+        identity: key,
+        email_domain: "example.org",
+    }
+}
+
+fn guard(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let n = AtomicU64::new(0);
-    let client: IpAddr = "192.0.2.7".parse().expect("address");
 
     let redis = runtime.block_on(async {
         let link = RedisLink::new(&redis_url()).expect("redis url");
-        let guard = Guard::new(Some(link), "bench", limit);
-        assert_eq!(guard.check(1, client, &identity(0)).await, Verdict::Pass);
+        let guard = Guard::new(Some(link), "bench", limits());
+        assert_eq!(guard.check(subject(0, &identity(0))).await, Verdict::Pass);
         assert_eq!(
             guard.redis_state(),
             RedisState::Up,
@@ -38,15 +58,30 @@ fn guard(c: &mut Criterion) {
     });
     c.bench_function("guard: redis round trip", |b| {
         b.to_async(&runtime).iter(|| async {
-            let key = identity(n.fetch_add(1, Ordering::Relaxed));
-            redis.check(1, client, &key).await
+            let i = n.fetch_add(1, Ordering::Relaxed);
+            redis.check(subject(i, &identity(i))).await
         })
     });
-    let local = runtime.block_on(async { Guard::new(None, "bench", limit) });
+    let mut group = c.benchmark_group("guard: 256 concurrent checks");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("redis, batched", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let first = n.fetch_add(256, Ordering::Relaxed);
+            let keys: Vec<IdentityKey> = (first..first + 256).map(identity).collect();
+            join_all(
+                keys.iter()
+                    .zip(first..)
+                    .map(|(key, i)| redis.check(subject(i, key))),
+            )
+            .await
+        })
+    });
+    group.finish();
+    let local = runtime.block_on(async { Guard::new(None, "bench", limits()) });
     c.bench_function("guard: in-process governor", |b| {
         b.to_async(&runtime).iter(|| async {
-            let key = identity(n.fetch_add(1, Ordering::Relaxed));
-            local.check(1, client, &key).await
+            let i = n.fetch_add(1, Ordering::Relaxed);
+            local.check(subject(i, &identity(i))).await
         })
     });
 }

@@ -206,7 +206,11 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
     let seconds = outcome.elapsed.as_secs_f64();
     report("signing", &outcome.sign, seconds);
     if outcome.read.requests() > 0 {
-        report("counter reads", &outcome.read, seconds);
+        report(
+            "counter reads",
+            &outcome.read,
+            outcome.read_elapsed.as_secs_f64(),
+        );
     }
     let accepted_rate = outcome.sign.count(202) as f64 / seconds;
     if let Some(reference) = &reference {

@@ -75,7 +75,11 @@ impl Tally {
 }
 
 pub struct Outcome {
+    /// Until the last signing request was answered.
     pub elapsed: Duration,
+    /// Until the last counter read was answered: later than `elapsed` when the
+    /// readers fell behind their schedule.
+    pub read_elapsed: Duration,
     pub sign: Tally,
     pub read: Tally,
     pub receipts: Vec<Uuid>,
@@ -276,6 +280,7 @@ pub async fn run(plan: Plan) -> Outcome {
 
     let mut outcome = Outcome {
         elapsed: Duration::ZERO,
+        read_elapsed: Duration::ZERO,
         sign: Tally::new(),
         read: Tally::new(),
         receipts: Vec::new(),
@@ -291,6 +296,7 @@ pub async fn run(plan: Plan) -> Outcome {
     for r in readers {
         outcome.read.add(&r.await.expect("reading worker"));
     }
+    outcome.read_elapsed = started.elapsed();
     outcome.acked.sort_unstable();
     outcome.acked.dedup();
     outcome

@@ -51,6 +51,13 @@ impl Email {
     pub fn canonical(&self) -> &str {
         &self.canonical
     }
+
+    /// The canonical domain (lower case, ASCII, `googlemail.com` folded to `gmail.com`).
+    pub fn domain(&self) -> &str {
+        self.canonical
+            .rsplit_once('@')
+            .map_or("", |(_, domain)| domain)
+    }
 }
 
 fn local_is_sane(local: &str) -> bool {

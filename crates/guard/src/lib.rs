@@ -1,18 +1,21 @@
-//! Redis, the shared state of all instances: per-address limits, the "already
-//! signed" set, and the fan-out of counts. Redis only accelerates: when it is not
-//! configured or not answering, limits fall back to an in-process `governor`
-//! and duplicates are left to Postgres's unique constraint.
+//! Redis, the shared state of all instances: the layered limits, the "already
+//! signed" set, and the fan-out of counts. In front of it, an in-process shield
+//! per client address. Redis only accelerates: when it is not configured or not
+//! answering, limits fall back to in-process `governor`s and duplicates are left
+//! to Postgres's unique constraint.
 
 mod fanout;
 mod limit;
 mod link;
 mod local;
 mod script;
+mod shield;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use undersigned_domain::IdentityKey;
 
@@ -20,8 +23,30 @@ pub use fanout::{Announcement, Fanout};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};
 pub use redis::RedisError;
+pub use shield::Shield;
 
 use local::LocalLimiter;
+
+/// Which limit turned a signature away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Signatures from one client address to one petition.
+    Address,
+    /// Signatures with addresses at one email domain to one petition.
+    EmailDomain,
+    /// All signatures to one petition.
+    Petition,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Address => "address",
+            Self::EmailDomain => "email_domain",
+            Self::Petition => "petition",
+        }
+    }
+}
 
 /// What the guard says about one signature before it is queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +55,39 @@ pub enum Verdict {
     Pass,
     /// This identity has signed this petition already.
     Seen,
-    /// Too many signatures from this address; try again after the delay.
-    Limited { retry_after: Duration },
+    /// Over a limit; trying again after the delay passes that limit.
+    Limited { retry_after: Duration, scope: Scope },
+}
+
+/// The limits shared by all instances, each per petition.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Per client address; all apply, such as a burst and a sustained rate.
+    pub address: Vec<Limit>,
+    /// Per email domain (after canonicalization).
+    pub email_domain: Option<Limit>,
+    /// Domains too large to limit as one, such as the big webmail providers.
+    pub exempt_domains: HashSet<String>,
+    /// All signatures to the petition.
+    pub petition: Option<Limit>,
+}
+
+/// One signature as the guard sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub petition_id: i64,
+    pub client: IpAddr,
+    pub identity: &'a IdentityKey,
+    /// The canonical email's domain.
+    pub email_domain: &'a str,
 }
 
 /// Checks signatures against the shared limits and the seen set.
 pub struct Guard {
     link: Option<RedisLink>,
+    checks: Option<mpsc::Sender<script::Check>>,
     prefix: String,
-    ip_limit: Option<Limit>,
+    limits: Limits,
     local: LocalLimiter,
     seen_tx: Option<mpsc::Sender<(i64, Vec<IdentityKey>)>>,
 }
@@ -49,31 +98,70 @@ const SEEN_BACKLOG: usize = 1024;
 
 impl Guard {
     /// `link` is `None` in single-node mode. Must be called inside a Tokio runtime.
-    pub fn new(link: Option<RedisLink>, prefix: &str, ip_limit: Option<Limit>) -> Self {
+    pub fn new(link: Option<RedisLink>, prefix: &str, limits: Limits) -> Self {
         let seen_tx = link.clone().map(|link| {
             let (tx, rx) = mpsc::channel(SEEN_BACKLOG);
             tokio::spawn(script::mark_seen_loop(link, prefix.to_owned(), rx));
             tx
         });
+        let checks = link
+            .clone()
+            .map(|link| script::spawn_checker(link, prefix.to_owned()));
         Self {
             link,
+            checks,
             prefix: prefix.to_owned(),
-            ip_limit,
-            local: LocalLimiter::new(ip_limit),
+            local: LocalLimiter::new(&limits),
+            limits,
             seen_tx,
         }
     }
 
-    /// One round trip to Redis (or none, when it is absent or down).
-    pub async fn check(&self, petition_id: i64, client: IpAddr, identity: &IdentityKey) -> Verdict {
-        if let Some(link) = &self.link {
-            let keys = script::Keys::new(&self.prefix, petition_id, client);
-            if let Some(verdict) = script::check(link, &keys, self.ip_limit, identity).await {
+    /// A share of one round trip to Redis (or none, when it is absent or down).
+    pub async fn check(&self, subject: Subject<'_>) -> Verdict {
+        let domain = self.limited_domain(subject.email_domain);
+        if let Some(checks) = self
+            .checks
+            .as_ref()
+            .filter(|_| self.redis_state() == RedisState::Up)
+        {
+            let (reply, answer) = oneshot::channel();
+            let check = script::Check {
+                petition_id: subject.petition_id,
+                identity: *subject.identity,
+                limits: self.keyed_limits(&subject, domain),
+                reply,
+            };
+            if checks.send(check).await.is_ok()
+                && let Ok(Some(verdict)) = answer.await
+            {
                 return verdict;
             }
             debug!("redis unavailable, limiting in process");
         }
-        self.local.check(petition_id, client)
+        self.local
+            .check(subject.petition_id, subject.client, domain)
+    }
+
+    /// The domain, when a domain limit applies to it.
+    fn limited_domain<'a>(&self, domain: &'a str) -> Option<&'a str> {
+        (self.limits.email_domain.is_some() && !self.limits.exempt_domains.contains(domain))
+            .then_some(domain)
+    }
+
+    fn keyed_limits(&self, s: &Subject<'_>, domain: Option<&str>) -> Vec<script::KeyedLimit> {
+        let keys = script::Keys::new(&self.prefix, s.petition_id);
+        let mut limits = Vec::with_capacity(self.limits.address.len() + 2);
+        for (i, limit) in self.limits.address.iter().enumerate() {
+            limits.push((keys.address(s.client, i), *limit, Scope::Address));
+        }
+        if let (Some(limit), Some(domain)) = (self.limits.email_domain, domain) {
+            limits.push((keys.email_domain(domain), limit, Scope::EmailDomain));
+        }
+        if let Some(limit) = self.limits.petition {
+            limits.push((keys.petition(), limit, Scope::Petition));
+        }
+        limits
     }
 
     /// Records identities as signed once their batch committed. Never waits.

@@ -29,6 +29,15 @@ impl Limit {
             other => other.parse().map(Some),
         }
     }
+
+    /// Several limits that all apply, like `3/60s,20/1h` (a burst and a sustained
+    /// rate); `off` is none.
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, LimitParseError> {
+        match s.trim() {
+            "off" | "none" => Ok(Vec::new()),
+            other => other.split(',').map(str::parse).collect(),
+        }
+    }
 }
 
 impl FromStr for Limit {
@@ -76,6 +85,11 @@ mod tests {
         assert_eq!("10/1m".parse::<Limit>().unwrap().period.as_secs(), 60);
         assert_eq!("100/h".parse::<Limit>().unwrap().period.as_secs(), 3600);
         assert_eq!(Limit::parse_optional("off").unwrap(), None);
+        let both = Limit::parse_list("1/60s, 5/5m").unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1].interval(), Duration::from_secs(60));
+        assert!(Limit::parse_list("off").unwrap().is_empty());
+        assert!(Limit::parse_list("1/60s,").is_err());
         for bad in ["5", "0/1s", "5/0s", "x/1s", "5/1d", ""] {
             assert!(bad.parse::<Limit>().is_err(), "{bad}");
         }

@@ -1,99 +1,220 @@
-//! The guard's one round trip: the address limit and the seen check in a Lua script.
+//! The guard's Redis side: every limit and the seen check of many signatures in
+//! one Lua call. Checks that arrive while a call is in flight wait for the next
+//! one, so under load one round trip serves hundreds of signatures (the writers
+//! batch Postgres the same way), and at low load a call holds just one.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use futures_util::future::join_all;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use undersigned_domain::IdentityKey;
 
-use crate::{Limit, RedisLink, Verdict};
+use crate::{Limit, RedisLink, Scope, Verdict};
 
-/// GCRA per address, then the seen set. Redis's own clock serves every instance,
-/// so limits agree however many instances share them. Returns {verdict, wait_ms}:
-/// 0 pass, 1 seen, 2 limited.
+/// For each signature in ARGV: its identity, how many limits apply, and each
+/// limit's interval (ms) and burst, its keys in KEYS after the seen set (KEYS[1]).
+/// A signature passes only if every limit allows it, and only then uses them up
+/// (GCRA: a key holds the theoretical arrival time). Redis's clock serves every
+/// instance, so limits agree however many instances share them. Returns
+/// {verdict, wait_ms, limit} per signature: verdict 0 pass, 1 seen, 2 limited,
+/// with the wait that passes every limit and the (0-based) limit that needs it.
+///
+/// Each `redis.call` from Lua costs microseconds of its own, more than the
+/// command, so the script reads every key with one MGET, checks every identity
+/// with one SMISMEMBER, and writes each changed key once, however many
+/// signatures of the batch share it (the petition's key, a domain's).
 static GUARD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-local interval = tonumber(ARGV[2])
-if interval > 0 then
-  local burst = tonumber(ARGV[3])
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local tat = tonumber(redis.call('GET', KEYS[1])) or now
-  if tat < now then tat = now end
-  local allow_at = tat + interval - interval * burst
-  if allow_at > now then
-    return {2, allow_at - now}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = {}
+if #KEYS > 1 then
+  local values = redis.call('MGET', unpack(KEYS, 2))
+  for i = 2, #KEYS do
+    tat[KEYS[i]] = tonumber(values[i - 1])
   end
-  redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now)
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  return {1, 0}
+local members, entries = {}, {}
+local k, a = 2, 1
+while a <= #ARGV do
+  local n = tonumber(ARGV[a + 1])
+  members[#members + 1] = ARGV[a]
+  entries[#entries + 1] = {k, a + 2, n}
+  k, a = k + n, a + 2 + 2 * n
 end
-return {0, 0}
+local seen = redis.call('SMISMEMBER', KEYS[1], unpack(members))
+local out, dirty = {}, {}
+for e = 1, #entries do
+  local first_key, first_arg, n = entries[e][1], entries[e][2], entries[e][3]
+  local wait, worst, next_tat = 0, 0, {}
+  for i = 0, n - 1 do
+    local key = KEYS[first_key + i]
+    local interval = tonumber(ARGV[first_arg + 2 * i])
+    local burst = tonumber(ARGV[first_arg + 2 * i + 1])
+    local current = tat[key] or now
+    if current < now then current = now end
+    local allow_at = current + interval - interval * burst
+    if allow_at - now > wait then wait, worst = allow_at - now, i end
+    next_tat[i] = current + interval
+  end
+  if wait > 0 then
+    out[#out + 1] = 2
+    out[#out + 1] = wait
+    out[#out + 1] = worst
+  else
+    for i = 0, n - 1 do
+      local key = KEYS[first_key + i]
+      tat[key] = next_tat[i]
+      dirty[key] = true
+    end
+    out[#out + 1] = seen[e]
+    out[#out + 1] = 0
+    out[#out + 1] = 0
+  end
+end
+for key in pairs(dirty) do
+  redis.call('SET', key, tat[key], 'PX', tat[key] - now)
+end
+return out
 ",
     )
 });
 
-/// The keys of one petition share a hash tag, so the script runs on Redis Cluster too.
-pub(crate) struct Keys {
-    pub(crate) rate: String,
-    pub(crate) seen: String,
+/// Checks in flight at once: one fills while another is answered.
+const IN_FLIGHT: usize = 2;
+/// The most signatures one call takes.
+const BATCH_MAX: usize = 512;
+/// Checks waiting for a call; senders wait past this.
+const BACKLOG: usize = 65_536;
+
+/// A limit's Redis key, the limit, and what it counts.
+pub(crate) type KeyedLimit = (String, Limit, Scope);
+
+/// One signature's check: the limits that apply to it, with their keys.
+pub(crate) struct Check {
+    pub(crate) petition_id: i64,
+    pub(crate) identity: IdentityKey,
+    pub(crate) limits: Vec<KeyedLimit>,
+    /// `None` when Redis did not answer in time.
+    pub(crate) reply: oneshot::Sender<Option<Verdict>>,
 }
 
+/// The keys of one petition share a hash tag, so each call, which holds one
+/// petition's signatures, runs on Redis Cluster too.
+pub(crate) struct Keys(String);
+
 impl Keys {
-    pub(crate) fn new(prefix: &str, petition_id: i64, client: IpAddr) -> Self {
-        Self {
-            rate: format!(
-                "{{{prefix}:p:{petition_id}}}:ip:{}",
-                crate::local::address_key(client)
-            ),
-            seen: seen_key(prefix, petition_id),
-        }
+    pub(crate) fn new(prefix: &str, petition_id: i64) -> Self {
+        Self(format!("{{{prefix}:p:{petition_id}}}"))
+    }
+
+    /// The `i`th address limit's key (each limit keeps its own time).
+    pub(crate) fn address(&self, client: IpAddr, i: usize) -> String {
+        format!("{}:ip:{}:{i}", self.0, crate::local::address_key(client))
+    }
+
+    pub(crate) fn email_domain(&self, domain: &str) -> String {
+        format!("{}:dom:{domain}", self.0)
+    }
+
+    pub(crate) fn petition(&self) -> String {
+        format!("{}:all", self.0)
+    }
+
+    fn seen(&self) -> String {
+        format!("{}:seen", self.0)
     }
 }
 
-fn seen_key(prefix: &str, petition_id: i64) -> String {
-    format!("{{{prefix}:p:{petition_id}}}:seen")
-}
-
-pub(crate) async fn check(
-    link: &RedisLink,
-    keys: &Keys,
-    limit: Option<Limit>,
-    identity: &IdentityKey,
-) -> Option<Verdict> {
-    let (interval_ms, burst) = limit.map_or((0, 0), |l| {
-        (
-            u64::try_from(l.interval().as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1),
-            l.count,
-        )
+/// Starts the task that gathers checks into calls; returns where to send them.
+pub(crate) fn spawn_checker(link: RedisLink, prefix: String) -> mpsc::Sender<Check> {
+    let (tx, mut rx) = mpsc::channel::<Check>(BACKLOG);
+    tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let prefix: Arc<str> = prefix.into();
+        let mut batch = Vec::with_capacity(BATCH_MAX);
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
+                return;
+            }
+            let checks = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX));
+            let (link, prefix) = (link.clone(), prefix.clone());
+            tokio::spawn(async move {
+                answer(&link, &prefix, checks).await;
+                drop(permit);
+            });
+        }
     });
-    let (verdict, wait_ms): (u8, u64) = link
-        .call(|mut conn| async move {
-            GUARD
-                .key(&keys.rate)
-                .key(&keys.seen)
-                .arg(&identity.0[..])
-                .arg(interval_ms)
-                .arg(burst)
-                .invoke_async(&mut conn)
-                .await
-        })
-        .await?;
-    Some(match verdict {
-        1 => Verdict::Seen,
-        2 => Verdict::Limited {
-            retry_after: Duration::from_millis(wait_ms),
-        },
-        _ => Verdict::Pass,
-    })
+    tx
 }
 
-/// Adds committed identities to their petition's seen set, one pipeline per batch.
+/// One call per petition in the batch, all sent at once on the shared connection.
+async fn answer(link: &RedisLink, prefix: &str, checks: Vec<Check>) {
+    let mut by_petition: BTreeMap<i64, Vec<Check>> = BTreeMap::new();
+    for check in checks {
+        by_petition
+            .entry(check.petition_id)
+            .or_default()
+            .push(check);
+    }
+    join_all(
+        by_petition
+            .into_iter()
+            .map(|(petition_id, checks)| call(link, Keys::new(prefix, petition_id).seen(), checks)),
+    )
+    .await;
+}
+
+async fn call(link: &RedisLink, seen: String, checks: Vec<Check>) {
+    let mut invocation = GUARD.key(seen);
+    for check in &checks {
+        invocation
+            .arg(&check.identity.0[..])
+            .arg(check.limits.len());
+        for (key, limit, _) in &check.limits {
+            invocation
+                .key(key)
+                .arg(
+                    u64::try_from(limit.interval().as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                )
+                .arg(limit.count);
+        }
+    }
+    let answers: Option<Vec<u64>> = link
+        .call(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+        .await;
+    let mut answers = answers
+        .filter(|a| a.len() == 3 * checks.len())
+        .map(Vec::into_iter);
+    for check in checks {
+        let verdict = answers.as_mut().and_then(|a| {
+            let (verdict, wait_ms, limit) = (a.next()?, a.next()?, a.next()?);
+            Some(match verdict {
+                1 => Verdict::Seen,
+                2 => Verdict::Limited {
+                    retry_after: Duration::from_millis(wait_ms),
+                    scope: usize::try_from(limit)
+                        .ok()
+                        .and_then(|i| check.limits.get(i))
+                        .map_or(Scope::Address, |(_, _, scope)| *scope),
+                },
+                _ => Verdict::Pass,
+            })
+        });
+        let _ = check.reply.send(verdict);
+    }
+}
+
+/// Adds committed identities to their petition's seen set, one command per batch.
 pub(crate) async fn mark_seen_loop(
     link: RedisLink,
     prefix: String,
@@ -103,7 +224,7 @@ pub(crate) async fn mark_seen_loop(
         if identities.is_empty() {
             continue;
         }
-        let key = seen_key(&prefix, petition_id);
+        let key = Keys::new(&prefix, petition_id).seen();
         let members: Vec<&[u8]> = identities.iter().map(|k| &k.0[..]).collect();
         let _: Option<()> = link
             .call(|mut conn| async move {

@@ -2,6 +2,7 @@
 //! errors, and a server with connection limits, timeouts and graceful shutdown.
 
 mod auth;
+mod client_address;
 mod fields;
 mod metrics;
 mod ops;
@@ -15,9 +16,11 @@ mod v1;
 use std::sync::Arc;
 
 use prometheus::Registry;
+use undersigned_guard::Shield;
 use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
+pub use client_address::TrustedProxies;
 pub use metrics::HttpMetrics;
 pub use problem::ApiError;
 pub use request::BodyKind;
@@ -31,6 +34,8 @@ pub struct App {
     pub catalog: Catalog,
     pub registry: Registry,
     pub metrics: HttpMetrics,
+    /// The per-address flood shield in front of signing.
+    pub shield: Arc<Shield>,
     counts: v1::count::RenderedCounts,
 }
 
@@ -40,6 +45,7 @@ impl App {
         ingest: Arc<Ingest>,
         registry: Registry,
         metrics: HttpMetrics,
+        shield: Arc<Shield>,
     ) -> Self {
         Self {
             catalog: Catalog::new(store.clone()),
@@ -47,6 +53,7 @@ impl App {
             ingest,
             registry,
             metrics,
+            shield,
             counts: v1::count::RenderedCounts::default(),
         }
     }

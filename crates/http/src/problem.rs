@@ -5,6 +5,7 @@ use std::time::Duration;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 use undersigned_domain::FieldError;
+use undersigned_guard::Scope;
 
 use crate::reply::{Body, full};
 
@@ -22,7 +23,8 @@ pub enum ApiError {
     TooLarge,
     UnsupportedMediaType,
     Invalid(Vec<FieldError>),
-    RateLimited(Duration),
+    /// Over a limit; the wait passes it.
+    RateLimited(Duration, Scope),
     QueueFull,
     Unavailable,
     Internal,
@@ -37,6 +39,9 @@ struct Problem<'a> {
     detail: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [FieldError],
+    /// Which limit: `address`, `email_domain` or `petition`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
 }
 
 impl ApiError {
@@ -52,7 +57,7 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::QueueFull | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,10 +115,20 @@ impl ApiError {
                 "Invalid fields",
                 "Some fields are missing or invalid; see errors.",
             ),
-            Self::RateLimited(_) => (
+            Self::RateLimited(_, Scope::Address) => (
                 "/problems/rate-limited",
                 "Too many signatures",
                 "Too many signatures from this address; retry after the delay in Retry-After.",
+            ),
+            Self::RateLimited(_, Scope::EmailDomain) => (
+                "/problems/rate-limited",
+                "Too many signatures",
+                "Too many signatures with addresses at this email domain; retry after the delay in Retry-After.",
+            ),
+            Self::RateLimited(_, Scope::Petition) => (
+                "/problems/rate-limited",
+                "Too many signatures",
+                "This petition is taking too many signatures right now; retry after the delay in Retry-After.",
             ),
             Self::QueueFull => (
                 "/problems/busy",
@@ -146,12 +161,16 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors,
+            limit: match &self {
+                Self::RateLimited(_, scope) => Some(scope.as_str()),
+                _ => None,
+            },
         })
         .unwrap_or_default();
         let mut response = full(status, "application/problem+json", body);
         let headers = response.headers_mut();
         let retry_after = match self {
-            Self::RateLimited(wait) => Some(wait),
+            Self::RateLimited(wait, _) => Some(wait),
             Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
             _ => None,
         };

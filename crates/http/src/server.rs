@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
+use crate::client_address::TrustedProxies;
 use crate::{App, router};
 
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct HttpConfig {
     pub body_read_timeout: Duration,
     /// Time requests in flight get to finish once a stop is asked for.
     pub shutdown_grace: Duration,
+    /// Peers whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Serves until `shutdown` completes, then waits (up to the grace period) for

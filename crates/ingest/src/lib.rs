@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::info;
 use undersigned_domain::{Channel, Pepper, Signature};
-use undersigned_guard::{Fanout, Guard, Verdict};
+use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
 use undersigned_store::{Petition, RowOutcome, SignatureRow, Store, StoreError};
 use uuid::Uuid;
 
@@ -37,8 +37,8 @@ pub struct IngestConfig {
 
 #[derive(Debug, Error)]
 pub enum SignError {
-    #[error("rate limited")]
-    RateLimited { retry_after: Duration },
+    #[error("rate limited per {}", scope.as_str())]
+    RateLimited { retry_after: Duration, scope: Scope },
     #[error("the queue is full")]
     QueueFull,
     #[error("shutting down")]
@@ -144,16 +144,22 @@ impl Ingest {
         let receipt = Receipt {
             id: signature.client_id.unwrap_or_else(Uuid::now_v7),
         };
-        match self.guard.check(petition.id, client, &identity).await {
+        let subject = Subject {
+            petition_id: petition.id,
+            client,
+            identity: &identity,
+            email_domain: signature.email.domain(),
+        };
+        match self.guard.check(subject).await {
             Verdict::Pass => {}
             Verdict::Seen => {
                 self.metrics.duplicate.inc();
                 return Ok(receipt);
             }
-            Verdict::Limited { retry_after } => {
+            Verdict::Limited { retry_after, scope } => {
                 self.metrics.rate_limited.inc();
                 self.metrics.rejected.inc();
-                return Err(SignError::RateLimited { retry_after });
+                return Err(SignError::RateLimited { retry_after, scope });
             }
         }
         let row = SignatureRow {

@@ -9,8 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use undersigned_guard::{Limit, LimitParseError};
-use undersigned_http::HttpConfig;
+use undersigned_guard::{Limit, LimitParseError, Limits};
+use undersigned_http::{HttpConfig, TrustedProxies};
 use undersigned_ingest::IngestConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,8 +29,22 @@ pub struct Config {
     /// Secret for identity keys (16 bytes or more); generated and stored when unset.
     #[serde(deserialize_with = "text_or_number")]
     pub identity_pepper: Option<String>,
-    /// Signatures per client address per petition, like `5/300s`, or `off`.
+    /// Signatures per client address per petition: one limit or several that all
+    /// apply (`3/60s,20/1h`: a burst and a sustained rate), or `off`.
     pub ip_limit: String,
+    /// Signatures per email domain per petition, like `500/1h`, or `off`.
+    pub domain_limit: String,
+    /// Email domains the domain limit leaves alone (comma-separated): providers
+    /// so large that many genuine signers share them.
+    pub domain_limit_exempt: String,
+    /// All signatures to one petition, like `20000/1s`, or `off`.
+    pub petition_limit: String,
+    /// Requests to sign per client address, checked in process before anything
+    /// else (a flood shield), like `10/1s`, or `off`.
+    pub shield_limit: String,
+    /// Proxies (comma-separated CIDRs) whose `Forwarded`/`X-Forwarded-For` are
+    /// believed; empty: none, the socket's address is the client's.
+    pub trusted_proxies: String,
     /// Group-commit writers, each on its own connection.
     pub writers: usize,
     /// Most rows in one transaction.
@@ -59,7 +73,12 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
             identity_pepper: None,
-            ip_limit: "5/300s".into(),
+            ip_limit: "3/60s,20/1h".into(),
+            domain_limit: "500/1h".into(),
+            domain_limit_exempt: BIG_PROVIDERS.join(","),
+            petition_limit: "off".into(),
+            shield_limit: "10/1s".into(),
+            trusted_proxies: String::new(),
             writers: 2,
             batch_max: 1000,
             queue_capacity: 50_000,
@@ -73,12 +92,41 @@ impl Default for Config {
     }
 }
 
+/// Webmail providers with millions of users each: a domain limit on them would
+/// turn genuine signers away in a spike.
+const BIG_PROVIDERS: &[&str] = &[
+    "gmail.com",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "msn.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "yandex.ru",
+    "mail.ru",
+    "qq.com",
+    "163.com",
+    "naver.com",
+];
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
     Load(#[from] Box<figment::Error>),
-    #[error("UNDERSIGNED_IP_LIMIT: {0}")]
-    IpLimit(#[from] LimitParseError),
+    #[error("UNDERSIGNED_{name}: {error}")]
+    Limit {
+        name: &'static str,
+        error: LimitParseError,
+    },
+    #[error("UNDERSIGNED_TRUSTED_PROXIES: {0}")]
+    TrustedProxies(String),
     #[error("UNDERSIGNED_IDENTITY_PEPPER must be at least 16 bytes")]
     WeakPepper,
     #[error("UNDERSIGNED_POOL_SIZE must exceed UNDERSIGNED_WRITERS, which hold a connection each")]
@@ -102,7 +150,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        self.ip_limit()?;
+        self.limits()?;
+        self.shield_limit()?;
+        self.trusted_proxies()?;
         if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
             return Err(ConfigError::WeakPepper);
         }
@@ -112,8 +162,33 @@ impl Config {
         Ok(())
     }
 
-    pub fn ip_limit(&self) -> Result<Option<Limit>, ConfigError> {
-        Ok(Limit::parse_optional(&self.ip_limit)?)
+    /// The limits shared by all instances through Redis.
+    pub fn limits(&self) -> Result<Limits, ConfigError> {
+        let named = |name| move |error| ConfigError::Limit { name, error };
+        Ok(Limits {
+            address: Limit::parse_list(&self.ip_limit).map_err(named("IP_LIMIT"))?,
+            email_domain: Limit::parse_optional(&self.domain_limit)
+                .map_err(named("DOMAIN_LIMIT"))?,
+            exempt_domains: self
+                .domain_limit_exempt
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .filter(|d| !d.is_empty())
+                .collect(),
+            petition: Limit::parse_optional(&self.petition_limit)
+                .map_err(named("PETITION_LIMIT"))?,
+        })
+    }
+
+    pub fn shield_limit(&self) -> Result<Option<Limit>, ConfigError> {
+        Limit::parse_optional(&self.shield_limit).map_err(|error| ConfigError::Limit {
+            name: "SHIELD_LIMIT",
+            error,
+        })
+    }
+
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        TrustedProxies::parse(&self.trusted_proxies).map_err(ConfigError::TrustedProxies)
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -128,8 +203,10 @@ impl Config {
         }
     }
 
+    /// Checked at load: [`Config::load`] refuses an invalid list.
     pub fn http(&self) -> HttpConfig {
         HttpConfig {
+            trusted_proxies: self.trusted_proxies().unwrap_or_default(),
             max_connections: self.max_connections,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
@@ -184,7 +261,7 @@ mod tests {
                 Some("12345678901234567890123")
             );
             assert_eq!(c.redis_url(), None);
-            assert_eq!(c.ip_limit().map_err(|e| e.to_string())?, None);
+            assert!(c.limits().map_err(|e| e.to_string())?.address.is_empty());
             assert_eq!(c.batch_max, 250);
             Ok(())
         });
@@ -210,6 +287,17 @@ mod tests {
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("UNDERSIGNED_IP_LIMIT"), "{e}");
             jail.set_env("UNDERSIGNED_IP_LIMIT", "off");
+            jail.set_env("UNDERSIGNED_DOMAIN_LIMIT", "1/1d");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("UNDERSIGNED_DOMAIN_LIMIT"), "{e}");
+            jail.set_env("UNDERSIGNED_DOMAIN_LIMIT", "off");
+            jail.set_env("UNDERSIGNED_TRUSTED_PROXIES", "10.0.0.0/8,lan");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("UNDERSIGNED_TRUSTED_PROXIES") && e.contains("lan"),
+                "{e}"
+            );
+            jail.set_env("UNDERSIGNED_TRUSTED_PROXIES", "10.0.0.0/8");
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "short");
             assert!(matches!(Config::load(None), Err(ConfigError::WeakPepper)));
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");

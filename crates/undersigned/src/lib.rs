@@ -12,7 +12,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
-use undersigned_guard::{Fanout, Guard, RedisLink};
+use undersigned_guard::{Fanout, Guard, RedisLink, Shield};
 use undersigned_http::{App, HttpMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_store::{Store, StoreError};
@@ -60,7 +60,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let ip_limit = config.ip_limit()?;
+    let limits = config.limits()?;
+    let shield = Arc::new(Shield::new(config.shield_limit()?));
     let (store, pepper) = open_store(&config).await?;
 
     let registry = Registry::new();
@@ -69,7 +70,7 @@ pub async fn run(
         prometheus::process_collector::ProcessCollector::for_self(),
     ))?;
     let link = config.redis_url().map(RedisLink::new).transpose()?;
-    let guard = Arc::new(Guard::new(link.clone(), &config.redis_prefix, ip_limit));
+    let guard = Arc::new(Guard::new(link.clone(), &config.redis_prefix, limits));
     let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
     let ingest = Ingest::start(
         config.ingest(),
@@ -81,12 +82,28 @@ pub async fn run(
     )
     .await?;
     let metrics = HttpMetrics::register(&registry)?;
-    let app = Arc::new(App::new(store, ingest.clone(), registry, metrics));
+    let app = Arc::new(App::new(
+        store,
+        ingest.clone(),
+        registry,
+        metrics,
+        shield.clone(),
+    ));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            shield.forget_idle();
+        }
+    });
 
     info!(
         address = %listener.local_addr()?,
         redis = if config.redis_url().is_some() { "on" } else { "off" },
         ip_limit = %config.ip_limit,
+        domain_limit = %config.domain_limit,
+        petition_limit = %config.petition_limit,
+        shield_limit = %config.shield_limit,
         "serving"
     );
     serve(listener, app, config.http(), shutdown).await;

@@ -6,6 +6,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 use undersigned_domain::{Channel, FieldError, PetitionStatus, Signature, SignatureInput};
+use undersigned_guard::Scope;
 use undersigned_ingest::SignError;
 
 use crate::App;
@@ -22,6 +23,11 @@ pub async fn sign(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Result<Response<Body>, ApiError> {
+    let client = config.trusted_proxies.client(peer, req.headers());
+    // The flood shield turns a client away before its body is read.
+    app.shield
+        .check(client)
+        .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
     let (parts, body) = req.into_parts();
     let kind = body_kind(&parts.headers, true)?;
@@ -32,10 +38,12 @@ pub async fn sign(
     let signature = parse_signature(kind, &body)?;
     let receipt = app
         .ingest
-        .sign(&petition, peer.ip(), signature, Channel::Web)
+        .sign(&petition, client, signature, Channel::Web)
         .await
         .map_err(|e| match e {
-            SignError::RateLimited { retry_after } => ApiError::RateLimited(retry_after),
+            SignError::RateLimited { retry_after, scope } => {
+                ApiError::RateLimited(retry_after, scope)
+            }
             SignError::QueueFull => ApiError::QueueFull,
             SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
             SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),

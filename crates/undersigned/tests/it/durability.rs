@@ -8,7 +8,7 @@ use reqwest::Client;
 use tokio::process::Command;
 use uuid::Uuid;
 
-use crate::support::{Namespace, PEPPER, REDIS, TestApp, receipt, rows, signer, stored};
+use crate::support::{NO_LIMITS, Namespace, PEPPER, REDIS, TestApp, receipt, rows, signer, stored};
 
 /// Signs with `workers` concurrent clients until their requests fail, keeping
 /// every receipt the service acknowledged.
@@ -90,7 +90,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
         .env("UNDERSIGNED_REDIS_URL", REDIS)
         .env("UNDERSIGNED_REDIS_PREFIX", &ns.prefix)
         .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
-        .env("UNDERSIGNED_IP_LIMIT", "off")
+        .envs(NO_LIMITS)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -2,22 +2,10 @@
 
 use std::time::Duration;
 
-use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, receipt, rows, signer};
-
-/// Checks the RFC 9457 shape and returns the body.
-async fn problem(r: Response, status: u16) -> Value {
-    assert_eq!(r.status(), status);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
-    assert!(body["title"].is_string() && body["detail"].is_string());
-    body
-}
+use crate::support::{Namespace, TestApp, problem, receipt, rows, signer};
 
 fn sign_url(app: &TestApp, slug: &str) -> String {
     app.url(&format!("/v1/petitions/{slug}/signatures"))

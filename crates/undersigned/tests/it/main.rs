@@ -4,5 +4,6 @@ mod counting;
 mod durability;
 mod errors;
 mod instances;
+mod limits;
 mod redis_outage;
 mod support;

@@ -37,7 +37,8 @@ impl Namespace {
         format!("{POSTGRES}/{}", self.database)
     }
 
-    /// A configuration for this namespace: no address limit, small pools.
+    /// A configuration for this namespace: no limits (tests that need one set
+    /// it), small pools.
     pub fn config(&self) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -46,6 +47,8 @@ impl Namespace {
             redis_prefix: self.prefix.clone(),
             identity_pepper: Some(PEPPER.into()),
             ip_limit: "off".into(),
+            domain_limit: "off".into(),
+            shield_limit: "off".into(),
             pool_size: 6,
             shutdown_grace_secs: 5,
             ..Config::default()
@@ -87,6 +90,13 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     tokio::spawn(connection);
     client
 }
+
+/// The environment that turns every limit off, for a service binary run by a test.
+pub const NO_LIMITS: [(&str, &str); 3] = [
+    ("UNDERSIGNED_IP_LIMIT", "off"),
+    ("UNDERSIGNED_DOMAIN_LIMIT", "off"),
+    ("UNDERSIGNED_SHIELD_LIMIT", "off"),
+];
 
 /// One running instance of the service, in this process.
 pub struct TestApp {
@@ -223,6 +233,26 @@ impl Drop for TestApp {
             task.abort();
         }
     }
+}
+
+/// Checks an RFC 9457 answer with this status and returns its body.
+pub async fn problem(r: Response, status: u16) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().unwrap().starts_with("/problems/"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The whole seconds of a Retry-After header.
+pub fn retry_after(r: &Response) -> u64 {
+    r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds")
 }
 
 /// The receipt of a 202, or `None` for any other answer.
