@@ -48,6 +48,7 @@ fn batch(c: &mut Criterion) {
             text: Some("Batch inserts.".into()),
             goal: Some(1_000_000),
             locale: None,
+            ..Default::default()
         })
         .expect("petition");
         let id = store

@@ -12,12 +12,16 @@ mod locale;
 mod petition;
 mod signature;
 mod text;
+mod web;
 
 pub use country::Country;
 pub use email::Email;
 pub use error::FieldError;
 pub use identity::{IdentityKey, Pepper};
 pub use locale::Locale;
-pub use petition::{NewPetition, NewPetitionInput, PetitionStatus, Slug};
+pub use petition::{
+    NewPetition, NewPetitionInput, PetitionStatus, Slug, parse_goal, parse_text, parse_title,
+};
 pub use signature::{Channel, Signature, SignatureInput, SignerKind};
 pub use text::{LongText, Text};
+pub use web::{CaptchaPolicy, Origin, PageUrl, WebSettings, WebSettingsInput};

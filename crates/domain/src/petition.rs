@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldErrors;
-use crate::{FieldError, Locale, LongText, Text};
+use crate::{FieldError, Locale, LongText, Text, WebSettings, WebSettingsInput};
 
 /// A petition's address in URLs: lower-case letters, digits and hyphens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -71,6 +71,24 @@ pub struct NewPetitionInput {
     pub text: Option<String>,
     pub goal: Option<i64>,
     pub locale: Option<String>,
+    pub web: WebSettingsInput,
+}
+
+/// Checks a changed title, text or goal the way creation does.
+pub fn parse_title(s: &str) -> Result<Text, &'static str> {
+    Text::parse(s, TITLE_MAX)
+}
+
+pub fn parse_text(s: &str) -> Result<LongText, &'static str> {
+    LongText::parse(s, TEXT_MAX)
+}
+
+pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
+    if (1..=GOAL_MAX).contains(&goal) {
+        Ok(goal)
+    } else {
+        Err("out_of_range")
+    }
 }
 
 /// A valid petition to create; it opens for signing at once.
@@ -81,6 +99,7 @@ pub struct NewPetition {
     pub text: LongText,
     pub goal: i64,
     pub locale: Locale,
+    pub web: WebSettings,
 }
 
 const TITLE_MAX: usize = 200;
@@ -91,22 +110,16 @@ impl NewPetition {
     pub fn parse(input: NewPetitionInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let slug = errors.check("slug", Slug::parse(input.slug.as_deref().unwrap_or("")));
-        let title = errors.check(
-            "title",
-            Text::parse(input.title.as_deref().unwrap_or(""), TITLE_MAX),
-        );
-        let text = errors.check(
-            "text",
-            LongText::parse(input.text.as_deref().unwrap_or(""), TEXT_MAX),
-        );
-        let goal = errors.check(
-            "goal",
-            match input.goal {
-                None => Err("required"),
-                Some(g) if (1..=GOAL_MAX).contains(&g) => Ok(g),
-                Some(_) => Err("out_of_range"),
-            },
-        );
+        let title = errors.check("title", parse_title(input.title.as_deref().unwrap_or("")));
+        let text = errors.check("text", parse_text(input.text.as_deref().unwrap_or("")));
+        let goal = errors.check("goal", input.goal.ok_or("required").and_then(parse_goal));
+        let web = match WebSettings::default().apply(input.web) {
+            Ok(web) => Some(web),
+            Err(e) => {
+                errors.0.extend(e);
+                None
+            }
+        };
         let locale = errors.check(
             "locale",
             Locale::parse(
@@ -117,14 +130,17 @@ impl NewPetition {
                     .unwrap_or("en"),
             ),
         );
-        match (slug, title, text, goal, locale) {
-            (Some(slug), Some(title), Some(text), Some(goal), Some(locale)) => Ok(Self {
-                slug,
-                title,
-                text,
-                goal,
-                locale,
-            }),
+        match (slug, title, text, goal, locale, web) {
+            (Some(slug), Some(title), Some(text), Some(goal), Some(locale), Some(web)) => {
+                Ok(Self {
+                    slug,
+                    title,
+                    text,
+                    goal,
+                    locale,
+                    web,
+                })
+            }
             _ => Err(errors.0),
         }
     }
@@ -150,6 +166,7 @@ mod tests {
             text: Some("Body".into()),
             goal: Some(1_000_000),
             locale: None,
+            web: WebSettingsInput::default(),
         })
         .unwrap();
         assert_eq!(p.locale.as_str(), "en");

@@ -8,6 +8,15 @@ use crate::problem::ApiError;
 
 /// The caller's token, which must have `role`: 401 without a valid token, 403 with another role.
 pub async fn require(app: &App, headers: &HeaderMap, role: Role) -> Result<Token, ApiError> {
+    let token = authenticate(app, headers).await?;
+    if token.role != role {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(token)
+}
+
+/// The caller's token, whatever its role: 401 without a valid one.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Token, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -20,8 +29,5 @@ pub async fn require(app: &App, headers: &HeaderMap, role: Role) -> Result<Token
         .authenticate(presented)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if token.role != role {
-        return Err(ApiError::Forbidden);
-    }
     Ok(token)
 }

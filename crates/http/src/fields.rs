@@ -58,6 +58,63 @@ impl Fields {
         }
     }
 
+    /// A list of texts: a JSON array of strings, or in a form, values separated
+    /// by commas or white space.
+    pub fn list(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {
+        match self {
+            Self::Form(map) => map.get(name).map(|v| {
+                v.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            Self::Json(map) => match map.get(name) {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()
+                    .or_else(|| {
+                        errors.push(FieldError::new(name, "not_a_list_of_strings"));
+                        None
+                    }),
+                Some(_) => {
+                    errors.push(FieldError::new(name, "not_a_list_of_strings"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// `true` or `false` (JSON booleans, or `true`/`false`/`on`/`off` in forms).
+    pub fn boolean(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<bool> {
+        let text = self.flag(name, errors)?;
+        match text.trim() {
+            "true" | "on" | "1" => Some(true),
+            "false" | "off" | "0" => Some(false),
+            _ => {
+                errors.push(FieldError::new(name, "not_a_boolean"));
+                None
+            }
+        }
+    }
+
+    /// Refuses a field that is not in `known` (for changes, where a misspelt
+    /// name would otherwise change nothing without a word).
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        let mut names: Box<dyn Iterator<Item = &String>> = match self {
+            Self::Json(map) => Box::new(map.keys()),
+            Self::Form(map) => Box::new(map.keys()),
+        };
+        match names.find(|n| !known.contains(&n.as_str())) {
+            Some(name) => Err(ApiError::Malformed(format!(
+                "Unknown field {name:?}; the fields are {}.",
+                known.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// A whole number.
     pub fn integer(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<i64> {
         let invalid = |errors: &mut Vec<FieldError>| {

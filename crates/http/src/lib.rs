@@ -2,7 +2,9 @@
 //! errors, and a server with connection limits, timeouts and graceful shutdown.
 
 mod auth;
+mod captcha;
 mod client_address;
+mod cors;
 mod fields;
 mod metrics;
 mod ops;
@@ -20,6 +22,7 @@ use undersigned_guard::Shield;
 use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
+pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
 pub use client_address::TrustedProxies;
 pub use metrics::HttpMetrics;
 pub use problem::ApiError;
@@ -36,6 +39,8 @@ pub struct App {
     pub metrics: HttpMetrics,
     /// The per-address flood shield in front of signing.
     pub shield: Arc<Shield>,
+    /// hCaptcha, when a secret is configured.
+    pub captcha: Option<Captcha>,
     counts: v1::count::RenderedCounts,
 }
 
@@ -46,6 +51,7 @@ impl App {
         registry: Registry,
         metrics: HttpMetrics,
         shield: Arc<Shield>,
+        captcha: Option<Captcha>,
     ) -> Self {
         Self {
             catalog: Catalog::new(store.clone()),
@@ -54,6 +60,7 @@ impl App {
             registry,
             metrics,
             shield,
+            captcha,
             counts: v1::count::RenderedCounts::default(),
         }
     }

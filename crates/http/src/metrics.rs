@@ -54,6 +54,7 @@ impl Route {
 }
 
 pub struct HttpMetrics {
+    captcha: IntCounterVec,
     requests: Vec<[IntCounter; STATUSES.len()]>,
     other_status: Vec<IntCounter>,
     durations: Vec<Histogram>,
@@ -76,9 +77,19 @@ impl HttpMetrics {
             .buckets(prometheus::exponential_buckets(0.0001, 2.5, 14)?),
             &["route"],
         )?;
+        let captcha = IntCounterVec::new(
+            Opts::new(
+                "undersigned_captcha_checks_total",
+                "hCaptcha checks by outcome: passed, missing, failed, unreachable, \
+                 and accepted_unverified (unreachable, petition fails open)",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(captcha.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(durations.clone()))?;
         Ok(Self {
+            captcha,
             requests: ROUTES
                 .iter()
                 .map(|r| STATUSES.map(|s| requests.with_label_values(&[r.label(), &s.to_string()])))
@@ -92,6 +103,10 @@ impl HttpMetrics {
                 .map(|r| durations.with_label_values(&[r.label()]))
                 .collect(),
         })
+    }
+
+    pub fn captcha(&self, outcome: &'static str) {
+        self.captcha.with_label_values(&[outcome]).inc();
     }
 
     pub fn observe(&self, route: Route, status: StatusCode, seconds: f64) {

@@ -7,6 +7,7 @@ use serde::Serialize;
 use undersigned_domain::FieldError;
 use undersigned_guard::Scope;
 
+use crate::captcha::CaptchaRefusal;
 use crate::reply::{Body, full};
 
 /// Why a request failed, as far as the client should know.
@@ -15,6 +16,9 @@ pub enum ApiError {
     Malformed(String),
     Unauthorized,
     Forbidden,
+    /// A browser on a site the petition does not list posted (or asked to).
+    OriginNotAllowed,
+    Captcha(CaptchaRefusal),
     NotFound,
     MethodNotAllowed(&'static str),
     BodyTimeout,
@@ -49,7 +53,9 @@ impl ApiError {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::Captcha(CaptchaRefusal::Unreachable) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Captcha(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -76,6 +82,21 @@ impl ApiError {
                 "/problems/forbidden",
                 "Forbidden",
                 "This token may not do that.",
+            ),
+            Self::OriginNotAllowed => (
+                "/problems/origin-not-allowed",
+                "Origin not allowed",
+                "This petition does not take signatures from pages on this site.",
+            ),
+            Self::Captcha(CaptchaRefusal::Unreachable) => (
+                "/problems/captcha-unavailable",
+                "Captcha unavailable",
+                "The captcha could not be checked right now and the signature was not recorded; please retry.",
+            ),
+            Self::Captcha(_) => (
+                "/problems/captcha-failed",
+                "Captcha not solved",
+                "Signing here needs a solved captcha; see errors.",
             ),
             Self::NotFound => (
                 "/problems/not-found",
@@ -148,11 +169,28 @@ impl ApiError {
         }
     }
 
+    /// The problem's short name (its type's last segment), and the fields at fault:
+    /// what an HTML form's error page is told.
+    pub fn summary(&self) -> (&'static str, Vec<&'static str>) {
+        let kind = self.describe().0;
+        let fields = match self {
+            Self::Invalid(e) | Self::Conflict(e) => e.iter().map(|e| e.field).collect(),
+            Self::Captcha(_) => vec!["captcha"],
+            _ => Vec::new(),
+        };
+        (kind.rsplit('/').next().unwrap_or(kind), fields)
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let (kind, title, detail) = self.describe();
+        let captcha = match &self {
+            Self::Captcha(CaptchaRefusal::Missing) => [FieldError::new("captcha", "required")],
+            _ => [FieldError::new("captcha", "failed")],
+        };
         let errors = match &self {
             Self::Invalid(e) | Self::Conflict(e) => e.as_slice(),
+            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) => &captcha[..],
             _ => &[],
         };
         let body = serde_json::to_vec(&Problem {
@@ -172,6 +210,7 @@ impl ApiError {
         let retry_after = match self {
             Self::RateLimited(wait, _) => Some(wait),
             Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
+            Self::Captcha(CaptchaRefusal::Unreachable) => Some(Duration::from_secs(5)),
             _ => None,
         };
         if let Some(wait) = retry_after {

@@ -28,3 +28,15 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
         Err(_) => ApiError::Internal.into_response(),
     }
 }
+
+/// 303 See Other: where a browser goes after a plain HTML form post.
+pub fn see_other(location: &str) -> Response<Body> {
+    let mut response = full(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
+    match HeaderValue::from_str(location) {
+        Ok(location) => {
+            response.headers_mut().insert(header::LOCATION, location);
+            response
+        }
+        Err(_) => ApiError::Internal.into_response(),
+    }
+}

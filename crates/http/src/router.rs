@@ -74,16 +74,20 @@ async fn dispatch(
             Route::Petition,
             if get {
                 v1::petitions::show(app, slug).await
+            } else if method == Method::PATCH {
+                v1::petitions::update(app, config, slug, req).await
             } else {
-                not_allowed("GET, HEAD")
+                not_allowed("GET, HEAD, PATCH")
             },
         ),
         ["v1", "petitions", slug, "signatures"] => (
             Route::Sign,
             if post {
                 v1::signatures::sign(app, config, slug, req, peer).await
+            } else if method == Method::OPTIONS {
+                preflight(app, slug, req.headers()).await
             } else {
-                not_allowed("POST")
+                not_allowed("POST, OPTIONS")
             },
         ),
         ["v1", "petitions", slug, "count"] => (
@@ -96,6 +100,16 @@ async fn dispatch(
         ),
         _ => (Route::Unknown, Err(ApiError::NotFound)),
     }
+}
+
+/// A browser asking whether a page on another site may post signatures.
+async fn preflight(
+    app: &App,
+    slug: &str,
+    headers: &http::HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    crate::cors::preflight(&petition, headers)
 }
 
 fn not_allowed(allow: &'static str) -> Result<Response<Body>, ApiError> {

@@ -2,6 +2,7 @@
 //!
 //! `Store` owns the connection pool; each module is one table's worth of queries.
 
+mod audit;
 mod counts;
 mod database;
 mod error;
@@ -16,10 +17,11 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+pub use audit::{AuditEntry, AuditRecord};
 pub use counts::CountCell;
 pub use database::{ensure_database, migrate};
 pub use error::StoreError;
-pub use petitions::Petition;
+pub use petitions::{Petition, PetitionUpdate};
 pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
 pub use tokens::{Role, Token};
 

@@ -78,6 +78,7 @@ async fn petition(store: &Store) -> i64 {
         text: Some("Text".into()),
         goal: Some(10),
         locale: None,
+        ..Default::default()
     })
     .unwrap();
     store.create_petition(&p).await.unwrap().id

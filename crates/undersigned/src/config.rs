@@ -10,7 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_guard::{Limit, LimitParseError, Limits};
-use undersigned_http::{HttpConfig, TrustedProxies};
+use undersigned_http::{
+    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, HttpConfig, TrustedProxies,
+};
 use undersigned_ingest::IngestConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +44,16 @@ pub struct Config {
     /// Requests to sign per client address, checked in process before anything
     /// else (a flood shield), like `10/1s`, or `off`.
     pub shield_limit: String,
+    /// hCaptcha's public site key (a UUID), shown to forms.
+    pub hcaptcha_sitekey: String,
+    /// hCaptcha's secret; when set, web signatures need a solved captcha
+    /// (petitions may turn it off).
+    #[serde(deserialize_with = "text")]
+    pub hcaptcha_secret: String,
+    /// Where captchas are verified.
+    pub hcaptcha_verify_url: String,
+    /// Milliseconds hCaptcha gets to answer before it counts as unreachable.
+    pub hcaptcha_timeout_ms: u64,
     /// Proxies (comma-separated CIDRs) whose `Forwarded`/`X-Forwarded-For` are
     /// believed; empty: none, the socket's address is the client's.
     pub trusted_proxies: String,
@@ -79,6 +91,10 @@ impl Default for Config {
             petition_limit: "off".into(),
             shield_limit: "10/1s".into(),
             trusted_proxies: String::new(),
+            hcaptcha_sitekey: String::new(),
+            hcaptcha_secret: String::new(),
+            hcaptcha_verify_url: DEFAULT_VERIFY_URL.into(),
+            hcaptcha_timeout_ms: 3000,
             writers: 2,
             batch_max: 1000,
             queue_capacity: 50_000,
@@ -127,6 +143,8 @@ pub enum ConfigError {
     },
     #[error("UNDERSIGNED_TRUSTED_PROXIES: {0}")]
     TrustedProxies(String),
+    #[error(transparent)]
+    Captcha(#[from] CaptchaConfigError),
     #[error("UNDERSIGNED_IDENTITY_PEPPER must be at least 16 bytes")]
     WeakPepper,
     #[error("UNDERSIGNED_POOL_SIZE must exceed UNDERSIGNED_WRITERS, which hold a connection each")]
@@ -153,6 +171,7 @@ impl Config {
         self.limits()?;
         self.shield_limit()?;
         self.trusted_proxies()?;
+        self.captcha()?;
         if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
             return Err(ConfigError::WeakPepper);
         }
@@ -185,6 +204,16 @@ impl Config {
             name: "SHIELD_LIMIT",
             error,
         })
+    }
+
+    /// hCaptcha, `None` without a secret. Builds the one shared client.
+    pub fn captcha(&self) -> Result<Option<Captcha>, ConfigError> {
+        Ok(Captcha::new(
+            &self.hcaptcha_secret,
+            &self.hcaptcha_sitekey,
+            &self.hcaptcha_verify_url,
+            Duration::from_millis(self.hcaptcha_timeout_ms.max(1)),
+        )?)
     }
 
     pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
@@ -298,6 +327,11 @@ mod tests {
                 "{e}"
             );
             jail.set_env("UNDERSIGNED_TRUSTED_PROXIES", "10.0.0.0/8");
+            // A one-character secret once panicked inside the hCaptcha crate.
+            jail.set_env("UNDERSIGNED_HCAPTCHA_SECRET", "x");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("UNDERSIGNED_HCAPTCHA_SECRET"), "{e}");
+            jail.set_env("UNDERSIGNED_HCAPTCHA_SECRET", "");
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "short");
             assert!(matches!(Config::load(None), Err(ConfigError::WeakPepper)));
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");

@@ -88,6 +88,7 @@ pub async fn run(
         registry,
         metrics,
         shield.clone(),
+        config.captcha()?,
     ));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -104,6 +105,7 @@ pub async fn run(
         domain_limit = %config.domain_limit,
         petition_limit = %config.petition_limit,
         shield_limit = %config.shield_limit,
+        captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
         "serving"
     );
     serve(listener, app, config.http(), shutdown).await;

@@ -130,6 +130,7 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
                 text: Some(text),
                 goal: Some(goal),
                 locale: Some(locale),
+                ..Default::default()
             })
             .map_err(|errors| {
                 let list: Vec<String> = errors

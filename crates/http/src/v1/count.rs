@@ -96,5 +96,6 @@ pub async fn show(app: &App, slug: &str, headers: &HeaderMap) -> Result<Response
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=1"),
     );
+    crate::cors::public(h);
     Ok(response)
 }

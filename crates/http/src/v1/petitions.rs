@@ -1,19 +1,22 @@
-//! Creating and reading petitions.
+//! Creating, changing and reading petitions.
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use serde_json::json;
-use undersigned_domain::{FieldError, NewPetition, NewPetitionInput};
-use undersigned_store::{Petition, Role, StoreError};
+use serde_json::{Value, json};
+use undersigned_domain::{
+    CaptchaPolicy, FieldError, NewPetition, NewPetitionInput, PetitionStatus, WebSettingsInput,
+    parse_goal, parse_text, parse_title,
+};
+use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError};
 
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::{body_kind, read_body};
+use crate::request::{BodyKind, body_kind, read_body};
 use crate::server::HttpConfig;
-use crate::{App, auth};
+use crate::{App, auth, cors};
 
-fn petition_json(app: &App, p: &Petition) -> serde_json::Value {
+fn petition_json(app: &App, p: &Petition) -> Value {
     json!({
         "slug": p.slug,
         "title": p.title,
@@ -23,7 +26,27 @@ fn petition_json(app: &App, p: &Petition) -> serde_json::Value {
         "status": p.status.as_str(),
         "locale": p.locale,
         "created_at": p.created_at,
+        "allowed_origins": p.web.allowed_origins,
+        "thank_you_url": p.web.thank_you_url,
+        "error_url": p.web.error_url,
+        "captcha": p.web.captcha.as_str(),
+        "captcha_fail_open": p.web.captcha_fail_open,
+        // What a form needs to render the widget: present only when signing
+        // here does ask for a captcha.
+        "captcha_sitekey": app.captcha.as_ref()
+            .filter(|_| p.web.captcha == CaptchaPolicy::Required)
+            .map(|c| c.sitekey()),
     })
+}
+
+fn web_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WebSettingsInput {
+    WebSettingsInput {
+        allowed_origins: fields.list("allowed_origins", errors),
+        thank_you_url: fields.text("thank_you_url", errors),
+        error_url: fields.text("error_url", errors),
+        captcha: fields.text("captcha", errors),
+        captcha_fail_open: fields.boolean("captcha_fail_open", errors),
+    }
 }
 
 pub async fn create(
@@ -32,7 +55,7 @@ pub async fn create(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    auth::require(app, &parts.headers, Role::Admin).await?;
+    let token = auth::require(app, &parts.headers, Role::Admin).await?;
     let kind = body_kind(&parts.headers, false)?;
     let fields = Fields::parse(
         kind,
@@ -45,6 +68,7 @@ pub async fn create(
         text: fields.text("text", &mut errors),
         goal: fields.integer("goal", &mut errors),
         locale: fields.text("locale", &mut errors),
+        web: web_input(&fields, &mut errors),
     };
     let petition = validated(errors, NewPetition::parse(input))?;
     let created = match app.store.create_petition(&petition).await {
@@ -54,6 +78,12 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
+    app.store
+        .audit(
+            &AuditEntry::new(token.id, "petition.create", json!({"slug": created.slug}))
+                .about(created.id),
+        )
+        .await?;
     app.catalog.forget(&created.slug);
     tracing::info!(slug = %created.slug, goal = created.goal, "petition created");
     let mut response = json(StatusCode::CREATED, &petition_json(app, &created));
@@ -63,6 +93,94 @@ pub async fn create(
     Ok(response)
 }
 
+/// The fields a change may carry.
+const CHANGEABLE: [&str; 9] = [
+    "title",
+    "text",
+    "goal",
+    "status",
+    "allowed_origins",
+    "thank_you_url",
+    "error_url",
+    "captcha",
+    "captcha_fail_open",
+];
+
+/// `PATCH /v1/petitions/{slug}`: the fields sent change, the others stay.
+pub async fn update(
+    app: &App,
+    config: &HttpConfig,
+    slug: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let token = auth::require(app, &parts.headers, Role::Admin).await?;
+    if body_kind(&parts.headers, false)? != BodyKind::Json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let fields = Fields::parse(
+        BodyKind::Json,
+        &read_body(&parts.headers, body, config.body_read_timeout).await?,
+    )?;
+    fields.only(&CHANGEABLE)?;
+    let mut errors = Vec::new();
+    let title = fields.text("title", &mut errors);
+    let text = fields.text("text", &mut errors);
+    let goal = fields.integer("goal", &mut errors);
+    let status = fields.text("status", &mut errors);
+    let web = web_input(&fields, &mut errors);
+    let changed: Vec<&str> = CHANGEABLE
+        .iter()
+        .copied()
+        .filter(|name| match &fields {
+            Fields::Json(map) => map.contains_key(*name),
+            Fields::Form(map) => map.contains_key(*name),
+        })
+        .collect();
+    let audit = AuditEntry::new(token.id, "petition.update", json!({"fields": changed}));
+    let updated = app
+        .store
+        .update_petition(slug, audit, |current| {
+            let mut errors = errors;
+            let mut next = PetitionUpdate::from(current);
+            let mut check = |field, result: Result<(), &'static str>| {
+                if let Err(code) = result {
+                    errors.push(FieldError::new(field, code));
+                }
+            };
+            if let Some(t) = &title {
+                check(
+                    "title",
+                    parse_title(t).map(|t| next.title = t.into_string()),
+                );
+            }
+            if let Some(t) = &text {
+                check("text", parse_text(t).map(|t| next.text = t.into_string()));
+            }
+            if let Some(g) = goal {
+                check("goal", parse_goal(g).map(|g| next.goal = g));
+            }
+            if let Some(s) = &status {
+                check(
+                    "status",
+                    PetitionStatus::parse(s.trim())
+                        .ok_or("invalid")
+                        .map(|s| next.status = s),
+                );
+            }
+            match current.web.apply(web) {
+                Ok(web) => next.web = web,
+                Err(e) => errors.extend(e),
+            }
+            validated(errors, Ok(next))
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    app.catalog.forget(&updated.slug);
+    tracing::info!(slug = %updated.slug, "petition changed");
+    Ok(json(StatusCode::OK, &petition_json(app, &updated)))
+}
+
 pub async fn show(app: &App, slug: &str) -> Result<Response<Body>, ApiError> {
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
     let mut response = json(StatusCode::OK, &petition_json(app, &petition));
@@ -70,5 +188,6 @@ pub async fn show(app: &App, slug: &str) -> Result<Response<Body>, ApiError> {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=1"),
     );
+    cors::public(response.headers_mut());
     Ok(response)
 }

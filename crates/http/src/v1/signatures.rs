@@ -1,20 +1,26 @@
-//! Signing a petition.
+//! Signing a petition: from the campaign's forms (JSON with `fetch`, or a plain
+//! HTML form that lands on the petition's thank-you or error page) and from
+//! authenticated callers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::json;
-use undersigned_domain::{Channel, FieldError, PetitionStatus, Signature, SignatureInput};
+use undersigned_domain::{
+    CaptchaPolicy, Channel, FieldError, PetitionStatus, Signature, SignatureInput,
+};
 use undersigned_guard::Scope;
-use undersigned_ingest::SignError;
+use undersigned_ingest::{Receipt, SignError};
+use undersigned_store::Petition;
 
-use crate::App;
+use crate::captcha::CaptchaRefusal;
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
-use crate::reply::{Body, json};
+use crate::reply::{Body, json, see_other};
 use crate::request::{BodyKind, body_kind, read_body};
 use crate::server::HttpConfig;
+use crate::{App, auth, cors};
 
 pub async fn sign(
     app: &App,
@@ -29,35 +35,132 @@ pub async fn sign(
         .check(client)
         .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let origin = cors::allowed_origin(&petition, req.headers())?;
     let (parts, body) = req.into_parts();
     let kind = body_kind(&parts.headers, true)?;
-    let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
-    if petition.status != PetitionStatus::Open {
-        return Err(ApiError::NotOpen);
+    let to_page = kind == BodyKind::Form && accepts_html(&parts.headers);
+    let result = async {
+        let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
+        if petition.status != PetitionStatus::Open {
+            return Err(ApiError::NotOpen);
+        }
+        let (signature, captcha) = parse_signature(kind, &body)?;
+        // Authenticated callers (tablets, imports) never solve captchas.
+        let authenticated = if parts.headers.contains_key(header::AUTHORIZATION) {
+            auth::authenticate(app, &parts.headers).await?;
+            true
+        } else {
+            false
+        };
+        if !authenticated {
+            check_captcha(app, &petition, captcha.as_deref(), client).await?;
+        }
+        app.ingest
+            .sign(&petition, client, signature, Channel::Web)
+            .await
+            .map_err(|e| match e {
+                SignError::RateLimited { retry_after, scope } => {
+                    ApiError::RateLimited(retry_after, scope)
+                }
+                SignError::QueueFull => ApiError::QueueFull,
+                SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
+                SignError::IdReused => {
+                    ApiError::Conflict(vec![FieldError::new("id", "already_used")])
+                }
+            })
     }
-    let signature = parse_signature(kind, &body)?;
-    let receipt = app
-        .ingest
-        .sign(&petition, client, signature, Channel::Web)
-        .await
-        .map_err(|e| match e {
-            SignError::RateLimited { retry_after, scope } => {
-                ApiError::RateLimited(retry_after, scope)
-            }
-            SignError::QueueFull => ApiError::QueueFull,
-            SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
-            SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),
-        })?;
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &json!({"status": "accepted", "receipt": receipt.id}),
-    ))
+    .await;
+    let mut response = answer(&petition, result, to_page);
+    if let Some(origin) = origin {
+        cors::grant(response.headers_mut(), origin);
+    }
+    Ok(response)
 }
 
-/// A signature from a JSON or form body: every field checked and normalized.
-pub fn parse_signature(kind: BodyKind, body: &[u8]) -> Result<Signature, ApiError> {
+/// A receipt or a problem; for a plain HTML form, a 303 to the page configured
+/// for it instead, when there is one.
+fn answer(petition: &Petition, result: Result<Receipt, ApiError>, to_page: bool) -> Response<Body> {
+    match result {
+        Ok(receipt) => match petition.web.thank_you_url.as_ref().filter(|_| to_page) {
+            Some(page) => see_other(&page.with_query(&[("receipt", &receipt.id.to_string())])),
+            None => json(
+                StatusCode::ACCEPTED,
+                &json!({"status": "accepted", "receipt": receipt.id}),
+            ),
+        },
+        Err(e) => match petition.web.error_url.as_ref().filter(|_| to_page) {
+            Some(page) => {
+                let (problem, fields) = e.summary();
+                let fields = fields.join(",");
+                let mut query = vec![("problem", problem)];
+                if !fields.is_empty() {
+                    query.push(("fields", &fields));
+                }
+                let mut response = see_other(&page.with_query(&query));
+                if let Some(wait) = e.into_response().headers().get(header::RETRY_AFTER) {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, wait.clone());
+                }
+                response
+            }
+            None => e.into_response(),
+        },
+    }
+}
+
+async fn check_captcha(
+    app: &App,
+    petition: &Petition,
+    token: Option<&str>,
+    client: IpAddr,
+) -> Result<(), ApiError> {
+    let Some(captcha) = app.captcha.as_ref() else {
+        return Ok(());
+    };
+    if petition.web.captcha == CaptchaPolicy::Off {
+        return Ok(());
+    }
+    let outcome = captcha.verify(token, client).await;
+    let fail_open = petition.web.captcha_fail_open;
+    app.metrics.captcha(match outcome {
+        Ok(()) => "passed",
+        Err(CaptchaRefusal::Missing) => "missing",
+        Err(CaptchaRefusal::Failed) => "failed",
+        Err(CaptchaRefusal::Unreachable) if fail_open => "accepted_unverified",
+        Err(CaptchaRefusal::Unreachable) => "unreachable",
+    });
+    match outcome {
+        Err(CaptchaRefusal::Unreachable) if fail_open => Ok(()),
+        other => other.map_err(ApiError::Captcha),
+    }
+}
+
+/// A browser submitting a form without JavaScript asks for a page.
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|media| {
+            let essence = media.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("text/html")
+                || essence.eq_ignore_ascii_case("application/xhtml+xml")
+        })
+}
+
+/// A signature from a JSON or form body, every field checked and normalized,
+/// and the captcha token if one came (`captcha`, or hCaptcha's own form field).
+pub fn parse_signature(
+    kind: BodyKind,
+    body: &[u8],
+) -> Result<(Signature, Option<String>), ApiError> {
     let fields = Fields::parse(kind, body)?;
     let mut errors = Vec::new();
+    let captcha = fields
+        .text("captcha", &mut errors)
+        .or_else(|| fields.text("h-captcha-response", &mut errors));
     let input = SignatureInput {
         full_name: fields.text("full_name", &mut errors),
         email: fields.text("email", &mut errors),
@@ -70,5 +173,36 @@ pub fn parse_signature(kind: BodyKind, body: &[u8]) -> Result<Signature, ApiErro
         locale: fields.text("locale", &mut errors),
         id: fields.text("id", &mut errors),
     };
-    validated(errors, Signature::parse(input))
+    Ok((validated(errors, Signature::parse(input))?, captcha))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn browsers_posting_forms_want_pages() {
+        let mut h = HeaderMap::new();
+        assert!(!accepts_html(&h));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            ),
+        );
+        assert!(accepts_html(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!accepts_html(&h));
+    }
+
+    #[test]
+    fn the_captcha_token_comes_from_either_field() {
+        let form = b"full_name=A&email=a%40example.org&country=NL&h-captcha-response=tok";
+        let (_, token) = parse_signature(BodyKind::Form, form).unwrap();
+        assert_eq!(token.as_deref(), Some("tok"));
+        let json = br#"{"full_name":"A","email":"a@example.org","country":"NL","captcha":"t2"}"#;
+        let (_, token) = parse_signature(BodyKind::Json, json).unwrap();
+        assert_eq!(token.as_deref(), Some("t2"));
+    }
 }

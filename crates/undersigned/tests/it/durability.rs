@@ -119,6 +119,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
         text: Some("Mid-stream.".into()),
         goal: Some(1000),
         locale: None,
+        ..Default::default()
     })
     .unwrap();
     store.create_petition(&petition).await.unwrap();

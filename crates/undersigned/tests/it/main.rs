@@ -3,7 +3,9 @@
 mod counting;
 mod durability;
 mod errors;
+mod fake_hcaptcha;
 mod instances;
 mod limits;
 mod redis_outage;
 mod support;
+mod web;

@@ -1,0 +1,273 @@
+//! How a petition meets the web: which campaign sites may post to it from the
+//! browser (CORS), where a plain HTML form lands afterwards, and the captcha.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::FieldErrors;
+
+/// A web origin, `scheme://host[:port]`, as browsers send it in `Origin`:
+/// lower-case, without a default port, path or trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let url = Url::parse(input.trim()).map_err(|_| "invalid")?;
+        if !matches!(url.scheme(), "https" | "http")
+            || url.host_str().is_none()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || !matches!(url.path(), "" | "/")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err("invalid");
+        }
+        // `Url` lower-cases the host, converts it to ASCII and drops a default port.
+        Ok(Self(url.origin().ascii_serialization()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An absolute http(s) address to send a browser to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PageUrl(String);
+
+const URL_MAX: usize = 2_000;
+
+impl PageUrl {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let input = input.trim();
+        if input.len() > URL_MAX {
+            return Err("too_long");
+        }
+        let url = Url::parse(input).map_err(|_| "invalid")?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err("invalid");
+        }
+        Ok(Self(url.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This address with `pairs` added to its query.
+    pub fn with_query(&self, pairs: &[(&str, &str)]) -> String {
+        let mut url = Url::parse(&self.0).expect("parsed when stored");
+        url.query_pairs_mut().extend_pairs(pairs);
+        url.into()
+    }
+}
+
+/// Whether signing on the web needs a solved captcha (only ever when an
+/// hCaptcha secret is configured, and never for authenticated devices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptchaPolicy {
+    Required,
+    Off,
+}
+
+impl CaptchaPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::Off => "off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        match s.trim() {
+            "required" => Ok(Self::Required),
+            "off" => Ok(Self::Off),
+            _ => Err("invalid"),
+        }
+    }
+}
+
+/// A petition's web settings as they arrive; `None` leaves a setting as it is,
+/// and an empty text clears an address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct WebSettingsInput {
+    pub allowed_origins: Option<Vec<String>>,
+    pub thank_you_url: Option<String>,
+    pub error_url: Option<String>,
+    pub captcha: Option<String>,
+    pub captcha_fail_open: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebSettings {
+    /// Sites whose pages may post signatures from the browser.
+    pub allowed_origins: Vec<Origin>,
+    /// Where a plain HTML form post lands when it succeeded.
+    pub thank_you_url: Option<PageUrl>,
+    /// Where a plain HTML form post lands when it failed.
+    pub error_url: Option<PageUrl>,
+    pub captcha: CaptchaPolicy,
+    /// Accept signatures without a verdict while hCaptcha is unreachable
+    /// (`false`, the default, refuses them with 503 until it answers again).
+    pub captcha_fail_open: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            thank_you_url: None,
+            error_url: None,
+            captcha: CaptchaPolicy::Required,
+            captcha_fail_open: false,
+        }
+    }
+}
+
+const ORIGINS_MAX: usize = 50;
+
+impl WebSettings {
+    /// These settings with `input` applied; every invalid field is reported.
+    pub fn apply(&self, input: WebSettingsInput) -> Result<Self, Vec<crate::FieldError>> {
+        let mut errors = FieldErrors::default();
+        let mut next = self.clone();
+        if let Some(origins) = input.allowed_origins {
+            if origins.len() > ORIGINS_MAX {
+                errors.check::<()>("allowed_origins", Err("too_many"));
+            } else if let Some(parsed) = errors.check(
+                "allowed_origins",
+                origins.iter().map(|o| Origin::parse(o)).collect(),
+            ) {
+                let mut parsed: Vec<Origin> = parsed;
+                parsed.dedup();
+                next.allowed_origins = parsed;
+            }
+        }
+        let page =
+            |errors: &mut FieldErrors, field, value: Option<String>, slot: &mut Option<PageUrl>| {
+                match value.as_deref().map(str::trim) {
+                    None => {}
+                    Some("") => *slot = None,
+                    Some(v) => {
+                        if let Some(url) = errors.check(field, PageUrl::parse(v)) {
+                            *slot = Some(url);
+                        }
+                    }
+                }
+            };
+        page(
+            &mut errors,
+            "thank_you_url",
+            input.thank_you_url,
+            &mut next.thank_you_url,
+        );
+        page(
+            &mut errors,
+            "error_url",
+            input.error_url,
+            &mut next.error_url,
+        );
+        if let Some(captcha) = input.captcha
+            && let Some(policy) = errors.check("captcha", CaptchaPolicy::parse(&captcha))
+        {
+            next.captcha = policy;
+        }
+        if let Some(fail_open) = input.captcha_fail_open {
+            next.captcha_fail_open = fail_open;
+        }
+        if errors.0.is_empty() {
+            Ok(next)
+        } else {
+            Err(errors.0)
+        }
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins.iter().any(|o| o.as_str() == origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FieldError;
+
+    #[test]
+    fn origins_are_normalized_as_browsers_send_them() {
+        assert_eq!(
+            Origin::parse("https://Campaign.Example:443/")
+                .unwrap()
+                .as_str(),
+            "https://campaign.example"
+        );
+        assert_eq!(
+            Origin::parse("http://localhost:8081").unwrap().as_str(),
+            "http://localhost:8081"
+        );
+        for bad in [
+            "campaign.example",
+            "ftp://x.example",
+            "https://x.example/form",
+            "https://u:p@x.example",
+            "*",
+        ] {
+            assert_eq!(Origin::parse(bad), Err("invalid"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_apply_partially_and_report_every_bad_field() {
+        let start = WebSettings::default();
+        let next = start
+            .apply(WebSettingsInput {
+                allowed_origins: Some(vec![
+                    "https://a.example".into(),
+                    "https://a.example/".into(),
+                ]),
+                thank_you_url: Some("https://a.example/thanks?lang=en".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(next.allows("https://a.example") && !next.allows("https://b.example"));
+        assert_eq!(next.allowed_origins.len(), 1);
+        assert_eq!(next.captcha, CaptchaPolicy::Required);
+        assert_eq!(
+            next.thank_you_url
+                .as_ref()
+                .unwrap()
+                .with_query(&[("receipt", "r1")]),
+            "https://a.example/thanks?lang=en&receipt=r1"
+        );
+        let cleared = next
+            .apply(WebSettingsInput {
+                thank_you_url: Some(String::new()),
+                captcha: Some("off".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(cleared.thank_you_url, None);
+        assert_eq!(cleared.captcha, CaptchaPolicy::Off);
+        let errors = start
+            .apply(WebSettingsInput {
+                allowed_origins: Some(vec!["nope".into()]),
+                error_url: Some("javascript:alert(1)".into()),
+                captcha: Some("maybe".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                FieldError::new("allowed_origins", "invalid"),
+                FieldError::new("error_url", "invalid"),
+                FieldError::new("captcha", "invalid"),
+            ]
+        );
+    }
+}
