@@ -32,6 +32,8 @@ fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
                 consent_updates: i.is_multiple_of(2),
                 locale: Some("nl".into()),
                 channel: Channel::Web,
+                client_address: Some(std::net::IpAddr::from([198, 51, 100, (i % 250) as u8])),
+                shadowed_by: None,
             }
         })
         .collect()

@@ -38,6 +38,7 @@ fn subject(n: u64, key: &IdentityKey) -> Subject<'_> {
         client: IpAddr::from((u32::try_from(n % 65_536).unwrap_or(0) + 0xC000_0200).to_be_bytes()),
         identity: key,
         email_domain: "example.org",
+        exempt: false,
     }
 }
 

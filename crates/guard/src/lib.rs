@@ -80,6 +80,8 @@ pub struct Subject<'a> {
     pub identity: &'a IdentityKey,
     /// The canonical email's domain.
     pub email_domain: &'a str,
+    /// An allow rule covers it: no address or domain limit applies.
+    pub exempt: bool,
 }
 
 /// Checks signatures against the shared limits and the seen set.
@@ -119,7 +121,9 @@ impl Guard {
 
     /// A share of one round trip to Redis (or none, when it is absent or down).
     pub async fn check(&self, subject: Subject<'_>) -> Verdict {
-        let domain = self.limited_domain(subject.email_domain);
+        let domain = self
+            .limited_domain(subject.email_domain)
+            .filter(|_| !subject.exempt);
         if let Some(checks) = self
             .checks
             .as_ref()
@@ -140,7 +144,7 @@ impl Guard {
             debug!("redis unavailable, limiting in process");
         }
         self.local
-            .check(subject.petition_id, subject.client, domain)
+            .check(subject.petition_id, subject.client, domain, subject.exempt)
     }
 
     /// The domain, when a domain limit applies to it.
@@ -152,8 +156,10 @@ impl Guard {
     fn keyed_limits(&self, s: &Subject<'_>, domain: Option<&str>) -> Vec<script::KeyedLimit> {
         let keys = script::Keys::new(&self.prefix, s.petition_id);
         let mut limits = Vec::with_capacity(self.limits.address.len() + 2);
-        for (i, limit) in self.limits.address.iter().enumerate() {
-            limits.push((keys.address(s.client, i), *limit, Scope::Address));
+        if !s.exempt {
+            for (i, limit) in self.limits.address.iter().enumerate() {
+                limits.push((keys.address(s.client, i), *limit, Scope::Address));
+            }
         }
         if let (Some(limit), Some(domain)) = (self.limits.email_domain, domain) {
             limits.push((keys.email_domain(domain), limit, Scope::EmailDomain));

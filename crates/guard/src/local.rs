@@ -46,14 +46,21 @@ impl LocalLimiter {
         }
     }
 
-    /// `domain` is the email domain when a domain limit applies to it.
-    pub(crate) fn check(&self, petition_id: i64, client: IpAddr, domain: Option<&str>) -> Verdict {
+    /// `domain` is the email domain when a domain limit applies to it; `exempt`
+    /// skips the address limits.
+    pub(crate) fn check(
+        &self,
+        petition_id: i64,
+        client: IpAddr,
+        domain: Option<&str>,
+        exempt: bool,
+    ) -> Verdict {
         let limited = |not_until: governor::NotUntil<_>, scope| Verdict::Limited {
             retry_after: not_until.wait_time_from(self.clock.now()),
             scope,
         };
         let address = (petition_id, address_key(client));
-        for limiter in &self.address {
+        for limiter in self.address.iter().filter(|_| !exempt) {
             if let Err(not_until) = limiter.check_key(&address) {
                 return limited(not_until, Scope::Address);
             }
@@ -118,9 +125,9 @@ mod tests {
             ..Limits::default()
         });
         let ip = |n: u8| IpAddr::from([192, 0, 2, n]);
-        assert_eq!(limiter.check(1, ip(1), None), Verdict::Pass);
-        assert_eq!(limiter.check(1, ip(1), None), Verdict::Pass);
-        match limiter.check(1, ip(1), None) {
+        assert_eq!(limiter.check(1, ip(1), None, false), Verdict::Pass);
+        assert_eq!(limiter.check(1, ip(1), None, false), Verdict::Pass);
+        match limiter.check(1, ip(1), None, false) {
             Verdict::Limited {
                 retry_after,
                 scope: Scope::Address,
@@ -132,23 +139,29 @@ mod tests {
             other => panic!("expected the address limit, got {other:?}"),
         }
         assert_eq!(
-            limiter.check(2, ip(1), None),
+            limiter.check(2, ip(1), None, false),
             Verdict::Pass,
             "another petition"
         );
         for n in 2..5 {
-            assert_eq!(limiter.check(2, ip(n), Some("example.org")), Verdict::Pass);
+            assert_eq!(
+                limiter.check(2, ip(n), Some("example.org"), false),
+                Verdict::Pass
+            );
         }
         assert!(matches!(
-            limiter.check(2, ip(9), Some("example.org")),
+            limiter.check(2, ip(9), Some("example.org"), false),
             Verdict::Limited {
                 scope: Scope::EmailDomain,
                 ..
             }
         ));
-        assert_eq!(limiter.check(2, ip(10), Some("example.net")), Verdict::Pass);
+        assert_eq!(
+            limiter.check(2, ip(10), Some("example.net"), false),
+            Verdict::Pass
+        );
         assert!(matches!(
-            limiter.check(2, ip(11), None),
+            limiter.check(2, ip(11), None, false),
             Verdict::Limited {
                 scope: Scope::Petition,
                 ..

@@ -134,6 +134,17 @@ impl Fields {
     }
 }
 
+/// The value when `result` is one; else its code is noted against `field`.
+pub fn check<T>(
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    result: Result<T, &'static str>,
+) -> Option<T> {
+    result
+        .map_err(|code| errors.push(FieldError::new(field, code)))
+        .ok()
+}
+
 /// Joins the type errors met while reading fields with the domain's verdict;
 /// a field wrongly typed is reported once, as such.
 pub fn validated<T>(

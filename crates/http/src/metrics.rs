@@ -15,10 +15,13 @@ pub enum Route {
     Petition,
     Sign,
     Count,
+    Blocks,
+    Invalidations,
+    Signals,
     Unknown,
 }
 
-const ROUTES: [Route; 8] = [
+const ROUTES: [Route; 11] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -26,6 +29,9 @@ const ROUTES: [Route; 8] = [
     Route::Petition,
     Route::Sign,
     Route::Count,
+    Route::Blocks,
+    Route::Invalidations,
+    Route::Signals,
     Route::Unknown,
 ];
 
@@ -44,6 +50,9 @@ impl Route {
             Self::Petition => "petition",
             Self::Sign => "sign",
             Self::Count => "count",
+            Self::Blocks => "blocks",
+            Self::Invalidations => "invalidations",
+            Self::Signals => "signals",
             Self::Unknown => "unknown",
         }
     }

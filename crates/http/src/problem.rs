@@ -18,6 +18,8 @@ pub enum ApiError {
     Forbidden,
     /// A browser on a site the petition does not list posted (or asked to).
     OriginNotAllowed,
+    /// A block rule refuses this signature.
+    Blocked,
     Captcha(CaptchaRefusal),
     NotFound,
     MethodNotAllowed(&'static str),
@@ -53,7 +55,7 @@ impl ApiError {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::OriginNotAllowed | Self::Blocked => StatusCode::FORBIDDEN,
             Self::Captcha(CaptchaRefusal::Unreachable) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Captcha(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -82,6 +84,11 @@ impl ApiError {
                 "/problems/forbidden",
                 "Forbidden",
                 "This token may not do that.",
+            ),
+            Self::Blocked => (
+                "/problems/refused",
+                "Signature refused",
+                "This signature cannot be accepted.",
             ),
             Self::OriginNotAllowed => (
                 "/problems/origin-not-allowed",

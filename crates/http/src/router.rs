@@ -98,6 +98,50 @@ async fn dispatch(
                 not_allowed("GET, HEAD")
             },
         ),
+        ["v1", "blocks"] => (
+            Route::Blocks,
+            if get {
+                v1::blocks::list(app, req).await
+            } else if post {
+                v1::blocks::create(app, config, req).await
+            } else {
+                not_allowed("GET, HEAD, POST")
+            },
+        ),
+        ["v1", "blocks", id] => (
+            Route::Blocks,
+            if method == Method::DELETE {
+                v1::blocks::remove(app, id, req).await
+            } else {
+                not_allowed("DELETE")
+            },
+        ),
+        ["v1", "petitions", slug, "invalidations"] => (
+            Route::Invalidations,
+            if get {
+                v1::invalidations::list(app, slug, req).await
+            } else if post {
+                v1::invalidations::create(app, config, slug, req).await
+            } else {
+                not_allowed("GET, HEAD, POST")
+            },
+        ),
+        ["v1", "petitions", slug, "invalidations", id] => (
+            Route::Invalidations,
+            if get {
+                v1::invalidations::show(app, slug, id, req).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "petitions", slug, "invalidations", id, "undo"] => (
+            Route::Invalidations,
+            if post {
+                v1::invalidations::undo(app, slug, id, req).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
         _ => (Route::Unknown, Err(ApiError::NotFound)),
     }
 }

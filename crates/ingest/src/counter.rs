@@ -28,24 +28,33 @@ pub struct CountView {
 
 type Cell = (Country, SignerKind, i16);
 
+/// A cell's three totals: added, removed by invalidations, restored by undoing them.
+type Totals = [i64; 3];
+
 #[derive(Default)]
 pub struct Counter {
-    cells: std::sync::Mutex<HashMap<i64, HashMap<Cell, i64>>>,
+    cells: std::sync::Mutex<HashMap<i64, HashMap<Cell, Totals>>>,
     views: RwLock<HashMap<i64, Arc<CountView>>>,
 }
 
 impl Counter {
-    /// Takes each shard's total where it is higher than the one held. Within the
-    /// signature path counts only grow, so the highest total seen is the newest,
-    /// whatever order announcements arrive in.
+    /// Takes each shard's totals where they are higher than the ones held. Every
+    /// stored total only grows (an invalidation adds to `removed`, its undoing to
+    /// `restored`), so the highest seen is the newest, whatever order
+    /// announcements arrive in.
     pub fn merge(&self, cells: &[CountCell]) {
         let mut touched = Vec::new();
         let mut all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
         for c in cells {
             let petition = all.entry(c.petition_id).or_default();
-            let held = petition.entry((c.country, c.kind, c.shard)).or_insert(0);
-            if c.count > *held {
-                *held = c.count;
+            let held = petition
+                .entry((c.country, c.kind, c.shard))
+                .or_insert([0; 3]);
+            let seen = [c.count, c.removed, c.restored];
+            if seen.iter().zip(held.iter()).any(|(s, h)| s > h) {
+                for (h, s) in held.iter_mut().zip(seen) {
+                    *h = (*h).max(s);
+                }
                 if !touched.contains(&c.petition_id) {
                     touched.push(c.petition_id);
                 }
@@ -82,10 +91,11 @@ impl Counter {
 }
 
 impl CountView {
-    fn from_cells(cells: &HashMap<Cell, i64>) -> Self {
+    fn from_cells(cells: &HashMap<Cell, Totals>) -> Self {
         let (mut people, mut organizations) = (0, 0);
         let mut by_country = BTreeMap::new();
-        for (&(country, kind, _shard), &n) in cells {
+        for (&(country, kind, _shard), &[added, removed, restored]) in cells {
+            let n = added - removed + restored;
             match kind {
                 SignerKind::Person => people += n,
                 SignerKind::Organization => organizations += n,
@@ -105,19 +115,21 @@ impl CountView {
     }
 }
 
-/// Announcements are lines of `petition country kind shard count`.
+/// Announcements are lines of `petition country kind shard count removed restored`.
 pub(crate) fn encode(cells: &[CountCell]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(cells.len() * 32);
     for c in cells {
         let _ = writeln!(
             out,
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {} {}",
             c.petition_id,
             c.country,
             c.kind.as_str(),
             c.shard,
-            c.count
+            c.count,
+            c.removed,
+            c.restored
         );
     }
     out
@@ -134,6 +146,8 @@ pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
                 kind: SignerKind::parse(f.next()?)?,
                 shard: f.next()?.parse().ok()?,
                 count: f.next()?.parse().ok()?,
+                removed: f.next().map_or(Some(0), |n| n.parse().ok())?,
+                restored: f.next().map_or(Some(0), |n| n.parse().ok())?,
             })
         })
         .collect()
@@ -144,7 +158,7 @@ pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
 /// next try when Redis does not take them, so a lost publish is repaired within
 /// moments rather than at the next reload.
 pub(crate) struct Announcer {
-    pending: std::sync::Mutex<HashMap<(i64, Cell), i64>>,
+    pending: std::sync::Mutex<HashMap<(i64, Cell), Totals>>,
     wake: Notify,
 }
 
@@ -176,8 +190,10 @@ impl Announcer {
         for c in cells {
             let held = pending
                 .entry((c.petition_id, (c.country, c.kind, c.shard)))
-                .or_insert(0);
-            *held = (*held).max(c.count);
+                .or_insert([0; 3]);
+            for (h, s) in held.iter_mut().zip([c.count, c.removed, c.restored]) {
+                *h = (*h).max(s);
+            }
         }
         drop(pending);
         self.wake.notify_one();
@@ -187,13 +203,17 @@ impl Announcer {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending
             .drain()
-            .map(|((petition_id, (country, kind, shard)), count)| CountCell {
-                petition_id,
-                country,
-                kind,
-                shard,
-                count,
-            })
+            .map(
+                |((petition_id, (country, kind, shard)), [count, removed, restored])| CountCell {
+                    petition_id,
+                    country,
+                    kind,
+                    shard,
+                    count,
+                    removed,
+                    restored,
+                },
+            )
             .collect()
     }
 }
@@ -242,7 +262,28 @@ mod tests {
             kind,
             shard,
             count,
+            removed: 0,
+            restored: 0,
         }
+    }
+
+    #[test]
+    fn removals_and_restorations_merge_like_additions() {
+        let counter = Counter::default();
+        counter.merge(&[cell("NL", SignerKind::Person, 0, 10)]);
+        let adjusted = |removed, restored| CountCell {
+            removed,
+            restored,
+            ..cell("NL", SignerKind::Person, -1, 0)
+        };
+        counter.merge(&[adjusted(4, 0)]);
+        assert_eq!(counter.view(7).total, 6);
+        // The undo's announcement, then a late copy of the removal's.
+        counter.merge(&[adjusted(4, 3)]);
+        counter.merge(&[adjusted(4, 0)]);
+        assert_eq!(counter.view(7).total, 9);
+        let wire = decode(encode(&[adjusted(4, 3)]).as_bytes());
+        assert_eq!(wire, vec![adjusted(4, 3)]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and the live counter. A signature is acknowledged only once its batch has
 //! committed; duplicates are answered exactly like new signatures.
 
+mod blocks;
 mod catalog;
 mod counter;
 mod metrics;
@@ -20,6 +21,7 @@ use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
 use undersigned_store::{Petition, RowOutcome, SignatureRow, Store, StoreError};
 use uuid::Uuid;
 
+pub use blocks::{BlockList, Screening, glob_matches, parse_range};
 pub use catalog::Catalog;
 pub use counter::{CountView, Counter};
 pub use metrics::IngestMetrics;
@@ -46,6 +48,9 @@ pub enum SignError {
     /// The client's `id` already names another signature.
     #[error("id already used for another signature")]
     IdReused,
+    /// A block rule refuses it.
+    #[error("refused by block rule {0}")]
+    Blocked(i64),
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -63,10 +68,13 @@ pub(crate) struct Pending {
 
 pub struct Ingest {
     pepper: Pepper,
+    blocks: Arc<BlockList>,
     guard: Arc<Guard>,
     queue: mpsc::Sender<Pending>,
     stop: watch::Sender<bool>,
     counter: Arc<Counter>,
+    announcer: Option<Arc<counter::Announcer>>,
+    store: Store,
     metrics: IngestMetrics,
     capacity: usize,
     writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -82,6 +90,7 @@ impl Ingest {
         pepper: Pepper,
         metrics: IngestMetrics,
     ) -> Result<Arc<Self>, StoreError> {
+        let blocks = BlockList::start(store.clone()).await?;
         let counter = Arc::new(Counter::default());
         counter.merge(&store.count_cells().await?);
         counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone());
@@ -121,10 +130,13 @@ impl Ingest {
         });
         Ok(Arc::new(Self {
             pepper,
+            blocks,
             guard,
             queue,
             stop,
             counter,
+            announcer,
+            store: store.clone(),
             metrics,
             capacity: config.queue_capacity.max(1),
             writers: std::sync::Mutex::new(writers),
@@ -144,11 +156,26 @@ impl Ingest {
         let receipt = Receipt {
             id: signature.client_id.unwrap_or_else(Uuid::now_v7),
         };
+        let screening = self.blocks.screen(
+            petition.id,
+            client,
+            signature.email.canonical(),
+            signature.email.domain(),
+        );
+        let shadowed_by = match screening {
+            Screening::Rejected(rule) => {
+                self.metrics.rejected.inc();
+                return Err(SignError::Blocked(rule));
+            }
+            Screening::Shadowed(rule) => Some(rule),
+            Screening::Pass | Screening::Allowed => None,
+        };
         let subject = Subject {
             petition_id: petition.id,
             client,
             identity: &identity,
             email_domain: signature.email.domain(),
+            exempt: screening == Screening::Allowed,
         };
         match self.guard.check(subject).await {
             Verdict::Pass => {}
@@ -177,6 +204,8 @@ impl Ingest {
             consent_updates: signature.consent_updates,
             locale: signature.locale.map(|l| l.as_str().to_owned()),
             channel,
+            client_address: Some(client),
+            shadowed_by,
         };
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -200,6 +229,45 @@ impl Ingest {
 
     pub fn guard(&self) -> &Guard {
         &self.guard
+    }
+
+    /// Runs an invalidation (or its undoing) to the end in the background,
+    /// chunk by chunk, each chunk's count adjustment shown at once.
+    pub fn run_invalidation(self: &Arc<Self>, id: i64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match this.store.invalidation_step(id).await {
+                    Ok(chunk) if chunk.signatures == 0 => {
+                        info!(invalidation = id, "invalidation job finished");
+                        return;
+                    }
+                    Ok(chunk) => {
+                        this.counter.merge(&chunk.cells);
+                        if let Some(announcer) = &this.announcer {
+                            announcer.announce(&chunk.cells);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(invalidation = id, error = %e, "invalidation step failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Resumes the invalidations a stop or a crash interrupted.
+    pub async fn resume_invalidations(self: &Arc<Self>) -> Result<(), StoreError> {
+        for job in self.store.unfinished_invalidations().await? {
+            self.run_invalidation(job.id);
+        }
+        Ok(())
+    }
+
+    /// The block and allow rules in force.
+    pub fn blocks(&self) -> &BlockList {
+        &self.blocks
     }
 
     fn depth(&self) -> i64 {

@@ -5,7 +5,9 @@ use undersigned_domain::{Country, SignerKind};
 
 use crate::{Store, StoreError};
 
-/// One shard of one (petition, country, signer kind) tally, as a total.
+/// One shard of one (petition, country, signer kind) tally, as totals that only
+/// grow: signatures added, then removed by invalidations and restored by their
+/// undoing. Its net count is `count - removed + restored`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountCell {
     pub petition_id: i64,
@@ -13,6 +15,17 @@ pub struct CountCell {
     pub kind: SignerKind,
     pub shard: i16,
     pub count: i64,
+    pub removed: i64,
+    pub restored: i64,
+}
+
+/// The shard that invalidations adjust, apart from the writers' shards.
+pub const ADJUSTMENT_SHARD: i16 = -1;
+
+impl CountCell {
+    pub fn net(&self) -> i64 {
+        self.count - self.removed + self.restored
+    }
 }
 
 impl TryFrom<Row> for CountCell {
@@ -29,6 +42,8 @@ impl TryFrom<Row> for CountCell {
                 .ok_or_else(|| StoreError::Config(format!("stored signer kind {kind}")))?,
             shard: row.try_get("shard")?,
             count: row.try_get("count")?,
+            removed: row.try_get("removed")?,
+            restored: row.try_get("restored")?,
         })
     }
 }
@@ -39,7 +54,8 @@ impl Store {
         let client = self.pool.get().await?;
         client
             .query(
-                "SELECT petition_id, country, signer_kind, shard, count FROM signature_counts",
+                "SELECT petition_id, country, signer_kind, shard, count, removed, restored
+                 FROM signature_counts",
                 &[],
             )
             .await?

@@ -3,9 +3,11 @@
 //! `Store` owns the connection pool; each module is one table's worth of queries.
 
 mod audit;
+mod blocks;
 mod counts;
 mod database;
 mod error;
+mod invalidations;
 mod petitions;
 mod settings;
 mod signatures;
@@ -18,9 +20,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use counts::CountCell;
+pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
+pub use counts::{ADJUSTMENT_SHARD, CountCell};
 pub use database::{ensure_database, migrate};
 pub use error::StoreError;
+pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
 pub use tokens::{Role, Token};

@@ -1,6 +1,7 @@
 //! Writing signatures in batches: one transaction inserts the rows and bumps the counts.
 
 use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,11 @@ pub struct SignatureRow {
     pub consent_updates: bool,
     pub locale: Option<String>,
     pub channel: Channel,
+    /// Where the signature came from, for invalidating an address range later.
+    pub client_address: Option<IpAddr>,
+    /// The block rule that shadow-accepts it: stored, answered like any other,
+    /// never counted.
+    pub shadowed_by: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +57,11 @@ pub struct BatchOutcome {
 }
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
-    city, signer_kind, organization, consent_updates, locale, channel";
+    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by";
 
 const UNNEST: &str = "unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[], \
     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], \
-    $13::text[])";
+    $13::text[], $14::inet[], $15::int8[])";
 
 /// The fast path: a plain insert. Measured at half the cost per row of
 /// `ON CONFLICT DO NOTHING` (speculative insertion probes every unique index
@@ -80,7 +86,7 @@ const BUMP_COUNTS: &str = "
         AS t(p, c, k, n) ORDER BY p, c, k
     ON CONFLICT (petition_id, country, signer_kind, shard)
         DO UPDATE SET count = signature_counts.count + EXCLUDED.count
-    RETURNING petition_id, country, signer_kind, shard, count";
+    RETURNING petition_id, country, signer_kind, shard, count, removed, restored";
 
 const EXISTING_IDS: &str =
     "SELECT id, petition_id, identity_key FROM signatures WHERE id = ANY($1::uuid[])";
@@ -199,12 +205,14 @@ impl SignatureWriter {
         let consent: Vec<bool> = rows.iter().map(|r| r.consent_updates).collect();
         let locales: Vec<Option<&str>> = rows.iter().map(|r| r.locale.as_deref()).collect();
         let channels: Vec<&str> = rows.iter().map(|r| r.channel.as_str()).collect();
+        let addresses: Vec<Option<IpAddr>> = rows.iter().map(|r| r.client_address).collect();
+        let shadowed: Vec<Option<i64>> = rows.iter().map(|r| r.shadowed_by).collect();
         let inserted: HashSet<Uuid> = tx
             .query(
                 &insert,
                 &[
                     &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds,
-                    &orgs, &consent, &locales, &channels,
+                    &orgs, &consent, &locales, &channels, &addresses, &shadowed,
                 ],
             )
             .await?
@@ -213,7 +221,11 @@ impl SignatureWriter {
             .collect();
 
         let mut tallies: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
-        for r in rows.iter().filter(|r| inserted.contains(&r.id)) {
+        // Shadow-accepted signatures are stored, never counted.
+        for r in rows
+            .iter()
+            .filter(|r| r.shadowed_by.is_none() && inserted.contains(&r.id))
+        {
             *tallies
                 .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
                 .or_default() += 1;

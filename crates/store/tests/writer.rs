@@ -60,6 +60,8 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         consent_updates: false,
         locale: None,
         channel: Channel::Web,
+        client_address: Some("192.0.2.1".parse().unwrap()),
+        shadowed_by: None,
     }
 }
 

@@ -81,6 +81,7 @@ pub async fn run(
         IngestMetrics::register(&registry)?,
     )
     .await?;
+    ingest.resume_invalidations().await?;
     let metrics = HttpMetrics::register(&registry)?;
     let app = Arc::new(App::new(
         store,

@@ -1,5 +1,7 @@
 //! The v1 API.
 
+pub mod blocks;
 pub mod count;
+pub mod invalidations;
 pub mod petitions;
 pub mod signatures;

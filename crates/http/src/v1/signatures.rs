@@ -64,6 +64,7 @@ pub async fn sign(
                 }
                 SignError::QueueFull => ApiError::QueueFull,
                 SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
+                SignError::Blocked(_) => ApiError::Blocked,
                 SignError::IdReused => {
                     ApiError::Conflict(vec![FieldError::new("id", "already_used")])
                 }

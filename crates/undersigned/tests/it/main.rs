@@ -6,6 +6,7 @@ mod errors;
 mod fake_hcaptcha;
 mod instances;
 mod limits;
+mod moderation;
 mod redis_outage;
 mod support;
 mod web;

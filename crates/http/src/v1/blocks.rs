@@ -1,0 +1,157 @@
+//! Block and allow rules (admin): address ranges, email domains, emails.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use undersigned_domain::{Email, FieldError, Text};
+use undersigned_ingest::parse_range;
+use undersigned_store::{BlockAction, BlockKind, BlockRule, NewBlockRule, Role};
+
+use crate::fields::{Fields, check, validated};
+use crate::problem::ApiError;
+use crate::reply::{Body, full, json};
+use crate::request::{body_kind, read_body};
+use crate::server::HttpConfig;
+use crate::{App, auth};
+
+const REASON_MAX: usize = 500;
+
+fn rule_json(rule: &BlockRule) -> Value {
+    json!({
+        "id": rule.id,
+        "kind": rule.kind.as_str(),
+        "pattern": rule.pattern,
+        "action": rule.action.as_str(),
+        "reason": rule.reason,
+        "petition": rule.petition_slug,
+        "created_at": rule.created_at,
+    })
+}
+
+/// The pattern in its stored form: a canonical CIDR, a lower-case domain glob,
+/// or a canonical email address.
+fn pattern(kind: BlockKind, raw: &str) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("required");
+    }
+    match kind {
+        BlockKind::Address => parse_range(raw).map(|n| n.to_string()).ok_or("invalid"),
+        BlockKind::EmailDomain => {
+            let glob = raw.to_ascii_lowercase();
+            let sane = glob.len() <= 253
+                && glob
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.*".contains(&b))
+                && glob != "*";
+            if sane { Ok(glob) } else { Err("invalid") }
+        }
+        BlockKind::Email => Email::parse(raw).map(|e| e.canonical().to_owned()),
+    }
+}
+
+pub async fn create(
+    app: &App,
+    config: &HttpConfig,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let token = auth::require(app, &parts.headers, Role::Admin).await?;
+    let kind = body_kind(&parts.headers, false)?;
+    let fields = Fields::parse(
+        kind,
+        &read_body(&parts.headers, body, config.body_read_timeout).await?,
+    )?;
+    fields.only(&["kind", "pattern", "action", "reason", "petition"])?;
+    let mut errors = Vec::new();
+    let kind = fields.text("kind", &mut errors);
+    let raw_pattern = fields.text("pattern", &mut errors);
+    let action = fields.text("action", &mut errors);
+    let reason = fields.text("reason", &mut errors);
+    let slug = fields.text("petition", &mut errors);
+    let petition = match &slug {
+        Some(slug) => Some(
+            app.catalog
+                .by_slug(slug)
+                .await?
+                .ok_or(ApiError::Invalid(vec![FieldError::new(
+                    "petition", "unknown",
+                )]))?,
+        ),
+        None => None,
+    };
+    let mut invalid = Vec::new();
+    let kind = check(
+        &mut invalid,
+        "kind",
+        kind.as_deref()
+            .ok_or("required")
+            .and_then(|k| BlockKind::parse(k.trim()).ok_or("invalid")),
+    );
+    let action = check(
+        &mut invalid,
+        "action",
+        action
+            .as_deref()
+            .ok_or("required")
+            .and_then(|a| BlockAction::parse(a.trim()).ok_or("invalid")),
+    );
+    let reason = check(
+        &mut invalid,
+        "reason",
+        Text::parse(reason.as_deref().unwrap_or(""), REASON_MAX),
+    );
+    let pattern = kind.and_then(|kind| {
+        check(
+            &mut invalid,
+            "pattern",
+            pattern(kind, raw_pattern.as_deref().unwrap_or("")),
+        )
+    });
+    let parsed = match (kind, pattern, action, reason) {
+        (Some(kind), Some(pattern), Some(action), Some(reason)) => Ok(NewBlockRule {
+            kind,
+            pattern,
+            action,
+            reason: reason.into_string(),
+            petition_id: petition.as_ref().map(|p| p.id),
+        }),
+        _ => Err(invalid),
+    };
+    let rule = validated(errors, parsed)?;
+    let mut created = app.store.create_block_rule(&rule, token.id).await?;
+    created.petition_slug = slug;
+    app.ingest.blocks().reload().await?;
+    tracing::info!(
+        rule = created.id,
+        kind = rule.kind.as_str(),
+        action = rule.action.as_str(),
+        "block rule added"
+    );
+    Ok(json(StatusCode::CREATED, &rule_json(&created)))
+}
+
+pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    auth::require(app, req.headers(), Role::Admin).await?;
+    let rules = app.store.block_rules().await?;
+    let rules: Vec<Value> = rules.iter().map(rule_json).collect();
+    Ok(json(StatusCode::OK, &json!({ "rules": rules })))
+}
+
+pub async fn remove(
+    app: &App,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let token = auth::require(app, req.headers(), Role::Admin).await?;
+    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
+    if !app.store.remove_block_rule(id, token.id).await? {
+        return Err(ApiError::NotFound);
+    }
+    app.ingest.blocks().reload().await?;
+    Ok(full(
+        StatusCode::NO_CONTENT,
+        "text/plain; charset=utf-8",
+        "",
+    ))
+}

@@ -1,0 +1,365 @@
+//! Block and allow rules, shadow-accepted signatures, and bulk invalidation
+//! with its undoing: the count stays exact through all of them.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, stream};
+use reqwest::Response;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{Namespace, TestApp, problem, receipt, rows, signer};
+
+async fn admin_post(app: &TestApp, path: &str, body: &Value) -> Response {
+    app.http
+        .post(app.url(path))
+        .bearer_auth(app.admin_token().await)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let r = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn sign_from(app: &TestApp, slug: &str, body: &Value, client: &str) -> Response {
+    app.http
+        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
+        .header("x-forwarded-for", client)
+        .json(body)
+        .send()
+        .await
+        .expect("sign sent")
+}
+
+fn at(i: usize, email: &str) -> Value {
+    let mut s = signer(i);
+    s["email"] = json!(email);
+    s
+}
+
+/// Waits until the counter shows `expected`.
+async fn count_reaches(app: &TestApp, slug: &str, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let count = app.count(slug).await["count"].as_i64().unwrap();
+        if count == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "count {count}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stored_count(ns: &Namespace) -> i64 {
+    ns.sql()
+        .await
+        .query_one(
+            "SELECT coalesce(sum(count - removed + restored), 0)::bigint FROM signature_counts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_accepted_signatures_get_202_and_are_stored_but_never_counted() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("shadowed").await;
+    let r = admin_post(
+        &app,
+        "/v1/blocks",
+        &json!({"kind": "email_domain", "pattern": "*.Spam.Test", "action": "shadow",
+                "reason": "a bot farm's domains"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let rule: Value = r.json().await.unwrap();
+    assert_eq!(rule["pattern"], "*.spam.test");
+
+    let mut shadowed = Vec::new();
+    for i in 0..5 {
+        let r = app
+            .sign(&slug, &at(i, &format!("bot{i}@farm{i}.spam.test")))
+            .await;
+        shadowed.push(receipt(r).await.expect("answered like any signature"));
+    }
+    for i in 5..8 {
+        assert_eq!(app.sign(&slug, &signer(i)).await.status(), 202);
+    }
+    let sql = ns.sql().await;
+    assert_eq!(rows(&sql).await, 8);
+    let stamped: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM signatures WHERE id = ANY($1) AND shadowed_by = $2",
+            &[&shadowed, &rule["id"].as_i64().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stamped, 5);
+    count_reaches(&app, &slug, 3).await;
+    assert_eq!(stored_count(&ns).await, 3);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_rules_refuse_allow_rules_exempt_and_rules_can_be_lifted() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        c.ip_limit = "1/60s".into();
+        c.trusted_proxies = "127.0.0.1".into();
+    })
+    .await;
+    let slug = app.petition("rules").await;
+    let bad = problem(
+        admin_post(
+            &app,
+            "/v1/blocks",
+            &json!({"kind": "address", "pattern": "10.0.0.0/33", "action": "ban"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(bad["errors"].as_array().unwrap().len(), 3, "{bad}"); // action, reason, pattern
+
+    let r = admin_post(
+        &app,
+        "/v1/blocks",
+        &json!({"kind": "email", "pattern": " Blocked+x@Example.org ", "action": "reject",
+                "reason": "asked to be removed", "petition": slug}),
+    )
+    .await;
+    let rule: Value = r.json().await.unwrap();
+    assert_eq!(rule["pattern"], "blocked@example.org");
+    let refused = problem(
+        sign_from(&app, &slug, &at(0, "blocked@example.org"), "198.51.100.1").await,
+        403,
+    )
+    .await;
+    assert_eq!(refused["type"], "/problems/refused");
+
+    // An allow rule lifts the address limit for a campaign office's range.
+    admin_post(
+        &app,
+        "/v1/blocks",
+        &json!({"kind": "address", "pattern": "192.0.2.0/24", "action": "allow",
+                "reason": "campaign office"}),
+    )
+    .await;
+    for i in 1..4 {
+        assert_eq!(
+            sign_from(&app, &slug, &signer(i), "192.0.2.8")
+                .await
+                .status(),
+            202
+        );
+    }
+    assert_eq!(
+        sign_from(&app, &slug, &signer(4), "198.51.100.9")
+            .await
+            .status(),
+        202
+    );
+    problem(
+        sign_from(&app, &slug, &signer(5), "198.51.100.9").await,
+        429,
+    )
+    .await;
+
+    let listed = admin_get(&app, "/v1/blocks").await;
+    assert_eq!(listed["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["rules"][0]["petition"], slug.as_str());
+    let lifted = app
+        .http
+        .delete(app.url(&format!("/v1/blocks/{}", rule["id"])))
+        .bearer_auth(app.admin_token().await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lifted.status(), 204);
+    assert_eq!(
+        sign_from(&app, &slug, &at(0, "blocked@example.org"), "198.51.100.2")
+            .await
+            .status(),
+        202
+    );
+    let actions: Vec<String> = ns
+        .sql()
+        .await
+        .query(
+            "SELECT action FROM audit_log WHERE action LIKE 'block.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actions, ["block.create", "block.create", "block.remove"]);
+    app.stop().await;
+    ns.clean().await;
+}
+
+async fn wait_for_state(app: &TestApp, location: &str, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let job = admin_get(app, location).await;
+        if job["state"] == state {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "still {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidating_ten_thousand_signatures_keeps_the_count_exact_and_can_be_undone() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| c.trusted_proxies = "127.0.0.1".into()).await;
+    let slug = app.petition("invalidated").await;
+    // 10,000 from a range a bot used, 2,000 from elsewhere.
+    let statuses: Vec<u16> = stream::iter(0..12_000usize)
+        .map(|i| {
+            let (app, slug) = (&app, &slug);
+            async move {
+                let client = if i < 10_000 {
+                    format!("10.9.{}.{}", i / 250, i % 250)
+                } else {
+                    format!("198.51.100.{}", i % 250)
+                };
+                sign_from(app, slug, &signer(i), &client)
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|&s| s == 202));
+    count_reaches(&app, &slug, 12_000).await;
+
+    let bad = problem(
+        admin_post(
+            &app,
+            &format!("/v1/petitions/{slug}/invalidations"),
+            &json!({"reason": "x"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        bad["errors"],
+        json!([{"field": "criteria", "code": "required"}])
+    );
+    let r = admin_post(
+        &app,
+        &format!("/v1/petitions/{slug}/invalidations"),
+        &json!({"address_range": "10.9.0.0/16", "reason": "one bot, many signatures"}),
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let job = wait_for_state(&app, &location, "done").await;
+    assert_eq!(job["affected"], 10_000);
+    count_reaches(&app, &slug, 2_000).await;
+    assert_eq!(stored_count(&ns).await, 2_000);
+    let sql = ns.sql().await;
+    let stamped: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM signatures WHERE invalidated_by = $1",
+            &[&job["id"].as_i64().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stamped, 10_000);
+    assert_eq!(rows(&sql).await, 12_000, "invalidated, not deleted");
+
+    let r = admin_post(&app, &format!("{location}/undo"), &json!({})).await;
+    assert_eq!(r.status(), 202);
+    let job = wait_for_state(&app, &location, "undone").await;
+    assert_eq!(job["affected"], 0);
+    count_reaches(&app, &slug, 12_000).await;
+    assert_eq!(stored_count(&ns).await, 12_000);
+    problem(
+        admin_post(&app, &format!("{location}/undo"), &json!({})).await,
+        409,
+    )
+    .await;
+    let trail: Vec<String> = sql
+        .query(
+            "SELECT action FROM audit_log WHERE action LIKE 'invalidation.%' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(trail, ["invalidation.create", "invalidation.undo"]);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidations_by_receipts_domain_and_country_touch_only_their_match() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("narrow").await;
+    let mut receipts: Vec<Uuid> = Vec::new();
+    for i in 0..12 {
+        let mut s = at(
+            i,
+            &format!("s{i}@{}", if i < 4 { "fake.test" } else { "example.org" }),
+        );
+        s["country"] = json!(if i % 2 == 0 { "AZ" } else { "NL" });
+        receipts.push(receipt(app.sign(&slug, &s).await).await.unwrap());
+    }
+    let start = |body: Value| {
+        let (app, slug) = (&app, &slug);
+        async move {
+            let r = admin_post(app, &format!("/v1/petitions/{slug}/invalidations"), &body).await;
+            assert_eq!(r.status(), 202);
+            let location = r.headers()["location"].to_str().unwrap().to_owned();
+            wait_for_state(app, &location, "done").await["affected"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    // fake.test and AZ: signers 0 and 2.
+    assert_eq!(
+        start(json!({"email_domain": "*.test", "country": "az", "reason": "r"})).await,
+        2
+    );
+    // Receipts 4..7, of which none is invalid yet.
+    let some: Vec<String> = receipts[4..7].iter().map(Uuid::to_string).collect();
+    assert_eq!(start(json!({"receipts": some, "reason": "r"})).await, 3);
+    // Already invalid ones are not taken twice.
+    let again: Vec<String> = receipts[0..5].iter().map(Uuid::to_string).collect();
+    assert_eq!(start(json!({"receipts": again, "reason": "r"})).await, 2);
+    count_reaches(&app, &slug, 5).await;
+    let listed = admin_get(&app, &format!("/v1/petitions/{slug}/invalidations")).await;
+    assert_eq!(listed["invalidations"].as_array().unwrap().len(), 3);
+    app.stop().await;
+    ns.clean().await;
+}
