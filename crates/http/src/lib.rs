@@ -24,7 +24,7 @@ use undersigned_store::Store;
 
 pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
 pub use client_address::TrustedProxies;
-pub use metrics::HttpMetrics;
+pub use metrics::{HttpMetrics, SignalMetrics};
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use server::{HttpConfig, serve};

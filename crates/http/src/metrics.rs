@@ -2,8 +2,9 @@
 
 use http::StatusCode;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
+use undersigned_store::PetitionSignals;
 
 /// The routes, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,5 +126,54 @@ impl HttpMetrics {
             None => self.other_status[i].inc(),
         }
         self.durations[i].observe(seconds);
+    }
+}
+
+/// The suspicion signals as gauges, for the operators' dashboards and alerts.
+/// Domains are labels; addresses are not (they are personal data and would
+/// make one series per address): their counts are labelled by rank, and the
+/// admin endpoint names them.
+pub struct SignalMetrics {
+    addresses: IntGaugeVec,
+    domains: IntGaugeVec,
+}
+
+impl SignalMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let addresses = IntGaugeVec::new(
+            Opts::new(
+                "undersigned_signal_address_signatures",
+                "Signatures in the last hour from a petition's fastest client addresses, by rank",
+            ),
+            &["petition", "rank"],
+        )?;
+        let domains = IntGaugeVec::new(
+            Opts::new(
+                "undersigned_signal_email_domain_signatures",
+                "Signatures in the last hour from a petition's fastest email domains",
+            ),
+            &["petition", "domain"],
+        )?;
+        registry.register(Box::new(addresses.clone()))?;
+        registry.register(Box::new(domains.clone()))?;
+        Ok(Self { addresses, domains })
+    }
+
+    /// Replaces every series with these signals.
+    pub fn show(&self, all: &[PetitionSignals]) {
+        self.addresses.reset();
+        self.domains.reset();
+        for p in all {
+            for (rank, s) in p.signals.addresses.iter().enumerate() {
+                self.addresses
+                    .with_label_values(&[p.slug.as_str(), &(rank + 1).to_string()])
+                    .set(s.signatures);
+            }
+            for s in &p.signals.email_domains {
+                self.domains
+                    .with_label_values(&[p.slug.as_str(), s.key.as_str()])
+                    .set(s.signatures);
+            }
+        }
     }
 }

@@ -98,6 +98,14 @@ async fn dispatch(
                 not_allowed("GET, HEAD")
             },
         ),
+        ["v1", "petitions", slug, "signals"] => (
+            Route::Signals,
+            if get {
+                v1::signals::show(app, slug, req).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
         ["v1", "blocks"] => (
             Route::Blocks,
             if get {

@@ -10,6 +10,7 @@ mod error;
 mod invalidations;
 mod petitions;
 mod settings;
+mod signals;
 mod signatures;
 mod tokens;
 
@@ -26,6 +27,7 @@ pub use database::{ensure_database, migrate};
 pub use error::StoreError;
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use petitions::{Petition, PetitionUpdate};
+pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
 pub use tokens::{Role, Token};
 

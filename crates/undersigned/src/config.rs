@@ -73,6 +73,8 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// Seconds requests in flight get to finish when stopping.
     pub shutdown_grace_secs: u64,
+    /// Seconds between refreshes of the suspicion signals' metrics.
+    pub signals_refresh_secs: u64,
     /// `text` or `json` log lines.
     pub log_format: String,
 }
@@ -103,6 +105,7 @@ impl Default for Config {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
+            signals_refresh_secs: 60,
             log_format: "text".into(),
         }
     }

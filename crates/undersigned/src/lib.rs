@@ -6,6 +6,7 @@ pub mod config;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::Registry;
 use thiserror::Error;
@@ -13,7 +14,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
 use undersigned_guard::{Fanout, Guard, RedisLink, Shield};
-use undersigned_http::{App, HttpMetrics, serve};
+use undersigned_http::{App, HttpMetrics, SignalMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_store::{Store, StoreError};
 
@@ -53,6 +54,21 @@ pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> 
     Ok((store, pepper))
 }
 
+/// Keeps the suspicion signals' gauges current. Each refresh is one grouped
+/// read of the last hour's rows.
+fn spawn_signals(store: Store, metrics: SignalMetrics, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match store.all_signals(5).await {
+                Ok(all) => metrics.show(&all),
+                Err(e) => warn!(error = %e, "reading suspicion signals failed"),
+            }
+        }
+    });
+}
+
 /// Serves on `listener` until `shutdown` completes, then finishes requests in
 /// flight and writes every queued signature before returning.
 pub async fn run(
@@ -83,6 +99,11 @@ pub async fn run(
     .await?;
     ingest.resume_invalidations().await?;
     let metrics = HttpMetrics::register(&registry)?;
+    spawn_signals(
+        store.clone(),
+        SignalMetrics::register(&registry)?,
+        Duration::from_secs(config.signals_refresh_secs.max(1)),
+    );
     let app = Arc::new(App::new(
         store,
         ingest.clone(),
@@ -92,7 +113,7 @@ pub async fn run(
         config.captcha()?,
     ));
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
             shield.forget_idle();

@@ -4,4 +4,5 @@ pub mod blocks;
 pub mod count;
 pub mod invalidations;
 pub mod petitions;
+pub mod signals;
 pub mod signatures;

@@ -363,3 +363,71 @@ async fn invalidations_by_receipts_domain_and_country_touch_only_their_match() {
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        c.trusted_proxies = "127.0.0.1".into();
+        c.signals_refresh_secs = 1;
+    })
+    .await;
+    let slug = app.petition("signals").await;
+    for i in 0..8 {
+        let (client, domain) = if i < 6 {
+            (
+                "203.0.113.5",
+                if i < 5 { "burst.test" } else { "example.org" },
+            )
+        } else {
+            ("198.51.100.7", "example.org")
+        };
+        let r = sign_from(&app, &slug, &at(i, &format!("s{i}@{domain}")), client).await;
+        assert_eq!(r.status(), 202);
+    }
+    let anonymous = app
+        .http
+        .get(app.url(&format!("/v1/petitions/{slug}/signals")))
+        .send()
+        .await
+        .unwrap();
+    problem(anonymous, 401).await;
+    let signals = admin_get(&app, &format!("/v1/petitions/{slug}/signals")).await;
+    assert_eq!(
+        signals["addresses"],
+        json!([{"address": "203.0.113.5", "signatures": 6}, {"address": "198.51.100.7", "signatures": 2}])
+    );
+    assert_eq!(
+        signals["email_domains"],
+        json!([{"email_domain": "burst.test", "signatures": 5}, {"email_domain": "example.org", "signatures": 3}])
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let domain = r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 5"#;
+        let address = r#"undersigned_signal_address_signatures{petition="signals",rank="1"} 6"#;
+        if metrics.contains(domain) && metrics.contains(address) {
+            assert!(
+                !metrics.contains("203.0.113.5"),
+                "addresses stay out of metrics"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signals never reached the metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.stop().await;
+    ns.clean().await;
+}
