@@ -36,6 +36,8 @@ CREATE TABLE block_rules (
     removed_by  uuid REFERENCES api_tokens (id)
 );
 
+-- Its audit entry summarizes the criteria (receipts by number); the job keeps
+-- them whole, an address range included, for as long as it may be undone.
 CREATE TABLE invalidations (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     petition_id bigint NOT NULL REFERENCES petitions (id),
@@ -46,6 +48,8 @@ CREATE TABLE invalidations (
         CHECK (state IN ('running', 'done', 'undoing', 'undone')),
     -- Signatures stamped so far (and, while undoing, still stamped).
     affected    bigint NOT NULL DEFAULT 0,
+    -- The last signature id examined: chunks walk the ids in order.
+    cursor      uuid,
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  uuid REFERENCES api_tokens (id),
     finished_at timestamptz,

@@ -15,11 +15,11 @@ use undersigned_domain::IdentityKey;
 use crate::{Limit, RedisLink, Scope, Verdict};
 
 /// For each signature in ARGV: its identity, how many limits apply, and each
-/// limit's interval (ms) and burst, its keys in KEYS after the seen set (KEYS[1]).
+/// limit's interval (µs, so limits faster than 1,000/s stay exact) and burst, its keys in KEYS after the seen set (KEYS[1]).
 /// A signature passes only if every limit allows it, and only then uses them up
 /// (GCRA: a key holds the theoretical arrival time). Redis's clock serves every
 /// instance, so limits agree however many instances share them. Returns
-/// {verdict, wait_ms, limit} per signature: verdict 0 pass, 1 seen, 2 limited,
+/// {verdict, wait_µs, limit} per signature: verdict 0 pass, 1 seen, 2 limited,
 /// with the wait that passes every limit and the (0-based) limit that needs it.
 ///
 /// Each `redis.call` from Lua costs microseconds of its own, more than the
@@ -30,7 +30,7 @@ static GUARD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = {}
 if #KEYS > 1 then
   local values = redis.call('MGET', unpack(KEYS, 2))
@@ -77,7 +77,8 @@ for e = 1, #entries do
   end
 end
 for key in pairs(dirty) do
-  redis.call('SET', key, tat[key], 'PX', tat[key] - now)
+  local ttl_ms = math.max(1, math.ceil((tat[key] - now) / 1000))
+  redis.call('SET', key, string.format('%.0f', tat[key]), 'PX', ttl_ms)
 end
 return out
 ",
@@ -182,7 +183,7 @@ async fn call(link: &RedisLink, seen: String, checks: Vec<Check>) {
             invocation
                 .key(key)
                 .arg(
-                    u64::try_from(limit.interval().as_millis())
+                    u64::try_from(limit.interval().as_micros())
                         .unwrap_or(u64::MAX)
                         .max(1),
                 )
@@ -197,11 +198,11 @@ async fn call(link: &RedisLink, seen: String, checks: Vec<Check>) {
         .map(Vec::into_iter);
     for check in checks {
         let verdict = answers.as_mut().and_then(|a| {
-            let (verdict, wait_ms, limit) = (a.next()?, a.next()?, a.next()?);
+            let (verdict, wait_us, limit) = (a.next()?, a.next()?, a.next()?);
             Some(match verdict {
                 1 => Verdict::Seen,
                 2 => Verdict::Limited {
-                    retry_after: Duration::from_millis(wait_ms),
+                    retry_after: Duration::from_micros(wait_us),
                     scope: usize::try_from(limit)
                         .ok()
                         .and_then(|i| check.limits.get(i))

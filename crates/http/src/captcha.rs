@@ -37,6 +37,10 @@ pub enum CaptchaRefusal {
     /// hCaptcha did not answer in time, or not sensibly.
     #[error("captcha service unreachable")]
     Unreachable,
+    /// hCaptcha refused the service's own credentials: never accepted
+    /// unverified, whatever the petition says about outages.
+    #[error("captcha misconfigured")]
+    Misconfigured,
 }
 
 pub struct Captcha {
@@ -117,7 +121,7 @@ impl Captcha {
                 if codes.iter().any(|c| ours.contains(c)) {
                     // Our configuration, not the signer's captcha, is at fault.
                     error!(?codes, "hcaptcha refused the service's own request");
-                    Err(CaptchaRefusal::Unreachable)
+                    Err(CaptchaRefusal::Misconfigured)
                 } else {
                     Err(CaptchaRefusal::Failed)
                 }

@@ -3,16 +3,41 @@
 //! `X-Forwarded-For` it likes, so the headers are read only from proxies named
 //! in `UNDERSIGNED_TRUSTED_PROXIES`, and only as far back as the chain of trusted
 //! hops goes: the first address (from the right) that is not a trusted proxy is
-//! the client.
+//! the client. Only the one header the proxies write is read
+//! (`UNDERSIGNED_FORWARDED_HEADER`): most proxies append to `X-Forwarded-For`
+//! and pass a client's own `Forwarded` through untouched, so believing both
+//! would let a client name its address in the other one.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 use ipnet::IpNet;
 
-/// Proxies whose forwarding headers are believed.
+/// Which header the trusted proxies write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            other => Err(format!("{other:?}: expected x-forwarded-for or forwarded")),
+        }
+    }
+}
+
+/// Proxies whose forwarding header is believed.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+    header: ForwardedHeader,
+}
 
 impl TrustedProxies {
     /// Comma-separated CIDRs (a bare address is a /32 or /128); empty is none.
@@ -26,12 +51,21 @@ impl TrustedProxies {
                     .map_err(|_| format!("{s:?} is not an address or CIDR"))
             })
             .collect::<Result<_, _>>()
-            .map(Self)
+            .map(|nets| Self {
+                nets,
+                header: ForwardedHeader::default(),
+            })
+    }
+
+    /// Reads `header` (instead of `X-Forwarded-For`) from trusted proxies.
+    pub fn reading(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        self.nets.iter().any(|net| net.contains(&ip))
     }
 
     /// The client's address for this request.
@@ -40,11 +74,10 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        // `Forwarded` (RFC 7239) when present, else `X-Forwarded-For`; each hop
-        // appends to the right, so walk from the right past trusted proxies.
-        let hops = match forwarded(headers) {
-            Some(hops) => hops,
-            None => x_forwarded_for(headers),
+        // Each hop appends to the right, so walk from the right past trusted proxies.
+        let hops = match self.header {
+            ForwardedHeader::XForwardedFor => x_forwarded_for(headers),
+            ForwardedHeader::Forwarded => forwarded(headers),
         };
         let mut client = peer;
         for hop in hops.into_iter().rev() {
@@ -81,24 +114,21 @@ fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
         .collect()
 }
 
-/// The `for=` of each element of every `Forwarded` header, in order; `None`
-/// when there is no such header.
-fn forwarded(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let mut values = headers.get_all(http::header::FORWARDED).iter().peekable();
-    values.peek()?;
-    Some(
-        values
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.split_once('='))
-                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
-                    .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
-            })
-            .collect(),
-    )
+/// The `for=` of each element of every `Forwarded` header, in order.
+fn forwarded(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
+        .get_all(http::header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+                .and_then(|(_, value)| parse_node(value.trim().trim_matches('"')))
+        })
+        .collect()
 }
 
 /// `192.0.2.1`, `192.0.2.1:8080`, `[2001:db8::1]`, `[2001:db8::1]:8080` or a bare
@@ -161,8 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_and_its_forms_parse() {
-        let trusted = TrustedProxies::parse("10.0.0.1").unwrap();
+    fn only_the_configured_header_counts_and_its_forms_parse() {
         let h = headers(&[
             ("x-forwarded-for", "198.51.100.1"),
             (
@@ -170,6 +199,12 @@ mod tests {
                 r#"for=192.0.2.60;proto=http, For="[2001:db8:cafe::17]:4711""#,
             ),
         ]);
+        // A proxy writing X-Forwarded-For passes the client's own Forwarded on.
+        let xff = TrustedProxies::parse("10.0.0.1").unwrap();
+        assert_eq!(xff.client(peer("10.0.0.1"), &h).to_string(), "198.51.100.1");
+        let trusted = TrustedProxies::parse("10.0.0.1")
+            .unwrap()
+            .reading(ForwardedHeader::Forwarded);
         assert_eq!(
             trusted.client(peer("10.0.0.1"), &h).to_string(),
             "2001:db8:cafe::17"
@@ -178,12 +213,13 @@ mod tests {
         assert_eq!(trusted.client(peer("10.0.0.1"), &h).to_string(), "10.0.0.1");
         let mapped: SocketAddr = "[::ffff:10.0.0.1]:1".parse().unwrap();
         let h = headers(&[("x-forwarded-for", "192.0.2.5:1234")]);
-        assert_eq!(trusted.client(mapped, &h).to_string(), "192.0.2.5");
+        assert_eq!(xff.client(mapped, &h).to_string(), "192.0.2.5");
+        assert!(ForwardedHeader::parse("X-Real-IP").is_err());
     }
 
     #[test]
     fn config_errors_name_the_entry() {
-        assert!(TrustedProxies::parse("").unwrap().0.is_empty());
+        assert!(TrustedProxies::parse("").unwrap().nets.is_empty());
         assert!(
             TrustedProxies::parse("10.0.0.0/33")
                 .unwrap_err()

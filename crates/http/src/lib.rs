@@ -23,7 +23,7 @@ use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
 pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
-pub use client_address::TrustedProxies;
+pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use metrics::{HttpMetrics, SignalMetrics};
 pub use problem::ApiError;
 pub use request::BodyKind;

@@ -130,9 +130,12 @@ impl HttpMetrics {
 }
 
 /// The suspicion signals as gauges, for the operators' dashboards and alerts.
-/// Domains are labels; addresses are not (they are personal data and would
-/// make one series per address): their counts are labelled by rank, and the
-/// admin endpoint names them.
+/// Addresses are personal data (and would make one series per address), so
+/// their counts are labelled by rank and only the admin endpoint names them.
+/// A domain is named only past [`DOMAIN_LABEL_MIN`] signatures in the hour: a
+/// family's own domain never reaches an unauthenticated `/metrics`.
+pub const DOMAIN_LABEL_MIN: i64 = 20;
+
 pub struct SignalMetrics {
     addresses: IntGaugeVec,
     domains: IntGaugeVec,
@@ -169,7 +172,12 @@ impl SignalMetrics {
                     .with_label_values(&[p.slug.as_str(), &(rank + 1).to_string()])
                     .set(s.signatures);
             }
-            for s in &p.signals.email_domains {
+            for s in p
+                .signals
+                .email_domains
+                .iter()
+                .filter(|s| s.signatures >= DOMAIN_LABEL_MIN)
+            {
                 self.domains
                     .with_label_values(&[p.slug.as_str(), s.key.as_str()])
                     .set(s.signatures);

@@ -56,7 +56,9 @@ impl ApiError {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::OriginNotAllowed | Self::Blocked => StatusCode::FORBIDDEN,
-            Self::Captcha(CaptchaRefusal::Unreachable) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Captcha(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -95,7 +97,7 @@ impl ApiError {
                 "Origin not allowed",
                 "This petition does not take signatures from pages on this site.",
             ),
-            Self::Captcha(CaptchaRefusal::Unreachable) => (
+            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => (
                 "/problems/captcha-unavailable",
                 "Captcha unavailable",
                 "The captcha could not be checked right now and the signature was not recorded; please retry.",
@@ -131,7 +133,7 @@ impl ApiError {
             Self::TooLarge => (
                 "/problems/body-too-large",
                 "Body too large",
-                "The request body is over 16 KiB.",
+                "The request body is over the limit (16 KiB; 4 MiB for an invalidation).",
             ),
             Self::UnsupportedMediaType => (
                 "/problems/unsupported-media-type",
@@ -217,7 +219,9 @@ impl ApiError {
         let retry_after = match self {
             Self::RateLimited(wait, _) => Some(wait),
             Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
-            Self::Captcha(CaptchaRefusal::Unreachable) => Some(Duration::from_secs(5)),
+            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
+                Some(Duration::from_secs(5))
+            }
             _ => None,
         };
         if let Some(wait) = retry_after {

@@ -40,14 +40,24 @@ pub async fn read_body(
     body: Incoming,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
+    read_body_up_to(headers, body, timeout, MAX_BODY).await
+}
+
+/// The whole body, at most `max` bytes: for the few admin requests that carry lists.
+pub async fn read_body_up_to(
+    headers: &HeaderMap,
+    body: Incoming,
+    timeout: Duration,
+    max: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > max as u64) {
         return Err(ApiError::TooLarge);
     }
-    match tokio::time::timeout(timeout, Limited::new(body, MAX_BODY).collect()).await {
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
         Err(_) => Err(ApiError::BodyTimeout),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge),
         Ok(Err(_)) => Err(ApiError::Malformed(

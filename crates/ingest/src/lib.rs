@@ -236,6 +236,7 @@ impl Ingest {
     pub fn run_invalidation(self: &Arc<Self>, id: i64) {
         let this = self.clone();
         tokio::spawn(async move {
+            let mut backoff = Duration::from_secs(1);
             loop {
                 match this.store.invalidation_step(id).await {
                     Ok(chunk) if chunk.signatures == 0 => {
@@ -243,14 +244,17 @@ impl Ingest {
                         return;
                     }
                     Ok(chunk) => {
+                        backoff = Duration::from_secs(1);
                         this.counter.merge(&chunk.cells);
                         if let Some(announcer) = &this.announcer {
                             announcer.announce(&chunk.cells);
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(invalidation = id, error = %e, "invalidation step failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tracing::warn!(invalidation = id, error = %e, retry_in = ?backoff,
+                                       "invalidation step failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
                     }
                 }
             }

@@ -88,10 +88,15 @@ pub struct Invalidation {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub undone_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub cursor: Option<Uuid>,
 }
 
-const COLUMNS: &str =
-    "id, petition_id, criteria, reason, state, affected, created_at, finished_at, undone_at";
+const COLUMNS: &str = "id, petition_id, criteria, reason, state, affected, created_at, \
+                       finished_at, undone_at, cursor";
+
+/// The first key of the advisory locks that serialize a petition's invalidations.
+const ADVISORY_SPACE: i32 = 0x5553_0001;
 
 impl TryFrom<Row> for Invalidation {
     type Error = StoreError;
@@ -110,35 +115,54 @@ impl TryFrom<Row> for Invalidation {
             created_at: row.try_get("created_at")?,
             finished_at: row.try_get("finished_at")?,
             undone_at: row.try_get("undone_at")?,
+            cursor: row.try_get("cursor")?,
         })
     }
+}
+
+/// The criteria as the audit trail keeps them: receipts by number only (the
+/// job itself keeps the list).
+fn audited(criteria: &Criteria) -> serde_json::Value {
+    let mut summary = serde_json::to_value(Criteria {
+        receipts: None,
+        ..criteria.clone()
+    })
+    .unwrap_or_default();
+    if let (Some(receipts), Some(map)) = (&criteria.receipts, summary.as_object_mut()) {
+        map.insert("receipts".into(), receipts.len().into());
+    }
+    summary
 }
 
 /// Signatures stamped (or unstamped) per transaction.
 const CHUNK: i64 = 2_000;
 
+/// Walks the signatures in id order from the job's cursor, so each row is
+/// examined once however many chunks the job takes.
 const INVALIDATE_CHUNK: &str = "
     WITH chosen AS (
         SELECT id FROM signatures
         WHERE petition_id = $1 AND invalidated_by IS NULL AND shadowed_by IS NULL
+          AND ($10::uuid IS NULL OR id > $10)
           AND ($2::text IS NULL OR client_address <<= $2::text::inet)
           AND ($3::text IS NULL OR lower(split_part(email, '@', 2)) LIKE $3)
           AND ($4::text IS NULL OR country = $4)
           AND ($5::timestamptz IS NULL OR signed_at >= $5)
           AND ($6::timestamptz IS NULL OR signed_at < $6)
           AND ($7::uuid[] IS NULL OR id = ANY($7))
+        ORDER BY id
         LIMIT $8
         FOR UPDATE
     )
     UPDATE signatures s SET invalidated_by = $9 FROM chosen WHERE s.id = chosen.id
-    RETURNING s.country, s.signer_kind";
+    RETURNING s.id, s.country, s.signer_kind";
 
 const UNDO_CHUNK: &str = "
     WITH chosen AS (
         SELECT id FROM signatures WHERE invalidated_by = $1 LIMIT $2 FOR UPDATE
     )
     UPDATE signatures s SET invalidated_by = NULL FROM chosen WHERE s.id = chosen.id
-    RETURNING s.country, s.signer_kind";
+    RETURNING s.id, s.country, s.signer_kind";
 
 /// Adds to the adjustment shard's `removed` or `restored`, in a stable order.
 fn adjust_counts(column: &str) -> String {
@@ -187,7 +211,7 @@ impl Store {
             &AuditEntry::new(
                 by,
                 "invalidation.create",
-                serde_json::json!({"invalidation": created.id, "criteria": criteria_json,
+                serde_json::json!({"invalidation": created.id, "criteria": audited(criteria),
                                    "reason": reason}),
             )
             .about(petition_id),
@@ -287,11 +311,28 @@ impl Store {
     }
 
     /// Does the next chunk of a running or undoing job; when nothing is left,
-    /// marks it done or undone. Row locks make concurrent runners (two
-    /// instances resuming one job) take turns, never stamp a row twice.
+    /// marks it done or undone. The steps of all jobs of one petition take
+    /// turns (a transaction-scoped advisory lock): a chunk never waits on rows
+    /// another job is stamping, so a short chunk means the job is at its end,
+    /// and two instances resuming one job never stamp a row twice.
     pub async fn invalidation_step(&self, id: i64) -> Result<Chunk, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let petition_id: i64 = tx
+            .query_one(
+                "SELECT petition_id FROM invalidations WHERE id = $1",
+                &[&id],
+            )
+            .await?
+            .try_get(0)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[
+                &ADVISORY_SPACE,
+                &i32::try_from(petition_id % i64::from(i32::MAX)).unwrap_or(0),
+            ],
+        )
+        .await?;
         let job = Invalidation::try_from(
             tx.query_one(
                 &format!("SELECT {COLUMNS} FROM invalidations WHERE id = $1 FOR UPDATE"),
@@ -315,6 +356,7 @@ impl Store {
                             &c.receipts,
                             &CHUNK,
                             &id,
+                            &job.cursor,
                         ],
                     )
                     .await?;
@@ -347,9 +389,15 @@ impl Store {
             tx.execute(finish, &[&id]).await?;
             Vec::new()
         } else {
+            let last = rows
+                .iter()
+                .filter_map(|r| r.try_get::<_, Uuid>("id").ok())
+                .max();
             tx.execute(
-                "UPDATE invalidations SET affected = affected + $2 WHERE id = $1",
-                &[&id, &(sign * n)],
+                "UPDATE invalidations SET affected = affected + $2,
+                        cursor = CASE WHEN state = 'running' THEN $3 ELSE cursor END
+                 WHERE id = $1",
+                &[&id, &(sign * n), &last],
             )
             .await?;
             let countries: Vec<&str> = tallies.keys().map(|k| k.0.as_str()).collect();

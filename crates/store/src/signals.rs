@@ -27,14 +27,18 @@ pub struct PetitionSignals {
 
 const WINDOW: &str = "interval '1 hour'";
 
+/// An IPv6 /64 is one address, as the limits count it.
+const ADDRESS: &str = "CASE WHEN family(client_address) = 6 \
+    THEN text(network(set_masklen(client_address, 64))) ELSE host(client_address) END";
+
 fn by_address(filter: &str) -> String {
     format!(
-        "SELECT petition_id, host(client_address) AS key, count(*) AS n,
+        "SELECT petition_id, {ADDRESS} AS key, count(*) AS n,
                 row_number() OVER (PARTITION BY petition_id ORDER BY count(*) DESC,
-                                   client_address) AS rank
+                                   {ADDRESS}) AS rank
          FROM signatures
          WHERE signed_at > now() - {WINDOW} AND client_address IS NOT NULL {filter}
-         GROUP BY petition_id, client_address"
+         GROUP BY petition_id, {ADDRESS}"
     )
 }
 

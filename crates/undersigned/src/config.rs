@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_guard::{Limit, LimitParseError, Limits};
 use undersigned_http::{
-    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, HttpConfig, TrustedProxies,
+    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, TrustedProxies,
 };
 use undersigned_ingest::IngestConfig;
 
@@ -57,6 +57,9 @@ pub struct Config {
     /// Proxies (comma-separated CIDRs) whose `Forwarded`/`X-Forwarded-For` are
     /// believed; empty: none, the socket's address is the client's.
     pub trusted_proxies: String,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded`; the
+    /// other one is ignored.
+    pub forwarded_header: String,
     /// Group-commit writers, each on its own connection.
     pub writers: usize,
     /// Most rows in one transaction.
@@ -93,6 +96,7 @@ impl Default for Config {
             petition_limit: "off".into(),
             shield_limit: "10/1s".into(),
             trusted_proxies: String::new(),
+            forwarded_header: "x-forwarded-for".into(),
             hcaptcha_sitekey: String::new(),
             hcaptcha_secret: String::new(),
             hcaptcha_verify_url: DEFAULT_VERIFY_URL.into(),
@@ -144,7 +148,7 @@ pub enum ConfigError {
         name: &'static str,
         error: LimitParseError,
     },
-    #[error("UNDERSIGNED_TRUSTED_PROXIES: {0}")]
+    #[error("{0}")]
     TrustedProxies(String),
     #[error(transparent)]
     Captcha(#[from] CaptchaConfigError),
@@ -220,7 +224,12 @@ impl Config {
     }
 
     pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
-        TrustedProxies::parse(&self.trusted_proxies).map_err(ConfigError::TrustedProxies)
+        let header = ForwardedHeader::parse(&self.forwarded_header).map_err(|e| {
+            ConfigError::TrustedProxies(format!("UNDERSIGNED_FORWARDED_HEADER: {e}"))
+        })?;
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map(|t| t.reading(header))
+            .map_err(|e| ConfigError::TrustedProxies(format!("UNDERSIGNED_TRUSTED_PROXIES: {e}")))
     }
 
     pub fn redis_url(&self) -> Option<&str> {

@@ -13,12 +13,14 @@ use uuid::Uuid;
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::{body_kind, read_body};
+use crate::request::{body_kind, read_body_up_to};
 use crate::server::HttpConfig;
 use crate::{App, auth};
 
 /// Receipts one invalidation may list.
 const RECEIPTS_MAX: usize = 100_000;
+/// A body holding that many receipts (39 bytes each in JSON).
+const BODY_MAX: usize = 4 * 1024 * 1024;
 
 fn job_json(slug: &str, job: &Invalidation) -> Value {
     json!({
@@ -117,7 +119,7 @@ pub async fn create(
     let kind = body_kind(&parts.headers, false)?;
     let fields = Fields::parse(
         kind,
-        &read_body(&parts.headers, body, config.body_read_timeout).await?,
+        &read_body_up_to(&parts.headers, body, config.body_read_timeout, BODY_MAX).await?,
     )?;
     fields.only(&[
         "address_range",

@@ -130,6 +130,7 @@ async fn check_captcha(
         Err(CaptchaRefusal::Failed) => "failed",
         Err(CaptchaRefusal::Unreachable) if fail_open => "accepted_unverified",
         Err(CaptchaRefusal::Unreachable) => "unreachable",
+        Err(CaptchaRefusal::Misconfigured) => "misconfigured",
     });
     match outcome {
         Err(CaptchaRefusal::Unreachable) if fail_open => Ok(()),

@@ -1,6 +1,7 @@
 //! A stand-in for hCaptcha's `siteverify` on 127.0.0.1, answering by token:
-//! `pass` succeeds, `slow` succeeds after two seconds, anything else fails as
-//! hCaptcha does for a wrong or reused token. It keeps every form it was sent.
+//! `pass` succeeds, `slow` succeeds after two seconds, `misconfigured` fails as
+//! for a wrong secret, anything else fails as hCaptcha does for a wrong or
+//! reused token. It keeps every form it was sent.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -43,6 +44,7 @@ async fn answer(
             tokio::time::sleep(Duration::from_secs(2)).await;
             r#"{"success":true}"#
         }
+        "misconfigured" => r#"{"success":false,"error-codes":["invalid-input-secret"]}"#,
         _ => r#"{"success":false,"error-codes":["invalid-input-response"]}"#,
     };
     let mut response = Response::new(Full::new(Bytes::from(json)));

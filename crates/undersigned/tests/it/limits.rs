@@ -82,8 +82,19 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
             202
         );
     }
-    // A client prepending a fake hop is still known by the hop the proxy added.
+    // A client prepending a fake hop is still known by the hop the proxy added,
+    // and a Forwarded header of its own (the proxy writes X-Forwarded-For) is ignored.
     let r = sign_via(&app, &slug, &signer(3), "192.0.2.99, 198.51.100.1").await;
+    limited(r, "address", 25..=30).await;
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
+        .header("forwarded", "for=192.0.2.77")
+        .header("x-forwarded-for", "198.51.100.1")
+        .json(&signer(3))
+        .send()
+        .await
+        .unwrap();
     limited(r, "address", 25..=30).await;
     assert_eq!(rows(&ns.sql().await).await, 3);
     app.stop().await;

@@ -357,9 +357,27 @@ async fn invalidations_by_receipts_domain_and_country_touch_only_their_match() {
     // Already invalid ones are not taken twice.
     let again: Vec<String> = receipts[0..5].iter().map(Uuid::to_string).collect();
     assert_eq!(start(json!({"receipts": again, "reason": "r"})).await, 2);
+    // A long list (over the 16 KiB other bodies may take) matching nothing.
+    let strangers: Vec<String> = (0..2_000).map(|_| Uuid::new_v4().to_string()).collect();
+    assert_eq!(
+        start(json!({"receipts": strangers, "reason": "r"})).await,
+        0
+    );
     count_reaches(&app, &slug, 5).await;
     let listed = admin_get(&app, &format!("/v1/petitions/{slug}/invalidations")).await;
-    assert_eq!(listed["invalidations"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["invalidations"].as_array().unwrap().len(), 4);
+    // The audit trail keeps how many receipts, not which.
+    let detail: Value = ns
+        .sql()
+        .await
+        .query_one(
+            "SELECT detail FROM audit_log WHERE action = 'invalidation.create' ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(detail["criteria"]["receipts"], 2_000);
     app.stop().await;
     ns.clean().await;
 }
@@ -373,16 +391,16 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
     })
     .await;
     let slug = app.petition("signals").await;
-    for i in 0..8 {
-        let (client, domain) = if i < 6 {
-            (
-                "203.0.113.5",
-                if i < 5 { "burst.test" } else { "example.org" },
-            )
-        } else {
-            ("198.51.100.7", "example.org")
+    // 22 signers at one domain, 6 of them from one address; two from one IPv6 /64.
+    for i in 0..28 {
+        let client = match i {
+            0..6 => "203.0.113.5".to_owned(),
+            26 => "2001:db8:1:2::a".to_owned(),
+            27 => "2001:db8:1:2::b".to_owned(),
+            _ => format!("198.51.100.{i}"),
         };
-        let r = sign_from(&app, &slug, &at(i, &format!("s{i}@{domain}")), client).await;
+        let domain = if i < 22 { "burst.test" } else { "example.org" };
+        let r = sign_from(&app, &slug, &at(i, &format!("s{i}@{domain}")), &client).await;
         assert_eq!(r.status(), 202);
     }
     let anonymous = app
@@ -394,12 +412,16 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
     problem(anonymous, 401).await;
     let signals = admin_get(&app, &format!("/v1/petitions/{slug}/signals")).await;
     assert_eq!(
-        signals["addresses"],
-        json!([{"address": "203.0.113.5", "signatures": 6}, {"address": "198.51.100.7", "signatures": 2}])
+        signals["addresses"][0],
+        json!({"address": "203.0.113.5", "signatures": 6})
+    );
+    assert_eq!(
+        signals["addresses"][1],
+        json!({"address": "2001:db8:1:2::/64", "signatures": 2})
     );
     assert_eq!(
         signals["email_domains"],
-        json!([{"email_domain": "burst.test", "signatures": 5}, {"email_domain": "example.org", "signatures": 3}])
+        json!([{"email_domain": "burst.test", "signatures": 22}, {"email_domain": "example.org", "signatures": 6}])
     );
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -413,7 +435,7 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
             .text()
             .await
             .unwrap();
-        let domain = r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 5"#;
+        let domain = r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 22"#;
         let address = r#"undersigned_signal_address_signatures{petition="signals",rank="1"} 6"#;
         if metrics.contains(domain) && metrics.contains(address) {
             assert!(

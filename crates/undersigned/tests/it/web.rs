@@ -360,6 +360,12 @@ async fn hcaptcha_passes_fails_and_times_out_closed_or_open() {
         202
     );
     problem(app.sign(&slug, &with_captcha(5, "forged")).await, 403).await;
+    // A refused secret is never an outage to wave signatures through.
+    problem(
+        app.sign(&slug, &with_captcha(5, "misconfigured")).await,
+        503,
+    )
+    .await;
     assert_eq!(app.sign(&other, &signer(6)).await.status(), 202);
     assert!(app.get_json(&format!("/v1/petitions/{other}")).await["captcha_sitekey"].is_null());
     assert_eq!(rows(&ns.sql().await).await, 5);
