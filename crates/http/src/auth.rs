@@ -1,7 +1,9 @@
 //! Bearer tokens.
 
-use http::{HeaderMap, header};
-use undersigned_store::{Role, Token};
+use std::net::IpAddr;
+
+use http::{Extensions, HeaderMap, header};
+use undersigned_store::{Actor, Role, Token};
 
 use crate::App;
 use crate::problem::ApiError;
@@ -13,6 +15,38 @@ pub async fn require(app: &App, headers: &HeaderMap, role: Role) -> Result<Token
         return Err(ApiError::Forbidden);
     }
     Ok(token)
+}
+
+/// A token allowed to manage this petition: an admin's, or an organizer's
+/// holding it. 401 without a valid token, 403 for any other.
+pub async fn require_petition(
+    app: &App,
+    headers: &HeaderMap,
+    petition_id: i64,
+) -> Result<Token, ApiError> {
+    let token = authenticate(app, headers).await?;
+    let allowed = match token.role {
+        Role::Admin => true,
+        Role::Organizer => token.petition_ids.contains(&petition_id),
+        Role::Coordinator | Role::Device => false,
+    };
+    if allowed {
+        Ok(token)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The client's address, as the router worked it out (behind trusted proxies).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
+/// Who is acting, for the audit trail.
+pub fn actor(token: &Token, extensions: &Extensions) -> Actor {
+    Actor {
+        token_id: Some(token.id),
+        client_address: extensions.get::<ClientAddress>().map(|c| c.0),
+    }
 }
 
 /// The caller's token, whatever its role: 401 without a valid one.

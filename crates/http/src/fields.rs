@@ -7,7 +7,12 @@ use serde_json::{Map, Value};
 use undersigned_domain::FieldError;
 
 use crate::problem::ApiError;
-use crate::request::BodyKind;
+use std::time::Duration;
+
+use http::HeaderMap;
+use hyper::body::Incoming;
+
+use crate::request::{BodyKind, body_kind, read_body_up_to};
 
 pub enum Fields {
     Json(Map<String, Value>),
@@ -15,6 +20,22 @@ pub enum Fields {
 }
 
 impl Fields {
+    /// An administrative request's JSON body, at most `max` bytes.
+    pub async fn read_json(
+        headers: &HeaderMap,
+        body: Incoming,
+        timeout: Duration,
+        max: usize,
+    ) -> Result<Self, ApiError> {
+        if body_kind(headers, false)? != BodyKind::Json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Self::parse(
+            BodyKind::Json,
+            &read_body_up_to(headers, body, timeout, max).await?,
+        )
+    }
+
     pub fn parse(kind: BodyKind, body: &[u8]) -> Result<Self, ApiError> {
         match kind {
             BodyKind::Json => match serde_json::from_slice::<Value>(body) {

@@ -19,10 +19,12 @@ pub enum Route {
     Blocks,
     Invalidations,
     Signals,
+    Tokens,
+    Audit,
     Unknown,
 }
 
-const ROUTES: [Route; 11] = [
+const ROUTES: [Route; 13] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -33,6 +35,8 @@ const ROUTES: [Route; 11] = [
     Route::Blocks,
     Route::Invalidations,
     Route::Signals,
+    Route::Tokens,
+    Route::Audit,
     Route::Unknown,
 ];
 
@@ -54,6 +58,8 @@ impl Route {
             Self::Blocks => "blocks",
             Self::Invalidations => "invalidations",
             Self::Signals => "signals",
+            Self::Tokens => "tokens",
+            Self::Audit => "audit",
             Self::Unknown => "unknown",
         }
     }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
+use crate::auth::ClientAddress;
 use crate::metrics::Route;
 use crate::problem::ApiError;
 use crate::reply::Body;
@@ -29,9 +30,11 @@ pub async fn handle(
 async fn dispatch(
     app: &App,
     config: &HttpConfig,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
 ) -> (Route, Result<Response<Body>, ApiError>) {
+    let client = config.trusted_proxies.client(peer, req.headers());
+    req.extensions_mut().insert(ClientAddress(client));
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method().clone();
@@ -83,7 +86,7 @@ async fn dispatch(
         ["v1", "petitions", slug, "signatures"] => (
             Route::Sign,
             if post {
-                v1::signatures::sign(app, config, slug, req, peer).await
+                v1::signatures::sign(app, config, slug, req, client).await
             } else if method == Method::OPTIONS {
                 preflight(app, slug, req.headers()).await
             } else {
@@ -148,6 +151,32 @@ async fn dispatch(
                 v1::invalidations::undo(app, slug, id, req).await
             } else {
                 not_allowed("POST")
+            },
+        ),
+        ["v1", "tokens"] => (
+            Route::Tokens,
+            if get {
+                v1::tokens::list(app, req).await
+            } else if post {
+                v1::tokens::create(app, config, req).await
+            } else {
+                not_allowed("GET, HEAD, POST")
+            },
+        ),
+        ["v1", "tokens", id] => (
+            Route::Tokens,
+            if method == Method::DELETE {
+                v1::tokens::revoke(app, id, req).await
+            } else {
+                not_allowed("DELETE")
+            },
+        ),
+        ["v1", "audit"] => (
+            Route::Audit,
+            if get {
+                v1::audit::list(app, req).await
+            } else {
+                not_allowed("GET, HEAD")
             },
         ),
         _ => (Route::Unknown, Err(ApiError::NotFound)),

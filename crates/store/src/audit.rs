@@ -1,12 +1,21 @@
 //! The audit trail: every administrative action, who took it and when. Details
 //! name what changed, never a signer's personal data.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
+
+/// Who acts: a token (none on the command line), and from which address.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Actor {
+    pub token_id: Option<Uuid>,
+    pub client_address: Option<IpAddr>,
+}
 
 /// One action about to be recorded.
 #[derive(Debug, Clone)]
@@ -15,15 +24,18 @@ pub struct AuditEntry {
     pub action: &'static str,
     pub petition_id: Option<i64>,
     pub detail: Value,
+    /// Where the request came from.
+    pub client_address: Option<IpAddr>,
 }
 
 impl AuditEntry {
-    pub fn new(token_id: Uuid, action: &'static str, detail: Value) -> Self {
+    pub fn new(by: &Actor, action: &'static str, detail: Value) -> Self {
         Self {
-            token_id: Some(token_id),
+            token_id: by.token_id,
             action,
             petition_id: None,
             detail,
+            client_address: by.client_address,
         }
     }
 
@@ -42,6 +54,18 @@ pub struct AuditRecord {
     pub action: String,
     pub petition_id: Option<i64>,
     pub detail: Value,
+    pub client_address: Option<IpAddr>,
+}
+
+/// Which entries to read: newest first, before an id (for the next page).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub petition_id: Option<i64>,
+    /// `token.` takes every token action.
+    pub action_prefix: Option<String>,
+    pub token_id: Option<Uuid>,
+    pub before: Option<i64>,
+    pub limit: i64,
 }
 
 pub(crate) async fn record(
@@ -50,12 +74,14 @@ pub(crate) async fn record(
 ) -> Result<(), StoreError> {
     client
         .execute(
-            "INSERT INTO audit_log (token_id, action, petition_id, detail) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO audit_log (token_id, action, petition_id, detail, client_address)
+             VALUES ($1, $2, $3, $4, $5)",
             &[
                 &entry.token_id,
                 &entry.action,
                 &entry.petition_id,
                 &entry.detail,
+                &entry.client_address,
             ],
         )
         .await?;
@@ -68,21 +94,29 @@ impl Store {
         record(&self.pool.get().await?, entry).await
     }
 
-    /// The newest actions first, for a petition or all.
-    pub async fn audit_trail(
-        &self,
-        petition_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    /// The newest actions first, as the filter says.
+    pub async fn audit_trail(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let prefix = f.action_prefix.as_ref().map(|p| {
+            format!(
+                "{}%",
+                p.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
         let rows = self
             .pool
             .get()
             .await?
             .query(
-                "SELECT id, at, token_id, action, petition_id, detail FROM audit_log
-                 WHERE $1::bigint IS NULL OR petition_id = $1
-                 ORDER BY id DESC LIMIT $2",
-                &[&petition_id, &limit],
+                "SELECT id, at, token_id, action, petition_id, detail, client_address
+                 FROM audit_log
+                 WHERE ($1::bigint IS NULL OR petition_id = $1)
+                   AND ($2::text IS NULL OR action LIKE $2)
+                   AND ($3::uuid IS NULL OR token_id = $3)
+                   AND ($4::bigint IS NULL OR id < $4)
+                 ORDER BY id DESC LIMIT $5",
+                &[&f.petition_id, &prefix, &f.token_id, &f.before, &f.limit],
             )
             .await?;
         rows.into_iter()
@@ -94,6 +128,7 @@ impl Store {
                     action: r.try_get("action")?,
                     petition_id: r.try_get("petition_id")?,
                     detail: r.try_get("detail")?,
+                    client_address: r.try_get("client_address")?,
                 })
             })
             .collect()

@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
-use uuid::Uuid;
 
-use crate::audit::{AuditEntry, record};
+use crate::audit::{Actor, AuditEntry, record};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +87,7 @@ impl Store {
     pub async fn create_block_rule(
         &self,
         rule: &NewBlockRule,
-        by: Uuid,
+        by: &Actor,
     ) -> Result<BlockRule, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -104,7 +103,7 @@ impl Store {
                     &rule.action.as_str(),
                     &rule.reason,
                     &rule.petition_id,
-                    &by,
+                    &by.token_id,
                 ],
             )
             .await?;
@@ -141,14 +140,14 @@ impl Store {
 
     /// Lifts a rule; `false` when there was none in force with that id. Kept
     /// for the record: signatures stamped with it still name it.
-    pub async fn remove_block_rule(&self, id: i64, by: Uuid) -> Result<bool, StoreError> {
+    pub async fn remove_block_rule(&self, id: i64, by: &Actor) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let row = tx
             .query_opt(
                 "UPDATE block_rules SET removed_at = now(), removed_by = $2
                  WHERE id = $1 AND removed_at IS NULL RETURNING petition_id",
-                &[&id, &by],
+                &[&id, &by.token_id],
             )
             .await?;
         let Some(row) = row else {

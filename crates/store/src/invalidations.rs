@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::audit::{AuditEntry, record};
+use crate::audit::{Actor, AuditEntry, record};
 use crate::counts::ADJUSTMENT_SHARD;
 use crate::{CountCell, Store, StoreError};
 
@@ -190,7 +190,7 @@ impl Store {
         petition_id: i64,
         criteria: &Criteria,
         reason: &str,
-        by: Uuid,
+        by: &Actor,
     ) -> Result<Invalidation, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -202,7 +202,7 @@ impl Store {
                     "INSERT INTO invalidations (petition_id, criteria, reason, created_by)
                      VALUES ($1, $2, $3, $4) RETURNING {COLUMNS}"
                 ),
-                &[&petition_id, &criteria_json, &reason, &by],
+                &[&petition_id, &criteria_json, &reason, &by.token_id],
             )
             .await?;
         let created = Invalidation::try_from(row)?;
@@ -275,7 +275,7 @@ impl Store {
         &self,
         petition_id: i64,
         id: i64,
-        by: Uuid,
+        by: &Actor,
     ) -> Result<Option<bool>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -293,7 +293,7 @@ impl Store {
         }
         tx.execute(
             "UPDATE invalidations SET state = 'undoing', undone_by = $2 WHERE id = $1",
-            &[&id, &by],
+            &[&id, &by.token_id],
         )
         .await?;
         record(

@@ -20,7 +20,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-pub use audit::{AuditEntry, AuditRecord};
+pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord};
 pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
 pub use counts::{ADJUSTMENT_SHARD, CountCell};
 pub use database::{ensure_database, migrate};
@@ -29,7 +29,7 @@ pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
-pub use tokens::{Role, Token};
+pub use tokens::{NewToken, Role, Token, TokenRecord};
 
 /// The shared pool of connections to the service's database.
 #[derive(Clone)]

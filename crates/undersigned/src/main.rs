@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use undersigned::{Config, StartError, open_store, run};
 use undersigned_domain::{NewPetition, NewPetitionInput};
-use undersigned_store::{Role, StoreError, ensure_database, migrate};
+use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
 #[derive(Parser)]
 #[command(version, about = "Collects signatures for petitions and declarations")]
@@ -60,8 +60,18 @@ enum PetitionCommand {
 enum TokenCommand {
     /// Issue a token; prints only the token, once.
     Create {
+        /// admin, organizer, coordinator or device.
         #[arg(long)]
         role: String,
+        /// A petition the token may manage (organizer, device) or read (coordinator, one).
+        #[arg(long = "petition")]
+        petitions: Vec<String>,
+        /// A country whose signatures a coordinator may see (ISO code).
+        #[arg(long = "country")]
+        countries: Vec<String>,
+        /// When the token stops working (RFC 3339).
+        #[arg(long)]
+        expires: Option<String>,
     },
 }
 
@@ -154,17 +164,66 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
             }
         }
         Command::Token {
-            command: TokenCommand::Create { role },
+            command:
+                TokenCommand::Create {
+                    role,
+                    petitions,
+                    countries,
+                    expires,
+                },
         } => {
-            // Other roles are scoped to petitions and countries, which tokens cannot carry yet.
-            if Role::parse(&role) != Some(Role::Admin) {
-                return Err(StoreError::Config(format!(
-                    "role {role:?}: only admin tokens can be issued"
-                ))
-                .into());
-            }
+            let invalid =
+                |what: String| -> Result<(), StartError> { Err(StoreError::Config(what).into()) };
+            let Some(role) = Role::parse(&role) else {
+                return invalid(format!(
+                    "--role {role:?}: admin, organizer, coordinator or device"
+                ));
+            };
+            let expires_at = match expires.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => None,
+                Some(Ok(t)) if t > chrono::Utc::now() => Some(t.with_timezone(&chrono::Utc)),
+                Some(_) => return invalid("--expires: an RFC 3339 time in the future".into()),
+            };
+            let countries = countries
+                .iter()
+                .map(|c| undersigned_domain::Country::parse(c).map(|c| c.as_str().to_owned()))
+                .collect::<Option<Vec<_>>>();
+            let Some(countries) = countries else {
+                return invalid("--country: ISO 3166-1 alpha-2 codes".into());
+            };
             let (store, _) = open_store(&config).await?;
-            let (_, token) = store.create_token(Role::Admin).await?;
+            let mut petition_ids = Vec::new();
+            for slug in &petitions {
+                match store.petition_by_slug(slug).await? {
+                    Some(p) => petition_ids.push(p.id),
+                    None => return invalid(format!("--petition {slug:?}: no such petition")),
+                }
+            }
+            let scope_ok = match role {
+                Role::Admin => petition_ids.is_empty() && countries.is_empty(),
+                Role::Organizer | Role::Device => !petition_ids.is_empty() && countries.is_empty(),
+                Role::Coordinator => petition_ids.len() == 1 && !countries.is_empty(),
+            };
+            if !scope_ok {
+                return invalid(
+                    "scope: admin takes no --petition or --country; organizer and device one \
+                     --petition or more; coordinator exactly one --petition and one --country or more"
+                        .into(),
+                );
+            }
+            let audit = AuditEntry::new(
+                &Actor::default(),
+                "token.create",
+                serde_json::json!({"role": role.as_str(), "petitions": petitions,
+                                   "countries": countries, "via": "command line"}),
+            );
+            let new = NewToken {
+                role,
+                petition_ids,
+                countries,
+                expires_at,
+            };
+            let (_, token) = store.create_token(&new, Some(audit)).await?;
             println!("{token}");
             Ok(())
         }

@@ -10,7 +10,7 @@ use undersigned_store::{BlockAction, BlockKind, BlockRule, NewBlockRule, Role};
 use crate::fields::{Fields, check, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, full, json};
-use crate::request::{body_kind, read_body};
+use crate::request::MAX_BODY;
 use crate::server::HttpConfig;
 use crate::{App, auth};
 
@@ -57,11 +57,8 @@ pub async fn create(
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
     let token = auth::require(app, &parts.headers, Role::Admin).await?;
-    let kind = body_kind(&parts.headers, false)?;
-    let fields = Fields::parse(
-        kind,
-        &read_body(&parts.headers, body, config.body_read_timeout).await?,
-    )?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     fields.only(&["kind", "pattern", "action", "reason", "petition"])?;
     let mut errors = Vec::new();
     let kind = fields.text("kind", &mut errors);
@@ -119,7 +116,8 @@ pub async fn create(
         _ => Err(invalid),
     };
     let rule = validated(errors, parsed)?;
-    let mut created = app.store.create_block_rule(&rule, token.id).await?;
+    let by = auth::actor(&token, &parts.extensions);
+    let mut created = app.store.create_block_rule(&rule, &by).await?;
     created.petition_slug = slug;
     app.ingest.blocks().reload().await?;
     tracing::info!(
@@ -145,7 +143,11 @@ pub async fn remove(
 ) -> Result<Response<Body>, ApiError> {
     let token = auth::require(app, req.headers(), Role::Admin).await?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    if !app.store.remove_block_rule(id, token.id).await? {
+    if !app
+        .store
+        .remove_block_rule(id, &auth::actor(&token, req.extensions()))
+        .await?
+    {
         return Err(ApiError::NotFound);
     }
     app.ingest.blocks().reload().await?;

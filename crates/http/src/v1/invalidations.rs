@@ -7,13 +7,13 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use undersigned_domain::{Country, FieldError, Text};
 use undersigned_ingest::parse_range;
-use undersigned_store::{Criteria, Invalidation, Petition, Role};
+use undersigned_store::{Criteria, Invalidation, Petition};
 use uuid::Uuid;
 
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::{body_kind, read_body_up_to};
+
 use crate::server::HttpConfig;
 use crate::{App, auth};
 
@@ -114,13 +114,10 @@ pub async fn create(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let token = auth::require(app, &parts.headers, Role::Admin).await?;
     let petition = petition(app, slug).await?;
-    let kind = body_kind(&parts.headers, false)?;
-    let fields = Fields::parse(
-        kind,
-        &read_body_up_to(&parts.headers, body, config.body_read_timeout, BODY_MAX).await?,
-    )?;
+    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, BODY_MAX).await?;
     fields.only(&[
         "address_range",
         "email_domain",
@@ -144,7 +141,12 @@ pub async fn create(
     let reason = validated(errors, reason.filter(|_| invalid.is_empty()).ok_or(invalid))?;
     let job = app
         .store
-        .create_invalidation(petition.id, &criteria, reason.as_str(), token.id)
+        .create_invalidation(
+            petition.id,
+            &criteria,
+            reason.as_str(),
+            &auth::actor(&token, &parts.extensions),
+        )
         .await?;
     app.ingest.run_invalidation(job.id);
     tracing::info!(invalidation = job.id, petition = %slug, "invalidation started");
@@ -156,8 +158,8 @@ pub async fn list(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
     let petition = petition(app, slug).await?;
+    auth::require_petition(app, req.headers(), petition.id).await?;
     let jobs: Vec<Value> = app
         .store
         .invalidations(petition.id)
@@ -182,8 +184,8 @@ pub async fn show(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
     let petition = petition(app, slug).await?;
+    auth::require_petition(app, req.headers(), petition.id).await?;
     Ok(json(
         StatusCode::OK,
         &job_json(slug, &job(app, &petition, id).await?),
@@ -196,14 +198,11 @@ pub async fn undo(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let token = auth::require(app, req.headers(), Role::Admin).await?;
     let petition = petition(app, slug).await?;
+    let token = auth::require_petition(app, req.headers(), petition.id).await?;
     let found = job(app, &petition, id).await?;
-    match app
-        .store
-        .begin_undo(petition.id, found.id, token.id)
-        .await?
-    {
+    let by = auth::actor(&token, req.extensions());
+    match app.store.begin_undo(petition.id, found.id, &by).await? {
         None => Err(ApiError::NotFound),
         Some(false) => Err(ApiError::Conflict(vec![FieldError::new(
             "state", "not_done",

@@ -1,8 +1,10 @@
 //! The v1 API.
 
+pub mod audit;
 pub mod blocks;
 pub mod count;
 pub mod invalidations;
 pub mod petitions;
 pub mod signals;
 pub mod signatures;
+pub mod tokens;

@@ -12,7 +12,7 @@ use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError};
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::{BodyKind, body_kind, read_body};
+use crate::request::MAX_BODY;
 use crate::server::HttpConfig;
 use crate::{App, auth, cors};
 
@@ -56,11 +56,8 @@ pub async fn create(
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
     let token = auth::require(app, &parts.headers, Role::Admin).await?;
-    let kind = body_kind(&parts.headers, false)?;
-    let fields = Fields::parse(
-        kind,
-        &read_body(&parts.headers, body, config.body_read_timeout).await?,
-    )?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     let mut errors = Vec::new();
     let input = NewPetitionInput {
         slug: fields.text("slug", &mut errors),
@@ -80,8 +77,12 @@ pub async fn create(
     };
     app.store
         .audit(
-            &AuditEntry::new(token.id, "petition.create", json!({"slug": created.slug}))
-                .about(created.id),
+            &AuditEntry::new(
+                &auth::actor(&token, &parts.extensions),
+                "petition.create",
+                json!({"slug": created.slug}),
+            )
+            .about(created.id),
         )
         .await?;
     app.catalog.forget(&created.slug);
@@ -114,14 +115,10 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let token = auth::require(app, &parts.headers, Role::Admin).await?;
-    if body_kind(&parts.headers, false)? != BodyKind::Json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let fields = Fields::parse(
-        BodyKind::Json,
-        &read_body(&parts.headers, body, config.body_read_timeout).await?,
-    )?;
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     fields.only(&CHANGEABLE)?;
     let mut errors = Vec::new();
     let title = fields.text("title", &mut errors);
@@ -137,7 +134,11 @@ pub async fn update(
             Fields::Form(map) => map.contains_key(*name),
         })
         .collect();
-    let audit = AuditEntry::new(token.id, "petition.update", json!({"fields": changed}));
+    let audit = AuditEntry::new(
+        &auth::actor(&token, &parts.extensions),
+        "petition.update",
+        json!({"fields": changed}),
+    );
     let updated = app
         .store
         .update_petition(slug, audit, |current| {

@@ -4,7 +4,7 @@
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use undersigned_store::{Role, Signal};
+use undersigned_store::Signal;
 
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
@@ -25,8 +25,8 @@ pub async fn show(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    auth::require_petition(app, req.headers(), petition.id).await?;
     let signals = app.store.signals(petition.id, TOP).await?;
     Ok(json(
         StatusCode::OK,

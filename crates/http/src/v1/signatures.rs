@@ -2,7 +2,7 @@
 //! HTML form that lands on the petition's thank-you or error page) and from
 //! authenticated callers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -27,9 +27,8 @@ pub async fn sign(
     config: &HttpConfig,
     slug: &str,
     req: Request<Incoming>,
-    peer: SocketAddr,
+    client: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
-    let client = config.trusted_proxies.client(peer, req.headers());
     // The flood shield turns a client away before its body is read.
     app.shield
         .check(client)

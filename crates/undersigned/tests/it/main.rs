@@ -8,5 +8,6 @@ mod instances;
 mod limits;
 mod moderation;
 mod redis_outage;
+mod roles;
 mod support;
 mod web;

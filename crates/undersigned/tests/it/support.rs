@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use undersigned::Config;
-use undersigned_store::{Role, Store};
+use undersigned_store::{NewToken, Store};
 use uuid::Uuid;
 
 pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -162,8 +162,13 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
+        self.token(NewToken::admin()).await
+    }
+
+    /// Issues a token straight in the store.
+    pub async fn token(&self, new: NewToken) -> String {
         let store = Store::connect(&self.ns.database_url(), 1).expect("store");
-        store.create_token(Role::Admin).await.expect("token").1
+        store.create_token(&new, None).await.expect("token").1
     }
 
     /// Creates an open petition through the API and returns its slug.

@@ -1,0 +1,179 @@
+//! API tokens (admin): issued with a role and a scope, shown once, listed
+//! without their secret, revoked at once.
+
+use chrono::{DateTime, Utc};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use undersigned_domain::{Country, FieldError};
+use undersigned_store::{AuditEntry, NewToken, Role, TokenRecord};
+use uuid::Uuid;
+
+use crate::fields::{Fields, check, validated};
+use crate::problem::ApiError;
+use crate::reply::{Body, full, json};
+use crate::request::MAX_BODY;
+use crate::server::HttpConfig;
+use crate::{App, auth};
+
+fn record_json(r: &TokenRecord) -> Value {
+    json!({
+        "id": r.token.id,
+        "role": r.token.role.as_str(),
+        "petitions": r.petitions,
+        "countries": r.token.countries,
+        "created_at": r.created_at,
+        "expires_at": r.expires_at,
+        "revoked_at": r.revoked_at,
+        "last_used_at": r.last_used_at,
+    })
+}
+
+/// The scope each role needs: organizers one petition or more, coordinators
+/// exactly one and at least one country, admins none.
+fn scope_errors(role: Role, petitions: usize, countries: usize) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    match role {
+        Role::Admin => {
+            if petitions > 0 {
+                errors.push(FieldError::new("petitions", "not_for_admin"));
+            }
+            if countries > 0 {
+                errors.push(FieldError::new("countries", "not_for_admin"));
+            }
+        }
+        Role::Organizer | Role::Device => {
+            if petitions == 0 {
+                errors.push(FieldError::new("petitions", "required"));
+            }
+            if countries > 0 {
+                errors.push(FieldError::new("countries", "coordinators_only"));
+            }
+        }
+        Role::Coordinator => {
+            if petitions != 1 {
+                errors.push(FieldError::new("petitions", "exactly_one"));
+            }
+            if countries == 0 {
+                errors.push(FieldError::new("countries", "required"));
+            }
+        }
+    }
+    errors
+}
+
+pub async fn create(
+    app: &App,
+    config: &HttpConfig,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let admin = auth::require(app, &parts.headers, Role::Admin).await?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    fields.only(&["role", "petitions", "countries", "expires_at"])?;
+    let mut errors = Vec::new();
+    let role = fields.text("role", &mut errors);
+    let slugs = fields.list("petitions", &mut errors).unwrap_or_default();
+    let countries = fields.list("countries", &mut errors).unwrap_or_default();
+    let expires = fields.text("expires_at", &mut errors);
+
+    let mut invalid = Vec::new();
+    let role = check(
+        &mut invalid,
+        "role",
+        role.as_deref()
+            .ok_or("required")
+            .and_then(|r| Role::parse(r.trim()).ok_or("invalid")),
+    );
+    let mut petition_ids = Vec::new();
+    for slug in &slugs {
+        match app.catalog.by_slug(slug.trim()).await? {
+            Some(p) if !petition_ids.contains(&p.id) => petition_ids.push(p.id),
+            Some(_) => {}
+            None => invalid.push(FieldError::new("petitions", "unknown")),
+        }
+    }
+    let countries: Option<Vec<String>> = countries
+        .iter()
+        .map(|c| Country::parse(c).map(|c| c.as_str().to_owned()))
+        .collect();
+    let countries = check(&mut invalid, "countries", countries.ok_or("invalid"));
+    let expires_at = match expires {
+        None => None,
+        Some(t) => check(
+            &mut invalid,
+            "expires_at",
+            DateTime::parse_from_rfc3339(t.trim())
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| "invalid")
+                .and_then(|t| {
+                    if t > Utc::now() {
+                        Ok(t)
+                    } else {
+                        Err("in_the_past")
+                    }
+                }),
+        ),
+    };
+    if let (Some(role), Some(countries)) = (role, &countries) {
+        invalid.extend(scope_errors(role, petition_ids.len(), countries.len()));
+    }
+    let new = match (role, countries) {
+        (Some(role), Some(countries)) if invalid.is_empty() => Ok(NewToken {
+            role,
+            petition_ids,
+            countries,
+            expires_at,
+        }),
+        _ => Err(invalid),
+    };
+    let new = validated(errors, new)?;
+    let audit = AuditEntry::new(
+        &auth::actor(&admin, &parts.extensions),
+        "token.create",
+        json!({"role": new.role.as_str(), "petitions": slugs, "countries": new.countries}),
+    );
+    let (token, secret) = app.store.create_token(&new, Some(audit)).await?;
+    tracing::info!(token = %token.id, role = token.role.as_str(), "token issued");
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "id": token.id,
+            "token": secret,
+            "role": token.role.as_str(),
+            "petitions": slugs,
+            "countries": token.countries,
+            "expires_at": new.expires_at,
+        }),
+    ))
+}
+
+pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    auth::require(app, req.headers(), Role::Admin).await?;
+    let tokens: Vec<Value> = app.store.tokens().await?.iter().map(record_json).collect();
+    Ok(json(StatusCode::OK, &json!({ "tokens": tokens })))
+}
+
+pub async fn revoke(
+    app: &App,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let admin = auth::require(app, req.headers(), Role::Admin).await?;
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    let audit = AuditEntry::new(
+        &auth::actor(&admin, req.extensions()),
+        "token.revoke",
+        json!({"token": id}),
+    );
+    if !app.store.revoke_token(id, audit).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(token = %id, "token revoked");
+    Ok(full(
+        StatusCode::NO_CONTENT,
+        "text/plain; charset=utf-8",
+        "",
+    ))
+}
