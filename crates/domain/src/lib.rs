@@ -20,7 +20,8 @@ pub use error::FieldError;
 pub use identity::{IdentityKey, Pepper};
 pub use locale::Locale;
 pub use petition::{
-    NewPetition, NewPetitionInput, PetitionStatus, Slug, parse_goal, parse_text, parse_title,
+    NewPetition, NewPetitionInput, NotSigning, PetitionStatus, Slug, Window, parse_goal,
+    parse_text, parse_time, parse_title,
 };
 pub use signature::{Channel, Signature, SignatureInput, SignerKind};
 pub use text::{LongText, Text};

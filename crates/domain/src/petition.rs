@@ -1,5 +1,6 @@
 //! Petitions as organizers create them.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldErrors;
@@ -63,6 +64,61 @@ impl PetitionStatus {
     }
 }
 
+/// When a petition takes signatures: from `opens_at`, until `closes_at`
+/// (either open-ended), and only while its status is `open`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub opens_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+}
+
+/// Why a petition does not take a signature now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSigning {
+    /// Its status is not `open`.
+    NotOpen,
+    /// Before its opening time.
+    NotYet,
+    /// At or after its closing time.
+    Closed,
+}
+
+impl Window {
+    /// Checks the order of the two times; `field` names the one reported.
+    pub fn new(
+        opens_at: Option<DateTime<Utc>>,
+        closes_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, &'static str> {
+        match (opens_at, closes_at) {
+            (Some(o), Some(c)) if o >= c => Err("before_opening"),
+            _ => Ok(Self {
+                opens_at,
+                closes_at,
+            }),
+        }
+    }
+
+    pub fn check(&self, status: PetitionStatus, now: DateTime<Utc>) -> Result<(), NotSigning> {
+        if status != PetitionStatus::Open {
+            return Err(NotSigning::NotOpen);
+        }
+        if self.opens_at.is_some_and(|o| now < o) {
+            return Err(NotSigning::NotYet);
+        }
+        if self.closes_at.is_some_and(|c| now >= c) {
+            return Err(NotSigning::Closed);
+        }
+        Ok(())
+    }
+}
+
+/// An RFC 3339 time, for a field.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| "invalid")
+}
+
 /// The create request as it arrives.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewPetitionInput {
@@ -71,6 +127,8 @@ pub struct NewPetitionInput {
     pub text: Option<String>,
     pub goal: Option<i64>,
     pub locale: Option<String>,
+    pub opens_at: Option<String>,
+    pub closes_at: Option<String>,
     pub web: WebSettingsInput,
 }
 
@@ -99,6 +157,7 @@ pub struct NewPetition {
     pub text: LongText,
     pub goal: i64,
     pub locale: Locale,
+    pub window: Window,
     pub web: WebSettings,
 }
 
@@ -113,6 +172,15 @@ impl NewPetition {
         let title = errors.check("title", parse_title(input.title.as_deref().unwrap_or("")));
         let text = errors.check("text", parse_text(input.text.as_deref().unwrap_or("")));
         let goal = errors.check("goal", input.goal.ok_or("required").and_then(parse_goal));
+        let opens_at = input
+            .opens_at
+            .as_deref()
+            .and_then(|t| errors.check("opens_at", parse_time(t)));
+        let closes_at = input
+            .closes_at
+            .as_deref()
+            .and_then(|t| errors.check("closes_at", parse_time(t)));
+        let window = errors.check("closes_at", Window::new(opens_at, closes_at));
         let web = match WebSettings::default().apply(input.web) {
             Ok(web) => Some(web),
             Err(e) => {
@@ -130,17 +198,24 @@ impl NewPetition {
                     .unwrap_or("en"),
             ),
         );
-        match (slug, title, text, goal, locale, web) {
-            (Some(slug), Some(title), Some(text), Some(goal), Some(locale), Some(web)) => {
-                Ok(Self {
-                    slug,
-                    title,
-                    text,
-                    goal,
-                    locale,
-                    web,
-                })
-            }
+        match (slug, title, text, goal, locale, window, web) {
+            (
+                Some(slug),
+                Some(title),
+                Some(text),
+                Some(goal),
+                Some(locale),
+                Some(window),
+                Some(web),
+            ) if errors.0.is_empty() => Ok(Self {
+                slug,
+                title,
+                text,
+                goal,
+                locale,
+                window,
+                web,
+            }),
             _ => Err(errors.0),
         }
     }
@@ -166,7 +241,7 @@ mod tests {
             text: Some("Body".into()),
             goal: Some(1_000_000),
             locale: None,
-            web: WebSettingsInput::default(),
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(p.locale.as_str(), "en");
@@ -177,5 +252,45 @@ mod tests {
         .unwrap_err();
         assert!(errors.contains(&FieldError::new("goal", "out_of_range")));
         assert!(errors.contains(&FieldError::new("slug", "required")));
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn a_window_opens_and_closes() {
+        let t = |s: &str| parse_time(s).unwrap();
+        let w = Window::new(
+            Some(t("2026-01-01T00:00:00Z")),
+            Some(t("2026-02-01T00:00:00Z")),
+        )
+        .unwrap();
+        let open = PetitionStatus::Open;
+        assert_eq!(
+            w.check(open, t("2025-12-31T23:59:59Z")),
+            Err(NotSigning::NotYet)
+        );
+        assert_eq!(w.check(open, t("2026-01-15T00:00:00Z")), Ok(()));
+        assert_eq!(
+            w.check(open, t("2026-02-01T00:00:00Z")),
+            Err(NotSigning::Closed)
+        );
+        assert_eq!(
+            w.check(PetitionStatus::Draft, t("2026-01-15T00:00:00Z")),
+            Err(NotSigning::NotOpen)
+        );
+        assert_eq!(
+            Window::new(
+                Some(t("2026-02-01T00:00:00Z")),
+                Some(t("2026-01-01T00:00:00Z"))
+            ),
+            Err("before_opening")
+        );
+        assert_eq!(
+            Window::default().check(open, t("2030-01-01T00:00:00Z")),
+            Ok(())
+        );
     }
 }

@@ -79,6 +79,19 @@ impl Fields {
         }
     }
 
+    /// For changes: `None` when absent (leave as is), `Some(None)` for JSON
+    /// `null` (clear it), `Some(Some(text))` to set it.
+    pub fn nullable_text(
+        &self,
+        name: &'static str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<Option<String>> {
+        match self {
+            Self::Json(map) if matches!(map.get(name), Some(Value::Null)) => Some(None),
+            _ => self.text(name, errors).map(Some),
+        }
+    }
+
     /// A list of texts: a JSON array of strings, or in a form, values separated
     /// by commas or white space.
     pub fn list(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<Vec<String>> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
-use undersigned_domain::FieldError;
+use undersigned_domain::{FieldError, NotSigning};
 use undersigned_guard::Scope;
 
 use crate::captcha::CaptchaRefusal;
@@ -24,7 +24,7 @@ pub enum ApiError {
     NotFound,
     MethodNotAllowed(&'static str),
     BodyTimeout,
-    NotOpen,
+    NotOpen(NotSigning),
     Conflict(Vec<FieldError>),
     TooLarge,
     UnsupportedMediaType,
@@ -63,7 +63,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::NotOpen | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::NotOpen(_) | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -120,10 +120,20 @@ impl ApiError {
                 "Request body too slow",
                 "The request body did not arrive in time.",
             ),
-            Self::NotOpen => (
+            Self::NotOpen(NotSigning::NotOpen) => (
                 "/problems/petition-not-open",
                 "Petition not open",
                 "This petition is not open for signing.",
+            ),
+            Self::NotOpen(NotSigning::NotYet) => (
+                "/problems/petition-not-open",
+                "Petition not open yet",
+                "This petition does not take signatures before its opening time (opens_at).",
+            ),
+            Self::NotOpen(NotSigning::Closed) => (
+                "/problems/petition-not-open",
+                "Petition closed",
+                "This petition stopped taking signatures at its closing time (closes_at).",
             ),
             Self::Conflict(_) => (
                 "/problems/conflict",

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use undersigned_domain::{
-    CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, WebSettings,
+    CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, WebSettings, Window,
 };
 
 use crate::audit::AuditEntry;
@@ -20,6 +20,7 @@ pub struct Petition {
     pub goal: i64,
     pub locale: String,
     pub status: PetitionStatus,
+    pub window: Window,
     pub web: WebSettings,
     pub created_at: DateTime<Utc>,
 }
@@ -31,6 +32,7 @@ pub struct PetitionUpdate {
     pub text: String,
     pub goal: i64,
     pub status: PetitionStatus,
+    pub window: Window,
     pub web: WebSettings,
 }
 
@@ -41,13 +43,15 @@ impl From<&Petition> for PetitionUpdate {
             text: p.text.clone(),
             goal: p.goal,
             status: p.status,
+            window: p.window,
             web: p.web.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, slug, title, body, goal, locale, status, created_at, \
-                       allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open";
+                       allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
+                       opens_at, closes_at";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -69,6 +73,10 @@ impl TryFrom<Row> for Petition {
             goal: row.try_get("goal")?,
             locale: row.try_get("locale")?,
             status: PetitionStatus::parse(status).ok_or_else(|| corrupt("an unknown status"))?,
+            window: Window {
+                opens_at: row.try_get("opens_at")?,
+                closes_at: row.try_get("closes_at")?,
+            },
             web: WebSettings {
                 allowed_origins: origins
                     .iter()
@@ -124,8 +132,10 @@ impl Store {
             .query_one(
                 &format!(
                     "INSERT INTO petitions (slug, title, body, goal, locale, allowed_origins,
-                                            thank_you_url, error_url, captcha, captcha_fail_open)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+                                            thank_you_url, error_url, captcha, captcha_fail_open,
+                                            opens_at, closes_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     RETURNING {COLUMNS}"
                 ),
                 &[
                     &[
@@ -136,6 +146,7 @@ impl Store {
                         &p.locale.as_str(),
                     ][..],
                     &WebColumns::new(&p.web).params(),
+                    &[&p.window.opens_at, &p.window.closes_at],
                 ]
                 .concat(),
             )
@@ -185,7 +196,8 @@ impl Store {
                 &format!(
                     "UPDATE petitions SET title = $2, body = $3, goal = $4, status = $5,
                             allowed_origins = $6, thank_you_url = $7, error_url = $8,
-                            captcha = $9, captcha_fail_open = $10, updated_at = now()
+                            captcha = $9, captcha_fail_open = $10, opens_at = $11,
+                            closes_at = $12, updated_at = now()
                      WHERE id = $1 RETURNING {COLUMNS}"
                 ),
                 &[
@@ -197,6 +209,7 @@ impl Store {
                         &u.status.as_str(),
                     ][..],
                     &WebColumns::new(&u.web).params(),
+                    &[&u.window.opens_at, &u.window.closes_at],
                 ]
                 .concat(),
             )

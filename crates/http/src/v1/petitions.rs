@@ -5,7 +5,7 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use undersigned_domain::{
     CaptchaPolicy, FieldError, NewPetition, NewPetitionInput, PetitionStatus, WebSettingsInput,
-    parse_goal, parse_text, parse_title,
+    Window, parse_goal, parse_text, parse_time, parse_title,
 };
 use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError};
 
@@ -26,6 +26,8 @@ fn petition_json(app: &App, p: &Petition) -> Value {
         "status": p.status.as_str(),
         "locale": p.locale,
         "created_at": p.created_at,
+        "opens_at": p.window.opens_at,
+        "closes_at": p.window.closes_at,
         "allowed_origins": p.web.allowed_origins,
         "thank_you_url": p.web.thank_you_url,
         "error_url": p.web.error_url,
@@ -65,6 +67,8 @@ pub async fn create(
         text: fields.text("text", &mut errors),
         goal: fields.integer("goal", &mut errors),
         locale: fields.text("locale", &mut errors),
+        opens_at: fields.text("opens_at", &mut errors),
+        closes_at: fields.text("closes_at", &mut errors),
         web: web_input(&fields, &mut errors),
     };
     let petition = validated(errors, NewPetition::parse(input))?;
@@ -95,11 +99,13 @@ pub async fn create(
 }
 
 /// The fields a change may carry.
-const CHANGEABLE: [&str; 9] = [
+const CHANGEABLE: [&str; 11] = [
     "title",
     "text",
     "goal",
     "status",
+    "opens_at",
+    "closes_at",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -125,6 +131,8 @@ pub async fn update(
     let text = fields.text("text", &mut errors);
     let goal = fields.integer("goal", &mut errors);
     let status = fields.text("status", &mut errors);
+    let opens_at = fields.nullable_text("opens_at", &mut errors);
+    let closes_at = fields.nullable_text("closes_at", &mut errors);
     let web = web_input(&fields, &mut errors);
     let changed: Vec<&str> = CHANGEABLE
         .iter()
@@ -168,6 +176,26 @@ pub async fn update(
                         .ok_or("invalid")
                         .map(|s| next.status = s),
                 );
+            }
+            let changed_time = |change: &Option<Option<String>>, held| match change {
+                None => Ok(held),
+                Some(None) => Ok(None),
+                Some(Some(t)) => parse_time(t).map(Some),
+            };
+            match (
+                changed_time(&opens_at, current.window.opens_at),
+                changed_time(&closes_at, current.window.closes_at),
+            ) {
+                (Ok(opens), Ok(closes)) => {
+                    check(
+                        "closes_at",
+                        Window::new(opens, closes).map(|w| next.window = w),
+                    );
+                }
+                (opens, closes) => {
+                    check("opens_at", opens.map(drop));
+                    check("closes_at", closes.map(drop));
+                }
             }
             match current.web.apply(web) {
                 Ok(web) => next.web = web,

@@ -7,9 +7,7 @@ use std::net::IpAddr;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::json;
-use undersigned_domain::{
-    CaptchaPolicy, Channel, FieldError, PetitionStatus, Signature, SignatureInput,
-};
+use undersigned_domain::{CaptchaPolicy, Channel, FieldError, Signature, SignatureInput};
 use undersigned_guard::Scope;
 use undersigned_ingest::{Receipt, SignError};
 use undersigned_store::Petition;
@@ -40,9 +38,10 @@ pub async fn sign(
     let to_page = kind == BodyKind::Form && accepts_html(&parts.headers);
     let result = async {
         let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
-        if petition.status != PetitionStatus::Open {
-            return Err(ApiError::NotOpen);
-        }
+        petition
+            .window
+            .check(petition.status, chrono::Utc::now())
+            .map_err(ApiError::NotOpen)?;
         let (signature, captcha) = parse_signature(kind, &body)?;
         // Authenticated callers (tablets, imports) never solve captchas.
         let authenticated = if parts.headers.contains_key(header::AUTHORIZATION) {

@@ -1,4 +1,4 @@
-//! The web channel: petitions' web settings, CORS for the campaign's own sites,
+//! The web channel and petitions' settings: PATCH, CORS for the campaign's own sites,
 //! plain HTML forms landing on pages, and hCaptcha (against a fake siteverify).
 
 use reqwest::Response;
@@ -390,6 +390,65 @@ async fn an_unreachable_hcaptcha_fails_closed() {
     let body = problem(app.sign(&slug, &with_captcha(0, "pass")).await, 503).await;
     assert_eq!(body["type"], "/problems/captcha-unavailable");
     assert_eq!(rows(&ns.sql().await).await, 0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_petition_takes_signatures_only_between_its_opening_and_closing_times() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let admin = app.admin_token().await;
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let create = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.http
+                .post(app.url("/v1/petitions"))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let bad = problem(
+        create(json!({"slug": "w", "title": "T", "text": "B", "goal": 5, "opens_at": "soon"}))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        bad["errors"],
+        json!([{"field": "opens_at", "code": "invalid"}])
+    );
+    let r =
+        create(json!({"slug": "window", "title": "T", "text": "B", "goal": 5, "opens_at": later}))
+            .await;
+    assert_eq!(r.status(), 201);
+    let early = problem(app.sign("window", &signer(0)).await, 409).await;
+    assert_eq!(early["title"], "Petition not open yet");
+
+    let closing = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let r = patch(
+        &app,
+        "window",
+        &json!({"opens_at": null, "closes_at": closing}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let p: Value = r.json().await.unwrap();
+    assert!(p["opens_at"].is_null() && p["closes_at"].is_string());
+    assert_eq!(app.sign("window", &signer(1)).await.status(), 202);
+    let reversed = patch(&app, "window", &json!({"opens_at": later})).await;
+    assert_eq!(
+        problem(reversed, 422).await["errors"],
+        json!([{"field": "closes_at", "code": "before_opening"}])
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let late = problem(app.sign("window", &signer(2)).await, 409).await;
+    assert_eq!(late["title"], "Petition closed");
+    assert_eq!(rows(&ns.sql().await).await, 1);
     app.stop().await;
     ns.clean().await;
 }
