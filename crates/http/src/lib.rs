@@ -7,6 +7,7 @@ mod client_address;
 mod cors;
 mod fields;
 mod metrics;
+mod openapi;
 mod ops;
 mod problem;
 mod reply;
@@ -27,6 +28,7 @@ pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use metrics::{HttpMetrics, SignalMetrics};
 pub use problem::ApiError;
 pub use request::BodyKind;
+pub use router::ROUTES;
 pub use server::{HttpConfig, serve};
 pub use v1::signatures::parse_signature;
 

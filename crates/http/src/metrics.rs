@@ -21,10 +21,11 @@ pub enum Route {
     Signals,
     Tokens,
     Audit,
+    OpenApi,
     Unknown,
 }
 
-const ROUTES: [Route; 13] = [
+const ROUTES: [Route; 14] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -37,6 +38,7 @@ const ROUTES: [Route; 13] = [
     Route::Signals,
     Route::Tokens,
     Route::Audit,
+    Route::OpenApi,
     Route::Unknown,
 ];
 
@@ -60,6 +62,7 @@ impl Route {
             Self::Signals => "signals",
             Self::Tokens => "tokens",
             Self::Audit => "audit",
+            Self::OpenApi => "openapi",
             Self::Unknown => "unknown",
         }
     }

@@ -13,6 +13,33 @@ use crate::reply::Body;
 use crate::server::HttpConfig;
 use crate::{App, ops, v1};
 
+/// Every operation the router answers (HEAD goes with GET), by method and path
+/// template: the list `openapi.json` is checked against.
+pub const ROUTES: [(&str, &str); 22] = [
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
+    ("POST", "/v1/petitions"),
+    ("GET", "/v1/petitions/{slug}"),
+    ("PATCH", "/v1/petitions/{slug}"),
+    ("POST", "/v1/petitions/{slug}/signatures"),
+    ("OPTIONS", "/v1/petitions/{slug}/signatures"),
+    ("GET", "/v1/petitions/{slug}/count"),
+    ("GET", "/v1/petitions/{slug}/signals"),
+    ("GET", "/v1/petitions/{slug}/invalidations"),
+    ("POST", "/v1/petitions/{slug}/invalidations"),
+    ("GET", "/v1/petitions/{slug}/invalidations/{id}"),
+    ("POST", "/v1/petitions/{slug}/invalidations/{id}/undo"),
+    ("GET", "/v1/blocks"),
+    ("POST", "/v1/blocks"),
+    ("DELETE", "/v1/blocks/{id}"),
+    ("GET", "/v1/tokens"),
+    ("POST", "/v1/tokens"),
+    ("DELETE", "/v1/tokens/{id}"),
+    ("GET", "/v1/audit"),
+];
+
 pub async fn handle(
     app: &App,
     config: &HttpConfig,
@@ -61,6 +88,14 @@ async fn dispatch(
             Route::Metrics,
             if get {
                 Ok(ops::metrics(app))
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "openapi.json"] => (
+            Route::OpenApi,
+            if get {
+                Ok(crate::openapi::serve())
             } else {
                 not_allowed("GET, HEAD")
             },

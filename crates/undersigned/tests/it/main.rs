@@ -1,5 +1,6 @@
 //! Integration tests: the real service against the real Postgres and Redis.
 
+mod contract;
 mod counting;
 mod durability;
 mod errors;
