@@ -38,15 +38,7 @@ async fn every_documented_operation_reaches_a_handler() {
             .unwrap();
         assert_ne!(r.status(), 405, "{method} {path}");
     }
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let unknown: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("undersigned_http_requests_total{route=\"unknown\""))

@@ -322,15 +322,7 @@ async fn operators_endpoints_answer() {
         ready,
         json!({"status": "ready", "postgres": "up", "redis": "up"})
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     for name in [
         "undersigned_signatures_total{outcome=\"accepted\"} 1",
         "undersigned_http_requests_total{route=\"sign\",status=\"202\"} 1",

@@ -426,15 +426,7 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let metrics = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics_text().await;
         let domain = r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 22"#;
         let address = r#"undersigned_signal_address_signatures{petition="signals",rank="1"} 6"#;
         if metrics.contains(domain) && metrics.contains(address) {

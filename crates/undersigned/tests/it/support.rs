@@ -220,6 +220,12 @@ impl TestApp {
             .expect("json answer")
     }
 
+    /// The Prometheus text at `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let r = self.http.get(self.url("/metrics")).send().await;
+        r.expect("metrics").text().await.expect("metrics text")
+    }
+
     pub async fn count(&self, slug: &str) -> Value {
         self.http
             .get(self.url(&format!("/v1/petitions/{slug}/count")))
