@@ -19,10 +19,44 @@ pub const JSON_BODY: &[u8] = br#"{"full_name":"  Leyla   M\u0259mm\u0259dova ","
 
 pub const FORM_BODY: &[u8] = b"full_name=++Leyla+++M%C9%99mm%C9%99dova+&email=Leyla.Mammadova%2Bpetition%40Example.AZ&country=az&postal_code=az+1000&city=Bak%C4%B1&consent_updates=on";
 
-/// The database the storage benchmarks write to (created and migrated when missing).
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Whether criterion is measuring (`cargo bench`), rather than the test suite
+/// running each benchmark once.
+pub fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The database the storage benchmarks write to (created and migrated when
+/// missing): `undersigned_bench` under `cargo bench`; one of this process's own
+/// when the test suite runs them, so checkouts at different migrations never
+/// share one (dropped by [`drop_scratch_database`], or by `.ci/run`'s sweep of
+/// `us_test_*`).
 pub fn database_url() -> String {
-    std::env::var("UNDERSIGNED_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/undersigned_bench".into())
+    std::env::var("UNDERSIGNED_BENCH_DATABASE_URL").unwrap_or_else(|_| {
+        if measuring() {
+            format!("{POSTGRES}/undersigned_bench")
+        } else {
+            format!("{POSTGRES}/us_test_bench_{}", std::process::id())
+        }
+    })
+}
+
+/// Drops the test suite's scratch database, if this run made one.
+pub async fn drop_scratch_database() {
+    if measuring() || std::env::var_os("UNDERSIGNED_BENCH_DATABASE_URL").is_some() {
+        return;
+    }
+    let Ok((client, connection)) =
+        tokio_postgres::connect(&format!("{POSTGRES}/postgres"), tokio_postgres::NoTls).await
+    else {
+        return;
+    };
+    tokio::spawn(connection);
+    let name = format!("us_test_bench_{}", std::process::id());
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
 }
 
 pub fn redis_url() -> String {

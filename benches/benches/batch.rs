@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use undersigned_benches::database_url;
+use undersigned_benches::{database_url, drop_scratch_database};
 use undersigned_domain::{Channel, Country, NewPetition, NewPetitionInput, SignerKind};
 use undersigned_store::{SignatureRow, Store};
 use uuid::Uuid;
@@ -84,6 +84,8 @@ fn batch(c: &mut Criterion) {
         });
     }
     group.finish();
+    drop(store);
+    runtime.block_on(drop_scratch_database());
 }
 
 criterion_group!(benches, batch);
