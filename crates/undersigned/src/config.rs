@@ -309,6 +309,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "example.toml",
+                include_str!("../../../deploy/undersigned.example.toml"),
+            )?;
+            jail.set_env("UNDERSIGNED_CONFIG", "example.toml");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.forwarded_header, "x-forwarded-for");
+            assert_eq!(c.limits().map_err(|e| e.to_string())?.address.len(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_file_is_overridden_by_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("u.toml", "ip_limit = \"3/60s\"\nwriters = 3\n")?;
