@@ -63,6 +63,15 @@ impl Channel {
             Self::Paper => "paper",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(Self::Web),
+            "event" => Some(Self::Event),
+            "paper" => Some(Self::Paper),
+            _ => None,
+        }
+    }
 }
 
 /// A valid signature, every field normalized.

@@ -37,6 +37,25 @@ pub async fn require_petition(
     }
 }
 
+/// A token allowed to read this petition's signatures, and the countries it
+/// is limited to (`None`: all): admins and the petition's organizers see all,
+/// its coordinators their countries.
+pub async fn require_reader(
+    app: &App,
+    headers: &HeaderMap,
+    petition_id: i64,
+) -> Result<(Token, Option<Vec<String>>), ApiError> {
+    let token = authenticate(app, headers).await?;
+    let holds = token.petition_ids.contains(&petition_id);
+    let countries = match token.role {
+        Role::Admin => None,
+        Role::Organizer if holds => None,
+        Role::Coordinator if holds => Some(token.countries.clone()),
+        _ => return Err(ApiError::Forbidden),
+    };
+    Ok((token, countries))
+}
+
 /// The client's address, as the router worked it out (behind trusted proxies).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);

@@ -10,6 +10,7 @@ mod metrics;
 mod openapi;
 mod ops;
 mod problem;
+mod query;
 mod reply;
 mod request;
 mod router;

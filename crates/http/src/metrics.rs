@@ -22,10 +22,11 @@ pub enum Route {
     Tokens,
     Audit,
     OpenApi,
+    Signatures,
     Unknown,
 }
 
-const ROUTES: [Route; 14] = [
+const ROUTES: [Route; 15] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -39,6 +40,7 @@ const ROUTES: [Route; 14] = [
     Route::Tokens,
     Route::Audit,
     Route::OpenApi,
+    Route::Signatures,
     Route::Unknown,
 ];
 
@@ -63,6 +65,7 @@ impl Route {
             Self::Tokens => "tokens",
             Self::Audit => "audit",
             Self::OpenApi => "openapi",
+            Self::Signatures => "signatures",
             Self::Unknown => "unknown",
         }
     }

@@ -15,7 +15,7 @@ use crate::{App, ops, v1};
 
 /// Every operation the router answers (HEAD goes with GET), by method and path
 /// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 22] = [
+pub const ROUTES: [(&str, &str); 23] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -24,6 +24,7 @@ pub const ROUTES: [(&str, &str); 22] = [
     ("GET", "/v1/petitions/{slug}"),
     ("PATCH", "/v1/petitions/{slug}"),
     ("POST", "/v1/petitions/{slug}/signatures"),
+    ("GET", "/v1/petitions/{slug}/signatures"),
     ("OPTIONS", "/v1/petitions/{slug}/signatures"),
     ("GET", "/v1/petitions/{slug}/count"),
     ("GET", "/v1/petitions/{slug}/signals"),
@@ -119,13 +120,15 @@ async fn dispatch(
             },
         ),
         ["v1", "petitions", slug, "signatures"] => (
-            Route::Sign,
+            if get { Route::Signatures } else { Route::Sign },
             if post {
                 v1::signatures::sign(app, config, slug, req, client).await
             } else if method == Method::OPTIONS {
                 preflight(app, slug, req.headers()).await
+            } else if get {
+                v1::signatures::list(app, slug, req).await
             } else {
-                not_allowed("POST, OPTIONS")
+                not_allowed("GET, HEAD, POST, OPTIONS")
             },
         ),
         ["v1", "petitions", slug, "count"] => (

@@ -28,7 +28,9 @@ pub use error::StoreError;
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signals::{PetitionSignals, Signal, Signals};
-pub use signatures::{BatchOutcome, RowOutcome, SignatureRow, SignatureWriter};
+pub use signatures::{
+    BatchOutcome, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow, SignatureWriter,
+};
 pub use tokens::{NewToken, Role, Token, TokenRecord};
 
 /// The shared pool of connections to the service's database.

@@ -289,3 +289,98 @@ impl SignatureWriter {
         })
     }
 }
+
+/// Which of a petition's signatures an organizer reads, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureFilter {
+    /// Only these countries (a coordinator's scope, or a filter); `None`: all.
+    pub countries: Option<Vec<String>>,
+    pub channel: Option<Channel>,
+    pub signed_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub signed_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last receipt of the previous page.
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// One stored signature as organizers see it.
+#[derive(Debug, Clone)]
+pub struct SignatureRecord {
+    pub id: Uuid,
+    pub full_name: String,
+    pub email: String,
+    pub country: String,
+    pub postal_code: Option<String>,
+    pub city: Option<String>,
+    pub kind: String,
+    pub organization: Option<String>,
+    pub consent_updates: bool,
+    pub locale: Option<String>,
+    pub channel: String,
+    pub signed_at: chrono::DateTime<chrono::Utc>,
+    /// `counted`, `shadowed` or `invalidated`.
+    pub state: &'static str,
+}
+
+impl crate::Store {
+    /// A page of a petition's signatures in receipt order.
+    pub async fn signatures_page(
+        &self,
+        petition_id: i64,
+        f: &SignatureFilter,
+    ) -> Result<Vec<SignatureRecord>, StoreError> {
+        let rows = self
+            .pool
+            .get()
+            .await?
+            .query(
+                "SELECT id, full_name, email, country, postal_code, city, signer_kind,
+                        organization, consent_updates, locale, channel, signed_at,
+                        shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid
+                 FROM signatures
+                 WHERE petition_id = $1
+                   AND ($2::text[] IS NULL OR country = ANY($2))
+                   AND ($3::text IS NULL OR channel = $3)
+                   AND ($4::timestamptz IS NULL OR signed_at >= $4)
+                   AND ($5::timestamptz IS NULL OR signed_at < $5)
+                   AND ($6::uuid IS NULL OR id > $6)
+                 ORDER BY id LIMIT $7",
+                &[
+                    &petition_id,
+                    &f.countries,
+                    &f.channel.map(|c| c.as_str()),
+                    &f.signed_after,
+                    &f.signed_before,
+                    &f.after,
+                    &f.limit,
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let state = if r.try_get("shadowed")? {
+                    "shadowed"
+                } else if r.try_get("invalid")? {
+                    "invalidated"
+                } else {
+                    "counted"
+                };
+                Ok(SignatureRecord {
+                    id: r.try_get("id")?,
+                    full_name: r.try_get("full_name")?,
+                    email: r.try_get("email")?,
+                    country: r.try_get("country")?,
+                    postal_code: r.try_get("postal_code")?,
+                    city: r.try_get("city")?,
+                    kind: r.try_get("signer_kind")?,
+                    organization: r.try_get("organization")?,
+                    consent_updates: r.try_get("consent_updates")?,
+                    locale: r.try_get("locale")?,
+                    channel: r.try_get("channel")?,
+                    signed_at: r.try_get("signed_at")?,
+                    state,
+                })
+            })
+            .collect()
+    }
+}

@@ -8,6 +8,7 @@ use undersigned_store::{AuditFilter, Role};
 use uuid::Uuid;
 
 use crate::problem::ApiError;
+use crate::query::Query;
 use crate::reply::{Body, json};
 use crate::{App, auth};
 
@@ -17,16 +18,8 @@ const PAGE_MAX: i64 = 1_000;
 /// `GET /v1/audit?petition=SLUG&action=PREFIX&token=ID&before=ID&limit=N`.
 pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     auth::require(app, req.headers(), Role::Admin).await?;
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
-    let get = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let query = Query::of(req.uri());
+    let get = |name: &str| query.get(name);
     let mut errors = Vec::new();
     let mut filter = AuditFilter {
         limit: PAGE_DEFAULT,
@@ -51,27 +44,18 @@ pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
             Err(_) => errors.push(FieldError::new("before", "not_an_integer")),
         }
     }
-    if let Some(limit) = get("limit") {
-        match limit.parse::<i64>() {
-            Ok(n) if (1..=PAGE_MAX).contains(&n) => filter.limit = n,
-            _ => errors.push(FieldError::new("limit", "out_of_range")),
-        }
-    }
+    filter.limit = query.limit(PAGE_DEFAULT, PAGE_MAX, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
     let entries = app.store.audit_trail(&filter).await?;
-    let next = (i64::try_from(entries.len()).unwrap_or(0) == filter.limit)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten()
-        .map(|last| {
-            let mut q = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in query.iter().filter(|(k, _)| k != "before") {
-                q.append_pair(k, v);
-            }
-            q.append_pair("before", &last.to_string());
-            format!("/v1/audit?{}", q.finish())
-        });
+    let next = query.next_page(
+        "/v1/audit",
+        entries.len(),
+        filter.limit,
+        "before",
+        entries.last().map(|x| x.id),
+    );
     let entries: Vec<Value> = entries
         .iter()
         .map(|e| {

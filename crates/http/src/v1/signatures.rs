@@ -7,14 +7,18 @@ use std::net::IpAddr;
 use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::json;
-use undersigned_domain::{CaptchaPolicy, Channel, FieldError, Signature, SignatureInput};
+use undersigned_domain::{
+    CaptchaPolicy, Channel, Country, FieldError, Signature, SignatureInput, parse_time,
+};
 use undersigned_guard::Scope;
 use undersigned_ingest::{Receipt, SignError};
-use undersigned_store::Petition;
+use undersigned_store::{AuditEntry, Petition, SignatureFilter};
+use uuid::Uuid;
 
 use crate::captcha::CaptchaRefusal;
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
+use crate::query::Query;
 use crate::reply::{Body, json, see_other};
 use crate::request::{BodyKind, body_kind, read_body};
 use crate::server::HttpConfig;
@@ -174,6 +178,117 @@ pub fn parse_signature(
         id: fields.text("id", &mut errors),
     };
     Ok((validated(errors, Signature::parse(input))?, captcha))
+}
+
+/// Signatures per page, by default and at most.
+const PAGE_DEFAULT: i64 = 100;
+const PAGE_MAX: i64 = 1_000;
+
+/// `GET /v1/petitions/{slug}/signatures?country=&channel=&signed_after=&signed_before=&after=&limit=`:
+/// signer data for organizers, scoped by role, each page recorded in the audit trail.
+pub async fn list(
+    app: &App,
+    slug: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let (token, scope) = auth::require_reader(app, req.headers(), petition.id).await?;
+    let query = Query::of(req.uri());
+    let get = |name: &str| query.get(name);
+    let mut errors = Vec::new();
+    let mut filter = SignatureFilter {
+        countries: scope.clone(),
+        limit: PAGE_DEFAULT,
+        ..SignatureFilter::default()
+    };
+    if let Some(country) = get("country") {
+        match Country::parse(country) {
+            // A coordinator asking for a country outside its scope is refused.
+            Some(c)
+                if scope
+                    .as_ref()
+                    .is_some_and(|s| !s.iter().any(|x| x == c.as_str())) =>
+            {
+                return Err(ApiError::Forbidden);
+            }
+            Some(c) => filter.countries = Some(vec![c.as_str().to_owned()]),
+            None => errors.push(FieldError::new("country", "invalid")),
+        }
+    }
+    if let Some(channel) = get("channel") {
+        match Channel::parse(channel) {
+            Some(c) => filter.channel = Some(c),
+            None => errors.push(FieldError::new("channel", "invalid")),
+        }
+    }
+    for (name, slot) in [
+        ("signed_after", &mut filter.signed_after),
+        ("signed_before", &mut filter.signed_before),
+    ] {
+        if let Some(t) = get(name) {
+            match parse_time(t) {
+                Ok(t) => *slot = Some(t),
+                Err(code) => errors.push(FieldError::new(name, code)),
+            }
+        }
+    }
+    if let Some(after) = get("after") {
+        match Uuid::parse_str(after) {
+            Ok(id) => filter.after = Some(id),
+            Err(_) => errors.push(FieldError::new("after", "invalid")),
+        }
+    }
+    filter.limit = query.limit(PAGE_DEFAULT, PAGE_MAX, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let page = app.store.signatures_page(petition.id, &filter).await?;
+    app.store
+        .audit(
+            &AuditEntry::new(
+                &auth::actor(&token, req.extensions()),
+                "signatures.list",
+                json!({"query": req.uri().query().unwrap_or(""), "rows": page.len()}),
+            )
+            .about(petition.id),
+        )
+        .await?;
+    let next = query.next_page(
+        &format!("/v1/petitions/{slug}/signatures"),
+        page.len(),
+        filter.limit,
+        "after",
+        page.last().map(|x| x.id),
+    );
+    let signatures: Vec<serde_json::Value> = page
+        .iter()
+        .map(|s| {
+            json!({
+                "receipt": s.id,
+                "full_name": s.full_name,
+                "email": s.email,
+                "country": s.country,
+                "postal_code": s.postal_code,
+                "city": s.city,
+                "signer_kind": s.kind,
+                "organization": s.organization,
+                "consent_updates": s.consent_updates,
+                "locale": s.locale,
+                "channel": s.channel,
+                "signed_at": s.signed_at,
+                "state": s.state,
+            })
+        })
+        .collect();
+    let mut response = json(
+        StatusCode::OK,
+        &json!({"signatures": signatures, "next": next}),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@ async fn bad_requests_get_problems_and_lose_nothing() {
     .await;
 
     // 405 with Allow.
-    let r = app.http.get(&url).send().await.unwrap();
-    assert_eq!(r.headers()["allow"], "POST, OPTIONS");
+    let r = app.http.put(&url).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "GET, HEAD, POST, OPTIONS");
     problem(r, 405).await;
 
     // 413: over 16 KiB, declared or not.

@@ -427,3 +427,122 @@ async fn the_command_line_issues_scoped_tokens() {
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinators_see_only_their_countries_and_every_page_is_audited() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("listing").await;
+    let other = app.petition("elsewhere").await;
+    for i in 0..6 {
+        let mut s = crate::support::signer(i);
+        s["country"] = json!(["NL", "BE", "DE"][i % 3]);
+        assert_eq!(app.sign(&slug, &s).await.status(), 202);
+    }
+    let (id, other_id) = (
+        petition_id(&ns, &slug).await,
+        petition_id(&ns, &other).await,
+    );
+    let coordinator = app
+        .token(scoped(Role::Coordinator, id, &["NL", "BE"]))
+        .await;
+    let organizer = app.token(scoped(Role::Organizer, id, &[])).await;
+    let device = app.token(scoped(Role::Device, id, &[])).await;
+    let elsewhere = app
+        .token(scoped(Role::Coordinator, other_id, &["NL"]))
+        .await;
+    let list = |query: String, token: Option<String>| {
+        let app = &app;
+        let path = format!("/v1/petitions/{slug}/signatures{query}");
+        async move { call(app, Method::GET, &path, token.as_deref(), None).await }
+    };
+
+    let seen: Value = list(String::new(), Some(coordinator.clone()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let countries: Vec<&str> = seen["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["country"].as_str().unwrap())
+        .collect();
+    assert_eq!(countries.len(), 4);
+    assert!(
+        countries.iter().all(|c| *c == "NL" || *c == "BE"),
+        "{countries:?}"
+    );
+    assert_eq!(seen["signatures"][0]["state"], "counted");
+    problem(
+        list("?country=DE".into(), Some(coordinator.clone())).await,
+        403,
+    )
+    .await;
+    let nl: Value = list("?country=nl".into(), Some(coordinator.clone()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nl["signatures"].as_array().unwrap().len(), 2);
+    problem(list(String::new(), Some(device)).await, 403).await;
+    problem(list(String::new(), Some(elsewhere)).await, 403).await;
+    problem(list(String::new(), None).await, 401).await;
+    problem(
+        list("?channel=fax".into(), Some(organizer.clone())).await,
+        422,
+    )
+    .await;
+
+    // The organizer pages through all six.
+    let mut receipts = Vec::new();
+    let mut page: Value = list("?limit=4".into(), Some(organizer.clone()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    loop {
+        for s in page["signatures"].as_array().unwrap() {
+            receipts.push(s["receipt"].as_str().unwrap().to_owned());
+        }
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        page = call(&app, Method::GET, next, Some(&organizer), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    receipts.dedup();
+    assert_eq!(receipts.len(), 6);
+
+    let audited: i64 = ns
+        .sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM audit_log WHERE action = 'signatures.list'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(audited, 4, "every page that showed signer data");
+    // Public answers carry no signer data.
+    for path in [
+        format!("/v1/petitions/{slug}"),
+        format!("/v1/petitions/{slug}/count"),
+    ] {
+        let text = call(&app, Method::GET, &path, None, None)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !text.contains('@') && !text.contains("signer."),
+            "{path}: {text}"
+        );
+    }
+    app.stop().await;
+    ns.clean().await;
+}
