@@ -112,10 +112,11 @@ impl Window {
     }
 }
 
-/// An RFC 3339 time, for a field.
+/// An RFC 3339 time, for a field, to the microsecond (as Postgres keeps it).
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, &'static str> {
+    use chrono::SubsecRound;
     DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
         .map_err(|_| "invalid")
 }
 

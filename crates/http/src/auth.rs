@@ -37,6 +37,26 @@ pub async fn require_petition(
     }
 }
 
+/// A token that may sign this petition without a captcha: an admin's, or a
+/// device's or organizer's holding it. 401 without a valid token, 403 otherwise.
+pub async fn require_signer(
+    app: &App,
+    headers: &HeaderMap,
+    petition_id: i64,
+) -> Result<Token, ApiError> {
+    let token = authenticate(app, headers).await?;
+    let allowed = match token.role {
+        Role::Admin => true,
+        Role::Device | Role::Organizer => token.petition_ids.contains(&petition_id),
+        Role::Coordinator => false,
+    };
+    if allowed {
+        Ok(token)
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
 /// A token allowed to read this petition's signatures, and the countries it
 /// is limited to (`None`: all): admins and the petition's organizers see all,
 /// its coordinators their countries.

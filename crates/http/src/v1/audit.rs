@@ -23,9 +23,14 @@ pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let mut errors = Vec::new();
     let mut filter = AuditFilter {
         limit: PAGE_DEFAULT,
-        action_prefix: get("action").map(str::to_owned),
+        action_prefix: get("action")
+            .filter(|a| !a.contains('\0'))
+            .map(str::to_owned),
         ..AuditFilter::default()
     };
+    if get("action").is_some_and(|a| a.contains('\0')) {
+        errors.push(FieldError::new("action", "invalid"));
+    }
     if let Some(slug) = get("petition") {
         match app.catalog.by_slug(slug).await? {
             Some(p) => filter.petition_id = Some(p.id),

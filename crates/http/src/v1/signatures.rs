@@ -47,9 +47,10 @@ pub async fn sign(
             .check(petition.status, chrono::Utc::now())
             .map_err(ApiError::NotOpen)?;
         let (signature, captcha) = parse_signature(kind, &body)?;
-        // Authenticated callers (tablets, imports) never solve captchas.
+        // Authenticated callers with a right to this petition (its devices and
+        // organizers, admins) never solve captchas; other tokens are refused.
         let authenticated = if parts.headers.contains_key(header::AUTHORIZATION) {
-            auth::authenticate(app, &parts.headers).await?;
+            auth::require_signer(app, &parts.headers, petition.id).await?;
             true
         } else {
             false
@@ -248,7 +249,13 @@ pub async fn list(
             &AuditEntry::new(
                 &auth::actor(&token, req.extensions()),
                 "signatures.list",
-                json!({"query": req.uri().query().unwrap_or(""), "rows": page.len()}),
+                json!({
+                    "countries": filter.countries,
+                    "channel": filter.channel.map(|c| c.as_str()),
+                    "signed_after": filter.signed_after,
+                    "signed_before": filter.signed_before,
+                    "rows": page.len(),
+                }),
             )
             .about(petition.id),
         )

@@ -206,6 +206,30 @@ async fn every_role_against_every_administrative_route() {
     )
     .await;
     assert_eq!(r.status(), 204);
+    // Signing with a token: only with a right to the petition (no captcha then).
+    let sign_with = |token: String, i: usize| {
+        let path = format!("/v1/petitions/{ours}/signatures");
+        let app = &app;
+        async move {
+            let body = crate::support::signer(100 + i);
+            call(app, Method::POST, &path, Some(&token), Some(body))
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(sign_with(device.clone(), 0).await, 202, "its own device");
+    let foreign_device = app.token(scoped(Role::Device, theirs_id, &[])).await;
+    assert_eq!(
+        sign_with(foreign_device, 1).await,
+        403,
+        "another petition's device"
+    );
+    assert_eq!(
+        sign_with(coordinator.clone(), 2).await,
+        403,
+        "a coordinator"
+    );
     app.stop().await;
     ns.clean().await;
 }
