@@ -24,17 +24,7 @@ pub async fn require_petition(
     headers: &HeaderMap,
     petition_id: i64,
 ) -> Result<Token, ApiError> {
-    let token = authenticate(app, headers).await?;
-    let allowed = match token.role {
-        Role::Admin => true,
-        Role::Organizer => token.petition_ids.contains(&petition_id),
-        Role::Coordinator | Role::Device => false,
-    };
-    if allowed {
-        Ok(token)
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    require_holder(app, headers, petition_id, &[Role::Organizer]).await
 }
 
 /// A token that may sign this petition without a captcha: an admin's, or a
@@ -44,12 +34,19 @@ pub async fn require_signer(
     headers: &HeaderMap,
     petition_id: i64,
 ) -> Result<Token, ApiError> {
+    require_holder(app, headers, petition_id, &[Role::Device, Role::Organizer]).await
+}
+
+/// An admin's token, or one of `roles` holding this petition.
+async fn require_holder(
+    app: &App,
+    headers: &HeaderMap,
+    petition_id: i64,
+    roles: &[Role],
+) -> Result<Token, ApiError> {
     let token = authenticate(app, headers).await?;
-    let allowed = match token.role {
-        Role::Admin => true,
-        Role::Device | Role::Organizer => token.petition_ids.contains(&petition_id),
-        Role::Coordinator => false,
-    };
+    let allowed = token.role == Role::Admin
+        || (roles.contains(&token.role) && token.petition_ids.contains(&petition_id));
     if allowed {
         Ok(token)
     } else {
