@@ -182,6 +182,14 @@ impl Guard {
         self.local.forget_idle();
     }
 
+    /// Redis's state as a PING finds it now (readiness).
+    pub async fn probe_redis(&self) -> RedisState {
+        match &self.link {
+            Some(link) => link.probe().await,
+            None => RedisState::Disabled,
+        }
+    }
+
     pub fn redis_state(&self) -> RedisState {
         self.link
             .as_ref()

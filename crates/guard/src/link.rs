@@ -75,6 +75,19 @@ impl RedisLink {
         }
     }
 
+    /// Asks Redis itself (a PING under the call deadline), for readiness: the
+    /// state alone only says whether a call failed in the last second.
+    pub async fn probe(&self) -> RedisState {
+        let pong: Option<String> = self
+            .call(|mut conn| async move { redis::cmd("PING").query_async(&mut conn).await })
+            .await;
+        if pong.is_some() {
+            RedisState::Up
+        } else {
+            RedisState::Down
+        }
+    }
+
     /// Runs one call with a deadline; `None` when Redis is down, failed or slow.
     pub async fn call<T, F, Fut>(&self, f: F) -> Option<T>
     where

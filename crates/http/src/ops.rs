@@ -21,7 +21,7 @@ pub async fn ready(app: &App) -> Response<Body> {
         tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await,
         Ok(Ok(()))
     );
-    let redis = app.ingest.guard().redis_state().as_str();
+    let redis = app.ingest.guard().probe_redis().await.as_str();
     let (status, state) = if postgres_up {
         (StatusCode::OK, "ready")
     } else {
