@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use undersigned_benches::{database_url, drop_scratch_database};
-use undersigned_domain::{Channel, Country, NewPetition, NewPetitionInput, SignerKind};
-use undersigned_store::{SignatureRow, Store};
+use undersigned_domain::{
+    Channel, Country, NewPetition, NewPetitionInput, SignerKind, WordingInput,
+};
+use undersigned_store::{Actor, AuditEntry, SignatureRow, Store};
 use uuid::Uuid;
 
 fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
@@ -46,15 +48,21 @@ fn batch(c: &mut Criterion) {
         let slug = format!("bench-{}", Uuid::new_v4().simple());
         let petition = NewPetition::parse(NewPetitionInput {
             slug: Some(slug[..30].into()),
-            title: Some("Benchmark".into()),
-            text: Some("Batch inserts.".into()),
+            wording: WordingInput {
+                title: Some("Benchmark".into()),
+                text: Some("Batch inserts.".into()),
+                ask: None,
+            },
             goal: Some(1_000_000),
             locale: None,
             ..Default::default()
         })
         .expect("petition");
         let id = store
-            .create_petition(&petition)
+            .create_petition(
+                &petition,
+                AuditEntry::new(&Actor::default(), "petition.create", Default::default()),
+            )
             .await
             .expect("create petition")
             .id;

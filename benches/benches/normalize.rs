@@ -3,7 +3,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use undersigned_benches::typical_input;
-use undersigned_domain::{Email, Pepper, Signature, Text};
+use undersigned_domain::{Email, Pepper, Signature, SignerRules, Text};
 
 fn normalize(c: &mut Criterion) {
     c.bench_function("name: NFC + white space", |b| {
@@ -20,7 +20,7 @@ fn normalize(c: &mut Criterion) {
     c.bench_function("signature: parse every field", |b| {
         b.iter_batched(
             typical_input,
-            Signature::parse,
+            |input| Signature::parse(input, &SignerRules::default()),
             criterion::BatchSize::SmallInput,
         )
     });

@@ -1,15 +1,30 @@
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// Why one field of a request was refused: the field's wire name and a stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A field inside another is named by its path: `translations.fr.title`,
+/// `targets[1].name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub code: &'static str,
 }
 
 impl FieldError {
-    pub const fn new(field: &'static str, code: &'static str) -> Self {
-        Self { field, code }
+    pub fn new(field: impl Into<Cow<'static, str>>, code: &'static str) -> Self {
+        Self {
+            field: field.into(),
+            code,
+        }
+    }
+
+    /// The same error for the field as found inside `outer` (`outer.field`).
+    pub fn within(self, outer: &str) -> Self {
+        Self {
+            field: format!("{outer}.{}", self.field).into(),
+            code: self.code,
+        }
     }
 }
 
@@ -27,5 +42,21 @@ impl FieldErrors {
         result
             .map_err(|code| self.0.push(FieldError::new(field, code)))
             .ok()
+    }
+
+    /// The value when it parsed; else its errors, each found inside `outer`.
+    pub(crate) fn nested<T>(
+        &mut self,
+        outer: &str,
+        result: Result<T, Vec<FieldError>>,
+    ) -> Option<T> {
+        result
+            .map_err(|e| self.0.extend(e.into_iter().map(|e| e.within(outer))))
+            .ok()
+    }
+
+    /// The value when it parsed; else its errors, as they are.
+    pub(crate) fn nested_here<T>(&mut self, result: Result<T, Vec<FieldError>>) -> Option<T> {
+        result.map_err(|e| self.0.extend(e)).ok()
     }
 }

@@ -13,16 +13,21 @@ mod petition;
 mod signature;
 mod text;
 mod web;
+mod wording;
 
 pub use country::Country;
 pub use email::Email;
 pub use error::FieldError;
 pub use identity::{IdentityKey, Pepper};
-pub use locale::Locale;
+pub use locale::{Locale, accepted_locales, negotiate};
 pub use petition::{
     NewPetition, NewPetitionInput, NotSigning, PetitionStatus, Slug, Window, parse_goal,
-    parse_text, parse_time, parse_title,
+    parse_status, parse_time,
 };
-pub use signature::{Channel, Signature, SignatureInput, SignerKind};
+pub use signature::{Channel, Signature, SignatureInput, SignerField, SignerKind, SignerRules};
 pub use text::{LongText, Text};
 pub use web::{CaptchaPolicy, Origin, PageUrl, WebSettings, WebSettingsInput};
+pub use wording::{
+    Target, TargetInput, TranslationChanges, Wording, WordingInput, Wordings, parse_ask,
+    parse_text, parse_title,
+};

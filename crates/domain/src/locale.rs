@@ -45,6 +45,66 @@ impl Locale {
     }
 }
 
+/// The locales a reader asks for in an `Accept-Language` header, best first
+/// (RFC 9110 §12.5.4): by weight, in the header's order among equal weights;
+/// a weight of 0 means "not this one"; `*` and malformed entries add nothing,
+/// since the petition's default locale is the fallback anyway.
+pub fn accepted_locales(header: &str) -> Vec<Locale> {
+    let mut ranked: Vec<(u16, Locale)> = header
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let tag = Locale::parse(parts.next()?).ok()?;
+            let weight = parts
+                .find_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .map_or(Some(1000), weight)?;
+            (weight > 0).then_some((weight, tag))
+        })
+        .collect();
+    ranked.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
+    ranked.into_iter().map(|(_, tag)| tag).collect()
+}
+
+/// A weight `0` to `1` with up to three decimals, in thousandths.
+fn weight(q: &str) -> Option<u16> {
+    let q = q.trim();
+    let (whole, fraction) = q.split_once('.').unwrap_or((q, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Which of `available` (a petition's locales, its default first) serves a
+/// reader who asks for `wanted`, best first: the first wanted locale that one
+/// of them matches (exactly; or `pt` for `pt-BR` and back; or another region
+/// of the same language), and the default when none does.
+pub fn negotiate<'a>(wanted: &[Locale], available: &[&'a str]) -> Option<&'a str> {
+    use fluent_langneg::{LanguageIdentifier, NegotiationStrategy, negotiate_languages};
+    let ids = |tags: &mut dyn Iterator<Item = &str>| -> Vec<LanguageIdentifier> {
+        tags.filter_map(|t| t.parse().ok()).collect()
+    };
+    let offered = ids(&mut available.iter().copied());
+    let default = offered.first()?;
+    let requested = ids(&mut wanted.iter().map(Locale::as_str));
+    let chosen = negotiate_languages(
+        &requested,
+        &offered,
+        Some(default),
+        NegotiationStrategy::Lookup,
+    );
+    let chosen = chosen.first()?;
+    offered
+        .iter()
+        .position(|o| o == *chosen)
+        .map(|i| available[i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +115,39 @@ mod tests {
         assert_eq!(Locale::parse("az-latn").unwrap().as_str(), "az-Latn");
         assert_eq!(Locale::parse("x"), Err("invalid"));
         assert_eq!(Locale::parse("en-"), Err("invalid"));
+    }
+
+    #[test]
+    fn reads_accept_language_by_weight() {
+        let tags = |h: &str| -> Vec<String> {
+            accepted_locales(h)
+                .iter()
+                .map(|l| l.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            tags("fr;q=0.5, az-latn , ru;q=0.8, de;q=0, *;q=0.1, ???, en;q=1.5"),
+            ["az-Latn", "ru", "fr"]
+        );
+        assert_eq!(tags("tr, en;q=0.9"), ["tr", "en"]);
+        assert!(tags("").is_empty());
+    }
+
+    #[test]
+    fn negotiates_with_the_default_as_fallback() {
+        let wanted = |tags: &[&str]| -> Vec<Locale> {
+            tags.iter().map(|t| Locale::parse(t).unwrap()).collect()
+        };
+        let offered = ["en", "pt-BR", "az-Latn", "fr"];
+        let pick = |tags: &[&str]| negotiate(&wanted(tags), &offered);
+        assert_eq!(pick(&["fr"]), Some("fr"));
+        assert_eq!(pick(&["fr-CA"]), Some("fr"));
+        assert_eq!(pick(&["pt"]), Some("pt-BR"));
+        assert_eq!(pick(&["pt-PT"]), Some("pt-BR"));
+        assert_eq!(pick(&["az-Latn-AZ"]), Some("az-Latn"));
+        assert_eq!(pick(&["de", "fr"]), Some("fr"));
+        assert_eq!(pick(&["de"]), Some("en"));
+        assert_eq!(pick(&[]), Some("en"));
+        assert_eq!(negotiate(&wanted(&["fr"]), &[]), None);
     }
 }

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldErrors;
-use crate::{FieldError, Locale, LongText, Text, WebSettings, WebSettingsInput};
+use crate::wording::{Target, TargetInput, TranslationChanges, Wording, WordingInput, Wordings};
+use crate::{FieldError, Locale, SignerRules, WebSettings, WebSettingsInput};
 
 /// A petition's address in URLs: lower-case letters, digits and hyphens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -121,25 +122,21 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, &'static str> {
 }
 
 /// The create request as it arrives.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct NewPetitionInput {
     pub slug: Option<String>,
-    pub title: Option<String>,
-    pub text: Option<String>,
-    pub goal: Option<i64>,
+    /// The wording in the default locale.
+    pub wording: WordingInput,
     pub locale: Option<String>,
+    pub translations: TranslationChanges,
+    pub goal: Option<i64>,
+    pub status: Option<String>,
     pub opens_at: Option<String>,
     pub closes_at: Option<String>,
+    pub targets: Vec<TargetInput>,
+    pub required_fields: Vec<String>,
+    pub organizations_may_sign: Option<bool>,
     pub web: WebSettingsInput,
-}
-
-/// Checks a changed title, text or goal the way creation does.
-pub fn parse_title(s: &str) -> Result<Text, &'static str> {
-    Text::parse(s, TITLE_MAX)
-}
-
-pub fn parse_text(s: &str) -> Result<LongText, &'static str> {
-    LongText::parse(s, TEXT_MAX)
 }
 
 pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
@@ -150,29 +147,38 @@ pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
     }
 }
 
-/// A valid petition to create; it opens for signing at once.
+pub fn parse_status(s: &str) -> Result<PetitionStatus, &'static str> {
+    PetitionStatus::parse(s.trim()).ok_or("invalid")
+}
+
+/// A valid petition to create.
 #[derive(Debug, Clone)]
 pub struct NewPetition {
     pub slug: Slug,
-    pub title: Text,
-    pub text: LongText,
+    pub wordings: Wordings,
     pub goal: i64,
-    pub locale: Locale,
+    pub status: PetitionStatus,
     pub window: Window,
+    pub targets: Vec<Target>,
+    pub signers: SignerRules,
     pub web: WebSettings,
 }
 
-const TITLE_MAX: usize = 200;
-const TEXT_MAX: usize = 20_000;
 const GOAL_MAX: i64 = 1_000_000_000;
 
 impl NewPetition {
     pub fn parse(input: NewPetitionInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let slug = errors.check("slug", Slug::parse(input.slug.as_deref().unwrap_or("")));
-        let title = errors.check("title", parse_title(input.title.as_deref().unwrap_or("")));
-        let text = errors.check("text", parse_text(input.text.as_deref().unwrap_or("")));
+        let wording = errors.nested_here(Wording::parse(input.wording));
         let goal = errors.check("goal", input.goal.ok_or("required").and_then(parse_goal));
+        let status = errors.check(
+            "status",
+            input
+                .status
+                .as_deref()
+                .map_or(Ok(PetitionStatus::Open), parse_status),
+        );
         let opens_at = input
             .opens_at
             .as_deref()
@@ -199,22 +205,45 @@ impl NewPetition {
                     .unwrap_or("en"),
             ),
         );
-        match (slug, title, text, goal, locale, window, web) {
+        let targets = errors.nested_here(Target::parse_list(input.targets));
+        let required = errors.check(
+            "required_fields",
+            SignerRules::parse_required(&input.required_fields),
+        );
+        let wordings = match (locale, wording) {
+            (Some(locale), Some(default)) => {
+                let mut wordings = Wordings {
+                    locale: locale.as_str().to_owned(),
+                    default,
+                    translations: Default::default(),
+                };
+                errors
+                    .nested_here(wordings.change_translations(input.translations))
+                    .map(|()| wordings)
+            }
+            _ => None,
+        };
+        match (slug, wordings, goal, status, window, targets, required, web) {
             (
                 Some(slug),
-                Some(title),
-                Some(text),
+                Some(wordings),
                 Some(goal),
-                Some(locale),
+                Some(status),
                 Some(window),
+                Some(targets),
+                Some(required),
                 Some(web),
             ) if errors.0.is_empty() => Ok(Self {
                 slug,
-                title,
-                text,
+                wordings,
                 goal,
-                locale,
+                status,
                 window,
+                targets,
+                signers: SignerRules {
+                    required,
+                    organizations_may_sign: input.organizations_may_sign.unwrap_or(true),
+                },
                 web,
             }),
             _ => Err(errors.0),
@@ -238,14 +267,19 @@ mod tests {
     fn petition_defaults_to_english_and_checks_goal() {
         let p = NewPetition::parse(NewPetitionInput {
             slug: Some("x".into()),
-            title: Some("T".into()),
-            text: Some("Body".into()),
+            wording: WordingInput {
+                title: Some("T".into()),
+                text: Some("Body".into()),
+                ask: None,
+            },
             goal: Some(1_000_000),
             locale: None,
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(p.locale.as_str(), "en");
+        assert_eq!(p.wordings.locale, "en");
+        assert_eq!(p.status, PetitionStatus::Open);
+        assert!(p.signers.organizations_may_sign);
         let errors = NewPetition::parse(NewPetitionInput {
             goal: Some(0),
             ..Default::default()

@@ -1,6 +1,6 @@
 //! A signature as a signer sends it, and as it is once parsed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::FieldErrors;
@@ -43,6 +43,64 @@ impl SignerKind {
             "organization" => Some(Self::Organization),
             _ => None,
         }
+    }
+}
+
+/// A signer field a petition may require beyond name, e-mail and country.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignerField {
+    PostalCode,
+    City,
+}
+
+impl SignerField {
+    pub const ALL: [Self; 2] = [Self::PostalCode, Self::City];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PostalCode => "postal_code",
+            Self::City => "city",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s.trim())
+    }
+}
+
+/// What a petition asks of its signers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerRules {
+    /// Sorted, each once.
+    pub required: Vec<SignerField>,
+    /// Whether organizations (`signer_kind: organization`) may sign.
+    pub organizations_may_sign: bool,
+}
+
+impl Default for SignerRules {
+    fn default() -> Self {
+        Self {
+            required: Vec::new(),
+            organizations_may_sign: true,
+        }
+    }
+}
+
+impl SignerRules {
+    /// Field names as sent; code `unknown_field` for one that cannot be required.
+    pub fn parse_required(names: &[String]) -> Result<Vec<SignerField>, &'static str> {
+        let mut fields = names
+            .iter()
+            .map(|n| SignerField::parse(n).ok_or("unknown_field"))
+            .collect::<Result<Vec<_>, _>>()?;
+        fields.sort();
+        fields.dedup();
+        Ok(fields)
+    }
+
+    fn requires(&self, field: SignerField) -> bool {
+        self.required.contains(&field)
     }
 }
 
@@ -95,8 +153,9 @@ const CITY_MAX: usize = 100;
 const POSTAL_MAX: usize = 16;
 
 impl Signature {
-    /// Checks every field and reports all that are wrong at once.
-    pub fn parse(input: SignatureInput) -> Result<Self, Vec<FieldError>> {
+    /// Checks every field, and what the petition's `rules` ask, and reports
+    /// all that are wrong at once.
+    pub fn parse(input: SignatureInput, rules: &SignerRules) -> Result<Self, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
@@ -112,27 +171,35 @@ impl Signature {
                 Some(c) => Country::parse(&c).ok_or("unknown_country"),
             },
         );
+        let required = |field, value: Option<String>| match value {
+            None if rules.requires(field) => Err("required"),
+            value => Ok(value),
+        };
         let postal_code = errors
             .check(
                 "postal_code",
-                present(input.postal_code)
-                    .map(|p| parse_postal_code(&p))
-                    .transpose(),
+                required(SignerField::PostalCode, present(input.postal_code))
+                    .and_then(|p| p.map(|p| parse_postal_code(&p)).transpose()),
             )
             .flatten();
         let city = errors
             .check(
                 "city",
-                present(input.city)
-                    .map(|c| Text::parse(&c, CITY_MAX))
-                    .transpose(),
+                required(SignerField::City, present(input.city))
+                    .and_then(|c| c.map(|c| Text::parse(&c, CITY_MAX)).transpose()),
             )
             .flatten();
         let kind = errors.check(
             "signer_kind",
             match present(input.signer_kind) {
                 None => Ok(SignerKind::Person),
-                Some(k) => SignerKind::parse(k.trim()).ok_or("invalid"),
+                Some(k) => match SignerKind::parse(k.trim()) {
+                    Some(SignerKind::Organization) if !rules.organizations_may_sign => {
+                        Err("not_accepted")
+                    }
+                    Some(kind) => Ok(kind),
+                    None => Err("invalid"),
+                },
             },
         );
         let organization = errors
@@ -229,7 +296,7 @@ mod tests {
 
     #[test]
     fn parses_a_minimal_signature() {
-        let s = Signature::parse(input()).unwrap();
+        let s = Signature::parse(input(), &SignerRules::default()).unwrap();
         assert_eq!(s.country.as_str(), "AZ");
         assert_eq!(s.kind, SignerKind::Person);
         assert!(!s.consent_updates);
@@ -238,18 +305,21 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field() {
-        let errors = Signature::parse(SignatureInput {
-            full_name: Some("".into()),
-            email: Some("nope".into()),
-            country: Some("ZZ".into()),
-            signer_kind: Some("organization".into()),
-            consent_updates: Some("maybe".into()),
-            id: Some("not-a-uuid".into()),
-            postal_code: Some("12$45".into()),
-            ..Default::default()
-        })
+        let errors = Signature::parse(
+            SignatureInput {
+                full_name: Some("".into()),
+                email: Some("nope".into()),
+                country: Some("ZZ".into()),
+                signer_kind: Some("organization".into()),
+                consent_updates: Some("maybe".into()),
+                id: Some("not-a-uuid".into()),
+                postal_code: Some("12$45".into()),
+                ..Default::default()
+            },
+            &SignerRules::default(),
+        )
         .unwrap_err();
-        let got: Vec<_> = errors.iter().map(|e| (e.field, e.code)).collect();
+        let got: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
         assert_eq!(
             got,
             vec![
@@ -266,13 +336,16 @@ mod tests {
 
     #[test]
     fn organizations_name_themselves() {
-        let s = Signature::parse(SignatureInput {
-            signer_kind: Some("organization".into()),
-            organization: Some("  Friends   of the Earth ".into()),
-            consent_updates: Some("on".into()),
-            postal_code: Some(" 1012  ab ".into()),
-            ..input()
-        })
+        let s = Signature::parse(
+            SignatureInput {
+                signer_kind: Some("organization".into()),
+                organization: Some("  Friends   of the Earth ".into()),
+                consent_updates: Some("on".into()),
+                postal_code: Some(" 1012  ab ".into()),
+                ..input()
+            },
+            &SignerRules::default(),
+        )
         .unwrap();
         assert_eq!(s.kind, SignerKind::Organization);
         assert_eq!(s.organization.unwrap().as_str(), "Friends of the Earth");
@@ -282,14 +355,64 @@ mod tests {
 
     #[test]
     fn empty_optional_fields_are_absent() {
-        let s = Signature::parse(SignatureInput {
-            city: Some("".into()),
-            postal_code: Some(" ".into()),
-            locale: Some("".into()),
-            id: Some("".into()),
-            ..input()
-        })
+        let s = Signature::parse(
+            SignatureInput {
+                city: Some("".into()),
+                postal_code: Some(" ".into()),
+                locale: Some("".into()),
+                id: Some("".into()),
+                ..input()
+            },
+            &SignerRules::default(),
+        )
         .unwrap();
         assert!(s.city.is_none() && s.postal_code.is_none() && s.locale.is_none());
+    }
+
+    #[test]
+    fn a_petition_may_require_fields_and_refuse_organizations() {
+        let rules = SignerRules {
+            required: SignerRules::parse_required(&[
+                "city".into(),
+                "postal_code".into(),
+                "city".into(),
+            ])
+            .unwrap(),
+            organizations_may_sign: false,
+        };
+        assert_eq!(rules.required, [SignerField::PostalCode, SignerField::City]);
+        let errors = Signature::parse(
+            SignatureInput {
+                city: Some("  ".into()),
+                signer_kind: Some("organization".into()),
+                organization: Some("Greenpeace".into()),
+                ..input()
+            },
+            &rules,
+        )
+        .unwrap_err();
+        let got: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("postal_code", "required"),
+                ("city", "required"),
+                ("signer_kind", "not_accepted")
+            ]
+        );
+        let s = Signature::parse(
+            SignatureInput {
+                city: Some("Bakı".into()),
+                postal_code: Some("az1000".into()),
+                ..input()
+            },
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(s.postal_code.as_deref(), Some("AZ1000"));
+        assert_eq!(
+            SignerRules::parse_required(&["email".into()]),
+            Err("unknown_field")
+        );
     }
 }

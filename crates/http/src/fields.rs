@@ -149,6 +149,23 @@ impl Fields {
         }
     }
 
+    /// A JSON value as sent, for a field holding objects; `None` when absent
+    /// or `null`, and always in a form (which cannot nest).
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        match self {
+            Self::Json(map) => map.get(name).filter(|v| !v.is_null()),
+            Self::Form(_) => None,
+        }
+    }
+
+    /// Whether the request carries this field at all (even as `null`).
+    pub fn has(&self, name: &str) -> bool {
+        match self {
+            Self::Json(map) => map.contains_key(name),
+            Self::Form(map) => map.contains_key(name),
+        }
+    }
+
     /// A whole number.
     pub fn integer(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<i64> {
         let invalid = |errors: &mut Vec<FieldError>| {
@@ -180,21 +197,27 @@ pub fn check<T>(
 }
 
 /// Joins the type errors met while reading fields with the domain's verdict;
-/// a field wrongly typed is reported once, as such.
+/// a field wrongly typed is reported once, as such, and nothing inside it is.
 pub fn validated<T>(
-    mut type_errors: Vec<FieldError>,
+    type_errors: Vec<FieldError>,
     parsed: Result<T, Vec<FieldError>>,
 ) -> Result<T, ApiError> {
     match parsed {
         Ok(value) if type_errors.is_empty() => Ok(value),
         Ok(_) => Err(ApiError::Invalid(type_errors)),
         Err(errors) => {
-            for e in errors {
-                if !type_errors.iter().any(|t| t.field == e.field) {
-                    type_errors.push(e);
-                }
-            }
-            Err(ApiError::Invalid(type_errors))
+            let mistyped = |e: &FieldError| {
+                type_errors.iter().any(|t| {
+                    e.field == t.field
+                        || e.field
+                            .strip_prefix(t.field.as_ref())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                })
+            };
+            let checked: Vec<FieldError> = errors.into_iter().filter(|e| !mistyped(e)).collect();
+            Err(ApiError::Invalid(
+                type_errors.into_iter().chain(checked).collect(),
+            ))
         }
     }
 }

@@ -31,6 +31,7 @@ pub use problem::ApiError;
 pub use request::BodyKind;
 pub use router::ROUTES;
 pub use server::{HttpConfig, serve};
+pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 
 /// Everything a request may need, shared by all connections.

@@ -67,4 +67,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_petition_change_documents_exactly_the_fields_it_takes() {
+        let doc: Value = serde_json::from_str(DOCUMENT).expect("valid JSON");
+        let documented: BTreeSet<&str> =
+            doc["components"]["schemas"]["PetitionChange"]["properties"]
+                .as_object()
+                .expect("properties")
+                .keys()
+                .map(String::as_str)
+                .collect();
+        let taken: BTreeSet<&str> = crate::v1::petitions::CHANGEABLE.into_iter().collect();
+        assert_eq!(documented, taken);
+    }
 }

@@ -190,10 +190,10 @@ impl ApiError {
 
     /// The problem's short name (its type's last segment), and the fields at fault:
     /// what an HTML form's error page is told.
-    pub fn summary(&self) -> (&'static str, Vec<&'static str>) {
+    pub fn summary(&self) -> (&'static str, Vec<&str>) {
         let kind = self.describe().0;
         let fields = match self {
-            Self::Invalid(e) | Self::Conflict(e) => e.iter().map(|e| e.field).collect(),
+            Self::Invalid(e) | Self::Conflict(e) => e.iter().map(|e| e.field.as_ref()).collect(),
             Self::Captcha(_) => vec!["captcha"],
             _ => Vec::new(),
         };

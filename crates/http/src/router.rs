@@ -112,7 +112,7 @@ async fn dispatch(
         ["v1", "petitions", slug] => (
             Route::Petition,
             if get {
-                v1::petitions::show(app, slug).await
+                v1::petitions::show(app, slug, &req).await
             } else if method == Method::PATCH {
                 v1::petitions::update(app, config, slug, req).await
             } else {

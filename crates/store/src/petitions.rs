@@ -1,10 +1,13 @@
 //! Petitions.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 use undersigned_domain::{
-    CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, WebSettings, Window,
+    CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, SignerField, SignerRules, Target,
+    WebSettings, Window, Wording, Wordings,
 };
 
 use crate::audit::AuditEntry;
@@ -15,43 +18,46 @@ use crate::{Store, StoreError};
 pub struct Petition {
     pub id: i64,
     pub slug: String,
-    pub title: String,
-    pub text: String,
+    pub wordings: Wordings,
     pub goal: i64,
-    pub locale: String,
     pub status: PetitionStatus,
     pub window: Window,
+    pub targets: Vec<Target>,
+    pub signers: SignerRules,
     pub web: WebSettings,
     pub created_at: DateTime<Utc>,
 }
 
-/// What an organizer may change in a petition; every field is written.
+/// What an organizer may change in a petition (all but its slug and default
+/// locale); every field is written.
 #[derive(Debug, Clone)]
 pub struct PetitionUpdate {
-    pub title: String,
-    pub text: String,
+    pub wordings: Wordings,
     pub goal: i64,
     pub status: PetitionStatus,
     pub window: Window,
+    pub targets: Vec<Target>,
+    pub signers: SignerRules,
     pub web: WebSettings,
 }
 
 impl From<&Petition> for PetitionUpdate {
     fn from(p: &Petition) -> Self {
         Self {
-            title: p.title.clone(),
-            text: p.text.clone(),
+            wordings: p.wordings.clone(),
             goal: p.goal,
             status: p.status,
             window: p.window,
+            targets: p.targets.clone(),
+            signers: p.signers.clone(),
             web: p.web.clone(),
         }
     }
 }
 
-const COLUMNS: &str = "id, slug, title, body, goal, locale, status, created_at, \
+const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, status, created_at, \
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
-                       opens_at, closes_at";
+                       opens_at, closes_at, targets, required_fields, organizations_may_sign";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -65,17 +71,36 @@ impl TryFrom<Row> for Petition {
                 .map(|u| PageUrl::parse(&u).map_err(|_| corrupt(column)))
                 .transpose()
         };
+        let Json(translations) = row.try_get("translations")?;
+        let Json(targets) = row.try_get("targets")?;
+        let required: Vec<&str> = row.try_get("required_fields")?;
         Ok(Self {
             id: row.try_get("id")?,
             slug: row.try_get("slug")?,
-            title: row.try_get("title")?,
-            text: row.try_get("body")?,
+            wordings: Wordings {
+                locale: row.try_get("locale")?,
+                default: Wording {
+                    title: row.try_get("title")?,
+                    text: row.try_get("body")?,
+                    ask: row.try_get("ask")?,
+                },
+                translations,
+            },
             goal: row.try_get("goal")?,
-            locale: row.try_get("locale")?,
             status: PetitionStatus::parse(status).ok_or_else(|| corrupt("an unknown status"))?,
             window: Window {
                 opens_at: row.try_get("opens_at")?,
                 closes_at: row.try_get("closes_at")?,
+            },
+            targets,
+            signers: SignerRules {
+                required: required
+                    .iter()
+                    .map(|f| {
+                        SignerField::parse(f).ok_or_else(|| corrupt("an unknown required field"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                organizations_may_sign: row.try_get("organizations_may_sign")?,
             },
             web: WebSettings {
                 allowed_origins: origins
@@ -93,7 +118,7 @@ impl TryFrom<Row> for Petition {
     }
 }
 
-/// The web settings as the five columns they are stored in, in `COLUMNS` order.
+/// The web settings as the five columns they are stored in, in `ASSIGNED` order.
 struct WebColumns<'a> {
     origins: Vec<&'a str>,
     thank_you_url: Option<&'a str>,
@@ -124,35 +149,121 @@ impl<'a> WebColumns<'a> {
     }
 }
 
+/// The columns written alike on creation and change, beyond the web settings.
+struct PetitionColumns<'a> {
+    title: &'a str,
+    body: &'a str,
+    ask: Option<&'a str>,
+    translations: Json<&'a BTreeMap<String, Wording>>,
+    goal: i64,
+    status: &'static str,
+    window: Window,
+    targets: Json<&'a [Target]>,
+    required: Vec<&'static str>,
+    organizations_may_sign: bool,
+}
+
+impl<'a> PetitionColumns<'a> {
+    fn new(
+        wordings: &'a Wordings,
+        goal: i64,
+        status: PetitionStatus,
+        window: Window,
+        targets: &'a [Target],
+        signers: &SignerRules,
+    ) -> Self {
+        Self {
+            title: &wordings.default.title,
+            body: &wordings.default.text,
+            ask: wordings.default.ask.as_deref(),
+            translations: Json(&wordings.translations),
+            goal,
+            status: status.as_str(),
+            window,
+            targets: Json(targets),
+            required: signers.required.iter().map(|f| f.as_str()).collect(),
+            organizations_may_sign: signers.organizations_may_sign,
+        }
+    }
+
+    /// In the order of `ASSIGNED`.
+    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+        [
+            &self.title,
+            &self.body,
+            &self.ask,
+            &self.translations,
+            &self.goal,
+            &self.status,
+            &self.window.opens_at,
+            &self.window.closes_at,
+            &self.targets,
+            &self.required,
+            &self.organizations_may_sign,
+        ]
+    }
+}
+
+/// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
+const ASSIGNED: [&str; 16] = [
+    "title",
+    "body",
+    "ask",
+    "translations",
+    "goal",
+    "status",
+    "opens_at",
+    "closes_at",
+    "targets",
+    "required_fields",
+    "organizations_may_sign",
+    "allowed_origins",
+    "thank_you_url",
+    "error_url",
+    "captcha",
+    "captcha_fail_open",
+];
+
 impl Store {
-    /// Creates an open petition; [`StoreError::Conflict`] when the slug is taken.
-    pub async fn create_petition(&self, p: &NewPetition) -> Result<Petition, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
+    /// Creates a petition; [`StoreError::Conflict`] when the slug is taken.
+    /// The audit entry is written in the same transaction.
+    pub async fn create_petition(
+        &self,
+        p: &NewPetition,
+        audit: AuditEntry,
+    ) -> Result<Petition, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let columns = PetitionColumns::new(
+            &p.wordings,
+            p.goal,
+            p.status,
+            p.window,
+            &p.targets,
+            &p.signers,
+        );
+        let placeholders: Vec<String> = (3..ASSIGNED.len() + 3).map(|i| format!("${i}")).collect();
+        let row = tx
             .query_one(
                 &format!(
-                    "INSERT INTO petitions (slug, title, body, goal, locale, allowed_origins,
-                                            thank_you_url, error_url, captcha, captcha_fail_open,
-                                            opens_at, closes_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                     RETURNING {COLUMNS}"
+                    "INSERT INTO petitions (slug, locale, {})
+                     VALUES ($1, $2, {}) RETURNING {COLUMNS}",
+                    ASSIGNED.join(", "),
+                    placeholders.join(", ")
                 ),
                 &[
-                    &[
-                        &p.slug.as_str() as &(dyn ToSql + Sync),
-                        &p.title.as_str(),
-                        &p.text.as_str(),
-                        &p.goal,
-                        &p.locale.as_str(),
-                    ][..],
+                    &[&p.slug.as_str() as &(dyn ToSql + Sync), &p.wordings.locale][..],
+                    &columns.params(),
                     &WebColumns::new(&p.web).params(),
-                    &[&p.window.opens_at, &p.window.closes_at],
                 ]
                 .concat(),
             )
             .await
             .map_err(conflict_on_unique)?;
-        row.try_into()
+        let created = Petition::try_from(row)?;
+        crate::audit::record(&tx, &audit.about(created.id)).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn petition_by_slug(&self, slug: &str) -> Result<Option<Petition>, StoreError> {
@@ -191,25 +302,29 @@ impl Store {
         };
         let current = Petition::try_from(row)?;
         let u = change(&current)?;
+        let columns = PetitionColumns::new(
+            &u.wordings,
+            u.goal,
+            u.status,
+            u.window,
+            &u.targets,
+            &u.signers,
+        );
+        let assignments: Vec<String> = ASSIGNED
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 2))
+            .collect();
         let row = tx
             .query_one(
                 &format!(
-                    "UPDATE petitions SET title = $2, body = $3, goal = $4, status = $5,
-                            allowed_origins = $6, thank_you_url = $7, error_url = $8,
-                            captcha = $9, captcha_fail_open = $10, opens_at = $11,
-                            closes_at = $12, updated_at = now()
-                     WHERE id = $1 RETURNING {COLUMNS}"
+                    "UPDATE petitions SET {}, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}",
+                    assignments.join(", ")
                 ),
                 &[
-                    &[
-                        &current.id as &(dyn ToSql + Sync),
-                        &u.title,
-                        &u.text,
-                        &u.goal,
-                        &u.status.as_str(),
-                    ][..],
+                    &[&current.id as &(dyn ToSql + Sync)][..],
+                    &columns.params(),
                     &WebColumns::new(&u.web).params(),
-                    &[&u.window.opens_at, &u.window.closes_at],
                 ]
                 .concat(),
             )

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use tokio_postgres::NoTls;
-use undersigned_domain::{Channel, Country, NewPetition, NewPetitionInput, SignerKind};
-use undersigned_store::{RowOutcome, SignatureRow, Store};
+use undersigned_domain::{
+    Channel, Country, NewPetition, NewPetitionInput, SignerKind, WordingInput,
+};
+use undersigned_store::{Actor, AuditEntry, RowOutcome, SignatureRow, Store};
 use uuid::Uuid;
 
 struct Db {
@@ -76,14 +78,18 @@ async fn setup() -> (Db, Store, i64) {
 async fn petition(store: &Store) -> i64 {
     let p = NewPetition::parse(NewPetitionInput {
         slug: Some("writer".into()),
-        title: Some("Writer".into()),
-        text: Some("Text".into()),
+        wording: WordingInput {
+            title: Some("Writer".into()),
+            text: Some("Text".into()),
+            ask: None,
+        },
         goal: Some(10),
         locale: None,
         ..Default::default()
     })
     .unwrap();
-    store.create_petition(&p).await.unwrap().id
+    let audit = AuditEntry::new(&Actor::default(), "petition.create", Default::default());
+    store.create_petition(&p, audit).await.unwrap().id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use undersigned::{Config, StartError, open_store, run};
-use undersigned_domain::{NewPetition, NewPetitionInput};
+use undersigned_http::{ApiError, new_petition_from};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
 #[derive(Parser)]
@@ -40,20 +40,100 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PetitionCommand {
-    /// Create a petition, open for signing.
-    Create {
-        #[arg(long)]
-        slug: String,
-        #[arg(long)]
-        title: String,
-        #[arg(long)]
-        goal: i64,
-        /// The petition's text; the title when omitted.
-        #[arg(long)]
-        text_file: Option<PathBuf>,
-        #[arg(long, default_value = "en")]
-        locale: String,
-    },
+    /// Create a petition (open for signing unless --status says otherwise);
+    /// prints its slug. Takes the document `POST /v1/petitions` takes, from
+    /// --from, and the options given override its fields.
+    Create(PetitionCreate),
+}
+
+#[derive(clap::Args)]
+struct PetitionCreate {
+    /// A JSON file with the petition as `POST /v1/petitions` takes it: texts
+    /// in several locales (`translations`), `targets`, and every other field.
+    #[arg(long)]
+    from: Option<PathBuf>,
+    #[arg(long)]
+    slug: Option<String>,
+    /// The title, in the default locale.
+    #[arg(long)]
+    title: Option<String>,
+    /// A file holding the petition's text, in the default locale; the title
+    /// when neither this nor --from gives one.
+    #[arg(long)]
+    text_file: Option<PathBuf>,
+    /// The short call to action forms show.
+    #[arg(long)]
+    ask: Option<String>,
+    #[arg(long)]
+    goal: Option<i64>,
+    /// The default locale (`en` when neither this nor --from gives one).
+    #[arg(long)]
+    locale: Option<String>,
+    /// draft, open or closed.
+    #[arg(long)]
+    status: Option<String>,
+    /// When signing opens (RFC 3339).
+    #[arg(long)]
+    opens_at: Option<String>,
+    /// When signing closes (RFC 3339).
+    #[arg(long)]
+    closes_at: Option<String>,
+    /// A signer field the petition requires: postal_code or city.
+    #[arg(long = "require")]
+    required_fields: Vec<String>,
+    /// Only people may sign, not organizations.
+    #[arg(long)]
+    no_organizations: bool,
+}
+
+impl PetitionCreate {
+    /// The document the options describe: --from's, with the options set over it.
+    fn document(self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        use serde_json::Value;
+        let mut doc = match &self.from {
+            None => serde_json::Map::new(),
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|e| format!("--from {path:?}: {e}"))?;
+                match serde_json::from_slice(&bytes) {
+                    Ok(Value::Object(map)) => map,
+                    Ok(_) => return Err(format!("--from {path:?}: not a JSON object")),
+                    Err(e) => return Err(format!("--from {path:?}: {e}")),
+                }
+            }
+        };
+        let mut set = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                doc.insert(name.to_owned(), value);
+            }
+        };
+        let text = match &self.text_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| format!("--text-file {path:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        set("slug", self.slug.map(Value::from));
+        set("title", self.title.map(Value::from));
+        set("text", text.map(Value::from));
+        set("ask", self.ask.map(Value::from));
+        set("goal", self.goal.map(Value::from));
+        set("locale", self.locale.map(Value::from));
+        set("status", self.status.map(Value::from));
+        set("opens_at", self.opens_at.map(Value::from));
+        set("closes_at", self.closes_at.map(Value::from));
+        if !self.required_fields.is_empty() {
+            set("required_fields", Some(Value::from(self.required_fields)));
+        }
+        if self.no_organizations {
+            set("organizations_may_sign", Some(Value::Bool(false)));
+        }
+        if !doc.contains_key("text")
+            && let Some(title) = doc.get("title").cloned()
+        {
+            doc.insert("text".into(), title);
+        }
+        Ok(doc)
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,45 +201,35 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
             Ok(())
         }
         Command::Petition {
-            command:
-                PetitionCommand::Create {
-                    slug,
-                    title,
-                    goal,
-                    text_file,
-                    locale,
-                },
+            command: PetitionCommand::Create(options),
         } => {
-            let text = match text_file {
-                Some(path) => std::fs::read_to_string(path)?,
-                None => title.clone(),
-            };
-            let petition = NewPetition::parse(NewPetitionInput {
-                slug: Some(slug),
-                title: Some(title),
-                text: Some(text),
-                goal: Some(goal),
-                locale: Some(locale),
-                ..Default::default()
-            })
-            .map_err(|errors| {
-                let list: Vec<String> = errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.code))
-                    .collect();
-                StartError::Store(StoreError::Config(list.join(", ")))
-            })?;
+            let invalid = |what: String| StartError::Store(StoreError::Config(what));
+            let petition =
+                new_petition_from(options.document().map_err(invalid)?).map_err(|e| match e {
+                    ApiError::Invalid(errors) => invalid(
+                        errors
+                            .iter()
+                            .map(|e| format!("{}: {}", e.field, e.code))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    other => invalid(format!("{other:?}")),
+                })?;
             let (store, _) = open_store(&config).await?;
-            match store.create_petition(&petition).await {
+            let audit = AuditEntry::new(
+                &Actor::default(),
+                "petition.create",
+                serde_json::json!({"slug": petition.slug, "via": "command line"}),
+            );
+            match store.create_petition(&petition, audit).await {
                 Ok(p) => {
                     println!("{}", p.slug);
                     Ok(())
                 }
-                Err(StoreError::Conflict) => Err(StoreError::Config(format!(
+                Err(StoreError::Conflict) => Err(invalid(format!(
                     "a petition with slug {} already exists",
                     petition.slug.as_str()
-                ))
-                .into()),
+                ))),
                 Err(e) => Err(e.into()),
             }
         }

@@ -1,33 +1,51 @@
 //! Creating, changing and reading petitions.
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use undersigned_domain::{
-    CaptchaPolicy, FieldError, NewPetition, NewPetitionInput, PetitionStatus, WebSettingsInput,
-    Window, parse_goal, parse_text, parse_time, parse_title,
+    CaptchaPolicy, FieldError, Locale, NewPetition, NewPetitionInput, SignerRules, Target,
+    TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput, accepted_locales,
+    parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
 };
 use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError};
 
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
+use crate::query::Query;
 use crate::reply::{Body, json};
 use crate::request::MAX_BODY;
 use crate::server::HttpConfig;
 use crate::{App, auth, cors};
 
-fn petition_json(app: &App, p: &Petition) -> Value {
-    json!({
+/// Who reads a petition, which decides what they see.
+struct Reader<'a> {
+    /// The locales asked for, best first.
+    wanted: &'a [Locale],
+    /// The petition's organizers and admins also see every translation and
+    /// how to contact its targets.
+    organizer: bool,
+}
+
+fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
+    let (locale, wording) = p.wordings.pick(reader.wanted);
+    let mut body = json!({
         "slug": p.slug,
-        "title": p.title,
-        "text": p.text,
+        "locale": locale,
+        "default_locale": p.wordings.locale,
+        "locales": p.wordings.locales(),
+        "title": wording.title,
+        "text": wording.text,
+        "ask": wording.ask,
         "goal": p.goal,
         "count": app.ingest.counter().view(p.id).total,
         "status": p.status.as_str(),
-        "locale": p.locale,
         "created_at": p.created_at,
         "opens_at": p.window.opens_at,
         "closes_at": p.window.closes_at,
+        "targets": p.targets.iter().map(|t| target_json(t, reader.organizer)).collect::<Vec<_>>(),
+        "required_fields": p.signers.required.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+        "organizations_may_sign": p.signers.organizations_may_sign,
         "allowed_origins": p.web.allowed_origins,
         "thank_you_url": p.web.thank_you_url,
         "error_url": p.web.error_url,
@@ -38,7 +56,19 @@ fn petition_json(app: &App, p: &Petition) -> Value {
         "captcha_sitekey": app.captcha.as_ref()
             .filter(|_| p.web.captcha == CaptchaPolicy::Required)
             .map(|c| c.sitekey()),
-    })
+    });
+    if reader.organizer {
+        body["translations"] = json!(p.wordings.translations);
+    }
+    body
+}
+
+fn target_json(t: &Target, with_contact: bool) -> Value {
+    let mut target = json!({"name": t.name, "country": t.country});
+    if with_contact {
+        target["contact"] = json!(t.contact);
+    }
+    target
 }
 
 fn web_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WebSettingsInput {
@@ -51,6 +81,108 @@ fn web_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WebSettingsInput 
     }
 }
 
+fn wording_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WordingInput {
+    WordingInput {
+        title: fields.text("title", errors),
+        text: fields.text("text", errors),
+        ask: fields.text("ask", errors),
+    }
+}
+
+/// Reads the fields of an object inside a field: `translations.fr.title`,
+/// `targets[2].name`. A value that is not an object is `not_an_object`, and
+/// read as an empty one, so the others keep their places and are all checked.
+fn inner<T>(
+    at: String,
+    value: &Value,
+    errors: &mut Vec<FieldError>,
+    read: impl FnOnce(&Fields, &mut Vec<FieldError>) -> T,
+) -> T {
+    let map = match value {
+        Value::Object(map) => map.clone(),
+        _ => {
+            errors.push(FieldError::new(at.clone(), "not_an_object"));
+            Default::default()
+        }
+    };
+    let mut inner_errors = Vec::new();
+    let read = read(&Fields::Json(map), &mut inner_errors);
+    errors.extend(inner_errors.into_iter().map(|e| e.within(&at)));
+    read
+}
+
+/// `{"fr": {"title", "text", "ask"}, "de": null, …}`: translations to set or remove.
+fn translations_input(fields: &Fields, errors: &mut Vec<FieldError>) -> TranslationChanges {
+    let Some(value) = fields.value("translations") else {
+        return Vec::new();
+    };
+    let Value::Object(map) = value else {
+        errors.push(FieldError::new("translations", "not_an_object"));
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(tag, wording)| {
+            if wording.is_null() {
+                return (tag.clone(), None);
+            }
+            // A tag that is no locale is reported by the domain, by that name.
+            let at = match Locale::parse(tag) {
+                Ok(l) => format!("translations.{}", l.as_str()),
+                Err(_) => "translations".into(),
+            };
+            (tag.clone(), Some(inner(at, wording, errors, wording_input)))
+        })
+        .collect()
+}
+
+/// `[{"name", "country", "contact"}, …]`, in order.
+fn targets_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<TargetInput>> {
+    let value = fields.value("targets")?;
+    let Value::Array(items) = value else {
+        errors.push(FieldError::new("targets", "not_a_list_of_objects"));
+        return None;
+    };
+    let targets = items.iter().enumerate().map(|(i, item)| {
+        inner(format!("targets[{i}]"), item, errors, |f, errors| {
+            TargetInput {
+                name: f.text("name", errors),
+                country: f.text("country", errors),
+                contact: f.text("contact", errors),
+            }
+        })
+    });
+    Some(targets.collect())
+}
+
+/// A petition to create from a document as `POST /v1/petitions` takes it: the
+/// command line's `petition create` reads it with the same checks.
+pub fn new_petition_from(
+    document: serde_json::Map<String, Value>,
+) -> Result<NewPetition, ApiError> {
+    new_petition(&Fields::Json(document))
+}
+
+fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
+    let mut errors = Vec::new();
+    let input = NewPetitionInput {
+        slug: fields.text("slug", &mut errors),
+        wording: wording_input(fields, &mut errors),
+        locale: fields.text("locale", &mut errors),
+        translations: translations_input(fields, &mut errors),
+        goal: fields.integer("goal", &mut errors),
+        status: fields.text("status", &mut errors),
+        opens_at: fields.text("opens_at", &mut errors),
+        closes_at: fields.text("closes_at", &mut errors),
+        targets: targets_input(fields, &mut errors).unwrap_or_default(),
+        required_fields: fields
+            .list("required_fields", &mut errors)
+            .unwrap_or_default(),
+        organizations_may_sign: fields.boolean("organizations_may_sign", &mut errors),
+        web: web_input(fields, &mut errors),
+    };
+    validated(errors, NewPetition::parse(input))
+}
+
 pub async fn create(
     app: &App,
     config: &HttpConfig,
@@ -60,52 +192,50 @@ pub async fn create(
     let token = auth::require(app, &parts.headers, Role::Admin).await?;
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    let mut errors = Vec::new();
-    let input = NewPetitionInput {
-        slug: fields.text("slug", &mut errors),
-        title: fields.text("title", &mut errors),
-        text: fields.text("text", &mut errors),
-        goal: fields.integer("goal", &mut errors),
-        locale: fields.text("locale", &mut errors),
-        opens_at: fields.text("opens_at", &mut errors),
-        closes_at: fields.text("closes_at", &mut errors),
-        web: web_input(&fields, &mut errors),
-    };
-    let petition = validated(errors, NewPetition::parse(input))?;
-    let created = match app.store.create_petition(&petition).await {
+    let petition = new_petition(&fields)?;
+    let audit = AuditEntry::new(
+        &auth::actor(&token, &parts.extensions),
+        "petition.create",
+        json!({"slug": petition.slug}),
+    );
+    let created = match app.store.create_petition(&petition, audit).await {
         Ok(p) => p,
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict(vec![FieldError::new("slug", "taken")]));
         }
         Err(e) => return Err(e.into()),
     };
-    app.store
-        .audit(
-            &AuditEntry::new(
-                &auth::actor(&token, &parts.extensions),
-                "petition.create",
-                json!({"slug": created.slug}),
-            )
-            .about(created.id),
-        )
-        .await?;
     app.catalog.forget(&created.slug);
     tracing::info!(slug = %created.slug, goal = created.goal, "petition created");
-    let mut response = json(StatusCode::CREATED, &petition_json(app, &created));
+    let mut response = json(
+        StatusCode::CREATED,
+        &petition_json(app, &created, ORGANIZER),
+    );
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/petitions/{}", created.slug)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
 }
 
-/// The fields a change may carry.
-const CHANGEABLE: [&str; 11] = [
+/// An organizer's view in the default locale, as creation and changes answer.
+const ORGANIZER: Reader = Reader {
+    wanted: &[],
+    organizer: true,
+};
+
+/// The fields a change may carry; `slug` and `locale` (the default) stay.
+pub(crate) const CHANGEABLE: [&str; 16] = [
     "title",
     "text",
+    "ask",
+    "translations",
     "goal",
     "status",
     "opens_at",
     "closes_at",
+    "targets",
+    "required_fields",
+    "organizations_may_sign",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -113,7 +243,8 @@ const CHANGEABLE: [&str; 11] = [
     "captcha_fail_open",
 ];
 
-/// `PATCH /v1/petitions/{slug}`: the fields sent change, the others stay.
+/// `PATCH /v1/petitions/{slug}`: the fields sent change, the others stay;
+/// `translations` sets or (with `null`) removes the locales it names.
 pub async fn update(
     app: &App,
     config: &HttpConfig,
@@ -129,23 +260,34 @@ pub async fn update(
     let mut errors = Vec::new();
     let title = fields.text("title", &mut errors);
     let text = fields.text("text", &mut errors);
+    let ask = fields.nullable_text("ask", &mut errors);
+    let translations = translations_input(&fields, &mut errors);
     let goal = fields.integer("goal", &mut errors);
     let status = fields.text("status", &mut errors);
     let opens_at = fields.nullable_text("opens_at", &mut errors);
     let closes_at = fields.nullable_text("closes_at", &mut errors);
+    let targets = targets_input(&fields, &mut errors);
+    let targets = if fields.has("targets") {
+        Some(targets.unwrap_or_default())
+    } else {
+        None
+    };
+    let required = fields.list("required_fields", &mut errors);
+    let organizations_may_sign = fields.boolean("organizations_may_sign", &mut errors);
     let web = web_input(&fields, &mut errors);
     let changed: Vec<&str> = CHANGEABLE
         .iter()
         .copied()
-        .filter(|name| match &fields {
-            Fields::Json(map) => map.contains_key(*name),
-            Fields::Form(map) => map.contains_key(*name),
-        })
+        .filter(|name| fields.has(name))
         .collect();
+    let mut detail = json!({"fields": changed});
+    if !translations.is_empty() {
+        detail["locales"] = translations.iter().map(|(tag, _)| tag.as_str()).collect();
+    }
     let audit = AuditEntry::new(
         &auth::actor(&token, &parts.extensions),
         "petition.update",
-        json!({"fields": changed}),
+        detail,
     );
     let updated = app
         .store
@@ -157,25 +299,44 @@ pub async fn update(
                     errors.push(FieldError::new(field, code));
                 }
             };
+            let default = &mut next.wordings.default;
             if let Some(t) = &title {
                 check(
                     "title",
-                    parse_title(t).map(|t| next.title = t.into_string()),
+                    parse_title(t).map(|t| default.title = t.into_string()),
                 );
             }
             if let Some(t) = &text {
-                check("text", parse_text(t).map(|t| next.text = t.into_string()));
+                check(
+                    "text",
+                    parse_text(t).map(|t| default.text = t.into_string()),
+                );
+            }
+            match &ask {
+                None => {}
+                Some(None) => default.ask = None,
+                Some(Some(a)) if a.trim().is_empty() => default.ask = None,
+                Some(Some(a)) => {
+                    check(
+                        "ask",
+                        parse_ask(a).map(|a| default.ask = Some(a.into_string())),
+                    );
+                }
             }
             if let Some(g) = goal {
                 check("goal", parse_goal(g).map(|g| next.goal = g));
             }
             if let Some(s) = &status {
+                check("status", parse_status(s).map(|s| next.status = s));
+            }
+            if let Some(names) = &required {
                 check(
-                    "status",
-                    PetitionStatus::parse(s.trim())
-                        .ok_or("invalid")
-                        .map(|s| next.status = s),
+                    "required_fields",
+                    SignerRules::parse_required(names).map(|r| next.signers.required = r),
                 );
+            }
+            if let Some(may) = organizations_may_sign {
+                next.signers.organizations_may_sign = may;
             }
             let changed_time = |change: &Option<Option<String>>, held| match change {
                 None => Ok(held),
@@ -197,6 +358,15 @@ pub async fn update(
                     check("closes_at", closes.map(drop));
                 }
             }
+            if let Err(e) = next.wordings.change_translations(translations) {
+                errors.extend(e);
+            }
+            if let Some(targets) = targets {
+                match Target::parse_list(targets) {
+                    Ok(targets) => next.targets = targets,
+                    Err(e) => errors.extend(e),
+                }
+            }
             match current.web.apply(web) {
                 Ok(web) => next.web = web,
                 Err(e) => errors.extend(e),
@@ -207,16 +377,71 @@ pub async fn update(
         .ok_or(ApiError::NotFound)?;
     app.catalog.forget(&updated.slug);
     tracing::info!(slug = %updated.slug, "petition changed");
-    Ok(json(StatusCode::OK, &petition_json(app, &updated)))
+    Ok(json(
+        StatusCode::OK,
+        &petition_json(app, &updated, ORGANIZER),
+    ))
 }
 
-pub async fn show(app: &App, slug: &str) -> Result<Response<Body>, ApiError> {
+/// `GET /v1/petitions/{slug}?locale=xx`: in the locale asked for (else the
+/// best of `Accept-Language`, else the default). Public and briefly cacheable;
+/// with the token of one of its organizers, their view, never cached.
+pub async fn show(
+    app: &App,
+    slug: &str,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let mut response = json(StatusCode::OK, &petition_json(app, &petition));
-    response.headers_mut().insert(
+    let wanted = wanted_locales(req)?;
+    let organizer = req.headers().contains_key(header::AUTHORIZATION);
+    if organizer {
+        auth::require_petition(app, req.headers(), petition.id).await?;
+    }
+    let reader = Reader {
+        wanted: &wanted,
+        organizer,
+    };
+    let body = petition_json(app, &petition, reader);
+    let mut response = json(StatusCode::OK, &body);
+    let headers = response.headers_mut();
+    if let Some(served) = body["locale"]
+        .as_str()
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        headers.insert(header::CONTENT_LANGUAGE, served);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=1"),
+        HeaderValue::from_static(if organizer {
+            "private, no-store"
+        } else {
+            "public, max-age=1"
+        }),
     );
-    cors::public(response.headers_mut());
+    cors::public(headers);
     Ok(response)
+}
+
+/// `?locale=` when given (a bad one is 422), then `Accept-Language`.
+fn wanted_locales(req: &Request<Incoming>) -> Result<Vec<Locale>, ApiError> {
+    let query = Query::of(req.uri());
+    let mut wanted = match query.get("locale") {
+        None => Vec::new(),
+        Some(tag) => vec![
+            Locale::parse(tag)
+                .map_err(|code| ApiError::Invalid(vec![FieldError::new("locale", code)]))?,
+        ],
+    };
+    wanted.extend(accept_language(req.headers()));
+    Ok(wanted)
+}
+
+fn accept_language(headers: &HeaderMap) -> Vec<Locale> {
+    headers
+        .get_all(header::ACCEPT_LANGUAGE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(accepted_locales)
+        .collect()
 }

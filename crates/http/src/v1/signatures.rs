@@ -8,7 +8,7 @@ use http::{HeaderMap, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::json;
 use undersigned_domain::{
-    CaptchaPolicy, Channel, Country, FieldError, Signature, SignatureInput, parse_time,
+    CaptchaPolicy, Channel, Country, FieldError, Signature, SignatureInput, SignerRules, parse_time,
 };
 use undersigned_guard::Scope;
 use undersigned_ingest::{Receipt, SignError};
@@ -46,7 +46,7 @@ pub async fn sign(
             .window
             .check(petition.status, chrono::Utc::now())
             .map_err(ApiError::NotOpen)?;
-        let (signature, captcha) = parse_signature(kind, &body)?;
+        let (signature, captcha) = parse_signature(kind, &body, &petition.signers)?;
         // Authenticated callers with a right to this petition (its devices and
         // organizers, admins) never solve captchas; other tokens are refused.
         let authenticated = if parts.headers.contains_key(header::AUTHORIZATION) {
@@ -160,6 +160,7 @@ fn accepts_html(headers: &HeaderMap) -> bool {
 pub fn parse_signature(
     kind: BodyKind,
     body: &[u8],
+    rules: &SignerRules,
 ) -> Result<(Signature, Option<String>), ApiError> {
     let fields = Fields::parse(kind, body)?;
     let mut errors = Vec::new();
@@ -178,7 +179,7 @@ pub fn parse_signature(
         locale: fields.text("locale", &mut errors),
         id: fields.text("id", &mut errors),
     };
-    Ok((validated(errors, Signature::parse(input))?, captcha))
+    Ok((validated(errors, Signature::parse(input, rules))?, captcha))
 }
 
 /// Signatures per page, by default and at most.
@@ -321,10 +322,10 @@ mod tests {
     #[test]
     fn the_captcha_token_comes_from_either_field() {
         let form = b"full_name=A&email=a%40example.org&country=NL&h-captcha-response=tok";
-        let (_, token) = parse_signature(BodyKind::Form, form).unwrap();
+        let (_, token) = parse_signature(BodyKind::Form, form, &SignerRules::default()).unwrap();
         assert_eq!(token.as_deref(), Some("tok"));
         let json = br#"{"full_name":"A","email":"a@example.org","country":"NL","captcha":"t2"}"#;
-        let (_, token) = parse_signature(BodyKind::Json, json).unwrap();
+        let (_, token) = parse_signature(BodyKind::Json, json, &SignerRules::default()).unwrap();
         assert_eq!(token.as_deref(), Some("t2"));
     }
 }

@@ -115,14 +115,22 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
     let store = undersigned_store::Store::connect(&ns.database_url(), 1).unwrap();
     let petition = undersigned_domain::NewPetition::parse(undersigned_domain::NewPetitionInput {
         slug: Some("killed".into()),
-        title: Some("Killed".into()),
-        text: Some("Mid-stream.".into()),
+        wording: undersigned_domain::WordingInput {
+            title: Some("Killed".into()),
+            text: Some("Mid-stream.".into()),
+            ask: None,
+        },
         goal: Some(1000),
         locale: None,
         ..Default::default()
     })
     .unwrap();
-    store.create_petition(&petition).await.unwrap();
+    let audit = undersigned_store::AuditEntry::new(
+        &undersigned_store::Actor::default(),
+        "petition.create",
+        serde_json::json!({"slug": "killed"}),
+    );
+    store.create_petition(&petition, audit).await.unwrap();
 
     let receipts = Arc::new(Mutex::new(Vec::new()));
     let workers = stream(

@@ -8,6 +8,7 @@ mod fake_hcaptcha;
 mod instances;
 mod limits;
 mod moderation;
+mod petitions;
 mod redis_outage;
 mod roles;
 mod support;

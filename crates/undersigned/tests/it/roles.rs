@@ -392,14 +392,7 @@ async fn the_command_line_issues_scoped_tokens() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("cli").await;
-    let cli = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_undersigned"))
-            .args(args)
-            .env("UNDERSIGNED_DATABASE_URL", ns.database_url())
-            .env("UNDERSIGNED_IDENTITY_PEPPER", crate::support::PEPPER)
-            .output()
-            .expect("cli runs")
-    };
+    let cli = |args: &[&str]| ns.cli(args);
     let out = cli(&[
         "token",
         "create",

@@ -55,6 +55,16 @@ impl Namespace {
         }
     }
 
+    /// Runs the `undersigned` command line on this namespace's database.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_undersigned"))
+            .args(args)
+            .env("UNDERSIGNED_DATABASE_URL", self.database_url())
+            .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
+            .output()
+            .expect("cli runs")
+    }
+
     pub async fn sql(&self) -> tokio_postgres::Client {
         connect(&self.database_url()).await
     }
@@ -258,6 +268,19 @@ pub async fn problem(r: Response, status: u16) -> Value {
 }
 
 /// The whole seconds of a Retry-After header.
+/// A problem's `errors`, as (field, code) pairs.
+pub fn problem_fields(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            let text = |name: &str| e[name].as_str().expect("a text").to_owned();
+            (text("field"), text("code"))
+        })
+        .collect()
+}
+
 pub fn retry_after(r: &Response) -> u64 {
     r.headers()["retry-after"]
         .to_str()
