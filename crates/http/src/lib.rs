@@ -45,6 +45,7 @@ pub struct App {
     pub shield: Arc<Shield>,
     /// hCaptcha, when a secret is configured.
     pub captcha: Option<Captcha>,
+    pub exports: v1::exports::Exports,
     counts: v1::count::RenderedCounts,
 }
 
@@ -56,6 +57,7 @@ impl App {
         metrics: HttpMetrics,
         shield: Arc<Shield>,
         captcha: Option<Captcha>,
+        export_key: ed25519_dalek::SigningKey,
     ) -> Self {
         Self {
             catalog: Catalog::new(store.clone()),
@@ -65,6 +67,7 @@ impl App {
             metrics,
             shield,
             captcha,
+            exports: v1::exports::Exports::new(export_key),
             counts: v1::count::RenderedCounts::default(),
         }
     }

@@ -23,10 +23,11 @@ pub enum Route {
     Audit,
     OpenApi,
     Signatures,
+    Export,
     Unknown,
 }
 
-const ROUTES: [Route; 15] = [
+const ROUTES: [Route; 16] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -41,6 +42,7 @@ const ROUTES: [Route; 15] = [
     Route::Audit,
     Route::OpenApi,
     Route::Signatures,
+    Route::Export,
     Route::Unknown,
 ];
 
@@ -66,6 +68,7 @@ impl Route {
             Self::Audit => "audit",
             Self::OpenApi => "openapi",
             Self::Signatures => "signatures",
+            Self::Export => "export",
             Self::Unknown => "unknown",
         }
     }

@@ -32,6 +32,8 @@ pub enum ApiError {
     /// Over a limit; the wait passes it.
     RateLimited(Duration, Scope),
     QueueFull,
+    /// As many exports as allowed at once are running.
+    ExportsBusy,
     Unavailable,
     Internal,
 }
@@ -68,7 +70,9 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueFull | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueFull | Self::ExportsBusy | Self::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,6 +179,11 @@ impl ApiError {
                 "Busy",
                 "The service is taking many signatures right now; retry after the delay in Retry-After.",
             ),
+            Self::ExportsBusy => (
+                "/problems/exports-busy",
+                "Exports busy",
+                "As many exports as this service runs at once are running; retry after the delay in Retry-After.",
+            ),
             Self::Unavailable => (
                 "/problems/unavailable",
                 "Temporarily unavailable",
@@ -229,6 +238,7 @@ impl ApiError {
         let retry_after = match self {
             Self::RateLimited(wait, _) => Some(wait),
             Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
+            Self::ExportsBusy => Some(Duration::from_secs(10)),
             Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
                 Some(Duration::from_secs(5))
             }

@@ -23,6 +23,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// `limit`, between 1 and `max`; `default` when absent.
     pub fn limit(&self, default: i64, max: i64, errors: &mut Vec<FieldError>) -> i64 {
         match self.get("limit").map(str::parse::<i64>) {

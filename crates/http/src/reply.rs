@@ -2,19 +2,31 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{Either, Full, StreamBody};
 use serde::Serialize;
 
 use crate::problem::ApiError;
 
-pub type Body = Full<Bytes>;
+/// A whole answer, or one streamed as it is made (exports).
+pub type Body = Either<Full<Bytes>, Streamed>;
+
+/// The chunks of a streamed answer; an error cuts the answer short, so the
+/// client sees it incomplete instead of taking it for whole.
+pub type Streamed = StreamBody<
+    std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<Item = Result<hyper::body::Frame<Bytes>, std::io::Error>>
+                + Send,
+        >,
+    >,
+>;
 
 pub fn full(
     status: StatusCode,
     content_type: &'static str,
     body: impl Into<Bytes>,
 ) -> Response<Body> {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(Either::Left(Full::new(body.into())));
     *response.status_mut() = status;
     response
         .headers_mut()

@@ -15,7 +15,7 @@ use crate::{App, ops, v1};
 
 /// Every operation the router answers (HEAD goes with GET), by method and path
 /// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 23] = [
+pub const ROUTES: [(&str, &str); 25] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -27,6 +27,8 @@ pub const ROUTES: [(&str, &str); 23] = [
     ("GET", "/v1/petitions/{slug}/signatures"),
     ("OPTIONS", "/v1/petitions/{slug}/signatures"),
     ("GET", "/v1/petitions/{slug}/count"),
+    ("GET", "/v1/petitions/{slug}/export"),
+    ("GET", "/v1/export-key"),
     ("GET", "/v1/petitions/{slug}/signals"),
     ("GET", "/v1/petitions/{slug}/invalidations"),
     ("POST", "/v1/petitions/{slug}/invalidations"),
@@ -135,6 +137,22 @@ async fn dispatch(
             Route::Count,
             if get {
                 v1::count::show(app, slug, req.headers()).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "petitions", slug, "export"] => (
+            Route::Export,
+            if get {
+                v1::exports::export(app, slug, req).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "export-key"] => (
+            Route::Export,
+            if get {
+                Ok(v1::exports::key(app))
             } else {
                 not_allowed("GET, HEAD")
             },

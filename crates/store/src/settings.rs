@@ -8,6 +8,16 @@ impl Store {
     /// The identity pepper stored in the database, generated on first use.
     /// Returns the hex-encoded pepper and whether this call generated it.
     pub async fn stored_pepper(&self) -> Result<(String, bool), StoreError> {
+        self.stored_secret("identity_pepper").await
+    }
+
+    /// The seed of the key that signs export bundles, like the pepper.
+    pub async fn stored_export_key(&self) -> Result<(String, bool), StoreError> {
+        self.stored_secret("export_signing_key").await
+    }
+
+    /// 32 random bytes, hex-encoded, stored under `name` on first use.
+    async fn stored_secret(&self, name: &str) -> Result<(String, bool), StoreError> {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         let candidate = hex::encode(secret);
@@ -15,16 +25,13 @@ impl Store {
         // Instances starting together all offer one; the first insert wins.
         let inserted = client
             .execute(
-                "INSERT INTO settings (name, value) VALUES ('identity_pepper', $1)
+                "INSERT INTO settings (name, value) VALUES ($1, $2)
                  ON CONFLICT (name) DO NOTHING",
-                &[&candidate],
+                &[&name, &candidate],
             )
             .await?;
         let row = client
-            .query_one(
-                "SELECT value FROM settings WHERE name = 'identity_pepper'",
-                &[],
-            )
+            .query_one("SELECT value FROM settings WHERE name = $1", &[&name])
             .await?;
         Ok((row.get(0), inserted == 1))
     }

@@ -31,6 +31,9 @@ pub struct Config {
     /// Secret for identity keys (16 bytes or more); generated and stored when unset.
     #[serde(deserialize_with = "text_or_number")]
     pub identity_pepper: Option<String>,
+    /// The Ed25519 key that signs export bundles: its 32-byte seed in hex;
+    /// generated and stored when unset.
+    pub export_signing_key: Option<String>,
     /// Signatures per client address per petition: one limit or several that all
     /// apply (`3/60s,20/1h`: a burst and a sustained rate), or `off`.
     pub ip_limit: String,
@@ -90,6 +93,7 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
             identity_pepper: None,
+            export_signing_key: None,
             ip_limit: "3/60s,20/1h".into(),
             domain_limit: "500/1h".into(),
             domain_limit_exempt: BIG_PROVIDERS.join(","),
@@ -154,8 +158,17 @@ pub enum ConfigError {
     Captcha(#[from] CaptchaConfigError),
     #[error("UNDERSIGNED_IDENTITY_PEPPER must be at least 16 bytes")]
     WeakPepper,
+    #[error("UNDERSIGNED_EXPORT_SIGNING_KEY must be 64 hex digits (a 32-byte Ed25519 seed)")]
+    ExportKey,
     #[error("UNDERSIGNED_POOL_SIZE must exceed UNDERSIGNED_WRITERS, which hold a connection each")]
     PoolTooSmall,
+}
+
+/// An Ed25519 signing key from its seed in hex.
+pub fn export_key(seed: &str) -> Result<ed25519_dalek::SigningKey, ConfigError> {
+    let seed = hex::decode(seed.trim()).map_err(|_| ConfigError::ExportKey)?;
+    let seed: [u8; 32] = seed.try_into().map_err(|_| ConfigError::ExportKey)?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 impl Config {
@@ -179,6 +192,9 @@ impl Config {
         self.shield_limit()?;
         self.trusted_proxies()?;
         self.captcha()?;
+        if let Some(seed) = &self.export_signing_key {
+            export_key(seed)?;
+        }
         if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
             return Err(ConfigError::WeakPepper);
         }

@@ -54,6 +54,28 @@ pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> 
     Ok((store, pepper))
 }
 
+/// The key that signs export bundles: configured, or generated once and kept
+/// in the database like the pepper.
+pub async fn open_export_key(
+    config: &Config,
+    store: &Store,
+) -> Result<ed25519_dalek::SigningKey, StartError> {
+    let seed = match &config.export_signing_key {
+        Some(seed) => seed.clone(),
+        None => {
+            let (seed, generated) = store.stored_export_key().await?;
+            if generated {
+                warn!(
+                    "UNDERSIGNED_EXPORT_SIGNING_KEY is not set: generated one and stored it in \
+                     the database; set it in the environment to keep it apart from the data"
+                );
+            }
+            seed
+        }
+    };
+    Ok(config::export_key(&seed)?)
+}
+
 /// Keeps the suspicion signals' gauges current. Each refresh is one grouped
 /// read of the last hour's rows.
 fn spawn_signals(store: Store, metrics: SignalMetrics, every: Duration) {
@@ -104,6 +126,7 @@ pub async fn run(
         SignalMetrics::register(&registry)?,
         Duration::from_secs(config.signals_refresh_secs.max(1)),
     );
+    let export_key = open_export_key(&config, &store).await?;
     let app = Arc::new(App::new(
         store,
         ingest.clone(),
@@ -111,6 +134,7 @@ pub async fn run(
         metrics,
         shield.clone(),
         config.captcha()?,
+        export_key,
     ));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use undersigned::{Config, StartError, open_store, run};
+use undersigned::{Config, StartError, open_export_key, open_store, run};
+use undersigned_export::{
+    ExportJob, ExportRequest, Proof, check_proof, prove, verify_bundle, write_export,
+};
 use undersigned_http::{ApiError, new_petition_from};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
@@ -35,6 +38,76 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Export a petition's signatures to a file, as `GET
+    /// /v1/petitions/{slug}/export` does (recorded in the audit trail).
+    Export(ExportOptions),
+    /// Check signed bundles and inclusion proofs, offline.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ExportOptions {
+    #[arg(long)]
+    petition: String,
+    /// csv, jsonl or bundle.
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Only signatures from this country (ISO code); repeatable.
+    #[arg(long = "country")]
+    countries: Vec<String>,
+    /// Signed at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Signed before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// web, event or paper.
+    #[arg(long)]
+    channel: Option<String>,
+    /// person or organization.
+    #[arg(long)]
+    signer_kind: Option<String>,
+    /// counted (the default), invalidated, shadowed or all.
+    #[arg(long)]
+    status: Option<String>,
+    /// Comma-separated: receipt, full_name, organization, signer_kind, city,
+    /// postal_code, country, signed_at, channel, email.
+    #[arg(long)]
+    columns: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Check a bundle: its signature, every file's SHA-256, the counts and the
+    /// Merkle root; says what is wrong, if anything.
+    Verify {
+        file: PathBuf,
+        /// The campaign's public key (base64, from GET /v1/export-key); without
+        /// it, the key the manifest names is used and reported.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Print the inclusion proof (JSON) of the signature with this receipt.
+    Prove {
+        file: PathBuf,
+        #[arg(long)]
+        receipt: String,
+    },
+    /// Check an inclusion proof against a delivered bundle's Merkle root.
+    CheckProof {
+        proof: PathBuf,
+        #[arg(long)]
+        receipt: String,
+        /// The `merkle_root` of the delivered bundle's manifest.
+        #[arg(long)]
+        root: String,
     },
 }
 
@@ -195,6 +268,8 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
             let listener = TcpListener::bind(config.listen).await?;
             run(config, listener, shutdown_signal()).await
         }
+        Command::Export(options) => export(options, &config).await,
+        Command::Bundle { command } => bundle(command),
         Command::Migrate => {
             ensure_database(&config.database_url).await?;
             migrate(&config.database_url).await?;
@@ -295,6 +370,162 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
             };
             let (_, token) = store.create_token(&new, Some(audit)).await?;
             println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// `undersigned export`: the same checks and audit entries as the HTTP export,
+/// by an operator on the service's own machine (who may read e-mails).
+async fn export(options: ExportOptions, config: &Config) -> Result<(), StartError> {
+    let invalid = |what: String| StartError::Store(StoreError::Config(what));
+    let mut pairs: Vec<(&str, &str)> = vec![("format", options.format.as_str())];
+    pairs.extend(options.countries.iter().map(|c| ("country", c.as_str())));
+    for (name, value) in [
+        ("since", &options.since),
+        ("until", &options.until),
+        ("channel", &options.channel),
+        ("signer_kind", &options.signer_kind),
+        ("status", &options.status),
+        ("columns", &options.columns),
+    ] {
+        if let Some(v) = value {
+            pairs.push((name, v));
+        }
+    }
+    let mut request = ExportRequest::parse(pairs).map_err(|errors| {
+        invalid(
+            errors
+                .iter()
+                .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })?;
+    let (store, _) = open_store(config).await?;
+    let key = open_export_key(config, &store).await?;
+    let petition = store
+        .petition_by_slug(&options.petition)
+        .await?
+        .ok_or_else(|| {
+            invalid(format!(
+                "--petition {:?}: no such petition",
+                options.petition
+            ))
+        })?;
+    request.filter.petition_id = petition.id;
+    request.filter.countries = request.countries.take();
+    let job = ExportJob {
+        id: uuid::Uuid::now_v7(),
+        petition: &petition,
+        filter: request.filter.clone(),
+        columns: request.columns.clone(),
+        format: request.format,
+        exported_at: chrono::Utc::now(),
+        key: &key,
+    };
+    let actor = Actor::default();
+    let start = serde_json::json!({
+        "export_id": job.id, "format": job.format.as_str(), "filters": job.filters_json(),
+        "columns": job.column_names(), "via": "command line",
+    });
+    store
+        .audit(&AuditEntry::new(&actor, "export", start).about(petition.id))
+        .await?;
+    let mut file = tokio::fs::File::create(&options.out).await?;
+    let result = write_export(&store, &job, &mut file).await;
+    let finish = match &result {
+        Ok(s) => serde_json::json!({
+            "export_id": job.id, "complete": true, "rows": s.rows, "sha256": s.sha256,
+            "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
+        }),
+        Err(e) => {
+            serde_json::json!({"export_id": job.id, "complete": false, "error": e.to_string()})
+        }
+    };
+    store
+        .audit(&AuditEntry::new(&actor, "export.finish", finish).about(petition.id))
+        .await?;
+    let summary = result.map_err(|e| invalid(e.to_string()))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "file": options.out, "rows": summary.rows, "by_country": summary.by_country,
+            "sha256": summary.sha256, "merkle_root": summary.merkle_root,
+        })
+    );
+    Ok(())
+}
+
+/// `undersigned bundle …`: offline, without the database.
+fn bundle(command: BundleCommand) -> Result<(), StartError> {
+    let fail = |what: String| StartError::Store(StoreError::Config(what));
+    let receipt =
+        |r: &str| uuid::Uuid::parse_str(r.trim()).map_err(|_| fail("--receipt: not a UUID".into()));
+    match command {
+        BundleCommand::Verify { file, key } => {
+            let trusted = match key {
+                None => None,
+                Some(k) => {
+                    use base64::Engine;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(k.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| {
+                            fail("--key: base64 of a 32-byte Ed25519 public key".into())
+                        })?;
+                    Some(
+                        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                            .map_err(|_| fail("--key: not an Ed25519 public key".into()))?,
+                    )
+                }
+            };
+            let bytes = std::fs::read(&file)?;
+            match verify_bundle(&bytes, trusted.as_ref()) {
+                Ok(check) => {
+                    println!(
+                        "ok: {} signatures of {}, Merkle root {}, signed by {}{}",
+                        check.row_count,
+                        check.petition,
+                        check.merkle_root,
+                        check.public_key,
+                        if check.key_trusted {
+                            " (the trusted key)"
+                        } else {
+                            " (not checked against a trusted key: pass --key)"
+                        }
+                    );
+                    Ok(())
+                }
+                Err(problems) => Err(fail(format!(
+                    "{} is not intact: {}",
+                    file.display(),
+                    problems.join("; ")
+                ))),
+            }
+        }
+        BundleCommand::Prove { file, receipt: r } => {
+            let proof = prove(&std::fs::read(&file)?, &receipt(&r)?).map_err(fail)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&proof).unwrap_or_default()
+            );
+            Ok(())
+        }
+        BundleCommand::CheckProof {
+            proof,
+            receipt: r,
+            root,
+        } => {
+            let proof: Proof = serde_json::from_slice(&std::fs::read(&proof)?)
+                .map_err(|e| fail(format!("not a proof: {e}")))?;
+            check_proof(&proof, &receipt(&r)?, &root).map_err(fail)?;
+            println!(
+                "ok: signature {} of {} is in the bundle with root {root}",
+                proof.leaf_index + 1,
+                proof.tree_size
+            );
             Ok(())
         }
     }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod blocks;
 pub mod count;
+pub mod exports;
 pub mod invalidations;
 pub mod petitions;
 pub mod signals;

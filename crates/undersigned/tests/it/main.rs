@@ -4,6 +4,7 @@ mod contract;
 mod counting;
 mod durability;
 mod errors;
+mod exports;
 mod fake_hcaptcha;
 mod instances;
 mod limits;

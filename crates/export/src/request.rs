@@ -1,0 +1,160 @@
+//! An export as asked for: format, filters and columns, from a query string's
+//! pairs (the HTTP API) or the command line's options, checked alike.
+
+use undersigned_domain::{Channel, Country, FieldError, SignerKind, parse_time};
+use undersigned_store::{ExportFilter, ExportStatus};
+
+use crate::{Column, Format};
+
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub format: Format,
+    /// `None`: every country (within the reader's scope).
+    pub countries: Option<Vec<String>>,
+    pub filter: ExportFilter,
+    pub columns: Vec<Column>,
+}
+
+impl ExportRequest {
+    /// From `name=value` pairs: `format` (csv, jsonl or bundle; csv when
+    /// absent), `country` (repeatable, or comma-separated), `since`, `until`
+    /// (RFC 3339), `channel`, `signer_kind`, `status` (counted, invalidated,
+    /// shadowed or all; counted when absent) and `columns` (comma-separated;
+    /// the delivery columns when absent).
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut request = Self {
+            format: Format::Csv,
+            countries: None,
+            filter: ExportFilter::default(),
+            columns: Column::DELIVERY.to_vec(),
+        };
+        let mut note =
+            |field: &'static str, code: &'static str| errors.push(FieldError::new(field, code));
+        for (name, value) in pairs {
+            let value = value.trim();
+            match name {
+                "format" => match Format::parse(value) {
+                    Some(f) => request.format = f,
+                    None => note("format", "invalid"),
+                },
+                "country" => {
+                    for code in value.split(',').filter(|c| !c.trim().is_empty()) {
+                        match Country::parse(code) {
+                            Some(c) => request
+                                .countries
+                                .get_or_insert_with(Vec::new)
+                                .push(c.as_str().to_owned()),
+                            None => note("country", "unknown_country"),
+                        }
+                    }
+                }
+                "since" | "until" => match parse_time(value) {
+                    Ok(t) if name == "since" => request.filter.since = Some(t),
+                    Ok(t) => request.filter.until = Some(t),
+                    Err(code) => note(if name == "since" { "since" } else { "until" }, code),
+                },
+                "channel" => match Channel::parse(value) {
+                    Some(c) => request.filter.channel = Some(c),
+                    None => note("channel", "invalid"),
+                },
+                "signer_kind" => match SignerKind::parse(value) {
+                    Some(k) => request.filter.signer_kind = Some(k),
+                    None => note("signer_kind", "invalid"),
+                },
+                "status" => match ExportStatus::parse(value) {
+                    Some(s) => request.filter.status = s,
+                    None => note("status", "invalid"),
+                },
+                "columns" => {
+                    let parsed: Option<Vec<Column>> = value
+                        .split(',')
+                        .filter(|c| !c.trim().is_empty())
+                        .map(Column::parse)
+                        .collect();
+                    match parsed {
+                        Some(c) if !c.is_empty() => {
+                            let mut unique = Vec::new();
+                            for column in c {
+                                if !unique.contains(&column) {
+                                    unique.push(column);
+                                }
+                            }
+                            request.columns = unique;
+                        }
+                        _ => note("columns", "invalid"),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(countries) = &mut request.countries {
+            countries.sort();
+            countries.dedup();
+        }
+        if let (Some(since), Some(until)) = (request.filter.since, request.filter.until)
+            && since >= until
+        {
+            errors.push(FieldError::new("until", "before_since"));
+        }
+        request.filter.with_email = request.columns.contains(&Column::Email);
+        if errors.is_empty() {
+            Ok(request)
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn wants_email(&self) -> bool {
+        self.columns.contains(&Column::Email)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_every_filter() {
+        let r = ExportRequest::parse([]).unwrap();
+        assert_eq!(r.format, Format::Csv);
+        assert_eq!(r.columns, Column::DELIVERY);
+        assert!(!r.filter.with_email);
+        let r = ExportRequest::parse([
+            ("format", "bundle"),
+            ("country", "nl,BE"),
+            ("country", "nl"),
+            ("since", "2026-01-01T00:00:00Z"),
+            ("channel", "paper"),
+            ("signer_kind", "organization"),
+            ("status", "all"),
+            ("columns", "full_name,email,full_name"),
+        ])
+        .unwrap();
+        assert_eq!(r.format, Format::Bundle);
+        assert_eq!(r.countries, Some(vec!["BE".into(), "NL".into()]));
+        assert_eq!(r.columns, [Column::FullName, Column::Email]);
+        assert!(r.filter.with_email && r.wants_email());
+        assert_eq!(r.filter.status, ExportStatus::All);
+        let errors = ExportRequest::parse([
+            ("format", "pdfx"),
+            ("country", "ZZ"),
+            ("since", "2026-02-01T00:00:00Z"),
+            ("until", "2026-01-01T00:00:00Z"),
+            ("columns", "password"),
+        ])
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("format", "invalid"),
+                ("country", "unknown_country"),
+                ("columns", "invalid"),
+                ("until", "before_since")
+            ]
+        );
+    }
+}

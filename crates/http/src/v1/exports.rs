@@ -1,0 +1,180 @@
+//! Exports for delivery: `GET /v1/petitions/{slug}/export`, streamed from one
+//! snapshot as it is read, each audited when it starts and when it ends; and
+//! the public key that signs bundles.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use futures_util::StreamExt;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{Either, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_util::io::ReaderStream;
+use undersigned_export::{ExportJob, ExportRequest, write_export};
+use undersigned_store::{AuditEntry, Petition, Role};
+use uuid::Uuid;
+
+use crate::problem::ApiError;
+use crate::query::Query;
+use crate::reply::{Body, json};
+use crate::{App, auth};
+
+/// Exports running at once on one instance: each holds a Postgres connection
+/// and a snapshot for its whole length.
+const AT_ONCE: usize = 2;
+
+/// The export key and the slots for running exports.
+pub struct Exports {
+    key: Arc<SigningKey>,
+    slots: Arc<Semaphore>,
+}
+
+impl Exports {
+    pub fn new(key: SigningKey) -> Self {
+        Self {
+            key: Arc::new(key),
+            slots: Arc::new(Semaphore::new(AT_ONCE)),
+        }
+    }
+}
+
+fn job<'a>(
+    id: Uuid,
+    request: &ExportRequest,
+    exported_at: chrono::DateTime<chrono::Utc>,
+    petition: &'a Petition,
+    key: &'a SigningKey,
+) -> ExportJob<'a> {
+    ExportJob {
+        id,
+        petition,
+        filter: request.filter.clone(),
+        columns: request.columns.clone(),
+        format: request.format,
+        exported_at,
+        key,
+    }
+}
+
+/// `GET /v1/export-key`: what recipients check bundles with.
+pub fn key(app: &App) -> Response<Body> {
+    let mut response = json(
+        StatusCode::OK,
+        &json!({
+            "algorithm": "ed25519",
+            "public_key": BASE64.encode(app.exports.key.verifying_key().to_bytes()),
+        }),
+    );
+    crate::cors::public(response.headers_mut());
+    response
+}
+
+/// `GET /v1/petitions/{slug}/export?format=&country=&since=&until=&channel=&signer_kind=&status=&columns=`
+pub async fn export(
+    app: &App,
+    slug: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let (token, scope) = auth::require_reader(app, req.headers(), petition.id).await?;
+    let query = Query::of(req.uri());
+    let mut request = ExportRequest::parse(query.pairs()).map_err(ApiError::Invalid)?;
+    // E-mail addresses leave only with an admin, and only when asked for.
+    if request.wants_email() && token.role != Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    // A coordinator exports their countries, all of them unless they choose.
+    request.filter.countries = match (scope, request.countries.take()) {
+        (None, asked) => asked,
+        (Some(scope), None) => Some(scope),
+        (Some(scope), Some(asked)) if asked.iter().all(|c| scope.contains(c)) => Some(asked),
+        (Some(_), Some(_)) => return Err(ApiError::Forbidden),
+    };
+    request.filter.petition_id = petition.id;
+    let slot = app
+        .exports
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::ExportsBusy)?;
+    let id = Uuid::now_v7();
+    let actor = auth::actor(&token, req.extensions());
+    let key = app.exports.key.clone();
+    let exported_at = chrono::Utc::now();
+    let first = job(id, &request, exported_at, &petition, &key);
+    let detail = json!({
+        "export_id": id,
+        "format": first.format.as_str(),
+        "filters": first.filters_json(),
+        "columns": first.column_names(),
+    });
+    let format = first.format;
+    drop(first);
+    app.store
+        .audit(&AuditEntry::new(&actor, "export", detail).about(petition.id))
+        .await?;
+
+    let (reader, mut writer) = tokio::io::duplex(64 * 1024);
+    let (done, finished) = tokio::sync::oneshot::channel::<bool>();
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        let result = write_export(
+            &store,
+            &job(id, &request, exported_at, &petition, &key),
+            &mut writer,
+        )
+        .await;
+        drop(writer);
+        let detail = match &result {
+            Ok(s) => json!({
+                "export_id": id, "complete": true, "rows": s.rows, "sha256": s.sha256,
+                "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
+            }),
+            Err(e) => {
+                tracing::warn!(export = %id, error = %e, "export cut short");
+                json!({"export_id": id, "complete": false, "error": e.to_string()})
+            }
+        };
+        let _ = done.send(result.is_ok());
+        let entry = AuditEntry::new(&actor, "export.finish", detail).about(petition.id);
+        if let Err(e) = store.audit(&entry).await {
+            tracing::error!(export = %id, error = %e, "recording an export's end failed");
+        }
+    });
+    // The bytes as they come; at their end, an error if the export failed,
+    // which cuts the answer short instead of ending it cleanly.
+    let outcome = futures_util::stream::once(async move {
+        match finished.await {
+            Ok(true) => None,
+            _ => Some(Err(std::io::Error::other("the export failed"))),
+        }
+    })
+    .filter_map(|end| async move { end });
+    let stream = ReaderStream::new(reader)
+        .map(|chunk| chunk.map(|b: Bytes| Frame::data(b)))
+        .chain(outcome);
+    let mut response = Response::new(Either::Right(StreamBody::new(stream.boxed())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    let name = format!("{slug}-{id}.{}", format.extension());
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        headers.insert("export-id", v);
+    }
+    Ok(response)
+}
