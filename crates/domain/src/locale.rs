@@ -86,23 +86,25 @@ fn weight(q: &str) -> Option<u16> {
 /// of the same language), and the default when none does.
 pub fn negotiate<'a>(wanted: &[Locale], available: &[&'a str]) -> Option<&'a str> {
     use fluent_langneg::{LanguageIdentifier, NegotiationStrategy, negotiate_languages};
-    let ids = |tags: &mut dyn Iterator<Item = &str>| -> Vec<LanguageIdentifier> {
-        tags.filter_map(|t| t.parse().ok()).collect()
-    };
-    let offered = ids(&mut available.iter().copied());
-    let default = offered.first()?;
-    let requested = ids(&mut wanted.iter().map(Locale::as_str));
-    let chosen = negotiate_languages(
-        &requested,
-        &offered,
-        Some(default),
-        NegotiationStrategy::Lookup,
-    );
-    let chosen = chosen.first()?;
-    offered
+    let default = *available.first()?;
+    // Tags the negotiator cannot read (`de-abc`) are never matched, but keep
+    // their places: each identifier stays paired with its own tag.
+    let offered: Vec<(&'a str, LanguageIdentifier)> = available
         .iter()
-        .position(|o| o == *chosen)
-        .map(|i| available[i])
+        .filter_map(|t| Some((*t, t.parse().ok()?)))
+        .collect();
+    let ids: Vec<LanguageIdentifier> = offered.iter().map(|(_, id)| id.clone()).collect();
+    let requested: Vec<LanguageIdentifier> = wanted
+        .iter()
+        .filter_map(|l| l.as_str().parse().ok())
+        .collect();
+    let chosen = negotiate_languages(&requested, &ids, None, NegotiationStrategy::Lookup);
+    Some(
+        chosen
+            .first()
+            .and_then(|c| offered.iter().find(|(_, id)| id == *c))
+            .map_or(default, |(tag, _)| *tag),
+    )
 }
 
 #[cfg(test)]
@@ -149,5 +151,14 @@ mod tests {
         assert_eq!(pick(&["de"]), Some("en"));
         assert_eq!(pick(&[]), Some("en"));
         assert_eq!(negotiate(&wanted(&["fr"]), &[]), None);
+        // A tag the negotiator cannot read neither matches nor shifts the others.
+        assert_eq!(
+            negotiate(&wanted(&["fr"]), &["en", "de-abc", "fr"]),
+            Some("fr")
+        );
+        assert_eq!(
+            negotiate(&wanted(&["de"]), &["en-abc1", "fr"]),
+            Some("en-abc1")
+        );
     }
 }

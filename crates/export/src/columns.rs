@@ -85,12 +85,15 @@ impl Column {
     }
 }
 
-/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, and the
-/// tab and carriage return that some read as such) gets a leading apostrophe,
+/// A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, their
+/// full-width forms that some locales read alike, and the tab and carriage
+/// return that some read as such) gets a leading apostrophe,
 /// which shows it as the text it is (OWASP's advice on CSV injection).
 pub fn defuse(cell: &str) -> Cow<'_, str> {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠') => {
+            format!("'{cell}").into()
+        }
         _ => cell.into(),
     }
 }
@@ -211,7 +214,16 @@ mod tests {
 
     #[test]
     fn formulas_are_defused_and_the_rest_left_alone() {
-        for evil in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+        for evil in [
+            "=HYPERLINK(\"x\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "＝1+1",
+            "＠A1",
+        ] {
             assert_eq!(defuse(evil), format!("'{evil}"));
         }
         for fine in ["Ana-Maria", "Ли", "محمد", "O'Brien", ""] {

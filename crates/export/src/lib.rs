@@ -183,9 +183,15 @@ impl<'a, W: AsyncWrite + Unpin> Hashing<'a, W> {
         }
     }
 
+    /// A reader that takes nothing for this long is gone: the export stops and
+    /// frees its slot, its connection and its snapshot.
+    const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.hasher.update(bytes);
-        self.inner.write_all(bytes).await
+        tokio::time::timeout(Self::STALLED, self.inner.write_all(bytes))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the reader stalled"))?
     }
 }
 

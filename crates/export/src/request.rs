@@ -20,7 +20,8 @@ impl ExportRequest {
     /// absent), `country` (repeatable, or comma-separated), `since`, `until`
     /// (RFC 3339), `channel`, `signer_kind`, `status` (counted, invalidated,
     /// shadowed or all; counted when absent) and `columns` (comma-separated;
-    /// the delivery columns when absent).
+    /// the delivery columns when absent). Any other name is refused: a typo
+    /// must not widen an export.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, Vec<FieldError>> {
@@ -31,6 +32,7 @@ impl ExportRequest {
             filter: ExportFilter::default(),
             columns: Column::DELIVERY.to_vec(),
         };
+        let mut errors_unknown = Vec::new();
         let mut note =
             |field: &'static str, code: &'static str| errors.push(FieldError::new(field, code));
         for (name, value) in pairs {
@@ -87,9 +89,10 @@ impl ExportRequest {
                         _ => note("columns", "invalid"),
                     }
                 }
-                _ => {}
+                other => errors_unknown.push(FieldError::new(other.to_owned(), "unknown")),
             }
         }
+        errors.extend(errors_unknown);
         if let Some(countries) = &mut request.countries {
             countries.sort();
             countries.dedup();
@@ -144,6 +147,7 @@ mod tests {
             ("since", "2026-02-01T00:00:00Z"),
             ("until", "2026-01-01T00:00:00Z"),
             ("columns", "password"),
+            ("countrys", "NL"),
         ])
         .unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
@@ -153,6 +157,7 @@ mod tests {
                 ("format", "invalid"),
                 ("country", "unknown_country"),
                 ("columns", "invalid"),
+                ("countrys", "unknown"),
                 ("until", "before_since")
             ]
         );

@@ -143,10 +143,12 @@ async fn dispatch(
         ),
         ["v1", "petitions", slug, "export"] => (
             Route::Export,
-            if get {
+            // Not HEAD: an export is audited and runs a snapshot, which a
+            // request for headers only should not cost.
+            if method == Method::GET {
                 v1::exports::export(app, slug, req).await
             } else {
-                not_allowed("GET, HEAD")
+                not_allowed("GET")
             },
         ),
         ["v1", "export-key"] => (

@@ -112,6 +112,9 @@ impl Store {
             .read_only(true)
             .start()
             .await?;
+        // A snapshot held open holds back vacuum: one left idle is ended.
+        tx.batch_execute("SET LOCAL idle_in_transaction_session_timeout = '2min'")
+            .await?;
         let condition = format!(
             "petition_id = $1
              AND ($2::text[] IS NULL OR country = ANY($2))

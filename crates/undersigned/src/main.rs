@@ -432,8 +432,23 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     store
         .audit(&AuditEntry::new(&actor, "export", start).about(petition.id))
         .await?;
-    let mut file = tokio::fs::File::create(&options.out).await?;
-    let result = write_export(&store, &job, &mut file).await;
+    // Written beside the destination and moved there only when complete, so a
+    // failed export never leaves a partial file under the name asked for.
+    let partial = options.out.with_extension("partial");
+    let mut file = tokio::fs::File::create(&partial).await?;
+    let mut result = write_export(&store, &job, &mut file).await;
+    if result.is_ok()
+        && let Err(e) = async {
+            file.sync_all().await?;
+            tokio::fs::rename(&partial, &options.out).await
+        }
+        .await
+    {
+        result = Err(e.into());
+    }
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
     let finish = match &result {
         Ok(s) => serde_json::json!({
             "export_id": job.id, "complete": true, "rows": s.rows, "sha256": s.sha256,

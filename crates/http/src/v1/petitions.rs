@@ -257,24 +257,25 @@ pub async fn update(
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     fields.only(&CHANGEABLE)?;
-    let mut errors = Vec::new();
-    let title = fields.text("title", &mut errors);
-    let text = fields.text("text", &mut errors);
-    let ask = fields.nullable_text("ask", &mut errors);
-    let translations = translations_input(&fields, &mut errors);
-    let goal = fields.integer("goal", &mut errors);
-    let status = fields.text("status", &mut errors);
-    let opens_at = fields.nullable_text("opens_at", &mut errors);
-    let closes_at = fields.nullable_text("closes_at", &mut errors);
-    let targets = targets_input(&fields, &mut errors);
+    let mut type_errors = Vec::new();
+    let errors = &mut type_errors;
+    let title = fields.text("title", errors);
+    let text = fields.text("text", errors);
+    let ask = fields.nullable_text("ask", errors);
+    let translations = translations_input(&fields, errors);
+    let goal = fields.integer("goal", errors);
+    let status = fields.text("status", errors);
+    let opens_at = fields.nullable_text("opens_at", errors);
+    let closes_at = fields.nullable_text("closes_at", errors);
+    let targets = targets_input(&fields, errors);
     let targets = if fields.has("targets") {
         Some(targets.unwrap_or_default())
     } else {
         None
     };
-    let required = fields.list("required_fields", &mut errors);
-    let organizations_may_sign = fields.boolean("organizations_may_sign", &mut errors);
-    let web = web_input(&fields, &mut errors);
+    let required = fields.list("required_fields", errors);
+    let organizations_may_sign = fields.boolean("organizations_may_sign", errors);
+    let web = web_input(&fields, errors);
     let changed: Vec<&str> = CHANGEABLE
         .iter()
         .copied()
@@ -292,7 +293,9 @@ pub async fn update(
     let updated = app
         .store
         .update_petition(slug, audit, |current| {
-            let mut errors = errors;
+            // Type errors and the domain's are joined by `validated`, which
+            // reports a wrongly typed field once, and nothing inside it.
+            let mut errors = Vec::new();
             let mut next = PetitionUpdate::from(current);
             let mut check = |field, result: Result<(), &'static str>| {
                 if let Err(code) = result {
@@ -371,7 +374,14 @@ pub async fn update(
                 Ok(web) => next.web = web,
                 Err(e) => errors.extend(e),
             }
-            validated(errors, Ok(next))
+            validated(
+                type_errors,
+                if errors.is_empty() {
+                    Ok(next)
+                } else {
+                    Err(errors)
+                },
+            )
         })
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -410,7 +420,10 @@ pub async fn show(
     {
         headers.insert(header::CONTENT_LANGUAGE, served);
     }
-    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Authorization"),
+    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if organizer {

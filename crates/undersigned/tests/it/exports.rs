@@ -233,6 +233,23 @@ async fn filters_pick_exactly_the_right_rows_and_roles_limit_what_leaves() {
         .unwrap();
     assert!(with_email.contains("\"email\":\"signer0@example.org\""));
     problem(export(&app, &slug, "", "us_nope").await, 401).await;
+    let typo = problem(export(&app, &slug, "countrys=NL", &admin).await, 422).await;
+    assert_eq!(
+        typo["errors"][0]["field"], "countrys",
+        "a typo never widens an export"
+    );
+    let head = app
+        .http
+        .head(app.url(&format!("/v1/petitions/{slug}/export")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.status(),
+        405,
+        "HEAD would run and audit a whole export"
+    );
     let bad = problem(
         export(&app, &slug, "format=docx&status=gone", &admin).await,
         422,

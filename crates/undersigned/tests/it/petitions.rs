@@ -116,7 +116,7 @@ async fn a_petition_speaks_its_readers_language_and_falls_back_to_its_own() {
     assert_eq!(pick("?locale=ar", Some("fr")).await.0, "fr");
 
     let r = get(&app, "/v1/petitions/peace?locale=ru", None).await;
-    assert_eq!(r.headers()["vary"], "Accept-Language");
+    assert_eq!(r.headers()["vary"], "Accept-Language, Authorization");
     assert_eq!(r.headers()["cache-control"], "public, max-age=1");
     let public: Value = r.json().await.unwrap();
     assert_eq!(public["text"], "Мир: the text.");
@@ -241,6 +241,27 @@ async fn a_petition_speaks_its_readers_language_and_falls_back_to_its_own() {
         pick("?locale=de", None).await.1,
         "Frieden",
         "nothing changed"
+    );
+    let bad = problem(
+        patch(
+            &app,
+            "peace",
+            &admin,
+            json!({"title": 5, "translations": {"fr": "Paix"}}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let mut got = problem_fields(&bad);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("title".into(), "not_a_string".into()),
+            ("translations.fr".into(), "not_an_object".into())
+        ],
+        "a wrongly typed field once, nothing inside it"
     );
     app.stop().await;
     ns.clean().await;
