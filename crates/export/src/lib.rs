@@ -94,6 +94,27 @@ impl ExportJob<'_> {
     pub fn column_names(&self) -> Vec<&'static str> {
         self.columns.iter().map(|c| c.as_str()).collect()
     }
+
+    /// What the audit trail records when the export starts.
+    pub fn started(&self) -> Value {
+        json!({
+            "export_id": self.id,
+            "format": self.format.as_str(),
+            "filters": self.filters_json(),
+            "columns": self.column_names(),
+        })
+    }
+
+    /// What the audit trail records when it ends, whole or cut short.
+    pub fn finished(&self, result: &Result<Summary, ExportError>) -> Value {
+        match result {
+            Ok(s) => json!({
+                "export_id": self.id, "complete": true, "rows": s.rows, "sha256": s.sha256,
+                "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
+            }),
+            Err(e) => json!({"export_id": self.id, "complete": false, "error": e.to_string()}),
+        }
+    }
 }
 
 /// What was exported.

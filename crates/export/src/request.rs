@@ -4,13 +4,12 @@
 use undersigned_domain::{Channel, Country, FieldError, SignerKind, parse_time};
 use undersigned_store::{ExportFilter, ExportStatus};
 
-use crate::{Column, Format};
+use crate::{Column, ExportJob, Format};
 
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
     pub format: Format,
-    /// `None`: every country (within the reader's scope).
-    pub countries: Option<Vec<String>>,
+    /// Its `countries`: `None` for every country (within the reader's scope).
     pub filter: ExportFilter,
     pub columns: Vec<Column>,
 }
@@ -28,7 +27,6 @@ impl ExportRequest {
         let mut errors = Vec::new();
         let mut request = Self {
             format: Format::Csv,
-            countries: None,
             filter: ExportFilter::default(),
             columns: Column::DELIVERY.to_vec(),
         };
@@ -46,6 +44,7 @@ impl ExportRequest {
                     for code in value.split(',').filter(|c| !c.trim().is_empty()) {
                         match Country::parse(code) {
                             Some(c) => request
+                                .filter
                                 .countries
                                 .get_or_insert_with(Vec::new)
                                 .push(c.as_str().to_owned()),
@@ -93,7 +92,7 @@ impl ExportRequest {
             }
         }
         errors.extend(errors_unknown);
-        if let Some(countries) = &mut request.countries {
+        if let Some(countries) = &mut request.filter.countries {
             countries.sort();
             countries.dedup();
         }
@@ -111,7 +110,26 @@ impl ExportRequest {
     }
 
     pub fn wants_email(&self) -> bool {
-        self.columns.contains(&Column::Email)
+        self.filter.with_email
+    }
+
+    /// The export of this request, identified by `id`.
+    pub fn job<'a>(
+        &self,
+        id: uuid::Uuid,
+        exported_at: chrono::DateTime<chrono::Utc>,
+        petition: &'a undersigned_store::Petition,
+        key: &'a ed25519_dalek::SigningKey,
+    ) -> ExportJob<'a> {
+        ExportJob {
+            id,
+            petition,
+            filter: self.filter.clone(),
+            columns: self.columns.clone(),
+            format: self.format,
+            exported_at,
+            key,
+        }
     }
 }
 
@@ -137,7 +155,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(r.format, Format::Bundle);
-        assert_eq!(r.countries, Some(vec!["BE".into(), "NL".into()]));
+        assert_eq!(r.filter.countries, Some(vec!["BE".into(), "NL".into()]));
         assert_eq!(r.columns, [Column::FullName, Column::Email]);
         assert!(r.filter.with_email && r.wants_email());
         assert_eq!(r.filter.status, ExportStatus::All);

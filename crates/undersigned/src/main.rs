@@ -7,9 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use undersigned::{Config, StartError, open_export_key, open_store, run};
-use undersigned_export::{
-    ExportJob, ExportRequest, Proof, check_proof, prove, verify_bundle, write_export,
-};
+use undersigned_export::{ExportRequest, Proof, check_proof, prove, verify_bundle, write_export};
 use undersigned_http::{ApiError, new_petition_from};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
@@ -414,21 +412,10 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
             ))
         })?;
     request.filter.petition_id = petition.id;
-    request.filter.countries = request.countries.take();
-    let job = ExportJob {
-        id: uuid::Uuid::now_v7(),
-        petition: &petition,
-        filter: request.filter.clone(),
-        columns: request.columns.clone(),
-        format: request.format,
-        exported_at: chrono::Utc::now(),
-        key: &key,
-    };
+    let job = request.job(uuid::Uuid::now_v7(), chrono::Utc::now(), &petition, &key);
     let actor = Actor::default();
-    let start = serde_json::json!({
-        "export_id": job.id, "format": job.format.as_str(), "filters": job.filters_json(),
-        "columns": job.column_names(), "via": "command line",
-    });
+    let mut start = job.started();
+    start["via"] = "command line".into();
     store
         .audit(&AuditEntry::new(&actor, "export", start).about(petition.id))
         .await?;
@@ -449,15 +436,7 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     if result.is_err() {
         let _ = tokio::fs::remove_file(&partial).await;
     }
-    let finish = match &result {
-        Ok(s) => serde_json::json!({
-            "export_id": job.id, "complete": true, "rows": s.rows, "sha256": s.sha256,
-            "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
-        }),
-        Err(e) => {
-            serde_json::json!({"export_id": job.id, "complete": false, "error": e.to_string()})
-        }
-    };
+    let finish = job.finished(&result);
     store
         .audit(&AuditEntry::new(&actor, "export.finish", finish).about(petition.id))
         .await?;

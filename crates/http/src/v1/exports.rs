@@ -15,8 +15,8 @@ use hyper::body::{Frame, Incoming};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
-use undersigned_export::{ExportJob, ExportRequest, write_export};
-use undersigned_store::{AuditEntry, Petition, Role};
+use undersigned_export::{ExportRequest, write_export};
+use undersigned_store::{AuditEntry, Role};
 use uuid::Uuid;
 
 use crate::problem::ApiError;
@@ -40,24 +40,6 @@ impl Exports {
             key: Arc::new(key),
             slots: Arc::new(Semaphore::new(AT_ONCE)),
         }
-    }
-}
-
-fn job<'a>(
-    id: Uuid,
-    request: &ExportRequest,
-    exported_at: chrono::DateTime<chrono::Utc>,
-    petition: &'a Petition,
-    key: &'a SigningKey,
-) -> ExportJob<'a> {
-    ExportJob {
-        id,
-        petition,
-        filter: request.filter.clone(),
-        columns: request.columns.clone(),
-        format: request.format,
-        exported_at,
-        key,
     }
 }
 
@@ -89,7 +71,7 @@ pub async fn export(
         return Err(ApiError::Forbidden);
     }
     // A coordinator exports their countries, all of them unless they choose.
-    request.filter.countries = match (scope, request.countries.take()) {
+    request.filter.countries = match (scope, request.filter.countries.take()) {
         (None, asked) => asked,
         (Some(scope), None) => Some(scope),
         (Some(scope), Some(asked)) if asked.iter().all(|c| scope.contains(c)) => Some(asked),
@@ -106,13 +88,8 @@ pub async fn export(
     let actor = auth::actor(&token, req.extensions());
     let key = app.exports.key.clone();
     let exported_at = chrono::Utc::now();
-    let first = job(id, &request, exported_at, &petition, &key);
-    let detail = json!({
-        "export_id": id,
-        "format": first.format.as_str(),
-        "filters": first.filters_json(),
-        "columns": first.column_names(),
-    });
+    let first = request.job(id, exported_at, &petition, &key);
+    let detail = first.started();
     let format = first.format;
     drop(first);
     app.store
@@ -124,23 +101,13 @@ pub async fn export(
     let store = app.store.clone();
     tokio::spawn(async move {
         let _slot = slot;
-        let result = write_export(
-            &store,
-            &job(id, &request, exported_at, &petition, &key),
-            &mut writer,
-        )
-        .await;
+        let job = request.job(id, exported_at, &petition, &key);
+        let result = write_export(&store, &job, &mut writer).await;
         drop(writer);
-        let detail = match &result {
-            Ok(s) => json!({
-                "export_id": id, "complete": true, "rows": s.rows, "sha256": s.sha256,
-                "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
-            }),
-            Err(e) => {
-                tracing::warn!(export = %id, error = %e, "export cut short");
-                json!({"export_id": id, "complete": false, "error": e.to_string()})
-            }
-        };
+        if let Err(e) = &result {
+            tracing::warn!(export = %id, error = %e, "export cut short");
+        }
+        let detail = job.finished(&result);
         let _ = done.send(result.is_ok());
         let entry = AuditEntry::new(&actor, "export.finish", detail).about(petition.id);
         if let Err(e) = store.audit(&entry).await {
