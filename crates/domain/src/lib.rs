@@ -19,7 +19,7 @@ pub use country::Country;
 pub use email::Email;
 pub use error::FieldError;
 pub use identity::{IdentityKey, Pepper};
-pub use locale::{Locale, accepted_locales, negotiate};
+pub use locale::{Locale, accepted_locales, matching, negotiate};
 pub use petition::{
     NewPetition, NewPetitionInput, NotSigning, PetitionStatus, Slug, Window, parse_goal,
     parse_status, parse_time,

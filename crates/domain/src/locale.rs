@@ -85,8 +85,14 @@ fn weight(q: &str) -> Option<u16> {
 /// of them matches (exactly; or `pt` for `pt-BR` and back; or another region
 /// of the same language), and the default when none does.
 pub fn negotiate<'a>(wanted: &[Locale], available: &[&'a str]) -> Option<&'a str> {
-    use fluent_langneg::{LanguageIdentifier, NegotiationStrategy, negotiate_languages};
     let default = *available.first()?;
+    Some(matching(wanted, available).unwrap_or(default))
+}
+
+/// The locale of `available` that best serves a reader asking for `wanted`,
+/// as [`negotiate`] matches, or `None` when none matches.
+pub fn matching<'a>(wanted: &[Locale], available: &[&'a str]) -> Option<&'a str> {
+    use fluent_langneg::{LanguageIdentifier, NegotiationStrategy, negotiate_languages};
     // Tags the negotiator cannot read (`de-abc`) are never matched, but keep
     // their places: each identifier stays paired with its own tag.
     let offered: Vec<(&'a str, LanguageIdentifier)> = available
@@ -99,12 +105,10 @@ pub fn negotiate<'a>(wanted: &[Locale], available: &[&'a str]) -> Option<&'a str
         .filter_map(|l| l.as_str().parse().ok())
         .collect();
     let chosen = negotiate_languages(&requested, &ids, None, NegotiationStrategy::Lookup);
-    Some(
-        chosen
-            .first()
-            .and_then(|c| offered.iter().find(|(_, id)| id == *c))
-            .map_or(default, |(tag, _)| *tag),
-    )
+    chosen
+        .first()
+        .and_then(|c| offered.iter().find(|(_, id)| id == *c))
+        .map(|(tag, _)| *tag)
 }
 
 #[cfg(test)]

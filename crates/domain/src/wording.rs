@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldErrors;
-use crate::locale::negotiate;
+use crate::locale::{matching, negotiate};
 use crate::{Country, FieldError, Locale, LongText, Text};
 
 const TITLE_MAX: usize = 200;
@@ -96,6 +96,25 @@ impl Wordings {
             Some((locale, wording)) => (locale, wording),
             None => (&self.locale, &self.default),
         }
+    }
+
+    /// The locale and wording that match `wanted`, with no fallback: what an
+    /// explicit choice (an export's `locale`) asks for.
+    pub fn find(&self, wanted: &Locale) -> Option<(&str, &Wording)> {
+        if wanted.as_str() == self.locale {
+            return Some((&self.locale, &self.default));
+        }
+        if let Some((l, w)) = self.translations.get_key_value(wanted.as_str()) {
+            return Some((l.as_str(), w));
+        }
+        let locales = self.locales();
+        let found = matching(std::slice::from_ref(wanted), &locales)?;
+        if found == self.locale {
+            return Some((&self.locale, &self.default));
+        }
+        self.translations
+            .get_key_value(found)
+            .map(|(l, w)| (l.as_str(), w))
     }
 
     /// Applies `changes` to the translations; errors name
@@ -270,6 +289,11 @@ mod tests {
         assert_eq!(w.pick(&ru).1.title, "Мир");
         assert_eq!(w.pick(&[Locale::parse("ar").unwrap()]).0, "en");
         assert_eq!(w.pick(&[]).1.title, "Peace");
+        // An explicit choice finds a match or nothing, never the default.
+        let find = |tag: &str| w.find(&Locale::parse(tag).unwrap()).map(|(l, _)| l);
+        assert_eq!(find("ru-RU"), Some("ru"));
+        assert_eq!(find("en-GB"), Some("en"));
+        assert_eq!(find("ar"), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! of the signatures, signed with the campaign's Ed25519 export key; and its
 //! offline checks.
 //!
-//! Members, in order: `petition.json`, `signatures.csv`, `manifest.json`,
+//! Members, in order: `petition.json`, `signatures.csv`, `signatures.pdf`
+//! (the same signatures, in the same order, for printing), `manifest.json`,
 //! `manifest.sig` (the raw 64-byte signature of `manifest.json`'s exact bytes).
 //! The Merkle tree's leaves are the CSV's records after the header, in file
 //! order, each without its CRLF (see `merkle` for the tree). The CSV's first
@@ -27,11 +28,12 @@ use uuid::Uuid;
 
 use crate::columns::{BOM, Buffer, CsvTable, RECEIPT_DIGEST, receipt_digest};
 use crate::merkle::{self, Hash, RootBuilder};
-use crate::{ExportError, ExportJob, Hashing, Rows, Summary};
+use crate::{ExportError, ExportJob, Hashing, Rows, Summary, pdf};
 
 pub const FORMAT: &str = "undersigned-bundle/1";
 const PETITION: &str = "petition.json";
 const SIGNATURES: &str = "signatures.csv";
+const PRINTABLE: &str = "signatures.pdf";
 const MANIFEST: &str = "manifest.json";
 const SIGNATURE: &str = "manifest.sig";
 
@@ -120,8 +122,36 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
         return Err(ExportError::Incomplete);
     }
     files.insert(SIGNATURES, hex::encode(file.finalize()));
-
     let merkle_root = hex::encode(tree.root());
+
+    // The second pass over the same snapshot: the same rows, for printing.
+    {
+        let (mut entry, config) = archive
+            .new_file(PRINTABLE)
+            .compression_method(CompressionMethod::Deflate)
+            .start()?;
+        let mut writer = config.wrap(DeflateEncoder::new(&mut entry, Compression::fast()));
+        let mut file = Sha256::new();
+        let cover = pdf::Cover {
+            total,
+            by_country: &by_country,
+            merkle_root: Some(&merkle_root),
+        };
+        let mut printer = pdf::Printer::new(job, cover);
+        while let Some(bytes) = printer.next(rows).await? {
+            file.update(&bytes);
+            writer.write_all(&bytes)?;
+            send(&pending, out).await?;
+        }
+        if printer.listed() != total {
+            return Err(ExportError::Incomplete);
+        }
+        let (encoder, descriptor) = writer.finish()?;
+        encoder.finish()?;
+        entry.finish(descriptor)?;
+        files.insert(PRINTABLE, hex::encode(file.finalize()));
+    }
+
     let manifest = serde_json::to_vec_pretty(&json!({
         "format": FORMAT,
         "export_id": job.id,
@@ -133,6 +163,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
             "targets": p.targets,
         },
         "filters": job.filters_json(),
+        "locale": job.locale,
         "columns": std::iter::once(RECEIPT_DIGEST).chain(job.column_names()).collect::<Vec<_>>(),
         "row_count": total,
         "by_country": by_country,
@@ -180,6 +211,8 @@ pub struct BundleCheck {
     /// one was given.
     pub public_key: String,
     pub key_trusted: bool,
+    /// The files whose SHA-256 matched the manifest's.
+    pub files: Vec<String>,
 }
 
 /// Every member, uncompressed, each checked against its CRC.
@@ -353,6 +386,7 @@ fn check(
             merkle_root: manifest.merkle_root,
             public_key: manifest.public_key,
             key_trusted: trusted.is_some(),
+            files: manifest.files.into_keys().collect(),
         })
     } else {
         Err(problems)
@@ -484,6 +518,7 @@ mod tests {
             filter: ExportFilter::default(),
             columns: Column::DELIVERY.to_vec(),
             format: Format::Bundle,
+            locale: "en".into(),
             exported_at: Utc::now(),
             key,
         };
@@ -500,10 +535,13 @@ mod tests {
                 })
                 .await;
             let rows: Vec<_> = (0..n).map(row).collect();
-            for chunk in rows.chunks(7) {
-                let _ = send.send(ExportMessage::Rows(chunk.to_vec())).await;
+            // Two passes, as the snapshot reader sends them to a bundle.
+            for _ in 0..2 {
+                for chunk in rows.chunks(7) {
+                    let _ = send.send(ExportMessage::Rows(chunk.to_vec())).await;
+                }
+                let _ = send.send(ExportMessage::PassEnd).await;
             }
-            let _ = send.send(ExportMessage::PassEnd).await;
         });
         let mut out = Vec::new();
         let mut hashing = Hashing::new(&mut out);
@@ -540,7 +578,8 @@ mod tests {
                 "manifest.json",
                 "manifest.sig",
                 "petition.json",
-                "signatures.csv"
+                "signatures.csv",
+                "signatures.pdf"
             ]
         );
         // Rebuilt as is, it still verifies: the checks read contents, not the zip's bytes.

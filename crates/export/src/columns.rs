@@ -65,7 +65,7 @@ impl Column {
     }
 
     /// The value, `None` when the signature has none.
-    fn value(self, row: &ExportRow) -> Option<Cow<'_, str>> {
+    pub(crate) fn value(self, row: &ExportRow) -> Option<Cow<'_, str>> {
         match self {
             Self::Receipt => Some(row.id.to_string().into()),
             Self::FullName => Some(row.full_name.as_str().into()),

@@ -6,6 +6,7 @@
 mod bundle;
 mod columns;
 pub mod merkle;
+mod pdf;
 mod request;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ pub use request::ExportRequest;
 pub enum Format {
     Csv,
     Jsonl,
+    Pdf,
     Bundle,
 }
 
@@ -35,6 +37,7 @@ impl Format {
         match s.trim() {
             "csv" => Some(Self::Csv),
             "jsonl" => Some(Self::Jsonl),
+            "pdf" => Some(Self::Pdf),
             "bundle" => Some(Self::Bundle),
             _ => None,
         }
@@ -44,6 +47,7 @@ impl Format {
         match self {
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
+            Self::Pdf => "pdf",
             Self::Bundle => "bundle",
         }
     }
@@ -52,6 +56,7 @@ impl Format {
         match self {
             Self::Csv => "text/csv; charset=utf-8",
             Self::Jsonl => "application/x-ndjson",
+            Self::Pdf => "application/pdf",
             Self::Bundle => "application/zip",
         }
     }
@@ -60,6 +65,7 @@ impl Format {
         match self {
             Self::Csv => "csv",
             Self::Jsonl => "jsonl",
+            Self::Pdf => "pdf",
             Self::Bundle => "zip",
         }
     }
@@ -72,12 +78,24 @@ pub struct ExportJob<'a> {
     pub filter: ExportFilter,
     pub columns: Vec<Column>,
     pub format: Format,
+    /// The petition's locale whose text a PDF shows (its default unless
+    /// asked otherwise).
+    pub locale: String,
     pub exported_at: DateTime<Utc>,
     /// Signs bundles.
     pub key: &'a SigningKey,
 }
 
 impl ExportJob<'_> {
+    /// The locale and wording a PDF shows.
+    pub fn wording(&self) -> (&str, &undersigned_domain::Wording) {
+        let w = &self.petition.wordings;
+        match w.translations.get_key_value(&self.locale) {
+            Some((locale, wording)) => (locale, wording),
+            None => (&w.locale, &w.default),
+        }
+    }
+
     /// The filters as the audit trail and a bundle's manifest record them.
     pub fn filters_json(&self) -> Value {
         let f = &self.filter;
@@ -100,6 +118,7 @@ impl ExportJob<'_> {
         json!({
             "export_id": self.id,
             "format": self.format.as_str(),
+            "locale": self.locale,
             "filters": self.filters_json(),
             "columns": self.column_names(),
         })
@@ -139,6 +158,8 @@ pub enum ExportError {
     Csv(#[from] csv::Error),
     #[error("writing the bundle: {0}")]
     Zip(#[from] rawzip::Error),
+    #[error("writing the PDF: {0}")]
+    Pdf(String),
     #[error("the snapshot ended before its last row")]
     Incomplete,
 }
@@ -151,12 +172,15 @@ pub async fn write_export<W: AsyncWrite + Unpin + Send>(
 ) -> Result<Summary, ExportError> {
     // Two batches in flight at most: Postgres waits for a slow reader.
     let (sender, receiver) = mpsc::channel(2);
-    let reading = store.export_snapshot(&job.filter, 1, sender);
+    // A bundle reads the snapshot twice: for its CSV, then for its PDF.
+    let passes = if job.format == Format::Bundle { 2 } else { 1 };
+    let reading = store.export_snapshot(&job.filter, passes, sender);
     let mut out = Hashing::new(out);
     let writing = async {
         let mut rows = Rows(receiver);
         let summary = match job.format {
             Format::Csv | Format::Jsonl => plain(job, &mut rows, &mut out).await?,
+            Format::Pdf => printable(job, &mut rows, &mut out).await?,
             Format::Bundle => bundle::write(job, &mut rows, &mut out).await?,
         };
         out.inner.flush().await?;
@@ -214,6 +238,33 @@ impl<'a, W: AsyncWrite + Unpin> Hashing<'a, W> {
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the reader stalled"))?
     }
+}
+
+async fn printable<W: AsyncWrite + Unpin>(
+    job: &ExportJob<'_>,
+    rows: &mut Rows,
+    out: &mut Hashing<'_, W>,
+) -> Result<Summary, ExportError> {
+    let (total, by_country) = rows.totals().await?;
+    let cover = pdf::Cover {
+        total,
+        by_country: &by_country,
+        merkle_root: None,
+    };
+    let mut printer = pdf::Printer::new(job, cover);
+    while let Some(bytes) = printer.next(rows).await? {
+        out.write(&bytes).await?;
+    }
+    if printer.listed() != total {
+        return Err(ExportError::Incomplete);
+    }
+    Ok(Summary {
+        rows: total,
+        by_country,
+        sha256: String::new(),
+        manifest_sha256: None,
+        merkle_root: None,
+    })
 }
 
 async fn plain<W: AsyncWrite + Unpin>(

@@ -1,7 +1,7 @@
 //! An export as asked for: format, filters and columns, from a query string's
 //! pairs (the HTTP API) or the command line's options, checked alike.
 
-use undersigned_domain::{Channel, Country, FieldError, SignerKind, parse_time};
+use undersigned_domain::{Channel, Country, FieldError, Locale, SignerKind, parse_time};
 use undersigned_store::{ExportFilter, ExportStatus};
 
 use crate::{Column, ExportJob, Format};
@@ -12,14 +12,17 @@ pub struct ExportRequest {
     /// Its `countries`: `None` for every country (within the reader's scope).
     pub filter: ExportFilter,
     pub columns: Vec<Column>,
+    /// Which of the petition's texts a PDF shows; its default when absent.
+    pub locale: Option<Locale>,
 }
 
 impl ExportRequest {
     /// From `name=value` pairs: `format` (csv, jsonl or bundle; csv when
     /// absent), `country` (repeatable, or comma-separated), `since`, `until`
     /// (RFC 3339), `channel`, `signer_kind`, `status` (counted, invalidated,
-    /// shadowed or all; counted when absent) and `columns` (comma-separated;
-    /// the delivery columns when absent). Any other name is refused: a typo
+    /// shadowed or all; counted when absent), `columns` (comma-separated;
+    /// the delivery columns when absent) and `locale` (the petition's text a
+    /// PDF shows; its default when absent). Any other name is refused: a typo
     /// must not widen an export.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -29,6 +32,7 @@ impl ExportRequest {
             format: Format::Csv,
             filter: ExportFilter::default(),
             columns: Column::DELIVERY.to_vec(),
+            locale: None,
         };
         let mut errors_unknown = Vec::new();
         let mut note =
@@ -88,6 +92,10 @@ impl ExportRequest {
                         _ => note("columns", "invalid"),
                     }
                 }
+                "locale" => match Locale::parse(value) {
+                    Ok(l) => request.locale = Some(l),
+                    Err(code) => note("locale", code),
+                },
                 other => errors_unknown.push(FieldError::new(other.to_owned(), "unknown")),
             }
         }
@@ -113,7 +121,19 @@ impl ExportRequest {
         self.filter.with_email
     }
 
-    /// The export of this request, identified by `id`.
+    /// Binds the request to `petition`: its signatures, and its text in the
+    /// locale asked for, which it must have.
+    pub fn bind(&mut self, petition: &undersigned_store::Petition) -> Result<(), FieldError> {
+        self.filter.petition_id = petition.id;
+        match &self.locale {
+            Some(wanted) if petition.wordings.find(wanted).is_none() => {
+                Err(FieldError::new("locale", "not_available"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The export of this request (bound to `petition`), identified by `id`.
     pub fn job<'a>(
         &self,
         id: uuid::Uuid,
@@ -121,12 +141,20 @@ impl ExportRequest {
         petition: &'a undersigned_store::Petition,
         key: &'a ed25519_dalek::SigningKey,
     ) -> ExportJob<'a> {
+        let wordings = &petition.wordings;
+        let locale = self
+            .locale
+            .as_ref()
+            .and_then(|wanted| wordings.find(wanted))
+            .map_or(wordings.locale.as_str(), |(l, _)| l)
+            .to_owned();
         ExportJob {
             id,
             petition,
             filter: self.filter.clone(),
             columns: self.columns.clone(),
             format: self.format,
+            locale,
             exported_at,
             key,
         }
@@ -152,6 +180,7 @@ mod tests {
             ("signer_kind", "organization"),
             ("status", "all"),
             ("columns", "full_name,email,full_name"),
+            ("locale", "fr-ca"),
         ])
         .unwrap();
         assert_eq!(r.format, Format::Bundle);
@@ -159,8 +188,10 @@ mod tests {
         assert_eq!(r.columns, [Column::FullName, Column::Email]);
         assert!(r.filter.with_email && r.wants_email());
         assert_eq!(r.filter.status, ExportStatus::All);
+        assert_eq!(r.locale.as_ref().map(Locale::as_str), Some("fr-CA"));
         let errors = ExportRequest::parse([
             ("format", "pdfx"),
+            ("locale", ""),
             ("country", "ZZ"),
             ("since", "2026-02-01T00:00:00Z"),
             ("until", "2026-01-01T00:00:00Z"),
@@ -173,6 +204,7 @@ mod tests {
             fields,
             [
                 ("format", "invalid"),
+                ("locale", "required"),
                 ("country", "unknown_country"),
                 ("columns", "invalid"),
                 ("countrys", "unknown"),

@@ -51,7 +51,7 @@ enum Command {
 struct ExportOptions {
     #[arg(long)]
     petition: String,
-    /// csv, jsonl or bundle.
+    /// csv, jsonl, pdf or bundle.
     #[arg(long, default_value = "csv")]
     format: String,
     /// The file to write.
@@ -79,6 +79,9 @@ struct ExportOptions {
     /// postal_code, country, signed_at, channel, email.
     #[arg(long)]
     columns: Option<String>,
+    /// Which of the petition's texts the PDF shows (its default otherwise).
+    #[arg(long)]
+    locale: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -386,6 +389,7 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
         ("signer_kind", &options.signer_kind),
         ("status", &options.status),
         ("columns", &options.columns),
+        ("locale", &options.locale),
     ] {
         if let Some(v) = value {
             pairs.push((name, v));
@@ -411,7 +415,9 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
                 options.petition
             ))
         })?;
-    request.filter.petition_id = petition.id;
+    request
+        .bind(&petition)
+        .map_err(|e| invalid(format!("--{}: {}", e.field, e.code)))?;
     let job = request.job(uuid::Uuid::now_v7(), chrono::Utc::now(), &petition, &key);
     let actor = Actor::default();
     let mut start = job.started();
@@ -479,9 +485,10 @@ fn bundle(command: BundleCommand) -> Result<(), StartError> {
             match verify_bundle(&bytes, trusted.as_ref()) {
                 Ok(check) => {
                     println!(
-                        "ok: {} signatures of {}, Merkle root {}, signed by {}{}",
+                        "ok: {} signatures of {} ({}), Merkle root {}, signed by {}{}",
                         check.row_count,
                         check.petition,
+                        check.files.join(", "),
                         check.merkle_root,
                         check.public_key,
                         if check.key_trusted {

@@ -77,7 +77,9 @@ pub async fn export(
         (Some(scope), Some(asked)) if asked.iter().all(|c| scope.contains(c)) => Some(asked),
         (Some(_), Some(_)) => return Err(ApiError::Forbidden),
     };
-    request.filter.petition_id = petition.id;
+    request
+        .bind(&petition)
+        .map_err(|e| ApiError::Invalid(vec![e]))?;
     let slot = app
         .exports
         .slots

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use undersigned_store::{NewToken, Role};
 use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, problem};
+use crate::support::{Namespace, TestApp, problem, problem_fields};
 
 /// A stored signature of the fixture.
 struct Fixture {
@@ -533,6 +533,194 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
         .unwrap()
         .get(0);
     assert!(by_cli >= 2, "the bundle and the command line's export");
+    std::fs::remove_dir_all(&dir).unwrap();
+    app.stop().await;
+    ns.clean().await;
+}
+
+/// The text of a PDF as poppler's `pdftotext` reads it (an independent
+/// reader), without the bidirectional marks it puts around right-to-left
+/// runs; and its page count from `pdfinfo`. Either complaining fails the test.
+fn pdf_text(pdf: &[u8], dir: &std::path::Path) -> (String, usize) {
+    let file = dir.join("export.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; deploy/test installs it)");
+    assert!(text.status.success() && text.stderr.is_empty(), "{text:?}");
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(info.status.success() && info.stderr.is_empty(), "{info:?}");
+    let pages = String::from_utf8(info.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap().replace(
+        ['\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}'],
+        "",
+    );
+    (text, pages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printable_export_has_a_cover_in_the_chosen_language_and_numbered_pages_of_signatories() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .post(app.url("/v1/petitions"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "slug": "printed", "locale": "en", "goal": 1000,
+            "title": "Stop the war", "text": "We call for peace.\nNow.",
+            "translations": {
+                "fr": {"title": "Arrêtez la guerre", "text": "Nous appelons à la paix."},
+                "ar": {"title": "أوقفوا الحرب", "text": "ندعو إلى السلام."}
+            },
+            "targets": [
+                {"name": "Tweede Kamer der Staten-Generaal", "country": "NL",
+                 "contact": "postbus@tweedekamer.example"},
+                {"name": "United Nations"}
+            ]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let signers = [
+        ("Łukasz Żółć-Ñúñez", "NL"),
+        ("Анна Кузнецова", "RU"),
+        ("محمد عبد الله", "EG"),
+        ("Ləman Əliyeva", "AZ"),
+        ("İlkay Işıkçı", "TR"),
+        ("=HYPERLINK(\"x\")", "NL"),
+    ];
+    for (i, (name, country)) in signers.iter().enumerate() {
+        let r = app
+            .sign(
+                "printed",
+                &json!({"full_name": name, "email": format!("p{i}@example.org"),
+                        "country": country, "city": "Bakı"}),
+            )
+            .await;
+        assert_eq!(r.status(), 202, "{name}");
+    }
+    // Enough more, stored directly, for the table to run over several pages.
+    let sql = ns.sql().await;
+    sql.execute(
+        "INSERT INTO signatures (id, petition_id, identity_key, full_name, email, country,
+                                 signer_kind, consent_updates, channel, signed_at)
+         SELECT gen_random_uuid(), p.id, sha256(('bulk' || n)::bytea), 'Signer ' || n,
+                'bulk' || n || '@example.org', 'DE', 'person', false, 'paper',
+                now() + n * interval '1 second'
+         FROM petitions p, generate_series(1, 150) n WHERE p.slug = 'printed'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let total = signers.len() + 150;
+    for _ in 0..100 {
+        if receipts(&app, "printed", "", &admin).await.len() == total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let dir = std::env::temp_dir().join(format!("us-pdf-{}", ns.database));
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = export(&app, "printed", "format=pdf&locale=fr-FR", &admin).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with(".pdf\"")
+    );
+    let pdf = r.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-1.7") && pdf.ends_with(b"%%EOF\n"));
+    let (text, pages) = pdf_text(&pdf, &dir);
+    // The cover: the French text, whom it addresses, what was exported.
+    for expected in [
+        "Arrêtez la guerre",
+        "Nous appelons à la paix.",
+        "Tweede Kamer der Staten-Generaal (NL)",
+        "United Nations",
+        "Signatures by country",
+        "Text shown in",
+        "fr",
+        "156",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    assert!(!text.contains("Stop the war") && !text.contains("postbus@"));
+    // Every signatory, in every script, once, and numbered.
+    for (name, _) in signers {
+        assert_eq!(text.matches(name).count(), 1, "{name} in:\n{text}");
+    }
+    for n in [1, 75, 150] {
+        assert_eq!(
+            text.matches(&format!("Signer {n}\n")).count(),
+            1,
+            "Signer {n}"
+        );
+    }
+    // Numbered, paginated tables: each page says which signatures it holds,
+    // and together they hold all of them, in order, once.
+    assert!(pages >= 4, "{pages} pages");
+    let mut next = 1;
+    for footer in text
+        .lines()
+        .filter(|l| l.starts_with("Signatures ") && l.contains(" · page "))
+    {
+        let range = footer.strip_prefix("Signatures ").unwrap();
+        let (first, rest) = range.split_once('–').unwrap();
+        let (last, of) = rest.split_once(" of ").unwrap();
+        assert_eq!(first.parse::<usize>().unwrap(), next, "{footer}");
+        assert!(of.starts_with(&total.to_string()), "{footer}");
+        next = last.parse::<usize>().unwrap() + 1;
+    }
+    assert_eq!(next, total + 1, "the pages list every signature once");
+
+    // Another language, right to left; one the petition does not have.
+    let r = export(&app, "printed", "format=pdf&locale=ar&country=EG", &admin).await;
+    assert_eq!(r.status(), 200);
+    let (text, _) = pdf_text(&r.bytes().await.unwrap(), &dir);
+    assert!(
+        text.contains("أوقفوا الحرب") && text.contains("ندعو إلى السلام"),
+        "{text}"
+    );
+    assert!(
+        text.contains("محمد عبد الله") && !text.contains("Signer 1"),
+        "{text}"
+    );
+    let r = export(&app, "printed", "format=pdf&locale=de", &admin).await;
+    assert_eq!(
+        problem_fields(&problem(r, 422).await),
+        [("locale".to_owned(), "not_available".to_owned())]
+    );
+    // A bundle carries the same PDF, listed and hashed in its manifest.
+    let r = export(&app, "printed", "format=bundle&locale=fr", &admin).await;
+    let bundle = r.bytes().await.unwrap();
+    let check = undersigned_export::verify_bundle(&bundle, None).unwrap();
+    assert_eq!(check.row_count, total as u64);
+    let file = dir.join("bundle.zip");
+    std::fs::write(&file, &bundle).unwrap();
+    let out = ns.cli(&["bundle", "verify", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signatures.pdf"));
     std::fs::remove_dir_all(&dir).unwrap();
     app.stop().await;
     ns.clean().await;
