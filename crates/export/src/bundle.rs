@@ -217,6 +217,21 @@ pub struct BundleCheck {
 
 /// Every member, uncompressed, each checked against its CRC.
 fn members(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    read_members(bytes, |name, reader| {
+        let mut data = Vec::new();
+        reader
+            .read_to_end(&mut data)
+            .map_err(|e| format!("{name}: damaged ({e})"))?;
+        Ok(data)
+    })
+}
+
+/// Each member read once, as it is decompressed (and checked against its
+/// CRC), by `read`.
+fn read_members<T>(
+    bytes: &[u8],
+    mut read: impl FnMut(&str, &mut dyn Read) -> Result<T, String>,
+) -> Result<BTreeMap<String, T>, String> {
     let archive = rawzip::ZipArchive::from_slice(bytes).map_err(|e| format!("not a zip: {e}"))?;
     let mut entries = archive.entries();
     let mut found = BTreeMap::new();
@@ -233,24 +248,146 @@ fn members(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let local = archive
             .get_entry(entry.wayfinder())
             .map_err(|e| format!("{name}: {e}"))?;
-        let mut data = Vec::new();
-        let read = match entry.compression_method() {
-            CompressionMethod::Store => local.verifying_reader(local.data()).read_to_end(&mut data),
-            CompressionMethod::Deflate => local
-                .verifying_reader(flate2::bufread::DeflateDecoder::new(local.data()))
-                .read_to_end(&mut data),
+        let value = match entry.compression_method() {
+            CompressionMethod::Store => read(&name, &mut local.verifying_reader(local.data()))?,
+            CompressionMethod::Deflate => read(
+                &name,
+                &mut local.verifying_reader(flate2::bufread::DeflateDecoder::new(local.data())),
+            )?,
             other => {
                 return Err(format!(
                     "{name}: compression {other:?} is not used in bundles"
                 ));
             }
         };
-        read.map_err(|e| format!("{name}: damaged ({e})"))?;
-        if found.insert(name.clone(), data).is_some() {
+        if found.insert(name.clone(), value).is_some() {
             return Err(format!("{name} appears twice"));
         }
     }
     Ok(found)
+}
+
+/// What the checks need of a member, read in one pass: its SHA-256; the bytes
+/// of the manifest and its signature; the facts of the signatures' CSV.
+struct Member {
+    sha256: String,
+    bytes: Option<Vec<u8>>,
+    csv: Option<Result<CsvFacts, String>>,
+}
+
+/// What `signatures.csv` holds, as the manifest states it.
+struct CsvFacts {
+    rows: u64,
+    /// `None` when there is no `country` column.
+    by_country: Option<BTreeMap<String, u64>>,
+    merkle_root: String,
+}
+
+impl Member {
+    fn read(name: &str, reader: &mut dyn Read) -> Result<Self, String> {
+        let damaged = |e: std::io::Error| format!("{name}: damaged ({e})");
+        let mut hasher = Sha256::new();
+        if name == SIGNATURES {
+            let mut reader = std::io::BufReader::new(Hashed {
+                inner: reader,
+                hasher: &mut hasher,
+            });
+            let facts = csv_facts(&mut reader).map_err(damaged)?;
+            drop(reader);
+            return Ok(Self {
+                sha256: hex::encode(hasher.finalize()),
+                bytes: None,
+                csv: Some(facts),
+            });
+        }
+        let keep = name == MANIFEST || name == SIGNATURE;
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0; 64 * 1024];
+        loop {
+            let n = reader.read(&mut chunk).map_err(damaged)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+            if keep {
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+        }
+        Ok(Self {
+            sha256: hex::encode(hasher.finalize()),
+            bytes: keep.then_some(bytes),
+            csv: None,
+        })
+    }
+}
+
+/// A reader that hashes what is read through it.
+struct Hashed<'a, R: ?Sized> {
+    inner: &'a mut R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read + ?Sized> Read for Hashed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads the CSV record by record (as [`records`] splits it): the count, the
+/// counts per country and the Merkle root; the outer error is a damaged
+/// member, the inner one a CSV that is not a bundle's.
+fn csv_facts(reader: &mut impl std::io::BufRead) -> std::io::Result<Result<CsvFacts, String>> {
+    let mut line = Vec::new();
+    let mut country = None;
+    let mut first = true;
+    let mut tree = RootBuilder::default();
+    let mut by_country: BTreeMap<String, u64> = BTreeMap::new();
+    let mut problem = None;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let Some(record) = line.strip_suffix(b"\r\n") else {
+            // Every record ends with CRLF, the last one too.
+            problem.get_or_insert(format!("a line of {SIGNATURES} does not end with CRLF"));
+            continue;
+        };
+        if first {
+            first = false;
+            match fields(record.strip_prefix(BOM).unwrap_or(record)) {
+                Ok(names) => country = names.iter().position(|c| c == "country"),
+                Err(e) => return Ok(Err(e)),
+            }
+            continue;
+        }
+        tree.push(record);
+        if let Some(i) = country {
+            match fields(record) {
+                Ok(cells) => {
+                    *by_country
+                        .entry(cells.get(i).cloned().unwrap_or_default())
+                        .or_default() += 1;
+                }
+                Err(e) => {
+                    problem.get_or_insert(e);
+                }
+            }
+        }
+    }
+    if first {
+        problem.get_or_insert(format!("{SIGNATURES} does not end with CRLF"));
+    }
+    Ok(match problem {
+        Some(p) => Err(p),
+        None => Ok(CsvFacts {
+            rows: tree.leaves(),
+            by_country: country.map(|_| by_country),
+            merkle_root: hex::encode(tree.root()),
+        }),
+    })
 }
 
 /// The signature records of a bundle's CSV (after its header), each without
@@ -286,16 +423,20 @@ pub fn verify_bundle(
     bytes: &[u8],
     trusted: Option<&VerifyingKey>,
 ) -> Result<BundleCheck, Vec<String>> {
-    check(&members(bytes).map_err(|e| vec![e])?, trusted)
+    check(
+        &read_members(bytes, Member::read).map_err(|e| vec![e])?,
+        trusted,
+    )
 }
 
 /// [`verify_bundle`] on members already read.
 fn check(
-    members: &BTreeMap<String, Vec<u8>>,
+    members: &BTreeMap<String, Member>,
     trusted: Option<&VerifyingKey>,
 ) -> Result<BundleCheck, Vec<String>> {
     let mut problems = Vec::new();
-    let (Some(manifest_bytes), Some(sig)) = (members.get(MANIFEST), members.get(SIGNATURE)) else {
+    let bytes = |name| members.get(name).and_then(|m: &Member| m.bytes.as_ref());
+    let (Some(manifest_bytes), Some(sig)) = (bytes(MANIFEST), bytes(SIGNATURE)) else {
         return Err(vec![format!("{MANIFEST} or {SIGNATURE} is missing")]);
     };
     let manifest: Manifest = serde_json::from_slice(manifest_bytes)
@@ -328,9 +469,9 @@ fn check(
             }
         }
     }
-    for (name, data) in members {
+    for (name, member) in members {
         match manifest.files.get(name) {
-            Some(hash) if *hash == sha256_hex(data) => {}
+            Some(hash) if *hash == member.sha256 => {}
             Some(_) => problems.push(format!(
                 "{name} has changed: its SHA-256 is not the manifest's"
             )),
@@ -341,37 +482,24 @@ fn check(
     for name in manifest.files.keys().filter(|n| !members.contains_key(*n)) {
         problems.push(format!("{name} is missing"));
     }
-    match members.get(SIGNATURES).map(|csv| records(csv)) {
+    match members.get(SIGNATURES).and_then(|m| m.csv.as_ref()) {
         None => problems.push(format!("{SIGNATURES} is missing")),
-        Some(Err(e)) => problems.push(e),
-        Some(Ok((header, records))) => {
-            if records.len() as u64 != manifest.row_count {
+        Some(Err(e)) => problems.push(e.clone()),
+        Some(Ok(facts)) => {
+            if facts.rows != manifest.row_count {
                 problems.push(format!(
                     "{SIGNATURES} has {} signatures, the manifest says {}",
-                    records.len(),
-                    manifest.row_count
+                    facts.rows, manifest.row_count
                 ));
             }
-            let mut tree = RootBuilder::default();
-            let mut by_country: BTreeMap<String, u64> = BTreeMap::new();
-            let country = header.iter().position(|c| c == "country");
-            for record in &records {
-                tree.push(record);
-                if let Some(i) = country {
-                    match fields(record) {
-                        Ok(cells) => {
-                            *by_country
-                                .entry(cells.get(i).cloned().unwrap_or_default())
-                                .or_default() += 1;
-                        }
-                        Err(e) => problems.push(e),
-                    }
-                }
-            }
-            if country.is_some() && by_country != manifest.by_country {
+            if facts
+                .by_country
+                .as_ref()
+                .is_some_and(|counts| *counts != manifest.by_country)
+            {
                 problems.push("the counts per country are not the manifest's".into());
             }
-            if hex::encode(tree.root()) != manifest.merkle_root {
+            if facts.merkle_root != manifest.merkle_root {
                 problems.push("the Merkle root of the signatures is not the manifest's".into());
             }
         }
@@ -410,8 +538,8 @@ pub struct Proof {
 /// The inclusion proof of the signature with this receipt, from a bundle that
 /// checks out.
 pub fn prove(bytes: &[u8], receipt: &Uuid) -> Result<Proof, String> {
+    verify_bundle(bytes, None).map_err(|p| p.join("; "))?;
     let members = members(bytes)?;
-    check(&members, None).map_err(|p| p.join("; "))?;
     let csv = members.get(SIGNATURES).ok_or("no signatures")?;
     let (_, records) = records(csv)?;
     let wanted = receipt_digest(receipt);
