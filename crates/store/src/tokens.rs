@@ -48,6 +48,8 @@ pub struct Token {
     pub petition_ids: Vec<i64>,
     /// Countries (ISO codes) a coordinator's token is limited to.
     pub countries: Vec<String>,
+    /// The event an enrolled device belongs to.
+    pub event_id: Option<Uuid>,
 }
 
 /// What a new token may do.
@@ -96,7 +98,55 @@ fn token_from(row: &Row) -> Result<Token, StoreError> {
             .ok_or_else(|| StoreError::Config(format!("stored token role {role}")))?,
         petition_ids: row.try_get("petition_ids")?,
         countries: row.try_get("countries")?,
+        event_id: row.try_get("event_id")?,
     })
+}
+
+/// A new token's secret, in clear, and what is stored of it.
+fn new_secret() -> (String, Vec<u8>) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("us_{}", hex::encode(secret));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// Inserts a token in `tx`; a device enrolled for an event (`device`: the
+/// event and the tablet's label) is bound to it.
+pub(crate) async fn insert_token(
+    tx: &tokio_postgres::Transaction<'_>,
+    new: &NewToken,
+    device: Option<(Uuid, &str)>,
+) -> Result<(Token, String), StoreError> {
+    let (token, hash) = new_secret();
+    let id = Uuid::now_v7();
+    let (event_id, label) = device.unzip();
+    tx.execute(
+        "INSERT INTO api_tokens (id, role, token_hash, petition_ids, countries, expires_at,
+                                 event_id, label)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &id,
+            &new.role.as_str(),
+            &hash,
+            &new.petition_ids,
+            &new.countries,
+            &new.expires_at,
+            &event_id,
+            &label,
+        ],
+    )
+    .await?;
+    Ok((
+        Token {
+            id,
+            role: new.role,
+            petition_ids: new.petition_ids.clone(),
+            countries: new.countries.clone(),
+            event_id,
+        },
+        token,
+    ))
 }
 
 impl Store {
@@ -107,41 +157,17 @@ impl Store {
         new: &NewToken,
         audit: Option<AuditEntry>,
     ) -> Result<(Token, String), StoreError> {
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let token = format!("us_{}", hex::encode(secret));
-        let id = Uuid::now_v7();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO api_tokens (id, role, token_hash, petition_ids, countries, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &id,
-                &new.role.as_str(),
-                &token_hash(&token),
-                &new.petition_ids,
-                &new.countries,
-                &new.expires_at,
-            ],
-        )
-        .await?;
+        let (token, secret) = insert_token(&tx, new, None).await?;
         if let Some(mut entry) = audit {
             if let Some(detail) = entry.detail.as_object_mut() {
-                detail.insert("token".into(), id.to_string().into());
+                detail.insert("token".into(), token.id.to_string().into());
             }
             record(&tx, &entry).await?;
         }
         tx.commit().await?;
-        Ok((
-            Token {
-                id,
-                role: new.role,
-                petition_ids: new.petition_ids.clone(),
-                countries: new.countries.clone(),
-            },
-            token,
-        ))
+        Ok((token, secret))
     }
 
     /// The token's identity when it exists, is not revoked and has not expired.
@@ -153,7 +179,7 @@ impl Store {
                 "UPDATE api_tokens SET last_used_at = now()
                  WHERE token_hash = $1 AND revoked_at IS NULL
                    AND (expires_at IS NULL OR expires_at > now())
-                 RETURNING id, role, petition_ids, countries",
+                 RETURNING id, role, petition_ids, countries, event_id",
             )
             .await?;
         client
@@ -170,7 +196,8 @@ impl Store {
             .get()
             .await?
             .query(
-                "SELECT t.id, t.role, t.petition_ids, t.countries, t.created_at, t.expires_at,
+                "SELECT t.id, t.role, t.petition_ids, t.countries, t.event_id, t.created_at,
+                        t.expires_at,
                         t.revoked_at, t.last_used_at,
                         ARRAY(SELECT p.slug FROM petitions p
                               WHERE p.id = ANY(t.petition_ids) ORDER BY p.slug) AS slugs

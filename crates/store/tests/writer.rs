@@ -3,48 +3,12 @@
 
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
-use undersigned_domain::{
-    Channel, Country, NewPetition, NewPetitionInput, SignerKind, WordingInput,
-};
-use undersigned_store::{Actor, AuditEntry, RowOutcome, SignatureRow, Store};
+mod common;
+
+use common::setup;
+use undersigned_domain::{Channel, Country, SignerKind};
+use undersigned_store::{RowOutcome, SignatureRow};
 use uuid::Uuid;
-
-struct Db {
-    url: String,
-    name: String,
-}
-
-impl Db {
-    async fn new() -> Self {
-        let name = format!("us_test_{}", Uuid::new_v4().simple());
-        Self {
-            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
-            name,
-        }
-    }
-
-    async fn sql(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.unwrap();
-        tokio::spawn(connection);
-        client
-    }
-
-    async fn drop(self) {
-        let (admin, connection) =
-            tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .unwrap();
-    }
-}
 
 fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureRow {
     SignatureRow {
@@ -65,31 +29,6 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         client_address: Some("192.0.2.1".parse().unwrap()),
         shadowed_by: None,
     }
-}
-
-/// A fresh migrated database, its store, and an open petition's id.
-async fn setup() -> (Db, Store, i64) {
-    let db = Db::new().await;
-    let store = Store::open(&db.url, 2).await.unwrap();
-    let p = petition(&store).await;
-    (db, store, p)
-}
-
-async fn petition(store: &Store) -> i64 {
-    let p = NewPetition::parse(NewPetitionInput {
-        slug: Some("writer".into()),
-        wording: WordingInput {
-            title: Some("Writer".into()),
-            text: Some("Text".into()),
-            ask: None,
-        },
-        goal: Some(10),
-        locale: None,
-        ..Default::default()
-    })
-    .unwrap();
-    let audit = AuditEntry::new(&Actor::default(), "petition.create", Default::default());
-    store.create_petition(&p, audit).await.unwrap().id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,303 @@
+//! Street events and the tablets enrolled for them: an organizer creates an
+//! event, hands a one-time code to the volunteers, and a tablet exchanges the
+//! code for a device token bound to the event.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::audit::{AuditEntry, record};
+use crate::tokens::{NewToken, Role, Token, insert_token};
+use crate::{Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub petition_id: i64,
+    pub name: String,
+    pub place: Option<String>,
+    /// ISO code, upper case.
+    pub country: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// An event as stored: what its organizer set, with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub details: NewEvent,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<&Row> for Event {
+    type Error = StoreError;
+
+    fn try_from(row: &Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            details: NewEvent {
+                petition_id: row.try_get("petition_id")?,
+                name: row.try_get("name")?,
+                place: row.try_get("place")?,
+                country: row.try_get("country")?,
+                starts_at: row.try_get("starts_at")?,
+                ends_at: row.try_get("ends_at")?,
+            },
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// A tablet enrolled for an event, as listed to its organizers.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: Uuid,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A tablet's enrollment: its token, in clear this once.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub token: String,
+    pub device: Token,
+    pub event: Event,
+}
+
+/// Crockford's base 32: no I, L, O or U, so a code read aloud or typed on a
+/// tablet is not mistaken.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CODE_LENGTH: usize = 12;
+
+/// A new code (60 random bits) as shown: `XXXX-XXXX-XXXX`.
+fn new_code() -> String {
+    let mut rng = rand::rng();
+    let chars: Vec<char> = (0..CODE_LENGTH)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..32)]))
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// What is stored of a code: the SHA-256 of its characters, read leniently
+/// (case, dashes and spaces ignored; O read as 0, I and L as 1). `None` when
+/// it cannot be a code.
+fn code_hash(code: &str) -> Option<Vec<u8>> {
+    let normal: String = code
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect();
+    (normal.len() == CODE_LENGTH && normal.bytes().all(|b| ALPHABET.contains(&b)))
+        .then(|| Sha256::digest(normal.as_bytes()).to_vec())
+}
+
+const EVENT_COLUMNS: &str = "id, petition_id, name, place, country, starts_at, ends_at, created_at";
+
+impl Store {
+    /// Creates an event, audited in the same transaction.
+    pub async fn create_event(
+        &self,
+        new: &NewEvent,
+        mut audit: AuditEntry,
+    ) -> Result<Event, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO events (id, petition_id, name, place, country, starts_at, ends_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {EVENT_COLUMNS}"
+                ),
+                &[
+                    &Uuid::now_v7(),
+                    &new.petition_id,
+                    &new.name,
+                    &new.place,
+                    &new.country,
+                    &new.starts_at,
+                    &new.ends_at,
+                ],
+            )
+            .await?;
+        let event = Event::try_from(&row)?;
+        if let Some(detail) = audit.detail.as_object_mut() {
+            detail.insert("event".into(), event.id.to_string().into());
+        }
+        record(&tx, &audit).await?;
+        tx.commit().await?;
+        Ok(event)
+    }
+
+    pub async fn event(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+        self.pool
+            .get()
+            .await?
+            .query_opt(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"),
+                &[&id],
+            )
+            .await?
+            .as_ref()
+            .map(Event::try_from)
+            .transpose()
+    }
+
+    /// A petition's events, by start.
+    pub async fn events(&self, petition_id: i64) -> Result<Vec<Event>, StoreError> {
+        self.pool
+            .get()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE petition_id = $1
+                     ORDER BY starts_at, id"
+                ),
+                &[&petition_id],
+            )
+            .await?
+            .iter()
+            .map(Event::try_from)
+            .collect()
+    }
+
+    /// A one-time enrollment code for `event`, in clear this once (only its
+    /// hash is kept), valid until `expires_at`; audited.
+    pub async fn create_enrollment_code(
+        &self,
+        event: Uuid,
+        expires_at: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<String, StoreError> {
+        let code = new_code();
+        let hash = code_hash(&code).expect("a new code reads as a code");
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "INSERT INTO enrollment_codes (code_hash, event_id, expires_at) VALUES ($1, $2, $3)",
+            &[&hash, &event, &expires_at],
+        )
+        .await?;
+        record(&tx, &audit).await?;
+        tx.commit().await?;
+        Ok(code)
+    }
+
+    /// Spends a code: a device token bound to the code's event and its
+    /// petition, labelled `label`. `None` when the code is unknown, spent or
+    /// expired (which one is not told). Recorded in the audit trail as the
+    /// device's own action.
+    pub async fn enroll_device(
+        &self,
+        code: &str,
+        label: &str,
+        audit: AuditEntry,
+    ) -> Result<Option<Enrollment>, StoreError> {
+        let Some(hash) = code_hash(code) else {
+            return Ok(None);
+        };
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // The row lock taken here makes a code good for one tablet only, even
+        // when two race to spend it.
+        let Some(row) = tx
+            .query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE id =
+                       (SELECT event_id FROM enrollment_codes
+                        WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now()
+                        FOR UPDATE)"
+                ),
+                &[&hash],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let event = Event::try_from(&row)?;
+        let new = NewToken {
+            role: Role::Device,
+            petition_ids: vec![event.details.petition_id],
+            countries: Vec::new(),
+            // A tablet stays usable a day past its event, for late syncs.
+            expires_at: Some(event.details.ends_at + chrono::Duration::days(1)),
+        };
+        let (device, token) = insert_token(&tx, &new, Some((event.id, label))).await?;
+        let spent = tx
+            .execute(
+                "UPDATE enrollment_codes SET used_at = now(), device_id = $2
+                 WHERE code_hash = $1 AND used_at IS NULL",
+                &[&hash, &device.id],
+            )
+            .await?;
+        if spent != 1 {
+            return Ok(None);
+        }
+        let mut audit = audit;
+        if let Some(detail) = audit.detail.as_object_mut() {
+            detail.insert("device".into(), device.id.to_string().into());
+            detail.insert("event".into(), event.id.to_string().into());
+        }
+        record(&tx, &audit).await?;
+        tx.commit().await?;
+        Ok(Some(Enrollment {
+            token,
+            device,
+            event,
+        }))
+    }
+
+    /// The tablets enrolled for an event, revoked ones included, oldest first.
+    pub async fn devices(&self, event: Uuid) -> Result<Vec<Device>, StoreError> {
+        self.pool
+            .get()
+            .await?
+            .query(
+                "SELECT id, label, created_at, revoked_at, last_used_at FROM api_tokens
+                 WHERE event_id = $1 ORDER BY created_at, id",
+                &[&event],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Device {
+                    id: row.try_get("id")?,
+                    label: row.try_get("label")?,
+                    created_at: row.try_get("created_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_read_leniently_and_nothing_else_is_a_code() {
+        let code = new_code();
+        assert_eq!(code.len(), 14);
+        let hash = code_hash(&code).unwrap();
+        assert_eq!(code_hash(&code.to_lowercase()), Some(hash.clone()));
+        assert_eq!(code_hash(&code.replace('-', " ")), Some(hash));
+        assert_eq!(code_hash("0000-1111-2222"), code_hash("oooo-IIII-2222"));
+        assert_eq!(code_hash("0000-1111-2222"), code_hash("OOOO-llll-2222"));
+        assert_eq!(code_hash("0000-1111-222"), None);
+        assert_eq!(code_hash("0000-1111-222U"), None);
+        assert_eq!(code_hash(""), None);
+    }
+}
