@@ -24,10 +24,12 @@ pub enum Route {
     OpenApi,
     Signatures,
     Export,
+    Events,
+    Devices,
     Unknown,
 }
 
-const ROUTES: [Route; 16] = [
+const ROUTES: [Route; 18] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -43,6 +45,8 @@ const ROUTES: [Route; 16] = [
     Route::OpenApi,
     Route::Signatures,
     Route::Export,
+    Route::Events,
+    Route::Devices,
     Route::Unknown,
 ];
 
@@ -69,6 +73,8 @@ impl Route {
             Self::OpenApi => "openapi",
             Self::Signatures => "signatures",
             Self::Export => "export",
+            Self::Events => "events",
+            Self::Devices => "devices",
             Self::Unknown => "unknown",
         }
     }

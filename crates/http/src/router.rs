@@ -15,7 +15,7 @@ use crate::{App, ops, v1};
 
 /// Every operation the router answers (HEAD goes with GET), by method and path
 /// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 25] = [
+pub const ROUTES: [(&str, &str); 31] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -41,6 +41,12 @@ pub const ROUTES: [(&str, &str); 25] = [
     ("POST", "/v1/tokens"),
     ("DELETE", "/v1/tokens/{id}"),
     ("GET", "/v1/audit"),
+    ("POST", "/v1/petitions/{slug}/events"),
+    ("GET", "/v1/petitions/{slug}/events"),
+    ("POST", "/v1/events/{id}/enrollment-codes"),
+    ("GET", "/v1/events/{id}/devices"),
+    ("POST", "/v1/devices"),
+    ("DELETE", "/v1/devices/{id}"),
 ];
 
 pub async fn handle(
@@ -225,6 +231,48 @@ async fn dispatch(
             Route::Tokens,
             if method == Method::DELETE {
                 v1::tokens::revoke(app, id, req).await
+            } else {
+                not_allowed("DELETE")
+            },
+        ),
+        ["v1", "petitions", slug, "events"] => (
+            Route::Events,
+            if get {
+                v1::events::list(app, slug, req).await
+            } else if post {
+                v1::events::create(app, config, slug, req).await
+            } else {
+                not_allowed("GET, HEAD, POST")
+            },
+        ),
+        ["v1", "events", id, "enrollment-codes"] => (
+            Route::Events,
+            if post {
+                v1::events::enrollment_code(app, id, req).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
+        ["v1", "events", id, "devices"] => (
+            Route::Events,
+            if get {
+                v1::events::devices(app, id, req).await
+            } else {
+                not_allowed("GET, HEAD")
+            },
+        ),
+        ["v1", "devices"] => (
+            Route::Devices,
+            if post {
+                v1::events::enroll(app, config, req).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
+        ["v1", "devices", id] => (
+            Route::Devices,
+            if method == Method::DELETE {
+                v1::events::revoke(app, id, req).await
             } else {
                 not_allowed("DELETE")
             },

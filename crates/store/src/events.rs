@@ -245,6 +245,8 @@ impl Store {
             return Ok(None);
         }
         let mut audit = audit;
+        audit.token_id = Some(device.id);
+        audit.petition_id = Some(event.details.petition_id);
         if let Some(detail) = audit.detail.as_object_mut() {
             detail.insert("device".into(), device.id.to_string().into());
             detail.insert("event".into(), event.id.to_string().into());
@@ -256,6 +258,24 @@ impl Store {
             device,
             event,
         }))
+    }
+
+    /// The event a device token was enrolled for.
+    pub async fn device_event(&self, device: Uuid) -> Result<Option<Event>, StoreError> {
+        self.pool
+            .get()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE id = (SELECT event_id FROM api_tokens WHERE id = $1)"
+                ),
+                &[&device],
+            )
+            .await?
+            .as_ref()
+            .map(Event::try_from)
+            .transpose()
     }
 
     /// The tablets enrolled for an event, revoked ones included, oldest first.

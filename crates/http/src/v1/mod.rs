@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod blocks;
 pub mod count;
+pub mod events;
 pub mod exports;
 pub mod invalidations;
 pub mod petitions;

@@ -4,6 +4,7 @@ mod contract;
 mod counting;
 mod durability;
 mod errors;
+mod events;
 mod exports;
 mod fake_hcaptcha;
 mod instances;

@@ -8,7 +8,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use undersigned_store::{NewToken, Role};
 
-use crate::support::{Namespace, TestApp, problem};
+use crate::support::{Namespace, TestApp, petition_id, problem, scoped};
 
 async fn call(
     app: &TestApp,
@@ -50,25 +50,6 @@ async fn patch_goal(app: &TestApp, slug: &str, token: &str, goal: i64) -> u16 {
     .await
     .status()
     .as_u16()
-}
-
-/// A petition's id, for scoping tokens in the store.
-async fn petition_id(ns: &Namespace, slug: &str) -> i64 {
-    ns.sql()
-        .await
-        .query_one("SELECT id FROM petitions WHERE slug = $1", &[&slug])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-fn scoped(role: Role, petition: i64, countries: &[&str]) -> NewToken {
-    NewToken {
-        role,
-        petition_ids: vec![petition],
-        countries: countries.iter().map(|c| (*c).to_owned()).collect(),
-        expires_at: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use undersigned::Config;
-use undersigned_store::{NewToken, Store};
+use undersigned_store::{NewToken, Role, Store};
 use uuid::Uuid;
 
 pub const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -338,4 +338,23 @@ pub fn signer(i: usize) -> Value {
         "email": format!("signer.{i}@example.org"),
         "country": COUNTRIES[i % COUNTRIES.len()],
     })
+}
+
+/// A petition's id, for scoping tokens in the store.
+pub async fn petition_id(ns: &Namespace, slug: &str) -> i64 {
+    ns.sql()
+        .await
+        .query_one("SELECT id FROM petitions WHERE slug = $1", &[&slug])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+pub fn scoped(role: Role, petition: i64, countries: &[&str]) -> NewToken {
+    NewToken {
+        role,
+        petition_ids: vec![petition],
+        countries: countries.iter().map(|c| (*c).to_owned()).collect(),
+        expires_at: None,
+    }
 }

@@ -1,0 +1,287 @@
+//! Street events and their tablets: an organizer creates an event and hands
+//! out one-time enrollment codes; a tablet exchanges a code for a device token
+//! bound to the event; the organizer lists the event's tablets and revokes any.
+
+use chrono::{Duration, Utc};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use undersigned_domain::{Country, FieldError, Text, parse_time};
+use undersigned_store::{AuditEntry, Device, Event, NewEvent};
+use uuid::Uuid;
+
+use crate::fields::{Fields, check, validated};
+use crate::problem::ApiError;
+use crate::reply::{Body, full, json};
+use crate::request::MAX_BODY;
+use crate::server::HttpConfig;
+use crate::{App, auth};
+
+/// How long an enrollment code can be spent.
+const CODE_LIFETIME: Duration = Duration::hours(24);
+
+fn event_json(event: &Event, slug: &str) -> Value {
+    let e = &event.details;
+    json!({
+        "id": event.id,
+        "petition": slug,
+        "name": e.name,
+        "place": e.place,
+        "country": e.country,
+        "starts_at": e.starts_at,
+        "ends_at": e.ends_at,
+        "created_at": event.created_at,
+    })
+}
+
+fn device_json(d: &Device) -> Value {
+    json!({
+        "id": d.id,
+        "label": d.label,
+        "created_at": d.created_at,
+        "revoked_at": d.revoked_at,
+        "last_used_at": d.last_used_at,
+    })
+}
+
+/// `POST /v1/petitions/{slug}/events` (the petition's organizers).
+pub async fn create(
+    app: &App,
+    config: &HttpConfig,
+    slug: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let (parts, body) = req.into_parts();
+    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    fields.only(&["name", "place", "country", "starts_at", "ends_at"])?;
+    let mut errors = Vec::new();
+    let name = fields.text("name", &mut errors);
+    let place = fields.text("place", &mut errors);
+    let country = fields.text("country", &mut errors);
+    let starts = fields.text("starts_at", &mut errors);
+    let ends = fields.text("ends_at", &mut errors);
+
+    let mut invalid: Vec<FieldError> = Vec::new();
+    let required = |v: Option<String>| v.ok_or("required");
+    let name = check(
+        &mut invalid,
+        "name",
+        required(name).and_then(|n| Text::parse(&n, 200)),
+    );
+    let place = match place {
+        Some(p) => check(&mut invalid, "place", Text::parse(&p, 200)).map(Some),
+        None => Some(None),
+    };
+    let country = match country {
+        Some(c) => check(
+            &mut invalid,
+            "country",
+            Country::parse(&c).ok_or("unknown_country"),
+        )
+        .map(|c| Some(c.as_str().to_owned())),
+        None => Some(None),
+    };
+    let starts_at = check(
+        &mut invalid,
+        "starts_at",
+        required(starts).and_then(|t| parse_time(&t)),
+    );
+    let ends_at = check(
+        &mut invalid,
+        "ends_at",
+        required(ends).and_then(|t| parse_time(&t)),
+    );
+    if let (Some(s), Some(e)) = (starts_at, ends_at)
+        && e <= s
+    {
+        invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
+    }
+    let new = match (name, place, country, starts_at, ends_at) {
+        (Some(name), Some(place), Some(country), Some(starts_at), Some(ends_at))
+            if invalid.is_empty() =>
+        {
+            Ok(NewEvent {
+                petition_id: petition.id,
+                name: name.into_string(),
+                place: place.map(Text::into_string),
+                country,
+                starts_at,
+                ends_at,
+            })
+        }
+        _ => Err(invalid),
+    };
+    let new = validated(errors, new)?;
+    let audit = AuditEntry::new(
+        &auth::actor(&token, &parts.extensions),
+        "event.create",
+        json!({"name": new.name, "country": new.country, "starts_at": new.starts_at,
+               "ends_at": new.ends_at}),
+    )
+    .about(petition.id);
+    let event = app.store.create_event(&new, audit).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &event_json(&event, &petition.slug),
+    ))
+}
+
+/// `GET /v1/petitions/{slug}/events` (the petition's organizers).
+pub async fn list(
+    app: &App,
+    slug: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    auth::require_petition(app, req.headers(), petition.id).await?;
+    let events: Vec<Value> = app
+        .store
+        .events(petition.id)
+        .await?
+        .iter()
+        .map(|e| event_json(e, &petition.slug))
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "events": events })))
+}
+
+/// The event `id` names, and the caller's token when it may manage it (404
+/// for an event that does not exist, 401 and 403 as for its petition).
+async fn managed_event(
+    app: &App,
+    id: &str,
+    req: &Request<Incoming>,
+) -> Result<(Event, undersigned_store::Token), ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    let event = app.store.event(id).await?.ok_or(ApiError::NotFound)?;
+    let token = auth::require_petition(app, req.headers(), event.details.petition_id).await?;
+    Ok((event, token))
+}
+
+/// `POST /v1/events/{id}/enrollment-codes` (the petition's organizers): a
+/// one-time code, shown this once.
+pub async fn enrollment_code(
+    app: &App,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (event, token) = managed_event(app, id, &req).await?;
+    let expires_at = Utc::now() + CODE_LIFETIME;
+    let audit = AuditEntry::new(
+        &auth::actor(&token, req.extensions()),
+        "event.enrollment_code",
+        json!({"event": event.id, "expires_at": expires_at}),
+    )
+    .about(event.details.petition_id);
+    let code = app
+        .store
+        .create_enrollment_code(event.id, expires_at, audit)
+        .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"code": code, "expires_at": expires_at, "event_id": event.id}),
+    ))
+}
+
+/// `GET /v1/events/{id}/devices` (the petition's organizers).
+pub async fn devices(
+    app: &App,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (event, _) = managed_event(app, id, &req).await?;
+    let devices: Vec<Value> = app
+        .store
+        .devices(event.id)
+        .await?
+        .iter()
+        .map(device_json)
+        .collect();
+    Ok(json(StatusCode::OK, &json!({ "devices": devices })))
+}
+
+/// `POST /v1/devices` with `{"code","label"}`, no token: a tablet enrolls.
+/// An unknown, spent or expired code is 422 `code invalid`, all alike.
+pub async fn enroll(
+    app: &App,
+    config: &HttpConfig,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    fields.only(&["code", "label"])?;
+    let mut errors = Vec::new();
+    let code = fields.text("code", &mut errors);
+    let label = fields.text("label", &mut errors);
+    let mut invalid = Vec::new();
+    let code = check(&mut invalid, "code", code.ok_or("required"));
+    let label = check(
+        &mut invalid,
+        "label",
+        label.ok_or("required").and_then(|l| Text::parse(&l, 100)),
+    );
+    let (code, label) = validated(
+        errors,
+        match (code, label) {
+            (Some(c), Some(l)) if invalid.is_empty() => Ok((c, l)),
+            _ => Err(invalid),
+        },
+    )?;
+    // The tablet has no token yet: the store records the entry as its own.
+    let actor = undersigned_store::Actor {
+        token_id: None,
+        client_address: parts.extensions.get::<auth::ClientAddress>().map(|a| a.0),
+    };
+    let audit = AuditEntry::new(&actor, "device.enroll", json!({"label": label.as_str()}));
+    let Some(enrolled) = app
+        .store
+        .enroll_device(&code, label.as_str(), audit)
+        .await?
+    else {
+        return Err(ApiError::Invalid(vec![FieldError::new("code", "invalid")]));
+    };
+    tracing::info!(device = %enrolled.device.id, event = %enrolled.event.id, "tablet enrolled");
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({
+            "token": enrolled.token,
+            "device_id": enrolled.device.id,
+            "event_id": enrolled.event.id,
+            "expires_at": enrolled.event.details.ends_at + Duration::days(1),
+        }),
+    ))
+}
+
+/// `DELETE /v1/devices/{id}` (the organizers of the device's event's
+/// petition): its later uploads are refused; what it sent stays.
+pub async fn revoke(
+    app: &App,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    let event = app
+        .store
+        .device_event(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let token = auth::require_petition(app, req.headers(), event.details.petition_id).await?;
+    let audit = AuditEntry::new(
+        &auth::actor(&token, req.extensions()),
+        "device.revoke",
+        json!({"device": id, "event": event.id}),
+    )
+    .about(event.details.petition_id);
+    if !app.store.revoke_token(id, audit).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(device = %id, "tablet revoked");
+    Ok(full(
+        StatusCode::NO_CONTENT,
+        "text/plain; charset=utf-8",
+        "",
+    ))
+}
