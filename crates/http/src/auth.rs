@@ -45,10 +45,17 @@ async fn require_holder(
     roles: &[Role],
 ) -> Result<Token, ApiError> {
     let token = authenticate(app, headers).await?;
+    holds(&token, petition_id, roles)?;
+    Ok(token)
+}
+
+/// Whether `token` is an admin's, or one of `roles` holding this petition
+/// (403 otherwise): for a caller authenticated before the petition is known.
+pub fn holds(token: &Token, petition_id: i64, roles: &[Role]) -> Result<(), ApiError> {
     let allowed = token.role == Role::Admin
         || (roles.contains(&token.role) && token.petition_ids.contains(&petition_id));
     if allowed {
-        Ok(token)
+        Ok(())
     } else {
         Err(ApiError::Forbidden)
     }

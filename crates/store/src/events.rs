@@ -66,7 +66,11 @@ pub struct Enrollment {
     pub token: String,
     pub device: Token,
     pub event: Event,
+    pub expires_at: DateTime<Utc>,
 }
+
+/// How long after its event a tablet's token still works, for late syncs.
+pub const DEVICE_GRACE: chrono::Duration = chrono::Duration::days(1);
 
 /// Crockford's base 32: no I, L, O or U, so a code read aloud or typed on a
 /// tablet is not mistaken.
@@ -230,8 +234,7 @@ impl Store {
             role: Role::Device,
             petition_ids: vec![event.details.petition_id],
             countries: Vec::new(),
-            // A tablet stays usable a day past its event, for late syncs.
-            expires_at: Some(event.details.ends_at + chrono::Duration::days(1)),
+            expires_at: Some(event.details.ends_at + DEVICE_GRACE),
         };
         let (device, token) = insert_token(&tx, &new, Some((event.id, label))).await?;
         let spent = tx
@@ -253,10 +256,12 @@ impl Store {
         }
         record(&tx, &audit).await?;
         tx.commit().await?;
+        let expires_at = event.details.ends_at + DEVICE_GRACE;
         Ok(Some(Enrollment {
             token,
             device,
             event,
+            expires_at,
         }))
     }
 

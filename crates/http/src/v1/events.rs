@@ -3,11 +3,12 @@
 //! bound to the event; the organizer lists the event's tablets and revokes any.
 
 use chrono::{Duration, Utc};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use undersigned_domain::{Country, FieldError, Text, parse_time};
-use undersigned_store::{AuditEntry, Device, Event, NewEvent};
+use undersigned_guard::Scope;
+use undersigned_store::{AuditEntry, DEVICE_GRACE, Device, Event, NewEvent, Role, Token};
 use uuid::Uuid;
 
 use crate::fields::{Fields, check, validated};
@@ -147,17 +148,29 @@ pub async fn list(
     Ok(json(StatusCode::OK, &json!({ "events": events })))
 }
 
-/// The event `id` names, and the caller's token when it may manage it (404
-/// for an event that does not exist, 401 and 403 as for its petition).
+/// The event `id` names, and the caller's token when it may manage it: 401
+/// without a valid token (before anything is said of the event), 404 for an
+/// event that does not exist, 403 for another petition's.
 async fn managed_event(
     app: &App,
     id: &str,
     req: &Request<Incoming>,
-) -> Result<(Event, undersigned_store::Token), ApiError> {
+) -> Result<(Event, Token), ApiError> {
+    let token = auth::authenticate(app, req.headers()).await?;
     let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
     let event = app.store.event(id).await?.ok_or(ApiError::NotFound)?;
-    let token = auth::require_petition(app, req.headers(), event.details.petition_id).await?;
+    auth::holds(&token, event.details.petition_id, &[Role::Organizer])?;
     Ok((event, token))
+}
+
+/// An answer that holds a secret: never kept by a cache.
+fn secret(value: &Value) -> Response<Body> {
+    let mut response = json(StatusCode::CREATED, value);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-store"),
+    );
+    response
 }
 
 /// `POST /v1/events/{id}/enrollment-codes` (the petition's organizers): a
@@ -168,6 +181,11 @@ pub async fn enrollment_code(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (event, token) = managed_event(app, id, &req).await?;
+    // A tablet's token lasts until a day after its event: past that, a code
+    // would enroll a tablet that can do nothing.
+    if event.details.ends_at + DEVICE_GRACE <= Utc::now() {
+        return Err(ApiError::Conflict(vec![FieldError::new("event", "over")]));
+    }
     let expires_at = Utc::now() + CODE_LIFETIME;
     let audit = AuditEntry::new(
         &auth::actor(&token, req.extensions()),
@@ -179,8 +197,7 @@ pub async fn enrollment_code(
         .store
         .create_enrollment_code(event.id, expires_at, audit)
         .await?;
-    Ok(json(
-        StatusCode::CREATED,
+    Ok(secret(
         &json!({"code": code, "expires_at": expires_at, "event_id": event.id}),
     ))
 }
@@ -209,6 +226,14 @@ pub async fn enroll(
     config: &HttpConfig,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    // Anyone may try a code: the flood shield turns a guesser away before
+    // the body is read or the database asked.
+    let client = req.extensions().get::<auth::ClientAddress>().map(|a| a.0);
+    if let Some(client) = client {
+        app.shield
+            .check(client)
+            .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
+    }
     let (parts, body) = req.into_parts();
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
@@ -233,7 +258,7 @@ pub async fn enroll(
     // The tablet has no token yet: the store records the entry as its own.
     let actor = undersigned_store::Actor {
         token_id: None,
-        client_address: parts.extensions.get::<auth::ClientAddress>().map(|a| a.0),
+        client_address: client,
     };
     let audit = AuditEntry::new(&actor, "device.enroll", json!({"label": label.as_str()}));
     let Some(enrolled) = app
@@ -241,18 +266,16 @@ pub async fn enroll(
         .enroll_device(&code, label.as_str(), audit)
         .await?
     else {
+        tracing::info!("an enrollment code was refused");
         return Err(ApiError::Invalid(vec![FieldError::new("code", "invalid")]));
     };
     tracing::info!(device = %enrolled.device.id, event = %enrolled.event.id, "tablet enrolled");
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({
-            "token": enrolled.token,
-            "device_id": enrolled.device.id,
-            "event_id": enrolled.event.id,
-            "expires_at": enrolled.event.details.ends_at + Duration::days(1),
-        }),
-    ))
+    Ok(secret(&json!({
+        "token": enrolled.token,
+        "device_id": enrolled.device.id,
+        "event_id": enrolled.event.id,
+        "expires_at": enrolled.expires_at,
+    })))
 }
 
 /// `DELETE /v1/devices/{id}` (the organizers of the device's event's
@@ -262,13 +285,14 @@ pub async fn revoke(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
+    let token = auth::authenticate(app, req.headers()).await?;
     let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
     let event = app
         .store
         .device_event(id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let token = auth::require_petition(app, req.headers(), event.details.petition_id).await?;
+    auth::holds(&token, event.details.petition_id, &[Role::Organizer])?;
     let audit = AuditEntry::new(
         &auth::actor(&token, req.extensions()),
         "device.revoke",

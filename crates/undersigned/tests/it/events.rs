@@ -111,10 +111,47 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
         404,
     )
     .await;
+    // Nothing is said of an event to a caller without a token.
+    problem(
+        post(
+            "/v1/events/00000000-0000-0000-0000-000000000000/enrollment-codes".into(),
+            None,
+            json!({}),
+        )
+        .await
+        .unwrap(),
+        401,
+    )
+    .await;
+    // Past its event's end and grace day, no code: its tablet could do nothing.
+    let over = post(
+        path.clone(),
+        Some(&organizer),
+        json!({"name": "Last year's march", "starts_at": now - Duration::days(3),
+               "ends_at": now - Duration::days(2)}),
+    )
+    .await
+    .unwrap();
+    let over_id = over.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post(
+        format!("/v1/events/{over_id}/enrollment-codes"),
+        Some(&organizer),
+        json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        problem_fields(&problem(r, 409).await),
+        fields(&[("event", "over")])
+    );
     let r = post(codes.clone(), Some(&organizer), json!({}))
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
     let code = r.json::<Value>().await.unwrap()["code"]
         .as_str()
         .unwrap()
@@ -134,6 +171,7 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
     .await
     .unwrap();
     assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
     let enrolled: Value = r.json().await.unwrap();
     assert_eq!(enrolled["event_id"], created["id"]);
     let device_token = enrolled["token"].as_str().unwrap().to_owned();
@@ -219,12 +257,13 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
         actions.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
         [
             "event.create",
+            "event.create",
             "event.enrollment_code",
             "device.enroll",
             "device.revoke"
         ]
     );
-    assert_eq!(actions[2].1.as_deref(), Some(device_id.as_str()));
+    assert_eq!(actions[3].1.as_deref(), Some(device_id.as_str()));
     app.stop().await;
     ns.clean().await;
 }
