@@ -1,7 +1,7 @@
 //! Exports for delivery to parliaments and organizations: a petition's
-//! signatures as CSV or JSON lines, or as a signed bundle a recipient can
-//! check offline, streamed from one snapshot with memory that does not grow
-//! with the number of signatures.
+//! signatures as CSV, JSON lines or a printable PDF, or as a signed bundle a
+//! recipient can check offline, streamed from one snapshot with memory that
+//! does not grow with the number of signatures.
 
 mod bundle;
 mod columns;

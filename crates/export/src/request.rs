@@ -17,7 +17,7 @@ pub struct ExportRequest {
 }
 
 impl ExportRequest {
-    /// From `name=value` pairs: `format` (csv, jsonl or bundle; csv when
+    /// From `name=value` pairs: `format` (csv, jsonl, pdf or bundle; csv when
     /// absent), `country` (repeatable, or comma-separated), `since`, `until`
     /// (RFC 3339), `channel`, `signer_kind`, `status` (counted, invalidated,
     /// shadowed or all; counted when absent), `columns` (comma-separated;
