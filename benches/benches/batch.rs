@@ -25,7 +25,7 @@ fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
                 petition_id,
                 identity_key: key,
                 full_name: format!("Signer Número {i}"),
-                email: format!("signer.{i}@example.org"),
+                email: Some(format!("signer.{i}@example.org")),
                 country: countries[(i % 6) as usize],
                 postal_code: Some("1012 AB".into()),
                 city: Some("Amsterdam".into()),
@@ -36,6 +36,9 @@ fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
                 channel: Channel::Web,
                 client_address: Some(std::net::IpAddr::from([198, 51, 100, (i % 250) as u8])),
                 shadowed_by: None,
+                signed_at: None,
+                event_id: None,
+                device_id: None,
             }
         })
         .collect()

@@ -3,7 +3,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::Email;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{Country, Email, Signature};
 
 /// The secret behind identity keys. Without it a leaked key cannot be tested
 /// against a list of known addresses.
@@ -16,6 +18,8 @@ pub struct IdentityKey(pub [u8; 32]);
 
 /// Domain separation, so the pepper can key other hashes later without collisions.
 const CONTEXT: &[u8] = b"undersigned/identity/v1\0";
+/// The identity of a signer who gave no e-mail address (offline only).
+const OFFLINE_CONTEXT: &[u8] = b"undersigned/identity/name-postal-country/v1\0";
 
 impl Pepper {
     /// `None` for a pepper shorter than 16 bytes: too weak to hide a mailbox.
@@ -34,6 +38,72 @@ impl Pepper {
         mac.update(email.canonical().as_bytes());
         IdentityKey(mac.finalize().into_bytes().into())
     }
+
+    /// Who signed: by canonical e-mail address, else (offline signatures a
+    /// petition lets go without one) by name, postal code and country.
+    pub fn signer(&self, petition_id: i64, signature: &Signature) -> IdentityKey {
+        match &signature.email {
+            Some(email) => self.identity(petition_id, email),
+            None => self.offline_identity(
+                petition_id,
+                signature.full_name.as_str(),
+                signature.postal_code.as_deref().unwrap_or(""),
+                signature.country,
+            ),
+        }
+    }
+
+    /// HMAC(pepper, petition, identity name, postal code without spaces or
+    /// hyphens, country): the same person typed twice in a hurry, with other
+    /// capitals, accents or spacing, is one signer.
+    pub fn offline_identity(
+        &self,
+        petition_id: i64,
+        full_name: &str,
+        postal_code: &str,
+        country: Country,
+    ) -> IdentityKey {
+        let mut mac = self.0.clone();
+        mac.update(OFFLINE_CONTEXT);
+        mac.update(&petition_id.to_be_bytes());
+        mac.update(identity_name(full_name).as_bytes());
+        mac.update(b"\0");
+        let postal: String = postal_code
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_uppercase)
+            .collect();
+        mac.update(postal.as_bytes());
+        mac.update(b"\0");
+        mac.update(country.as_str().as_bytes());
+        IdentityKey(mac.finalize().into_bytes().into())
+    }
+}
+
+/// A name as it identifies: compatibility-decomposed, marks dropped, lower case,
+/// dotless and dotted i alike, anything but letters and digits a single space.
+/// "Zoë  O'Brien-Ångström" and "zoe o brien angstrom" are one name; "Işık" and
+/// "ISIK" too.
+pub fn identity_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut gap = false;
+    for c in name
+        .nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+    {
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            for l in c.to_lowercase() {
+                out.push(if l == 'ı' { 'i' } else { l });
+            }
+        } else {
+            gap = true;
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for Pepper {
@@ -55,6 +125,28 @@ mod tests {
         assert_ne!(pepper.identity(1, &a), pepper.identity(2, &a));
         let other = Pepper::new(b"another pepper, just as long").unwrap();
         assert_ne!(pepper.identity(1, &a), other.identity(1, &a));
+    }
+
+    #[test]
+    fn names_identify_whatever_their_spelling() {
+        assert_eq!(
+            identity_name("Zoë  O'Brien-Ångström"),
+            "zoe o brien angstrom"
+        );
+        assert_eq!(identity_name("Işık"), identity_name("ISIK"));
+        assert_eq!(identity_name("İlkay"), "ilkay");
+        assert_eq!(identity_name("Мария Иванова"), "мария иванова");
+        assert_eq!(identity_name("Leyla Məmmədova"), "leyla məmmədova");
+        let pepper = Pepper::new(b"0123456789abcdef0123").unwrap();
+        let nl = Country::parse("NL").unwrap();
+        let a = pepper.offline_identity(1, "Zoë Ångström", "1012 ab", nl);
+        assert_eq!(a, pepper.offline_identity(1, "ZOE angstrom", "1012AB", nl));
+        assert_ne!(a, pepper.offline_identity(1, "Zoë Ångström", "1013 AB", nl));
+        assert_ne!(
+            a,
+            pepper.offline_identity(1, "Zoë Ångström", "1012 AB", Country::parse("BE").unwrap())
+        );
+        assert_ne!(a, pepper.offline_identity(2, "Zoë Ångström", "1012 AB", nl));
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub struct NewPetitionInput {
     pub targets: Vec<TargetInput>,
     pub required_fields: Vec<String>,
     pub organizations_may_sign: Option<bool>,
+    pub email_optional_offline: Option<bool>,
     pub web: WebSettingsInput,
 }
 
@@ -243,6 +244,7 @@ impl NewPetition {
                 signers: SignerRules {
                     required,
                     organizations_may_sign: input.organizations_may_sign.unwrap_or(true),
+                    email_optional_offline: input.email_optional_offline.unwrap_or(false),
                 },
                 web,
             }),

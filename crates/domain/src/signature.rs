@@ -76,6 +76,9 @@ pub struct SignerRules {
     pub required: Vec<SignerField>,
     /// Whether organizations (`signer_kind: organization`) may sign.
     pub organizations_may_sign: bool,
+    /// Whether signatures collected offline (on event tablets, on paper) may
+    /// leave out the e-mail address; they then need a postal code.
+    pub email_optional_offline: bool,
 }
 
 impl Default for SignerRules {
@@ -83,6 +86,7 @@ impl Default for SignerRules {
         Self {
             required: Vec::new(),
             organizations_may_sign: true,
+            email_optional_offline: false,
         }
     }
 }
@@ -138,7 +142,8 @@ pub struct Signature {
     /// The client's own UUID for safe retries, when it sent one.
     pub client_id: Option<Uuid>,
     pub full_name: Text,
-    pub email: Email,
+    /// Always present online; offline only when the petition allows leaving it out.
+    pub email: Option<Email>,
     pub country: Country,
     pub postal_code: Option<String>,
     pub city: Option<Text>,
@@ -156,6 +161,25 @@ impl Signature {
     /// Checks every field, and what the petition's `rules` ask, and reports
     /// all that are wrong at once.
     pub fn parse(input: SignatureInput, rules: &SignerRules) -> Result<Self, Vec<FieldError>> {
+        Self::parse_with(input, rules, false)
+    }
+
+    /// As [`Signature::parse`], for a signature collected offline (an event's
+    /// tablet, a paper form): where the petition allows it, the e-mail address
+    /// may be left out, and the postal code then becomes required, since the
+    /// signer's identity is their name, postal code and country.
+    pub fn parse_offline(
+        input: SignatureInput,
+        rules: &SignerRules,
+    ) -> Result<Self, Vec<FieldError>> {
+        Self::parse_with(input, rules, rules.email_optional_offline)
+    }
+
+    fn parse_with(
+        input: SignatureInput,
+        rules: &SignerRules,
+        email_optional: bool,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = FieldErrors::default();
         let present = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
 
@@ -163,7 +187,14 @@ impl Signature {
             "full_name",
             Text::parse(input.full_name.as_deref().unwrap_or(""), NAME_MAX),
         );
-        let email = errors.check("email", Email::parse(input.email.as_deref().unwrap_or("")));
+        let email_given = input.email.as_deref().is_some_and(|e| !e.trim().is_empty());
+        let email = errors.check(
+            "email",
+            match input.email.as_deref() {
+                _ if !email_given && email_optional => Ok(None),
+                given => Email::parse(given.unwrap_or("")).map(Some),
+            },
+        );
         let country = errors.check(
             "country",
             match present(input.country) {
@@ -173,6 +204,10 @@ impl Signature {
         );
         let required = |field, value: Option<String>| match value {
             None if rules.requires(field) => Err("required"),
+            // Without an e-mail address, the postal code is part of who signed.
+            None if field == SignerField::PostalCode && matches!(email, Some(None)) => {
+                Err("required_without_email")
+            }
             value => Ok(value),
         };
         let postal_code = errors
@@ -379,6 +414,7 @@ mod tests {
             ])
             .unwrap(),
             organizations_may_sign: false,
+            email_optional_offline: false,
         };
         assert_eq!(rules.required, [SignerField::PostalCode, SignerField::City]);
         let errors = Signature::parse(
@@ -414,5 +450,45 @@ mod tests {
             SignerRules::parse_required(&["email".into()]),
             Err("unknown_field")
         );
+    }
+
+    #[test]
+    fn offline_signatures_may_leave_out_the_email_where_the_petition_allows() {
+        let without_email = || SignatureInput {
+            email: None,
+            ..input()
+        };
+        let strict = SignerRules::default();
+        let errors = Signature::parse_offline(without_email(), &strict).unwrap_err();
+        assert_eq!(errors[0].field.as_ref(), "email");
+        let lenient = SignerRules {
+            email_optional_offline: true,
+            ..SignerRules::default()
+        };
+        // Online, the address is always needed.
+        assert!(Signature::parse(without_email(), &lenient).is_err());
+        let errors = Signature::parse_offline(without_email(), &lenient).unwrap_err();
+        let got: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
+        assert_eq!(got, [("postal_code", "required_without_email")]);
+        let s = Signature::parse_offline(
+            SignatureInput {
+                postal_code: Some("az 1000".into()),
+                ..without_email()
+            },
+            &lenient,
+        )
+        .unwrap();
+        assert!(s.email.is_none());
+        // An address given must still be a valid one.
+        let errors = Signature::parse_offline(
+            SignatureInput {
+                email: Some("nope".into()),
+                postal_code: Some("1000".into()),
+                ..input()
+            },
+            &lenient,
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].field.as_ref(), "email");
     }
 }

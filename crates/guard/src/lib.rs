@@ -4,6 +4,7 @@
 //! answering, limits fall back to in-process `governor`s and duplicates are left
 //! to Postgres's unique constraint.
 
+mod device;
 mod fanout;
 mod limit;
 mod link;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use undersigned_domain::IdentityKey;
 
+pub use device::DeviceLimit;
 pub use fanout::{Announcement, Fanout};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};
@@ -36,6 +38,8 @@ pub enum Scope {
     EmailDomain,
     /// All signatures to one petition.
     Petition,
+    /// Signatures from one enrolled tablet.
+    Device,
 }
 
 impl Scope {
@@ -44,6 +48,7 @@ impl Scope {
             Self::Address => "address",
             Self::EmailDomain => "email_domain",
             Self::Petition => "petition",
+            Self::Device => "device",
         }
     }
 }

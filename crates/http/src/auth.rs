@@ -84,6 +84,13 @@ pub async fn require_reader(
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
+/// The client's address (the router always sets it; unspecified otherwise).
+pub fn client_address(extensions: &Extensions) -> IpAddr {
+    extensions
+        .get::<ClientAddress>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0)
+}
+
 /// Who is acting, for the audit trail.
 pub fn actor(token: &Token, extensions: &Extensions) -> Actor {
     Actor {

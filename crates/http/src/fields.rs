@@ -202,9 +202,17 @@ pub fn validated<T>(
     type_errors: Vec<FieldError>,
     parsed: Result<T, Vec<FieldError>>,
 ) -> Result<T, ApiError> {
+    merged(type_errors, parsed).map_err(ApiError::Invalid)
+}
+
+/// As [`validated`], the errors as a list.
+pub fn merged<T>(
+    type_errors: Vec<FieldError>,
+    parsed: Result<T, Vec<FieldError>>,
+) -> Result<T, Vec<FieldError>> {
     match parsed {
         Ok(value) if type_errors.is_empty() => Ok(value),
-        Ok(_) => Err(ApiError::Invalid(type_errors)),
+        Ok(_) => Err(type_errors),
         Err(errors) => {
             let mistyped = |e: &FieldError| {
                 type_errors.iter().any(|t| {
@@ -215,9 +223,7 @@ pub fn validated<T>(
                 })
             };
             let checked: Vec<FieldError> = errors.into_iter().filter(|e| !mistyped(e)).collect();
-            Err(ApiError::Invalid(
-                type_errors.into_iter().chain(checked).collect(),
-            ))
+            Err(type_errors.into_iter().chain(checked).collect())
         }
     }
 }

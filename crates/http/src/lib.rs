@@ -6,6 +6,7 @@ mod captcha;
 mod client_address;
 mod cors;
 mod fields;
+mod kiosk;
 mod metrics;
 mod openapi;
 mod ops;
@@ -20,7 +21,7 @@ mod v1;
 use std::sync::Arc;
 
 use prometheus::Registry;
-use undersigned_guard::Shield;
+use undersigned_guard::{DeviceLimit, Shield};
 use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
@@ -43,10 +44,18 @@ pub struct App {
     pub metrics: HttpMetrics,
     /// The per-address flood shield in front of signing.
     pub shield: Arc<Shield>,
+    /// Each enrolled tablet's allowance.
+    pub devices: Arc<DeviceLimit>,
     /// hCaptcha, when a secret is configured.
     pub captcha: Option<Captcha>,
     pub exports: v1::exports::Exports,
     counts: v1::count::RenderedCounts,
+}
+
+/// The limits kept in this process, apart from Redis's shared ones.
+pub struct LocalLimits {
+    pub shield: Arc<Shield>,
+    pub devices: Arc<DeviceLimit>,
 }
 
 impl App {
@@ -55,7 +64,7 @@ impl App {
         ingest: Arc<Ingest>,
         registry: Registry,
         metrics: HttpMetrics,
-        shield: Arc<Shield>,
+        local: LocalLimits,
         captcha: Option<Captcha>,
         export_key: ed25519_dalek::SigningKey,
     ) -> Self {
@@ -65,7 +74,8 @@ impl App {
             ingest,
             registry,
             metrics,
-            shield,
+            shield: local.shield,
+            devices: local.devices,
             captcha,
             exports: v1::exports::Exports::new(export_key),
             counts: v1::count::RenderedCounts::default(),

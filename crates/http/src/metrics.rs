@@ -26,10 +26,12 @@ pub enum Route {
     Export,
     Events,
     Devices,
+    Batches,
+    Kiosk,
     Unknown,
 }
 
-const ROUTES: [Route; 18] = [
+const ROUTES: [Route; 20] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -47,6 +49,8 @@ const ROUTES: [Route; 18] = [
     Route::Export,
     Route::Events,
     Route::Devices,
+    Route::Batches,
+    Route::Kiosk,
     Route::Unknown,
 ];
 
@@ -75,6 +79,8 @@ impl Route {
             Self::Export => "export",
             Self::Events => "events",
             Self::Devices => "devices",
+            Self::Batches => "event_batches",
+            Self::Kiosk => "kiosk",
             Self::Unknown => "unknown",
         }
     }

@@ -174,6 +174,11 @@ impl ApiError {
                 "Too many signatures",
                 "This petition is taking too many signatures right now; retry after the delay in Retry-After.",
             ),
+            Self::RateLimited(_, Scope::Device) => (
+                "/problems/rate-limited",
+                "Too many signatures",
+                "This tablet has sent more signatures than it may for now; keep them and retry after the delay in Retry-After.",
+            ),
             Self::QueueFull => (
                 "/problems/busy",
                 "Busy",

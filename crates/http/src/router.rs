@@ -11,11 +11,11 @@ use crate::metrics::Route;
 use crate::problem::ApiError;
 use crate::reply::Body;
 use crate::server::HttpConfig;
-use crate::{App, ops, v1};
+use crate::{App, kiosk, ops, v1};
 
 /// Every operation the router answers (HEAD goes with GET), by method and path
 /// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 31] = [
+pub const ROUTES: [(&str, &str); 32] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -47,6 +47,7 @@ pub const ROUTES: [(&str, &str); 31] = [
     ("GET", "/v1/events/{id}/devices"),
     ("POST", "/v1/devices"),
     ("DELETE", "/v1/devices/{id}"),
+    ("POST", "/v1/events/{id}/signatures:batch"),
 ];
 
 pub async fn handle(
@@ -261,6 +262,14 @@ async fn dispatch(
                 not_allowed("GET, HEAD")
             },
         ),
+        ["v1", "events", id, "signatures:batch"] => (
+            Route::Batches,
+            if post {
+                v1::batches::upload(app, config, id, req).await
+            } else {
+                not_allowed("POST")
+            },
+        ),
         ["v1", "devices"] => (
             Route::Devices,
             if post {
@@ -277,6 +286,8 @@ async fn dispatch(
                 not_allowed("DELETE")
             },
         ),
+        ["kiosk"] => (Route::Kiosk, Ok(kiosk::to_page())),
+        ["kiosk", file] => (Route::Kiosk, kiosk::serve(&method, file)),
         ["v1", "audit"] => (
             Route::Audit,
             if get {

@@ -12,7 +12,8 @@ use tokio::sync::Notify;
 use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
 use undersigned_guard::{Announcement, Fanout};
-use undersigned_store::{CountCell, Store};
+use undersigned_store::{CountCell, EventCell, Store};
+use uuid::Uuid;
 
 /// One petition's counts as readers see them.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct CountView {
     pub people: i64,
     pub organizations: i64,
     pub by_country: BTreeMap<Country, i64>,
+    /// Each event's own tally (signatures its tablets collected).
+    pub by_event: BTreeMap<Uuid, i64>,
     pub updated_at: DateTime<Utc>,
     /// A hash of the counts, equal on every instance for equal counts.
     pub fingerprint: u64,
@@ -31,10 +34,26 @@ type Cell = (Country, SignerKind, i16);
 /// A cell's three totals: added, removed by invalidations, restored by undoing them.
 type Totals = [i64; 3];
 
+/// One petition's shards: its counts, and its events' tallies.
+#[derive(Default)]
+struct Held {
+    cells: HashMap<Cell, Totals>,
+    events: HashMap<(Uuid, i16), Totals>,
+}
+
 #[derive(Default)]
 pub struct Counter {
-    cells: std::sync::Mutex<HashMap<i64, HashMap<Cell, Totals>>>,
+    held: std::sync::Mutex<HashMap<i64, Held>>,
     views: RwLock<HashMap<i64, Arc<CountView>>>,
+}
+
+/// Raises the held totals to the ones seen; whether anything changed.
+fn raise(held: &mut Totals, seen: Totals) -> bool {
+    let higher = seen.iter().zip(held.iter()).any(|(s, h)| s > h);
+    for (h, s) in held.iter_mut().zip(seen) {
+        *h = (*h).max(s);
+    }
+    higher
 }
 
 impl Counter {
@@ -43,22 +62,36 @@ impl Counter {
     /// `restored`), so the highest seen is the newest, whatever order
     /// announcements arrive in.
     pub fn merge(&self, cells: &[CountCell]) {
+        self.merge_all(cells, &[]);
+    }
+
+    /// As [`Counter::merge`], with events' tallies too.
+    pub fn merge_all(&self, cells: &[CountCell], events: &[EventCell]) {
         let mut touched = Vec::new();
-        let mut all = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut touch = |petition: i64, changed: bool| {
+            if changed && !touched.contains(&petition) {
+                touched.push(petition);
+            }
+        };
         for c in cells {
-            let petition = all.entry(c.petition_id).or_default();
-            let held = petition
+            let held = all.entry(c.petition_id).or_default();
+            let totals = held
+                .cells
                 .entry((c.country, c.kind, c.shard))
                 .or_insert([0; 3]);
-            let seen = [c.count, c.removed, c.restored];
-            if seen.iter().zip(held.iter()).any(|(s, h)| s > h) {
-                for (h, s) in held.iter_mut().zip(seen) {
-                    *h = (*h).max(s);
-                }
-                if !touched.contains(&c.petition_id) {
-                    touched.push(c.petition_id);
-                }
-            }
+            touch(
+                c.petition_id,
+                raise(totals, [c.count, c.removed, c.restored]),
+            );
+        }
+        for e in events {
+            let held = all.entry(e.petition_id).or_default();
+            let totals = held.events.entry((e.event_id, e.shard)).or_insert([0; 3]);
+            touch(
+                e.petition_id,
+                raise(totals, [e.count, e.removed, e.restored]),
+            );
         }
         let fresh: Vec<(i64, Arc<CountView>)> = touched
             .into_iter()
@@ -85,16 +118,16 @@ impl Counter {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .entry(petition_id)
-            .or_insert_with(|| Arc::new(CountView::from_cells(&HashMap::new())))
+            .or_insert_with(|| Arc::new(CountView::from_cells(&Held::default())))
             .clone()
     }
 }
 
 impl CountView {
-    fn from_cells(cells: &HashMap<Cell, Totals>) -> Self {
+    fn from_cells(held: &Held) -> Self {
         let (mut people, mut organizations) = (0, 0);
         let mut by_country = BTreeMap::new();
-        for (&(country, kind, _shard), &[added, removed, restored]) in cells {
+        for (&(country, kind, _shard), &[added, removed, restored]) in &held.cells {
             let n = added - removed + restored;
             match kind {
                 SignerKind::Person => people += n,
@@ -102,23 +135,30 @@ impl CountView {
             }
             *by_country.entry(country).or_insert(0) += n;
         }
+        let mut by_event = BTreeMap::new();
+        for (&(event, _shard), &[added, removed, restored]) in &held.events {
+            *by_event.entry(event).or_insert(0) += added - removed + restored;
+        }
         let mut hasher = DefaultHasher::new();
-        (people, organizations, &by_country).hash(&mut hasher);
+        (people, organizations, &by_country, &by_event).hash(&mut hasher);
         Self {
             total: people + organizations,
             people,
             organizations,
             by_country,
+            by_event,
             updated_at: Utc::now(),
             fingerprint: hasher.finish(),
         }
     }
 }
 
-/// Announcements are lines of `petition country kind shard count removed restored`.
-pub(crate) fn encode(cells: &[CountCell]) -> String {
+/// Announcements are lines of `petition country kind shard count removed
+/// restored`, and for events' tallies `e event petition shard count removed
+/// restored` (which instances that predate them skip).
+pub(crate) fn encode(cells: &[CountCell], events: &[EventCell]) -> String {
     use std::fmt::Write;
-    let mut out = String::with_capacity(cells.len() * 32);
+    let mut out = String::with_capacity(cells.len() * 32 + events.len() * 64);
     for c in cells {
         let _ = writeln!(
             out,
@@ -132,12 +172,36 @@ pub(crate) fn encode(cells: &[CountCell]) -> String {
             c.restored
         );
     }
+    for e in events {
+        let _ = writeln!(
+            out,
+            "e {} {} {} {} {} {}",
+            e.event_id, e.petition_id, e.shard, e.count, e.removed, e.restored
+        );
+    }
     out
 }
 
-pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
+pub(crate) fn decode(payload: &[u8]) -> (Vec<CountCell>, Vec<EventCell>) {
     let text = String::from_utf8_lossy(payload);
-    text.lines()
+    let (events, cells): (Vec<&str>, Vec<&str>) =
+        text.lines().partition(|line| line.starts_with("e "));
+    let events = events
+        .into_iter()
+        .filter_map(|line| {
+            let mut f = line.split(' ').skip(1);
+            Some(EventCell {
+                event_id: f.next()?.parse().ok()?,
+                petition_id: f.next()?.parse().ok()?,
+                shard: f.next()?.parse().ok()?,
+                count: f.next()?.parse().ok()?,
+                removed: f.next()?.parse().ok()?,
+                restored: f.next()?.parse().ok()?,
+            })
+        })
+        .collect();
+    let cells = cells
+        .into_iter()
         .filter_map(|line| {
             let mut f = line.split(' ');
             Some(CountCell {
@@ -150,7 +214,8 @@ pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
                 restored: f.next().map_or(Some(0), |n| n.parse().ok())?,
             })
         })
-        .collect()
+        .collect();
+    (cells, events)
 }
 
 /// Announces this instance's new totals to the others. Totals waiting to go
@@ -158,26 +223,32 @@ pub(crate) fn decode(payload: &[u8]) -> Vec<CountCell> {
 /// next try when Redis does not take them, so a lost publish is repaired within
 /// moments rather than at the next reload.
 pub(crate) struct Announcer {
-    pending: std::sync::Mutex<HashMap<(i64, Cell), Totals>>,
+    pending: std::sync::Mutex<Pending>,
     wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    cells: HashMap<(i64, Cell), Totals>,
+    events: HashMap<(i64, Uuid, i16), Totals>,
 }
 
 impl Announcer {
     pub(crate) fn start(fanout: Fanout) -> Arc<Self> {
         let this = Arc::new(Self {
-            pending: std::sync::Mutex::new(HashMap::new()),
+            pending: std::sync::Mutex::new(Pending::default()),
             wake: Notify::new(),
         });
         let announcer = this.clone();
         tokio::spawn(async move {
             loop {
                 announcer.wake.notified().await;
-                let cells = announcer.take();
-                if cells.is_empty() {
+                let (cells, events) = announcer.take();
+                if cells.is_empty() && events.is_empty() {
                     continue;
                 }
-                if !fanout.publish(&encode(&cells)).await {
-                    announcer.announce(&cells);
+                if !fanout.publish(&encode(&cells, &events)).await {
+                    announcer.announce(&cells, &events);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
@@ -185,23 +256,44 @@ impl Announcer {
         this
     }
 
-    pub(crate) fn announce(&self, cells: &[CountCell]) {
+    pub(crate) fn announce(&self, cells: &[CountCell], events: &[EventCell]) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for c in cells {
             let held = pending
+                .cells
                 .entry((c.petition_id, (c.country, c.kind, c.shard)))
                 .or_insert([0; 3]);
-            for (h, s) in held.iter_mut().zip([c.count, c.removed, c.restored]) {
-                *h = (*h).max(s);
-            }
+            raise(held, [c.count, c.removed, c.restored]);
+        }
+        for e in events {
+            let held = pending
+                .events
+                .entry((e.petition_id, e.event_id, e.shard))
+                .or_insert([0; 3]);
+            raise(held, [e.count, e.removed, e.restored]);
         }
         drop(pending);
         self.wake.notify_one();
     }
 
-    fn take(&self) -> Vec<CountCell> {
+    fn take(&self) -> (Vec<CountCell>, Vec<EventCell>) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending
+        let events = pending
+            .events
+            .drain()
+            .map(
+                |((petition_id, event_id, shard), [count, removed, restored])| EventCell {
+                    event_id,
+                    petition_id,
+                    shard,
+                    count,
+                    removed,
+                    restored,
+                },
+            )
+            .collect();
+        let cells = pending
+            .cells
             .drain()
             .map(
                 |((petition_id, (country, kind, shard)), [count, removed, restored])| CountCell {
@@ -214,7 +306,8 @@ impl Announcer {
                     restored,
                 },
             )
-            .collect()
+            .collect();
+        (cells, events)
     }
 }
 
@@ -234,12 +327,15 @@ pub(crate) fn spawn_refresh(counter: Arc<Counter>, store: Store, fanout: Option<
             };
             tokio::select! {
                 Some(announcement) = announcement => match announcement {
-                    Announcement::Payload(payload) => counter.merge(&decode(&payload)),
+                    Announcement::Payload(payload) => {
+                        let (cells, events) = decode(&payload);
+                        counter.merge_all(&cells, &events);
+                    }
                     Announcement::Subscribed => next_reload = tokio::time::Instant::now(),
                 },
                 _ = tokio::time::sleep_until(next_reload) => {
-                    match store.count_cells().await {
-                        Ok(cells) => counter.merge(&cells),
+                    match tokio::try_join!(store.count_cells(), store.event_cells()) {
+                        Ok((cells, events)) => counter.merge_all(&cells, &events),
                         Err(e) => warn!(error = %e, "reloading counts failed"),
                     }
                     let subscribed = fanout.as_ref().is_some_and(Fanout::is_subscribed);
@@ -282,8 +378,8 @@ mod tests {
         counter.merge(&[adjusted(4, 3)]);
         counter.merge(&[adjusted(4, 0)]);
         assert_eq!(counter.view(7).total, 9);
-        let wire = decode(encode(&[adjusted(4, 3)]).as_bytes());
-        assert_eq!(wire, vec![adjusted(4, 3)]);
+        let wire = decode(encode(&[adjusted(4, 3)], &[]).as_bytes());
+        assert_eq!(wire, (vec![adjusted(4, 3)], vec![]));
     }
 
     #[test]
@@ -319,7 +415,37 @@ mod tests {
             cell("NL", SignerKind::Person, 3, 42),
             cell("TR", SignerKind::Organization, 0, 1),
         ];
-        assert_eq!(decode(encode(&cells).as_bytes()), cells);
-        assert!(decode(b"garbage\n1 2").is_empty());
+        let events = vec![EventCell {
+            event_id: Uuid::now_v7(),
+            petition_id: 7,
+            shard: 2,
+            count: 9,
+            removed: 1,
+            restored: 0,
+        }];
+        assert_eq!(decode(encode(&cells, &events).as_bytes()), (cells, events));
+        assert_eq!(decode(b"garbage\n1 2\ne x"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn events_tally_apart_and_within_their_petition() {
+        let counter = Counter::default();
+        let stand = Uuid::now_v7();
+        let event = |shard, count, removed| EventCell {
+            event_id: stand,
+            petition_id: 7,
+            shard,
+            count,
+            removed,
+            restored: 0,
+        };
+        counter.merge_all(&[cell("NL", SignerKind::Person, 0, 10)], &[event(0, 4, 0)]);
+        counter.merge_all(&[], &[event(1, 2, 0), event(-1, 0, 1)]);
+        // A late, lower announcement changes nothing.
+        counter.merge_all(&[], &[event(0, 3, 0)]);
+        let view = counter.view(7);
+        assert_eq!(view.total, 10);
+        assert_eq!(view.by_event[&stand], 5);
+        assert!(counter.view(8).by_event.is_empty());
     }
 }

@@ -61,6 +61,36 @@ pub struct Receipt {
     pub id: Uuid,
 }
 
+/// Where a batch of signatures collected offline comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Provenance {
+    /// `Event` for a tablet's, `Paper` for typed-in forms.
+    pub channel: Channel,
+    pub event_id: Option<Uuid>,
+    pub device_id: Option<Uuid>,
+}
+
+/// One signature collected offline, with the time it was given.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub signature: Signature,
+    /// `None`: now.
+    pub signed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What became of one signature of a batch: the same whenever the batch is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    /// Stored and counted, now or by an earlier sending of the same signature.
+    Accepted(Uuid),
+    /// The signer had signed already, as another signature.
+    Duplicate(Uuid),
+    /// The client's id already names another signature.
+    IdReused,
+    /// A block rule refuses it.
+    Blocked(i64),
+}
+
 pub(crate) struct Pending {
     row: SignatureRow,
     reply: oneshot::Sender<Result<RowOutcome, SignError>>,
@@ -92,7 +122,7 @@ impl Ingest {
     ) -> Result<Arc<Self>, StoreError> {
         let blocks = BlockList::start(store.clone()).await?;
         let counter = Arc::new(Counter::default());
-        counter.merge(&store.count_cells().await?);
+        counter.merge_all(&store.count_cells().await?, &store.event_cells().await?);
         counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone());
         let announcer = fanout.map(counter::Announcer::start);
 
@@ -152,16 +182,11 @@ impl Ingest {
         signature: Signature,
         channel: Channel,
     ) -> Result<Receipt, SignError> {
-        let identity = self.pepper.identity(petition.id, &signature.email);
+        let identity = self.pepper.signer(petition.id, &signature);
         let receipt = Receipt {
             id: signature.client_id.unwrap_or_else(Uuid::now_v7),
         };
-        let screening = self.blocks.screen(
-            petition.id,
-            client,
-            signature.email.canonical(),
-            signature.email.domain(),
-        );
+        let screening = self.screen(petition, client, &signature);
         let shadowed_by = match screening {
             Screening::Rejected(rule) => {
                 self.metrics.rejected.inc();
@@ -174,7 +199,7 @@ impl Ingest {
             petition_id: petition.id,
             client,
             identity: &identity,
-            email_domain: signature.email.domain(),
+            email_domain: signature.email.as_ref().map_or("", |e| e.domain()),
             exempt: screening == Screening::Allowed,
         };
         match self.guard.check(subject).await {
@@ -190,22 +215,15 @@ impl Ingest {
             }
         }
         let row = SignatureRow {
-            id: receipt.id,
-            client_supplied: signature.client_id.is_some(),
-            petition_id: petition.id,
-            identity_key: identity.0,
-            full_name: signature.full_name.into_string(),
-            email: signature.email.as_given().to_owned(),
-            country: signature.country,
-            postal_code: signature.postal_code,
-            city: signature.city.map(|c| c.into_string()),
-            kind: signature.kind,
-            organization: signature.organization.map(|o| o.into_string()),
-            consent_updates: signature.consent_updates,
-            locale: signature.locale.map(|l| l.as_str().to_owned()),
-            channel,
-            client_address: Some(client),
             shadowed_by,
+            ..row(
+                petition.id,
+                receipt.id,
+                identity,
+                client,
+                signature,
+                channel,
+            )
         };
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -217,9 +235,94 @@ impl Ingest {
             .inspect_err(|_| self.metrics.rejected.inc())?;
         self.metrics.queue_depth.set(self.depth());
         match answer.await.map_err(|_| SignError::ShuttingDown)?? {
-            RowOutcome::Inserted | RowOutcome::Duplicate => Ok(receipt),
+            RowOutcome::Inserted | RowOutcome::Duplicate | RowOutcome::Retried => Ok(receipt),
             RowOutcome::IdReused => Err(SignError::IdReused),
         }
+    }
+
+    /// Takes a batch of signatures collected offline (a tablet's upload, a
+    /// paper import) to Postgres and answers once every stored one is durable,
+    /// with one result per signature, in order. The caller has authenticated
+    /// and limited the sender: no captcha and no per-address limit applies (an
+    /// event's tablets share one address). Nothing is short-cut by Redis's seen
+    /// set either, so that a batch sent again, even while its first sending is
+    /// still being written, gets the very same results.
+    pub async fn sign_batch(
+        &self,
+        petition: &Petition,
+        client: IpAddr,
+        items: Vec<Collected>,
+        from: Provenance,
+    ) -> Result<Vec<Filed>, SignError> {
+        let mut filed: Vec<Option<Filed>> = vec![None; items.len()];
+        let mut rows = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let signature = item.signature;
+            let shadowed_by = match self.screen(petition, client, &signature) {
+                Screening::Rejected(rule) => {
+                    self.metrics.rejected.inc();
+                    filed[i] = Some(Filed::Blocked(rule));
+                    continue;
+                }
+                Screening::Shadowed(rule) => Some(rule),
+                Screening::Pass | Screening::Allowed => None,
+            };
+            let identity = self.pepper.signer(petition.id, &signature);
+            let id = signature.client_id.unwrap_or_else(Uuid::now_v7);
+            rows.push((
+                i,
+                SignatureRow {
+                    shadowed_by,
+                    signed_at: item.signed_at,
+                    event_id: from.event_id,
+                    device_id: from.device_id,
+                    ..row(petition.id, id, identity, client, signature, from.channel)
+                },
+            ));
+        }
+        // A whole share of the queue or none of it, so that a full queue turns
+        // the batch away before any of it is written (a resend is safe anyway).
+        while !rows.is_empty() {
+            let chunk: Vec<_> = rows.drain(..rows.len().min(self.capacity)).collect();
+            let permits = self.queue.try_reserve_many(chunk.len()).map_err(|e| {
+                self.metrics.rejected.inc_by(chunk.len() as u64);
+                match e {
+                    mpsc::error::TrySendError::Full(()) => SignError::QueueFull,
+                    mpsc::error::TrySendError::Closed(()) => SignError::ShuttingDown,
+                }
+            })?;
+            let answers: Vec<_> = permits
+                .zip(chunk)
+                .map(|(permit, (i, row))| {
+                    let (reply, answer) = oneshot::channel();
+                    let id = row.id;
+                    permit.send(Pending { row, reply });
+                    (i, id, answer)
+                })
+                .collect();
+            self.metrics.queue_depth.set(self.depth());
+            for (i, id, answer) in answers {
+                filed[i] = Some(match answer.await.map_err(|_| SignError::ShuttingDown)?? {
+                    RowOutcome::Inserted | RowOutcome::Retried => Filed::Accepted(id),
+                    RowOutcome::Duplicate => Filed::Duplicate(id),
+                    RowOutcome::IdReused => Filed::IdReused,
+                });
+            }
+        }
+        Ok(filed
+            .into_iter()
+            .map(|f| f.unwrap_or(Filed::IdReused))
+            .collect())
+    }
+
+    fn screen(&self, petition: &Petition, client: IpAddr, signature: &Signature) -> Screening {
+        let email = signature.email.as_ref();
+        self.blocks.screen(
+            petition.id,
+            client,
+            email.map_or("", |e| e.canonical()),
+            email.map_or("", |e| e.domain()),
+        )
     }
 
     /// The live counter, served from memory.
@@ -245,9 +348,9 @@ impl Ingest {
                     }
                     Ok(chunk) => {
                         backoff = Duration::from_secs(1);
-                        this.counter.merge(&chunk.cells);
+                        this.counter.merge_all(&chunk.cells, &chunk.event_cells);
                         if let Some(announcer) = &this.announcer {
-                            announcer.announce(&chunk.cells);
+                            announcer.announce(&chunk.cells, &chunk.event_cells);
                         }
                     }
                     Err(e) => {
@@ -287,6 +390,38 @@ impl Ingest {
             let _ = w.await;
         }
         info!(queued, "signature queue drained");
+    }
+}
+
+/// A signature as a row, neither shadowed nor collected offline.
+fn row(
+    petition_id: i64,
+    id: Uuid,
+    identity: undersigned_domain::IdentityKey,
+    client: IpAddr,
+    signature: Signature,
+    channel: Channel,
+) -> SignatureRow {
+    SignatureRow {
+        id,
+        client_supplied: signature.client_id.is_some(),
+        petition_id,
+        identity_key: identity.0,
+        full_name: signature.full_name.into_string(),
+        email: signature.email.map(|e| e.as_given().to_owned()),
+        country: signature.country,
+        postal_code: signature.postal_code,
+        city: signature.city.map(|c| c.into_string()),
+        kind: signature.kind,
+        organization: signature.organization.map(|o| o.into_string()),
+        consent_updates: signature.consent_updates,
+        locale: signature.locale.map(|l| l.as_str().to_owned()),
+        channel,
+        client_address: Some(client),
+        shadowed_by: None,
+        signed_at: None,
+        event_id: None,
+        device_id: None,
     }
 }
 

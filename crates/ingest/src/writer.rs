@@ -86,7 +86,7 @@ impl Writer {
         for (row, result) in rows.iter().zip(&outcome.rows) {
             match result {
                 RowOutcome::Inserted => self.metrics.accepted.inc(),
-                RowOutcome::Duplicate => self.metrics.duplicate.inc(),
+                RowOutcome::Duplicate | RowOutcome::Retried => self.metrics.duplicate.inc(),
                 RowOutcome::IdReused => {
                     self.metrics.rejected.inc();
                     continue;
@@ -101,10 +101,10 @@ impl Writer {
         for (petition, keys) in by_petition {
             self.guard.mark_seen(petition, keys);
         }
-        if !outcome.cells.is_empty() {
-            self.counter.merge(&outcome.cells);
+        if !outcome.cells.is_empty() || !outcome.event_cells.is_empty() {
+            self.counter.merge_all(&outcome.cells, &outcome.event_cells);
             if let Some(announcer) = &self.announcer {
-                announcer.announce(&outcome.cells);
+                announcer.announce(&outcome.cells, &outcome.event_cells);
             }
         }
     }

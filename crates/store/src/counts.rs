@@ -48,6 +48,32 @@ impl TryFrom<Row> for CountCell {
     }
 }
 
+/// One shard of one event's tally, totals that only grow like [`CountCell`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventCell {
+    pub event_id: uuid::Uuid,
+    pub petition_id: i64,
+    pub shard: i16,
+    pub count: i64,
+    pub removed: i64,
+    pub restored: i64,
+}
+
+impl TryFrom<Row> for EventCell {
+    type Error = StoreError;
+
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            event_id: row.try_get("event_id")?,
+            petition_id: row.try_get("petition_id")?,
+            shard: row.try_get("shard")?,
+            count: row.try_get("count")?,
+            removed: row.try_get("removed")?,
+            restored: row.try_get("restored")?,
+        })
+    }
+}
+
 impl Store {
     /// Every count cell of every petition: small (petitions × countries × kinds × shards).
     pub async fn count_cells(&self) -> Result<Vec<CountCell>, StoreError> {
@@ -61,6 +87,20 @@ impl Store {
             .await?
             .into_iter()
             .map(CountCell::try_from)
+            .collect()
+    }
+
+    /// Every shard of every event's tally.
+    pub async fn event_cells(&self) -> Result<Vec<EventCell>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT event_id, petition_id, shard, count, removed, restored FROM event_counts",
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(EventCell::try_from)
             .collect()
     }
 }

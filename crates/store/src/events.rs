@@ -72,6 +72,33 @@ pub struct Enrollment {
 /// How long after its event a tablet's token still works, for late syncs.
 pub const DEVICE_GRACE: chrono::Duration = chrono::Duration::days(1);
 
+/// How far outside its event's window a signature's time may fall: stands
+/// open early and close late, and tablets' clocks drift.
+pub const SIGNING_MARGIN: chrono::Duration = chrono::Duration::hours(2);
+
+/// How far ahead of ours a tablet's clock may run.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+impl Event {
+    /// Whether a signature given at `signed_at` can belong to this event, seen
+    /// at `now`; the code of the reason when not.
+    pub fn check_signed_at(
+        &self,
+        signed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), &'static str> {
+        if signed_at > now + CLOCK_SKEW {
+            Err("in_the_future")
+        } else if signed_at < self.details.starts_at - SIGNING_MARGIN {
+            Err("before_event")
+        } else if signed_at > self.details.ends_at + SIGNING_MARGIN {
+            Err("after_event")
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Crockford's base 32: no I, L, O or U, so a code read aloud or typed on a
 /// tablet is not mistaken.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::{Actor, AuditEntry, record};
 use crate::counts::ADJUSTMENT_SHARD;
-use crate::{CountCell, Store, StoreError};
+use crate::{CountCell, EventCell, Store, StoreError};
 
 /// What an invalidation matches; every criterion given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -155,14 +155,14 @@ const INVALIDATE_CHUNK: &str = "
         FOR UPDATE
     )
     UPDATE signatures s SET invalidated_by = $9 FROM chosen WHERE s.id = chosen.id
-    RETURNING s.id, s.country, s.signer_kind";
+    RETURNING s.id, s.country, s.signer_kind, s.event_id";
 
 const UNDO_CHUNK: &str = "
     WITH chosen AS (
         SELECT id FROM signatures WHERE invalidated_by = $1 LIMIT $2 FOR UPDATE
     )
     UPDATE signatures s SET invalidated_by = NULL FROM chosen WHERE s.id = chosen.id
-    RETURNING s.id, s.country, s.signer_kind";
+    RETURNING s.id, s.country, s.signer_kind, s.event_id";
 
 /// Adds to the adjustment shard's `removed` or `restored`, in a stable order.
 fn adjust_counts(column: &str) -> String {
@@ -176,12 +176,26 @@ fn adjust_counts(column: &str) -> String {
     )
 }
 
+/// Likewise for the events' tallies.
+fn adjust_events(column: &str) -> String {
+    format!(
+        "INSERT INTO event_counts (event_id, petition_id, shard, {column})
+         SELECT e, $1, {ADJUSTMENT_SHARD}, n
+         FROM unnest($2::uuid[], $3::int8[]) AS t(e, n) ORDER BY e
+         ON CONFLICT (event_id, shard)
+             DO UPDATE SET {column} = event_counts.{column} + EXCLUDED.{column}
+         RETURNING event_id, petition_id, shard, count, removed, restored"
+    )
+}
+
 /// What one chunk did.
 pub struct Chunk {
     /// Signatures stamped or unstamped; 0 when the job is finished.
     pub signatures: i64,
     /// The adjusted count cells, for the live counter.
     pub cells: Vec<CountCell>,
+    /// The adjusted event tallies.
+    pub event_cells: Vec<EventCell>,
 }
 
 impl Store {
@@ -369,17 +383,22 @@ impl Store {
                 return Ok(Chunk {
                     signatures: 0,
                     cells: Vec::new(),
+                    event_cells: Vec::new(),
                 });
             }
         };
         let mut tallies: BTreeMap<(String, String), i64> = BTreeMap::new();
+        let mut event_tallies: BTreeMap<Uuid, i64> = BTreeMap::new();
         for row in &rows {
             *tallies
                 .entry((row.try_get("country")?, row.try_get("signer_kind")?))
                 .or_default() += 1;
+            if let Some(event) = row.try_get::<_, Option<Uuid>>("event_id")? {
+                *event_tallies.entry(event).or_default() += 1;
+            }
         }
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        let cells = if n == 0 {
+        let (cells, event_cells) = if n == 0 {
             let finish = match job.state {
                 InvalidationState::Running => {
                     "UPDATE invalidations SET state = 'done', finished_at = now() WHERE id = $1"
@@ -387,7 +406,7 @@ impl Store {
                 _ => "UPDATE invalidations SET state = 'undone', undone_at = now() WHERE id = $1",
             };
             tx.execute(finish, &[&id]).await?;
-            Vec::new()
+            (Vec::new(), Vec::new())
         } else {
             let last = rows
                 .iter()
@@ -403,19 +422,36 @@ impl Store {
             let countries: Vec<&str> = tallies.keys().map(|k| k.0.as_str()).collect();
             let kinds: Vec<&str> = tallies.keys().map(|k| k.1.as_str()).collect();
             let counts: Vec<i64> = tallies.values().copied().collect();
-            tx.query(
-                &adjust_counts(column),
-                &[&job.petition_id, &countries, &kinds, &counts],
-            )
-            .await?
-            .into_iter()
-            .map(CountCell::try_from)
-            .collect::<Result<_, _>>()?
+            let cells = tx
+                .query(
+                    &adjust_counts(column),
+                    &[&job.petition_id, &countries, &kinds, &counts],
+                )
+                .await?
+                .into_iter()
+                .map(CountCell::try_from)
+                .collect::<Result<_, _>>()?;
+            let events: Vec<Uuid> = event_tallies.keys().copied().collect();
+            let counts: Vec<i64> = event_tallies.values().copied().collect();
+            let event_cells = if events.is_empty() {
+                Vec::new()
+            } else {
+                tx.query(
+                    &adjust_events(column),
+                    &[&job.petition_id, &events, &counts],
+                )
+                .await?
+                .into_iter()
+                .map(EventCell::try_from)
+                .collect::<Result<_, _>>()?
+            };
+            (cells, event_cells)
         };
         tx.commit().await?;
         Ok(Chunk {
             signatures: n,
             cells,
+            event_cells,
         })
     }
 }

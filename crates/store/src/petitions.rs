@@ -57,7 +57,8 @@ impl From<&Petition> for PetitionUpdate {
 
 const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, status, created_at, \
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
-                       opens_at, closes_at, targets, required_fields, organizations_may_sign";
+                       opens_at, closes_at, targets, required_fields, organizations_may_sign, \
+                       email_optional_offline";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -101,6 +102,7 @@ impl TryFrom<Row> for Petition {
                     })
                     .collect::<Result<_, _>>()?,
                 organizations_may_sign: row.try_get("organizations_may_sign")?,
+                email_optional_offline: row.try_get("email_optional_offline")?,
             },
             web: WebSettings {
                 allowed_origins: origins
@@ -161,6 +163,7 @@ struct PetitionColumns<'a> {
     targets: Json<&'a [Target]>,
     required: Vec<&'static str>,
     organizations_may_sign: bool,
+    email_optional_offline: bool,
 }
 
 impl<'a> PetitionColumns<'a> {
@@ -183,11 +186,12 @@ impl<'a> PetitionColumns<'a> {
             targets: Json(targets),
             required: signers.required.iter().map(|f| f.as_str()).collect(),
             organizations_may_sign: signers.organizations_may_sign,
+            email_optional_offline: signers.email_optional_offline,
         }
     }
 
     /// In the order of `ASSIGNED`.
-    fn params(&self) -> [&(dyn ToSql + Sync); 11] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
         [
             &self.title,
             &self.body,
@@ -200,12 +204,13 @@ impl<'a> PetitionColumns<'a> {
             &self.targets,
             &self.required,
             &self.organizations_may_sign,
+            &self.email_optional_offline,
         ]
     }
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 16] = [
+const ASSIGNED: [&str; 17] = [
     "title",
     "body",
     "ask",
@@ -217,6 +222,7 @@ const ASSIGNED: [&str; 16] = [
     "targets",
     "required_fields",
     "organizations_may_sign",
+    "email_optional_offline",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -267,12 +273,26 @@ impl Store {
     }
 
     pub async fn petition_by_slug(&self, slug: &str) -> Result<Option<Petition>, StoreError> {
+        self.petition_where("slug = $1", &slug).await
+    }
+
+    pub async fn petition_by_id(&self, id: i64) -> Result<Option<Petition>, StoreError> {
+        self.petition_where("id = $1", &id).await
+    }
+
+    async fn petition_where(
+        &self,
+        condition: &str,
+        value: &(dyn ToSql + Sync),
+    ) -> Result<Option<Petition>, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM petitions WHERE slug = $1"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM petitions WHERE {condition}"
+            ))
             .await?;
         client
-            .query_opt(&stmt, &[&slug])
+            .query_opt(&stmt, &[value])
             .await?
             .map(Petition::try_from)
             .transpose()

@@ -1,6 +1,6 @@
 //! Writing signatures in batches: one transaction inserts the rows and bumps the counts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use tracing::warn;
 use undersigned_domain::{Channel, Country, SignerKind};
 use uuid::Uuid;
 
-use crate::{CountCell, StoreError};
+use crate::{CountCell, EventCell, StoreError};
 
 /// One signature ready to be stored.
 #[derive(Debug, Clone)]
@@ -22,7 +22,8 @@ pub struct SignatureRow {
     pub petition_id: i64,
     pub identity_key: [u8; 32],
     pub full_name: String,
-    pub email: String,
+    /// Absent only offline, where the petition allows it.
+    pub email: Option<String>,
     pub country: Country,
     pub postal_code: Option<String>,
     pub city: Option<String>,
@@ -36,14 +37,22 @@ pub struct SignatureRow {
     /// The block rule that shadow-accepts it: stored, answered like any other,
     /// never counted.
     pub shadowed_by: Option<i64>,
+    /// When it was given, for a signature collected offline; `None`: now.
+    pub signed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where and through what it was collected, for a tablet's signature.
+    pub event_id: Option<Uuid>,
+    pub device_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowOutcome {
     /// Stored and counted.
     Inserted,
-    /// The signer had already signed this petition, or this is a retry.
+    /// The signer had already signed this petition.
     Duplicate,
+    /// The very same signature was stored before: the client sent it again
+    /// (its answer was lost, or it raced its own first attempt).
+    Retried,
     /// The client's `id` already names a different signature.
     IdReused,
 }
@@ -54,29 +63,33 @@ pub struct BatchOutcome {
     pub rows: Vec<RowOutcome>,
     /// The new totals of this writer's count cells that the batch touched.
     pub cells: Vec<CountCell>,
+    /// Likewise for the events' tallies.
+    pub event_cells: Vec<EventCell>,
 }
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
-    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by";
+    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by, \
+    event_id, device_id, signed_at";
 
-const UNNEST: &str = "unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[], \
+/// Rows as arrays, one per column; a signature given now takes the
+/// transaction's time.
+const UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
+    coalesce(sa, now()) FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[], \
     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], \
-    $13::text[], $14::inet[], $15::int8[])";
+    $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], $18::timestamptz[]) \
+    AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
 
 /// The fast path: a plain insert. Measured at half the cost per row of
 /// `ON CONFLICT DO NOTHING` (speculative insertion probes every unique index
 /// twice). Duplicates rarely reach it: the batch drops its own, and Redis's seen
 /// set the committed ones. When one does (a race, Redis down or flushed), the
 /// insert fails with a unique violation and the batch is redone carefully.
-static INSERT_PLAIN: LazyLock<String> = LazyLock::new(|| {
-    format!("INSERT INTO signatures ({COLUMNS}) SELECT * FROM {UNNEST} RETURNING id")
-});
+static INSERT_PLAIN: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO signatures ({COLUMNS}) {UNNEST} RETURNING id"));
 
 /// The careful path: correct under any race.
 static INSERT_CAREFUL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO signatures ({COLUMNS}) SELECT * FROM {UNNEST} ON CONFLICT DO NOTHING RETURNING id"
-    )
+    format!("INSERT INTO signatures ({COLUMNS}) {UNNEST} ON CONFLICT DO NOTHING RETURNING id")
 });
 
 // Sorted input gives every transaction the same lock order on count rows.
@@ -87,6 +100,12 @@ const BUMP_COUNTS: &str = "
     ON CONFLICT (petition_id, country, signer_kind, shard)
         DO UPDATE SET count = signature_counts.count + EXCLUDED.count
     RETURNING petition_id, country, signer_kind, shard, count, removed, restored";
+
+const BUMP_EVENTS: &str = "
+    INSERT INTO event_counts (event_id, petition_id, shard, count)
+    SELECT e, p, $3, n FROM unnest($1::uuid[], $2::int8[], $4::int8[]) AS t(e, p, n) ORDER BY e
+    ON CONFLICT (event_id, shard) DO UPDATE SET count = event_counts.count + EXCLUDED.count
+    RETURNING event_id, petition_id, shard, count, removed, restored";
 
 const EXISTING_IDS: &str =
     "SELECT id, petition_id, identity_key FROM signatures WHERE id = ANY($1::uuid[])";
@@ -120,18 +139,28 @@ impl SignatureWriter {
     /// retried; any other error leaves the batch uncommitted, and the connection
     /// is dropped so the next batch starts on a fresh one.
     pub async fn write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
-        // Duplicates within the batch never reach Postgres: the first one stands.
-        let mut outcomes: Vec<Option<RowOutcome>> = vec![None; rows.len()];
+        // Duplicates within the batch never reach Postgres: the first one
+        // stands. A row sent twice (same id, same signer) shares the first's fate.
+        let mut outcomes: Vec<Option<Early>> = vec![None; rows.len()];
         let mut identities = HashSet::with_capacity(rows.len());
-        let mut ids = HashSet::with_capacity(rows.len());
+        let mut ids: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
         let mut fresh = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            if !identities.insert((r.petition_id, r.identity_key)) {
-                outcomes[i] = Some(RowOutcome::Duplicate);
-            } else if !ids.insert(r.id) {
-                outcomes[i] = Some(RowOutcome::IdReused);
+            if let Some(&first) = ids.get(&r.id) {
+                let same = rows[first].petition_id == r.petition_id
+                    && rows[first].identity_key == r.identity_key;
+                outcomes[i] = Some(if same {
+                    Early::Echo(first)
+                } else {
+                    Early::Known(RowOutcome::IdReused)
+                });
             } else {
-                fresh.push(r);
+                ids.insert(r.id, i);
+                if identities.insert((r.petition_id, r.identity_key)) {
+                    fresh.push(r);
+                } else {
+                    outcomes[i] = Some(Early::Known(RowOutcome::Duplicate));
+                }
             }
         }
         let mut careful = self
@@ -156,16 +185,23 @@ impl SignatureWriter {
             }
         };
         let mut stored_outcomes = stored.rows.into_iter();
-        let rows = outcomes
-            .into_iter()
-            .map(|o| {
-                o.or_else(|| stored_outcomes.next())
-                    .unwrap_or(RowOutcome::Duplicate)
-            })
-            .collect();
+        let mut resolved: Vec<RowOutcome> = Vec::with_capacity(rows.len());
+        for early in outcomes {
+            let outcome = match early {
+                None => stored_outcomes.next().unwrap_or(RowOutcome::Duplicate),
+                Some(Early::Known(outcome)) => outcome,
+                // The first is earlier in the batch, so already resolved.
+                Some(Early::Echo(first)) => match resolved[first] {
+                    RowOutcome::Inserted | RowOutcome::Retried => RowOutcome::Retried,
+                    other => other,
+                },
+            };
+            resolved.push(outcome);
+        }
         Ok(BatchOutcome {
-            rows,
+            rows: resolved,
             cells: stored.cells,
+            event_cells: stored.event_cells,
         })
     }
 
@@ -196,7 +232,7 @@ impl SignatureWriter {
         let petitions: Vec<i64> = rows.iter().map(|r| r.petition_id).collect();
         let keys: Vec<&[u8]> = rows.iter().map(|r| &r.identity_key[..]).collect();
         let names: Vec<&str> = rows.iter().map(|r| r.full_name.as_str()).collect();
-        let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+        let emails: Vec<Option<&str>> = rows.iter().map(|r| r.email.as_deref()).collect();
         let countries: Vec<&str> = rows.iter().map(|r| r.country.as_str()).collect();
         let postal: Vec<Option<&str>> = rows.iter().map(|r| r.postal_code.as_deref()).collect();
         let cities: Vec<Option<&str>> = rows.iter().map(|r| r.city.as_deref()).collect();
@@ -207,12 +243,17 @@ impl SignatureWriter {
         let channels: Vec<&str> = rows.iter().map(|r| r.channel.as_str()).collect();
         let addresses: Vec<Option<IpAddr>> = rows.iter().map(|r| r.client_address).collect();
         let shadowed: Vec<Option<i64>> = rows.iter().map(|r| r.shadowed_by).collect();
+        let events: Vec<Option<Uuid>> = rows.iter().map(|r| r.event_id).collect();
+        let devices: Vec<Option<Uuid>> = rows.iter().map(|r| r.device_id).collect();
+        let signed: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+            rows.iter().map(|r| r.signed_at).collect();
         let inserted: HashSet<Uuid> = tx
             .query(
                 &insert,
                 &[
                     &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds,
-                    &orgs, &consent, &locales, &channels, &addresses, &shadowed,
+                    &orgs, &consent, &locales, &channels, &addresses, &shadowed, &events, &devices,
+                    &signed,
                 ],
             )
             .await?
@@ -221,6 +262,7 @@ impl SignatureWriter {
             .collect();
 
         let mut tallies: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
+        let mut event_tallies: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
         // Shadow-accepted signatures are stored, never counted.
         for r in rows
             .iter()
@@ -229,6 +271,9 @@ impl SignatureWriter {
             *tallies
                 .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
                 .or_default() += 1;
+            if let Some(event) = r.event_id {
+                *event_tallies.entry((event, r.petition_id)).or_default() += 1;
+            }
         }
         let cells = if tallies.is_empty() {
             Vec::new()
@@ -244,6 +289,19 @@ impl SignatureWriter {
                 .map(CountCell::try_from)
                 .collect::<Result<_, _>>()?
         };
+        let event_cells = if event_tallies.is_empty() {
+            Vec::new()
+        } else {
+            let bump = tx.prepare_cached(BUMP_EVENTS).await?;
+            let e: Vec<Uuid> = event_tallies.keys().map(|k| k.0).collect();
+            let p: Vec<i64> = event_tallies.keys().map(|k| k.1).collect();
+            let n: Vec<i64> = event_tallies.values().copied().collect();
+            tx.query(&bump, &[&e, &p, &self.shard, &n])
+                .await?
+                .into_iter()
+                .map(EventCell::try_from)
+                .collect::<Result<_, _>>()?
+        };
 
         // A client id that was not inserted is either a retry (same signer) or an
         // id the client reused for someone else; only the latter is an error.
@@ -253,6 +311,7 @@ impl SignatureWriter {
             .map(|r| r.id)
             .collect();
         let mut reused = HashSet::new();
+        let mut again = HashSet::new();
         if !retried.is_empty() {
             // A lookup by key, planned for the ids at hand.
             tx.batch_execute("SET LOCAL plan_cache_mode = auto").await?;
@@ -264,7 +323,9 @@ impl SignatureWriter {
                 let same = rows
                     .iter()
                     .any(|r| r.id == id && r.petition_id == petition && r.identity_key == key);
-                if !same {
+                if same {
+                    again.insert(id);
+                } else {
                     reused.insert(id);
                 }
             }
@@ -278,6 +339,8 @@ impl SignatureWriter {
                     RowOutcome::Inserted
                 } else if reused.contains(&r.id) {
                     RowOutcome::IdReused
+                } else if again.contains(&r.id) {
+                    RowOutcome::Retried
                 } else {
                     RowOutcome::Duplicate
                 }
@@ -286,8 +349,17 @@ impl SignatureWriter {
         Ok(BatchOutcome {
             rows: outcomes,
             cells,
+            event_cells,
         })
     }
+}
+
+/// What [`SignatureWriter::write`] knows of a row before asking Postgres.
+#[derive(Debug, Clone, Copy)]
+enum Early {
+    Known(RowOutcome),
+    /// The same row as the one at this earlier index.
+    Echo(usize),
 }
 
 /// Which of a petition's signatures an organizer reads, a page at a time.
@@ -308,7 +380,7 @@ pub struct SignatureFilter {
 pub struct SignatureRecord {
     pub id: Uuid,
     pub full_name: String,
-    pub email: String,
+    pub email: Option<String>,
     pub country: String,
     pub postal_code: Option<String>,
     pub city: Option<String>,

@@ -17,7 +17,7 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         petition_id,
         identity_key: [key; 32],
         full_name: format!("Signer {key}"),
-        email: format!("signer{key}@example.org"),
+        email: Some(format!("signer{key}@example.org")),
         country: Country::parse("NL").unwrap(),
         postal_code: None,
         city: None,
@@ -28,6 +28,9 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         channel: Channel::Web,
         client_address: Some("192.0.2.1".parse().unwrap()),
         shadowed_by: None,
+        signed_at: None,
+        event_id: None,
+        device_id: None,
     }
 }
 
@@ -66,12 +69,76 @@ async fn duplicates_inside_a_batch_and_retried_ids() {
     assert_eq!(
         second.rows,
         vec![
-            RowOutcome::Duplicate,
+            RowOutcome::Retried,
             RowOutcome::IdReused,
             RowOutcome::Inserted
         ]
     );
     assert_eq!(second.cells[0].count, 3);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_sent_twice_shares_its_fate_and_an_event_tallies_what_is_new() {
+    let (db, store, p) = setup().await;
+    let sql = db.sql().await;
+    let event = Uuid::now_v7();
+    sql.execute(
+        "INSERT INTO events (id, petition_id, name, starts_at, ends_at)
+         VALUES ($1, $2, 'Stand', now() - interval '1 hour', now() + interval '1 hour')",
+        &[&event, &p],
+    )
+    .await
+    .unwrap();
+    let at_event = |key: u8, id: Uuid| SignatureRow {
+        event_id: Some(event),
+        channel: Channel::Event,
+        email: None,
+        signed_at: Some(chrono::Utc::now() - chrono::Duration::minutes(5)),
+        ..row(p, key, id, true)
+    };
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut writer = store.signature_writer(1);
+    let first = writer
+        .write(&[
+            at_event(1, a),
+            at_event(1, a),
+            at_event(1, b),
+            at_event(2, b),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        first.rows,
+        vec![
+            RowOutcome::Inserted,
+            RowOutcome::Retried,
+            RowOutcome::Duplicate,
+            RowOutcome::IdReused
+        ]
+    );
+    assert_eq!(first.event_cells.len(), 1);
+    assert_eq!(
+        (first.event_cells[0].event_id, first.event_cells[0].count),
+        (event, 1)
+    );
+    // Sent again through another writer: the same fates, nothing counted twice.
+    let again = store
+        .signature_writer(2)
+        .write(&[at_event(1, a), at_event(1, a), at_event(1, b)])
+        .await
+        .unwrap();
+    assert_eq!(
+        again.rows,
+        vec![
+            RowOutcome::Retried,
+            RowOutcome::Retried,
+            RowOutcome::Duplicate
+        ]
+    );
+    assert!(again.cells.is_empty() && again.event_cells.is_empty());
+    let tallies = store.event_cells().await.unwrap();
+    assert_eq!(tallies.iter().map(|c| c.count).sum::<i64>(), 1);
     db.drop().await;
 }
 

@@ -47,6 +47,9 @@ pub struct Config {
     /// Requests to sign per client address, checked in process before anything
     /// else (a flood shield), like `10/1s`, or `off`.
     pub shield_limit: String,
+    /// Signatures per enrolled tablet, like `3000/10m`, or `off`: tablets skip
+    /// the captcha and the per-address limits (an event's share one address).
+    pub device_limit: String,
     /// hCaptcha's public site key (a UUID), shown to forms.
     pub hcaptcha_sitekey: String,
     /// hCaptcha's secret; when set, web signatures need a solved captcha
@@ -99,6 +102,7 @@ impl Default for Config {
             domain_limit_exempt: BIG_PROVIDERS.join(","),
             petition_limit: "off".into(),
             shield_limit: "10/1s".into(),
+            device_limit: "3000/10m".into(),
             trusted_proxies: String::new(),
             forwarded_header: "x-forwarded-for".into(),
             hcaptcha_sitekey: String::new(),
@@ -190,6 +194,7 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         self.limits()?;
         self.shield_limit()?;
+        self.device_limit()?;
         self.trusted_proxies()?;
         self.captcha()?;
         if let Some(seed) = &self.export_signing_key {
@@ -225,6 +230,13 @@ impl Config {
     pub fn shield_limit(&self) -> Result<Option<Limit>, ConfigError> {
         Limit::parse_optional(&self.shield_limit).map_err(|error| ConfigError::Limit {
             name: "SHIELD_LIMIT",
+            error,
+        })
+    }
+
+    pub fn device_limit(&self) -> Result<Option<Limit>, ConfigError> {
+        Limit::parse_optional(&self.device_limit).map_err(|error| ConfigError::Limit {
+            name: "DEVICE_LIMIT",
             error,
         })
     }

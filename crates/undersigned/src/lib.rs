@@ -13,8 +13,8 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
-use undersigned_guard::{Fanout, Guard, RedisLink, Shield};
-use undersigned_http::{App, HttpMetrics, SignalMetrics, serve};
+use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
+use undersigned_http::{App, HttpMetrics, LocalLimits, SignalMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_store::{Store, StoreError};
 
@@ -100,6 +100,7 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let limits = config.limits()?;
     let shield = Arc::new(Shield::new(config.shield_limit()?));
+    let devices = Arc::new(DeviceLimit::new(config.device_limit()?));
     let (store, pepper) = open_store(&config).await?;
 
     let registry = Registry::new();
@@ -132,7 +133,10 @@ pub async fn run(
         ingest.clone(),
         registry,
         metrics,
-        shield.clone(),
+        LocalLimits {
+            shield: shield.clone(),
+            devices: devices.clone(),
+        },
         config.captcha()?,
         export_key,
     ));
@@ -141,6 +145,7 @@ pub async fn run(
         loop {
             tick.tick().await;
             shield.forget_idle();
+            devices.forget_idle();
         }
     });
 

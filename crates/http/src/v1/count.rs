@@ -44,6 +44,7 @@ impl RenderedCounts {
             "organizations": view.organizations,
             "goal": petition.goal,
             "by_country": view.by_country,
+            "by_event": view.by_event,
             "updated_at": view.updated_at,
         });
         let etag = format!(

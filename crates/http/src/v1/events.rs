@@ -270,11 +270,19 @@ pub async fn enroll(
         return Err(ApiError::Invalid(vec![FieldError::new("code", "invalid")]));
     };
     tracing::info!(device = %enrolled.device.id, event = %enrolled.event.id, "tablet enrolled");
+    // What the tablet shows: the event, and the petition it signs.
+    let slug = app
+        .store
+        .petition_by_id(enrolled.event.details.petition_id)
+        .await?
+        .map(|p| p.slug)
+        .unwrap_or_default();
     Ok(secret(&json!({
         "token": enrolled.token,
         "device_id": enrolled.device.id,
         "event_id": enrolled.event.id,
         "expires_at": enrolled.expires_at,
+        "event": event_json(&enrolled.event, &slug),
     })))
 }
 

@@ -1,6 +1,7 @@
 //! The v1 API.
 
 pub mod audit;
+pub mod batches;
 pub mod blocks;
 pub mod count;
 pub mod events;

@@ -46,6 +46,7 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
         "targets": p.targets.iter().map(|t| target_json(t, reader.organizer)).collect::<Vec<_>>(),
         "required_fields": p.signers.required.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
         "organizations_may_sign": p.signers.organizations_may_sign,
+        "email_optional_offline": p.signers.email_optional_offline,
         "allowed_origins": p.web.allowed_origins,
         "thank_you_url": p.web.thank_you_url,
         "error_url": p.web.error_url,
@@ -178,6 +179,7 @@ fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
             .list("required_fields", &mut errors)
             .unwrap_or_default(),
         organizations_may_sign: fields.boolean("organizations_may_sign", &mut errors),
+        email_optional_offline: fields.boolean("email_optional_offline", &mut errors),
         web: web_input(fields, &mut errors),
     };
     validated(errors, NewPetition::parse(input))
@@ -224,7 +226,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 16] = [
+pub(crate) const CHANGEABLE: [&str; 17] = [
     "title",
     "text",
     "ask",
@@ -236,6 +238,7 @@ pub(crate) const CHANGEABLE: [&str; 16] = [
     "targets",
     "required_fields",
     "organizations_may_sign",
+    "email_optional_offline",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -275,6 +278,7 @@ pub async fn update(
     };
     let required = fields.list("required_fields", errors);
     let organizations_may_sign = fields.boolean("organizations_may_sign", errors);
+    let email_optional_offline = fields.boolean("email_optional_offline", errors);
     let web = web_input(&fields, errors);
     let changed: Vec<&str> = CHANGEABLE
         .iter()
@@ -340,6 +344,9 @@ pub async fn update(
             }
             if let Some(may) = organizations_may_sign {
                 next.signers.organizations_may_sign = may;
+            }
+            if let Some(optional) = email_optional_offline {
+                next.signers.email_optional_offline = optional;
             }
             let changed_time = |change: &Option<Option<String>>, held| match change {
                 None => Ok(held),

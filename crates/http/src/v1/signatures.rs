@@ -61,17 +61,7 @@ pub async fn sign(
         app.ingest
             .sign(&petition, client, signature, Channel::Web)
             .await
-            .map_err(|e| match e {
-                SignError::RateLimited { retry_after, scope } => {
-                    ApiError::RateLimited(retry_after, scope)
-                }
-                SignError::QueueFull => ApiError::QueueFull,
-                SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
-                SignError::Blocked(_) => ApiError::Blocked,
-                SignError::IdReused => {
-                    ApiError::Conflict(vec![FieldError::new("id", "already_used")])
-                }
-            })
+            .map_err(refusal)
     }
     .await;
     let mut response = answer(&petition, result, to_page);
@@ -79,6 +69,17 @@ pub async fn sign(
         cors::grant(response.headers_mut(), origin);
     }
     Ok(response)
+}
+
+/// Why the ingest path did not take a signature, as the client hears it.
+pub(crate) fn refusal(e: SignError) -> ApiError {
+    match e {
+        SignError::RateLimited { retry_after, scope } => ApiError::RateLimited(retry_after, scope),
+        SignError::QueueFull => ApiError::QueueFull,
+        SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
+        SignError::Blocked(_) => ApiError::Blocked,
+        SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),
+    }
 }
 
 /// A receipt or a problem; for a plain HTML form, a 303 to the page configured
@@ -167,19 +168,24 @@ pub fn parse_signature(
     let captcha = fields
         .text("captcha", &mut errors)
         .or_else(|| fields.text("h-captcha-response", &mut errors));
-    let input = SignatureInput {
-        full_name: fields.text("full_name", &mut errors),
-        email: fields.text("email", &mut errors),
-        country: fields.text("country", &mut errors),
-        postal_code: fields.text("postal_code", &mut errors),
-        city: fields.text("city", &mut errors),
-        signer_kind: fields.text("signer_kind", &mut errors),
-        organization: fields.text("organization", &mut errors),
-        consent_updates: fields.flag("consent_updates", &mut errors),
-        locale: fields.text("locale", &mut errors),
-        id: fields.text("id", &mut errors),
-    };
+    let input = signature_input(&fields, &mut errors);
     Ok((validated(errors, Signature::parse(input, rules))?, captcha))
+}
+
+/// A signature's fields, as sent.
+pub(crate) fn signature_input(fields: &Fields, errors: &mut Vec<FieldError>) -> SignatureInput {
+    SignatureInput {
+        full_name: fields.text("full_name", errors),
+        email: fields.text("email", errors),
+        country: fields.text("country", errors),
+        postal_code: fields.text("postal_code", errors),
+        city: fields.text("city", errors),
+        signer_kind: fields.text("signer_kind", errors),
+        organization: fields.text("organization", errors),
+        consent_updates: fields.flag("consent_updates", errors),
+        locale: fields.text("locale", errors),
+        id: fields.text("id", errors),
+    }
 }
 
 /// Signatures per page, by default and at most.

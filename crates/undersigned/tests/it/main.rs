@@ -1,5 +1,6 @@
 //! Integration tests: the real service against the real Postgres and Redis.
 
+mod batches;
 mod contract;
 mod counting;
 mod durability;
@@ -8,6 +9,7 @@ mod events;
 mod exports;
 mod fake_hcaptcha;
 mod instances;
+mod kiosk;
 mod limits;
 mod moderation;
 mod petitions;

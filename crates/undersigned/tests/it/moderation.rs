@@ -8,7 +8,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, problem, receipt, rows, signer};
+use crate::support::{Namespace, TestApp, count_reaches, problem, receipt, rows, signer};
 
 async fn admin_post(app: &TestApp, path: &str, body: &Value) -> Response {
     app.http
@@ -46,22 +46,6 @@ fn at(i: usize, email: &str) -> Value {
     let mut s = signer(i);
     s["email"] = json!(email);
     s
-}
-
-/// Waits until the counter shows `expected`.
-async fn count_reaches(app: &TestApp, slug: &str, expected: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let count = app.count(slug).await["count"].as_i64().unwrap();
-        if count == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "count {count}, expected {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn stored_count(ns: &Namespace) -> i64 {

@@ -2,7 +2,7 @@
 //! its own database and Redis key prefix.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
@@ -357,4 +357,88 @@ pub fn scoped(role: Role, petition: i64, countries: &[&str]) -> NewToken {
         countries: countries.iter().map(|c| (*c).to_owned()).collect(),
         expires_at: None,
     }
+}
+
+/// Waits until the counter shows `expected`.
+pub async fn count_reaches(app: &TestApp, slug: &str, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let count = app.count(slug).await["count"].as_i64().unwrap();
+        if count == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "count {count}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An event on the petition and a one-time code to enroll a tablet for it.
+pub async fn event_code(
+    app: &TestApp,
+    slug: &str,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let organizer = app.admin_token().await;
+    let post = |path: String, body: Value| {
+        app.http
+            .post(app.url(&path))
+            .bearer_auth(&organizer)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        format!("/v1/petitions/{slug}/events"),
+        json!({"name": "Flash mob", "country": "NL", "starts_at": starts_at, "ends_at": ends_at}),
+    )
+    .await
+    .expect("create event");
+    assert_eq!(r.status(), 201);
+    let event = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post(format!("/v1/events/{event}/enrollment-codes"), json!({}))
+        .await
+        .expect("code");
+    assert_eq!(r.status(), 201);
+    let code = r.json::<Value>().await.unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (event, code)
+}
+
+/// An event on the petition and a tablet enrolled for it: the event's id and
+/// the tablet's token.
+pub async fn tablet(
+    app: &TestApp,
+    slug: &str,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+) -> (String, String) {
+    let (event, code) = event_code(app, slug, starts_at, ends_at).await;
+    let r = app
+        .http
+        .post(app.url("/v1/devices"))
+        .json(&json!({"code": code, "label": "Tablet"}))
+        .send()
+        .await
+        .expect("enroll");
+    assert_eq!(r.status(), 201);
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (event, token)
+}
+
+/// The event's tally on the public counter.
+pub async fn event_tally(app: &TestApp, slug: &str, event: &str) -> i64 {
+    app.count(slug).await["by_event"][event]
+        .as_i64()
+        .unwrap_or(0)
 }

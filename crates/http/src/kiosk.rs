@@ -1,0 +1,59 @@
+//! The kiosk page for event tablets, served at `/kiosk/`: plain HTML, CSS and
+//! JavaScript in `crates/http/kiosk/`, built into the binary, with no build step.
+
+use http::{HeaderValue, Method, Response, StatusCode, header};
+
+use crate::problem::ApiError;
+use crate::reply::{Body, full};
+
+const INDEX: &str = include_str!("../kiosk/index.html");
+const SCRIPT: &str = include_str!("../kiosk/kiosk.js");
+const STYLE: &str = include_str!("../kiosk/kiosk.css");
+
+/// Only its own files, and its own API: a signer's data can go nowhere else.
+const POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+    style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    form-action 'none'";
+
+/// `file` is the path below `/kiosk/` (empty for the page itself).
+pub fn serve(method: &Method, file: &str) -> Result<Response<Body>, ApiError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::MethodNotAllowed("GET, HEAD"));
+    }
+    let (content_type, body) = match file {
+        "" | "index.html" => ("text/html; charset=utf-8", INDEX),
+        "kiosk.js" => ("text/javascript; charset=utf-8", SCRIPT),
+        "kiosk.css" => ("text/css; charset=utf-8", STYLE),
+        _ => return Err(ApiError::NotFound),
+    };
+    let mut response = full(StatusCode::OK, content_type, body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // A new release reaches the tablets at their next load.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// `/kiosk` without its slash: the page's relative links need it.
+pub fn to_page() -> Response<Body> {
+    let mut response = full(
+        StatusCode::PERMANENT_REDIRECT,
+        "text/plain; charset=utf-8",
+        "",
+    );
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/kiosk/"));
+    response
+}

@@ -1,0 +1,189 @@
+//! Tablets' uploads: `POST /v1/events/{id}/signatures:batch`. A tablet collects
+//! signatures offline and sends them in batches when it can; each batch is
+//! answered item by item once the accepted ones are durable, and answered the
+//! same however often it is sent.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use undersigned_domain::{Channel, FieldError, NotSigning, PetitionStatus, Signature, parse_time};
+use undersigned_guard::Scope;
+use undersigned_ingest::{Collected, Filed, Provenance};
+use undersigned_store::{Event, Petition, Role};
+use uuid::Uuid;
+
+use crate::fields::{Fields, merged};
+use crate::problem::ApiError;
+use crate::reply::{Body, json};
+use crate::request::read_body_up_to;
+use crate::server::HttpConfig;
+use crate::v1::signatures::{refusal, signature_input};
+use crate::{App, auth};
+
+/// Signatures in one batch, at most.
+pub const BATCH_MAX: usize = 500;
+/// A batch's body, at most: 500 signatures of about a kilobyte each, and room.
+const MAX_BODY: usize = 1024 * 1024;
+
+pub async fn upload(
+    app: &App,
+    config: &HttpConfig,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    // 401 for a revoked or expired tablet, before anything else is said.
+    let token = auth::authenticate(app, req.headers()).await?;
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    if token.role != Role::Device || token.event_id != Some(id) {
+        return Err(ApiError::Forbidden);
+    }
+    let event = app.store.event(id).await?.ok_or(ApiError::NotFound)?;
+    let petition = app
+        .store
+        .petition_by_id(event.details.petition_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let client = auth::client_address(req.extensions());
+    let (parts, body) = req.into_parts();
+    if crate::request::body_kind(&parts.headers, false)? != crate::BodyKind::Json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_body_up_to(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    let items = batch_items(&body)?;
+    let now = chrono::Utc::now();
+    let checked: Vec<Result<Collected, Vec<FieldError>>> = items
+        .iter()
+        .map(|item| collected(item, &event, &petition, now))
+        .collect();
+    if petition.status != PetitionStatus::Open {
+        return Err(ApiError::NotOpen(NotSigning::NotOpen));
+    }
+    let valid = checked.iter().filter(|c| c.is_ok()).count();
+    app.devices
+        .check(token.id, valid)
+        .map_err(|wait| ApiError::RateLimited(wait, Scope::Device))?;
+
+    let mut results: Vec<Option<Value>> = vec![None; items.len()];
+    let mut batch = Vec::with_capacity(valid);
+    let mut positions = Vec::with_capacity(valid);
+    for (i, (item, check)) in items.iter().zip(checked).enumerate() {
+        match check {
+            Ok(collected) => {
+                positions.push(i);
+                batch.push(collected);
+            }
+            Err(errors) => results[i] = Some(result(item_id(item), "invalid", &errors)),
+        }
+    }
+    let filed = app
+        .ingest
+        .sign_batch(
+            &petition,
+            client,
+            batch,
+            Provenance {
+                channel: Channel::Event,
+                event_id: Some(event.id),
+                device_id: Some(token.id),
+            },
+        )
+        .await
+        .map_err(refusal)?;
+    for (i, filed) in positions.into_iter().zip(filed) {
+        results[i] = Some(match filed {
+            Filed::Accepted(id) => result(Some(id.to_string()), "accepted", &[]),
+            Filed::Duplicate(id) => result(Some(id.to_string()), "duplicate", &[]),
+            Filed::IdReused => result(
+                item_id(&items[i]),
+                "invalid",
+                &[FieldError::new("id", "already_used")],
+            ),
+            Filed::Blocked(_) => result(
+                item_id(&items[i]),
+                "invalid",
+                &[FieldError::new("signature", "blocked")],
+            ),
+        });
+    }
+    let results: Vec<Value> = results.into_iter().flatten().collect();
+    tracing::info!(event = %event.id, device = %token.id, items = items.len(), valid,
+                   "tablet batch stored");
+    Ok(json(StatusCode::OK, &json!({ "results": results })))
+}
+
+/// The batch's items: `{"signatures": [...]}`, at most [`BATCH_MAX`].
+fn batch_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let fields = Fields::parse(crate::BodyKind::Json, body)?;
+    fields.only(&["signatures"])?;
+    let invalid = |code| ApiError::Invalid(vec![FieldError::new("signatures", code)]);
+    match fields.value("signatures") {
+        None => Err(invalid("required")),
+        Some(Value::Array(items)) if items.len() > BATCH_MAX => Err(invalid("too_many")),
+        Some(Value::Array(items)) => Ok(items.clone()),
+        Some(_) => Err(invalid("not_a_list")),
+    }
+}
+
+/// One item checked: its id and signing time, then its fields as the
+/// petition asks them of a signature collected offline.
+fn collected(
+    item: &Value,
+    event: &Event,
+    petition: &Petition,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Collected, Vec<FieldError>> {
+    let Value::Object(map) = item else {
+        return Err(vec![FieldError::new("signature", "not_an_object")]);
+    };
+    let fields = Fields::Json(map.clone());
+    let mut errors = Vec::new();
+    let input = signature_input(&fields, &mut errors);
+    let id_given = input.id.as_deref().is_some_and(|id| !id.trim().is_empty());
+    let signed_at = fields.text("signed_at", &mut errors);
+    let mut item_errors = Vec::new();
+    if !id_given && !errors.iter().any(|e| e.field == "id") {
+        item_errors.push(FieldError::new("id", "required"));
+    }
+    let signed_at = match signed_at.as_deref().map(parse_time) {
+        None if !errors.iter().any(|e| e.field == "signed_at") => {
+            item_errors.push(FieldError::new("signed_at", "required"));
+            None
+        }
+        None => None,
+        Some(Err(code)) => {
+            item_errors.push(FieldError::new("signed_at", code));
+            None
+        }
+        Some(Ok(t)) => match event.check_signed_at(t, now).and_then(|()| {
+            petition
+                .window
+                .check(PetitionStatus::Open, t)
+                .map_err(|_| "petition_not_open")
+        }) {
+            Ok(()) => Some(t),
+            Err(code) => {
+                item_errors.push(FieldError::new("signed_at", code));
+                None
+            }
+        },
+    };
+    errors.extend(item_errors);
+    let signature = merged(errors, Signature::parse_offline(input, &petition.signers))?;
+    Ok(Collected {
+        signature,
+        signed_at,
+    })
+}
+
+/// The item's id as sent, when it is one.
+fn item_id(item: &Value) -> Option<String> {
+    item.get("id").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn result(id: Option<String>, status: &str, errors: &[FieldError]) -> Value {
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|e| json!({"field": e.field, "code": e.code}))
+        .collect();
+    json!({"id": id, "status": status, "errors": errors})
+}
