@@ -28,10 +28,11 @@ pub enum Route {
     Devices,
     Batches,
     Kiosk,
+    Imports,
     Unknown,
 }
 
-const ROUTES: [Route; 20] = [
+const ROUTES: [Route; 21] = [
     Route::Health,
     Route::Ready,
     Route::Metrics,
@@ -51,6 +52,7 @@ const ROUTES: [Route; 20] = [
     Route::Devices,
     Route::Batches,
     Route::Kiosk,
+    Route::Imports,
     Route::Unknown,
 ];
 
@@ -81,6 +83,7 @@ impl Route {
             Self::Devices => "devices",
             Self::Batches => "event_batches",
             Self::Kiosk => "kiosk",
+            Self::Imports => "imports",
             Self::Unknown => "unknown",
         }
     }

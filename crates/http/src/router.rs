@@ -15,7 +15,7 @@ use crate::{App, kiosk, ops, v1};
 
 /// Every operation the router answers (HEAD goes with GET), by method and path
 /// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 32] = [
+pub const ROUTES: [(&str, &str); 33] = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -48,6 +48,7 @@ pub const ROUTES: [(&str, &str); 32] = [
     ("POST", "/v1/devices"),
     ("DELETE", "/v1/devices/{id}"),
     ("POST", "/v1/events/{id}/signatures:batch"),
+    ("POST", "/v1/petitions/{slug}/signatures:import"),
 ];
 
 pub async fn handle(
@@ -138,6 +139,14 @@ async fn dispatch(
                 v1::signatures::list(app, slug, req).await
             } else {
                 not_allowed("GET, HEAD, POST, OPTIONS")
+            },
+        ),
+        ["v1", "petitions", slug, "signatures:import"] => (
+            Route::Imports,
+            if post {
+                v1::imports::import(app, config, slug, req).await
+            } else {
+                not_allowed("POST")
             },
         ),
         ["v1", "petitions", slug, "count"] => (

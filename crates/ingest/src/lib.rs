@@ -6,6 +6,7 @@ mod blocks;
 mod catalog;
 mod counter;
 mod metrics;
+mod paper;
 mod writer;
 
 use std::net::IpAddr;
@@ -25,6 +26,10 @@ pub use blocks::{BlockList, Screening, glob_matches, parse_range};
 pub use catalog::Catalog;
 pub use counter::{CountView, Counter};
 pub use metrics::IngestMetrics;
+pub use paper::{
+    ImportReport, LineOutcome, PAPER_COLUMNS, PAPER_MAX_LINES, PaperError, PaperLine,
+    read_paper_forms,
+};
 
 /// Sizes of the queue and the writers.
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +225,7 @@ impl Ingest {
                 petition.id,
                 receipt.id,
                 identity,
-                client,
+                Some(client),
                 signature,
                 channel,
             )
@@ -250,7 +255,7 @@ impl Ingest {
     pub async fn sign_batch(
         &self,
         petition: &Petition,
-        client: IpAddr,
+        client: Option<IpAddr>,
         items: Vec<Collected>,
         from: Provenance,
     ) -> Result<Vec<Filed>, SignError> {
@@ -258,7 +263,8 @@ impl Ingest {
         let mut rows = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let signature = item.signature;
-            let shadowed_by = match self.screen(petition, client, &signature) {
+            let screened_as = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            let shadowed_by = match self.screen(petition, screened_as, &signature) {
                 Screening::Rejected(rule) => {
                     self.metrics.rejected.inc();
                     filed[i] = Some(Filed::Blocked(rule));
@@ -398,7 +404,7 @@ fn row(
     petition_id: i64,
     id: Uuid,
     identity: undersigned_domain::IdentityKey,
-    client: IpAddr,
+    client: Option<IpAddr>,
     signature: Signature,
     channel: Channel,
 ) -> SignatureRow {
@@ -417,7 +423,7 @@ fn row(
         consent_updates: signature.consent_updates,
         locale: signature.locale.map(|l| l.as_str().to_owned()),
         channel,
-        client_address: Some(client),
+        client_address: client,
         shadowed_by: None,
         signed_at: None,
         event_id: None,

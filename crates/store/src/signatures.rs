@@ -395,6 +395,32 @@ pub struct SignatureRecord {
 }
 
 impl crate::Store {
+    /// Which of these identities have signed the petition (for a dry run).
+    pub async fn stored_identities(
+        &self,
+        petition_id: i64,
+        keys: &[[u8; 32]],
+    ) -> Result<HashSet<[u8; 32]>, StoreError> {
+        let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let rows = self
+            .pool
+            .get()
+            .await?
+            .query(
+                "SELECT identity_key FROM signatures
+                 WHERE petition_id = $1 AND identity_key = ANY($2::bytea[])",
+                &[&petition_id, &keys],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: &[u8] = r.try_get(0)?;
+                key.try_into()
+                    .map_err(|_| StoreError::Config("stored identity key is not 32 bytes".into()))
+            })
+            .collect()
+    }
+
     /// A page of a petition's signatures in receipt order.
     pub async fn signatures_page(
         &self,

@@ -34,6 +34,24 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
+/// The signature path without a server, for the command line (paper
+/// imports): the same checks and writers, no Redis. A running service learns
+/// the new counts at its next reload from Postgres, within seconds.
+pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), StartError> {
+    let (store, pepper) = open_store(config).await?;
+    let guard = Arc::new(Guard::new(None, &config.redis_prefix, config.limits()?));
+    let ingest = Ingest::start(
+        config.ingest(),
+        store.clone(),
+        guard,
+        None,
+        pepper,
+        IngestMetrics::register(&Registry::new())?,
+    )
+    .await?;
+    Ok((store, ingest))
+}
+
 /// Opens the database (creating and migrating it when needed) and resolves the pepper.
 pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> {
     let store = Store::open(&config.database_url, config.pool_size).await?;

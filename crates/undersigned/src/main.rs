@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
-use undersigned::{Config, StartError, open_export_key, open_store, run};
+use undersigned::{Config, StartError, offline_ingest, open_export_key, open_store, run};
 use undersigned_export::{ExportRequest, Proof, check_proof, prove, verify_bundle, write_export};
 use undersigned_http::{ApiError, new_petition_from};
+use undersigned_ingest::{LineOutcome, read_paper_forms};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
 #[derive(Parser)]
@@ -40,6 +41,10 @@ enum Command {
     /// Export a petition's signatures to a file, as `GET
     /// /v1/petitions/{slug}/export` does (recorded in the audit trail).
     Export(ExportOptions),
+    /// Import typed-in paper forms from a CSV (channel `paper`), as `POST
+    /// /v1/petitions/{slug}/signatures:import` does; prints what became of
+    /// each line (recorded in the audit trail).
+    Import(ImportOptions),
     /// Check signed bundles and inclusion proofs, offline.
     Bundle {
         #[command(subcommand)]
@@ -82,6 +87,20 @@ struct ExportOptions {
     /// Which of the petition's texts the PDF shows (its default otherwise).
     #[arg(long)]
     locale: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ImportOptions {
+    #[arg(long)]
+    petition: String,
+    /// UTF-8 CSV with a header line naming its columns: full_name, email,
+    /// country, postal_code, city, signer_kind, organization,
+    /// consent_updates, locale, signed_at.
+    #[arg(long)]
+    file: PathBuf,
+    /// Only check, and say what would become of each line.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +289,7 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
             run(config, listener, shutdown_signal()).await
         }
         Command::Export(options) => export(options, &config).await,
+        Command::Import(options) => import(options, &config).await,
         Command::Bundle { command } => bundle(command),
         Command::Migrate => {
             ensure_database(&config.database_url).await?;
@@ -376,6 +396,68 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
     }
 }
 
+/// The petition `--petition` names.
+async fn petition_named(
+    store: &undersigned_store::Store,
+    slug: &str,
+) -> Result<undersigned_store::Petition, StartError> {
+    store.petition_by_slug(slug).await?.ok_or_else(|| {
+        StartError::Store(StoreError::Config(format!(
+            "--petition {slug:?}: no such petition"
+        )))
+    })
+}
+
+/// `undersigned import`: paper forms through the same checks and writers as
+/// the admin endpoint; one line of the report per line of the file
+/// (`line<TAB>status<TAB>field:code …`), then the totals.
+async fn import(options: ImportOptions, config: &Config) -> Result<(), StartError> {
+    let invalid = |what: String| StartError::Store(StoreError::Config(what));
+    let file = tokio::fs::read(&options.file).await?;
+    let (store, ingest) = offline_ingest(config).await?;
+    let petition = petition_named(&store, &options.petition).await?;
+    let lines = read_paper_forms(&file, &petition, chrono::Utc::now())
+        .map_err(|e| invalid(format!("--file: {e}")))?;
+    let report = ingest
+        .import(&petition, lines, options.dry_run)
+        .await
+        .map_err(|e| invalid(format!("import: {e}")))?;
+    ingest.drain().await;
+    let [accepted, duplicate, refused] = report.tally();
+    store
+        .audit(
+            &AuditEntry::new(
+                &Actor::default(),
+                "signatures.import",
+                serde_json::json!({"dry_run": options.dry_run, "lines": report.lines.len(),
+                                   "accepted": accepted, "duplicate": duplicate,
+                                   "invalid": refused, "via": "command line"}),
+            )
+            .about(petition.id),
+        )
+        .await?;
+    for (line, outcome) in &report.lines {
+        let (status, reasons) = match outcome {
+            LineOutcome::Accepted => ("accepted", String::new()),
+            LineOutcome::Duplicate => ("duplicate", String::new()),
+            LineOutcome::Invalid(errors) => (
+                "invalid",
+                errors
+                    .iter()
+                    .map(|e| format!("{}:{}", e.field, e.code))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        };
+        println!("{line}\t{status}\t{reasons}");
+    }
+    println!(
+        "{}{accepted} accepted, {duplicate} duplicate, {refused} invalid",
+        if options.dry_run { "dry run: " } else { "" }
+    );
+    Ok(())
+}
+
 /// `undersigned export`: the same checks and audit entries as the HTTP export,
 /// by an operator on the service's own machine (who may read e-mails).
 async fn export(options: ExportOptions, config: &Config) -> Result<(), StartError> {
@@ -406,15 +488,7 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     })?;
     let (store, _) = open_store(config).await?;
     let key = open_export_key(config, &store).await?;
-    let petition = store
-        .petition_by_slug(&options.petition)
-        .await?
-        .ok_or_else(|| {
-            invalid(format!(
-                "--petition {:?}: no such petition",
-                options.petition
-            ))
-        })?;
+    let petition = petition_named(&store, &options.petition).await?;
     request
         .bind(&petition)
         .map_err(|e| invalid(format!("--{}: {}", e.field, e.code)))?;

@@ -79,7 +79,7 @@ pub async fn upload(
         .ingest
         .sign_batch(
             &petition,
-            client,
+            Some(client),
             batch,
             Provenance {
                 channel: Channel::Event,

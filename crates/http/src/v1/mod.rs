@@ -6,6 +6,7 @@ pub mod blocks;
 pub mod count;
 pub mod events;
 pub mod exports;
+pub mod imports;
 pub mod invalidations;
 pub mod petitions;
 pub mod signals;

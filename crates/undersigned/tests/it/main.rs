@@ -12,6 +12,7 @@ mod instances;
 mod kiosk;
 mod limits;
 mod moderation;
+mod paper;
 mod petitions;
 mod redis_outage;
 mod roles;

@@ -1,0 +1,332 @@
+//! Paper forms typed in later: a CSV of signatures, checked line by line, then
+//! taken like a tablet's batch (channel `paper`), or only checked (a dry run).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+use undersigned_domain::{
+    FieldError, IdentityKey, PetitionStatus, Signature, SignatureInput, parse_time,
+};
+use undersigned_store::Petition;
+
+use crate::{Collected, Filed, Ingest, Provenance, SignError};
+
+/// The columns a paper form's CSV may have, in any order; `full_name` and
+/// `country` it must have, and `email` unless the petition lets offline
+/// signatures go without one. `signed_at` is the date on the form (now when absent).
+pub const PAPER_COLUMNS: [&str; 10] = [
+    "full_name",
+    "email",
+    "country",
+    "postal_code",
+    "city",
+    "signer_kind",
+    "organization",
+    "consent_updates",
+    "locale",
+    "signed_at",
+];
+
+/// Lines in one import, at most: a day's typing, checked in one go.
+pub const PAPER_MAX_LINES: usize = 10_000;
+
+/// Why a whole file is refused (nothing of it is taken).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PaperError {
+    #[error("the file has no header line")]
+    Empty,
+    #[error("the header has a column {0:?} that is not one of {cols}", cols = PAPER_COLUMNS.join(", "))]
+    UnknownColumn(String),
+    #[error("the header names {0:?} twice")]
+    RepeatedColumn(String),
+    #[error("the header lacks the column {0:?}")]
+    MissingColumn(&'static str),
+    #[error("more than {PAPER_MAX_LINES} lines")]
+    TooManyLines,
+    #[error("not UTF-8 CSV: {0}")]
+    Unreadable(String),
+}
+
+impl PaperError {
+    /// As a field error: the column, or the file.
+    pub fn field_error(&self) -> FieldError {
+        match self {
+            Self::UnknownColumn(c) => FieldError::new(c.clone(), "unknown_column"),
+            Self::RepeatedColumn(c) => FieldError::new(c.clone(), "repeated_column"),
+            Self::MissingColumn(c) => FieldError::new(*c, "missing_column"),
+            Self::Empty => FieldError::new("file", "empty"),
+            Self::TooManyLines => FieldError::new("file", "too_many_lines"),
+            Self::Unreadable(_) => FieldError::new("file", "not_utf8_csv"),
+        }
+    }
+}
+
+/// One line of the file, checked.
+#[derive(Debug)]
+pub struct PaperLine {
+    /// As an editor numbers it: the header is line 1.
+    pub line: u64,
+    pub checked: Result<Collected, Vec<FieldError>>,
+}
+
+/// What became (or, in a dry run, would become) of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineOutcome {
+    Accepted,
+    Duplicate,
+    Invalid(Vec<FieldError>),
+}
+
+#[derive(Debug)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub lines: Vec<(u64, LineOutcome)>,
+}
+
+impl ImportReport {
+    /// Lines accepted, duplicate and invalid.
+    pub fn tally(&self) -> [usize; 3] {
+        let mut t = [0; 3];
+        for (_, o) in &self.lines {
+            t[match o {
+                LineOutcome::Accepted => 0,
+                LineOutcome::Duplicate => 1,
+                LineOutcome::Invalid(_) => 2,
+            }] += 1;
+        }
+        t
+    }
+}
+
+/// Reads and checks every line of a paper-form CSV (UTF-8, a header line,
+/// comma-separated, RFC 4180 quoting; a byte-order mark is allowed).
+pub fn read_paper_forms(
+    file: &[u8],
+    petition: &Petition,
+    now: DateTime<Utc>,
+) -> Result<Vec<PaperLine>, PaperError> {
+    let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file);
+    let mut records = reader.records();
+    let header = match records.next() {
+        None => return Err(PaperError::Empty),
+        Some(r) => r.map_err(|e| PaperError::Unreadable(e.to_string()))?,
+    };
+    let mut columns: Vec<&'static str> = Vec::with_capacity(header.len());
+    for name in &header {
+        let name = name.trim().to_ascii_lowercase();
+        let known = PAPER_COLUMNS
+            .iter()
+            .find(|c| **c == name)
+            .ok_or_else(|| PaperError::UnknownColumn(name.clone()))?;
+        if columns.contains(known) {
+            return Err(PaperError::RepeatedColumn(name));
+        }
+        columns.push(known);
+    }
+    let mut needed = vec!["full_name", "country"];
+    if !petition.signers.email_optional_offline {
+        needed.push("email");
+    }
+    if let Some(missing) = needed.into_iter().find(|c| !columns.contains(c)) {
+        return Err(PaperError::MissingColumn(missing));
+    }
+    let mut lines = Vec::new();
+    // Line numbers as an editor shows them, counted here: the reader's own
+    // count lags a line behind in files that end lines with CRLF.
+    let (mut counted_to, mut newlines) = (0usize, 0u64);
+    for record in records {
+        let record = record.map_err(|e| PaperError::Unreadable(e.to_string()))?;
+        let mut start = record
+            .position()
+            .map_or(0, |p| p.byte())
+            .try_into()
+            .unwrap_or(0);
+        while matches!(file.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        newlines += file[counted_to.min(start)..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        counted_to = counted_to.max(start);
+        let line = newlines + 1;
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
+        if lines.len() == PAPER_MAX_LINES {
+            return Err(PaperError::TooManyLines);
+        }
+        let checked = if record.len() != columns.len() {
+            Err(vec![FieldError::new("line", "wrong_number_of_cells")])
+        } else {
+            let cell = |name: &str| {
+                columns
+                    .iter()
+                    .position(|c| *c == name)
+                    .map(|i| record[i].to_owned())
+            };
+            check_line(&cell, petition, now)
+        };
+        lines.push(PaperLine { line, checked });
+    }
+    Ok(lines)
+}
+
+fn check_line(
+    cell: &dyn Fn(&str) -> Option<String>,
+    petition: &Petition,
+    now: DateTime<Utc>,
+) -> Result<Collected, Vec<FieldError>> {
+    let input = SignatureInput {
+        full_name: cell("full_name"),
+        email: cell("email"),
+        country: cell("country"),
+        postal_code: cell("postal_code"),
+        city: cell("city"),
+        signer_kind: cell("signer_kind"),
+        organization: cell("organization"),
+        consent_updates: cell("consent_updates"),
+        locale: cell("locale"),
+        id: None,
+    };
+    let signed_at = match cell("signed_at").filter(|t| !t.trim().is_empty()) {
+        None => Ok(None),
+        Some(t) => signed_at(&t, petition, now).map(Some),
+    };
+    match (
+        Signature::parse_offline(input, &petition.signers),
+        signed_at,
+    ) {
+        (Ok(signature), Ok(signed_at)) => Ok(Collected {
+            signature,
+            signed_at,
+        }),
+        (Ok(_), Err(e)) => Err(vec![e]),
+        (Err(mut errors), time) => {
+            errors.extend(time.err());
+            Err(errors)
+        }
+    }
+}
+
+/// The date on the form: an RFC 3339 time, or a day (`2026-11-28`, taken at
+/// noon UTC so it stays that day everywhere), within the petition's window.
+fn signed_at(
+    text: &str,
+    petition: &Petition,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, FieldError> {
+    let bad = |code| FieldError::new("signed_at", code);
+    let t = parse_time(text)
+        .or_else(|code| {
+            chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(12, 0, 0).unwrap_or_default().and_utc())
+                .map_err(|_| code)
+        })
+        .map_err(bad)?;
+    if t > now + chrono::Duration::days(1) {
+        return Err(bad("in_the_future"));
+    }
+    petition
+        .window
+        .check(PetitionStatus::Open, t)
+        .map_err(|_| bad("petition_not_open"))?;
+    Ok(t)
+}
+
+impl Ingest {
+    /// Takes the valid lines (or, in a dry run, says what would become of
+    /// them: a signer already stored, or twice in the file, is a duplicate).
+    pub async fn import(
+        &self,
+        petition: &Petition,
+        lines: Vec<PaperLine>,
+        dry_run: bool,
+    ) -> Result<ImportReport, SignError> {
+        let mut report = Vec::with_capacity(lines.len());
+        let mut valid = Vec::new();
+        for line in lines {
+            match line.checked {
+                Ok(collected) => {
+                    report.push((line.line, None));
+                    valid.push(collected);
+                }
+                Err(errors) => report.push((line.line, Some(LineOutcome::Invalid(errors)))),
+            }
+        }
+        let outcomes = if dry_run {
+            self.foresee(petition, &valid).await?
+        } else {
+            let from = Provenance {
+                channel: undersigned_domain::Channel::Paper,
+                event_id: None,
+                device_id: None,
+            };
+            self.sign_batch(petition, None, valid, from)
+                .await?
+                .into_iter()
+                .map(|filed| match filed {
+                    Filed::Accepted(_) => LineOutcome::Accepted,
+                    Filed::Duplicate(_) => LineOutcome::Duplicate,
+                    Filed::IdReused => unreachable!("paper lines carry no id"),
+                    Filed::Blocked(_) => {
+                        LineOutcome::Invalid(vec![FieldError::new("signature", "blocked")])
+                    }
+                })
+                .collect()
+        };
+        let mut outcomes = outcomes.into_iter();
+        Ok(ImportReport {
+            dry_run,
+            lines: report
+                .into_iter()
+                .map(|(line, o)| {
+                    (
+                        line,
+                        o.or_else(|| outcomes.next())
+                            .unwrap_or(LineOutcome::Duplicate),
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// What an import would make of valid lines, without writing anything.
+    async fn foresee(
+        &self,
+        petition: &Petition,
+        valid: &[Collected],
+    ) -> Result<Vec<LineOutcome>, SignError> {
+        let keys: Vec<IdentityKey> = valid
+            .iter()
+            .map(|c| self.pepper.signer(petition.id, &c.signature))
+            .collect();
+        let stored: HashSet<[u8; 32]> = self
+            .store
+            .stored_identities(petition.id, &keys.iter().map(|k| k.0).collect::<Vec<_>>())
+            .await
+            .map_err(|e| SignError::Storage(e.to_string()))?;
+        let mut seen = HashSet::new();
+        Ok(valid
+            .iter()
+            .zip(keys)
+            .map(|(c, key)| {
+                let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
+                if let crate::Screening::Rejected(_) =
+                    self.screen(petition, unspecified, &c.signature)
+                {
+                    LineOutcome::Invalid(vec![FieldError::new("signature", "blocked")])
+                } else if stored.contains(&key.0) || !seen.insert(key) {
+                    LineOutcome::Duplicate
+                } else {
+                    LineOutcome::Accepted
+                }
+            })
+            .collect())
+    }
+}
