@@ -80,17 +80,16 @@ impl Pepper {
     }
 }
 
-/// A name as it identifies: compatibility-decomposed, marks dropped, lower case,
-/// dotless and dotted i alike, anything but letters and digits a single space.
+/// A name as it identifies: compatibility-decomposed, accents dropped, lower
+/// case, dotless and dotted i alike, anything but letters and digits a single
+/// space. Only the combining diacritics of Latin, Greek and Cyrillic go: the
+/// vowel signs of Indic and other scripts are letters of the name.
 /// "Zoë  O'Brien-Ångström" and "zoe o brien angstrom" are one name; "Işık" and
 /// "ISIK" too.
 pub fn identity_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut gap = false;
-    for c in name
-        .nfkd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-    {
+    for c in name.nfkd().filter(|c| !is_diacritic(*c)) {
         if c.is_alphanumeric() {
             if gap && !out.is_empty() {
                 out.push(' ');
@@ -104,6 +103,12 @@ pub fn identity_name(name: &str) -> String {
         }
     }
     out
+}
+
+/// The combining diacritical marks (and their supplements and extensions).
+fn is_diacritic(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
 impl std::fmt::Debug for Pepper {
@@ -125,6 +130,13 @@ mod tests {
         assert_ne!(pepper.identity(1, &a), pepper.identity(2, &a));
         let other = Pepper::new(b"another pepper, just as long").unwrap();
         assert_ne!(pepper.identity(1, &a), other.identity(1, &a));
+    }
+
+    #[test]
+    fn vowel_signs_are_part_of_a_name() {
+        // Devanagari: राम (Ram) and रम (Ram without its long vowel) differ.
+        assert_ne!(identity_name("राम"), identity_name("रम"));
+        assert_eq!(identity_name("Ångström"), "angstrom");
     }
 
     #[test]

@@ -11,6 +11,15 @@ use uuid::Uuid;
 
 use crate::Limit;
 
+/// Why a tablet's signatures do not fit its allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRefusal {
+    /// They fit after this wait.
+    Wait(Duration),
+    /// More than the whole allowance: they never fit at once.
+    TooMany,
+}
+
 pub struct DeviceLimit {
     limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
     clock: DefaultClock,
@@ -29,10 +38,8 @@ impl DeviceLimit {
         }
     }
 
-    /// Takes `n` signatures from the device's allowance, all or none;
-    /// `Err(wait)` when they do not fit now (or never would: a batch larger
-    /// than the whole allowance waits a full period).
-    pub fn check(&self, device: Uuid, n: usize) -> Result<(), Duration> {
+    /// Takes `n` signatures from the device's allowance, all or none.
+    pub fn check(&self, device: Uuid, n: usize) -> Result<(), DeviceRefusal> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -41,8 +48,10 @@ impl DeviceLimit {
         };
         match limiter.check_key_n(&device, n) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
-            Err(_) => Err(Duration::from_secs(60)),
+            Ok(Err(not_until)) => Err(DeviceRefusal::Wait(
+                not_until.wait_time_from(self.clock.now()),
+            )),
+            Err(_) => Err(DeviceRefusal::TooMany),
         }
     }
 
@@ -68,11 +77,13 @@ mod tests {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         assert!(limit.check(a, 6).is_ok());
         // Four are left: a batch of five is refused whole, four go through.
-        let wait = limit.check(a, 5).unwrap_err();
+        let Err(DeviceRefusal::Wait(wait)) = limit.check(a, 5) else {
+            panic!("five do not fit");
+        };
         assert!(wait > Duration::from_secs(300));
         assert!(limit.check(a, 4).is_ok());
         assert!(limit.check(b, 10).is_ok());
-        assert!(limit.check(b, 11).is_err());
+        assert_eq!(limit.check(b, 11), Err(DeviceRefusal::TooMany));
         assert!(DeviceLimit::new(None).check(a, 1_000).is_ok());
     }
 }

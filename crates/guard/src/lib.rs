@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use undersigned_domain::IdentityKey;
 
-pub use device::DeviceLimit;
+pub use device::{DeviceLimit, DeviceRefusal};
 pub use fanout::{Announcement, Fanout};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};

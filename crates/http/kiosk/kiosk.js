@@ -57,6 +57,7 @@
     thanksTimer: 0,
     idleTimer: 0,
     started: false,
+    clockOffsetMs: 0, // what to add to this tablet's clock to get the service's
   };
 
   const $ = (id) => document.getElementById(id);
@@ -137,6 +138,20 @@
     transact(['outbox'], 'readonly', (tx) =>
       tx.objectStore('outbox').index('signed_at').getAll(null, limit));
 
+  // Signatures the service refused are kept for volunteers to see (and copy
+  // onto paper) for a week, then forgotten: they are personal data.
+  const REJECTED_KEPT_MS = 7 * 24 * 3600_000;
+  const forgetOldRejected = () =>
+    transact(['rejected'], 'readwrite', (tx) => {
+      const before = Date.now() - REJECTED_KEPT_MS;
+      tx.objectStore('rejected').openCursor().onsuccess = (ev) => {
+        const cursor = ev.target.result;
+        if (!cursor) return;
+        if (!(Date.parse(cursor.value.rejected_at) > before)) cursor.delete();
+        cursor.continue();
+      };
+    });
+
   // --------------------------------------------------------------- utilities
 
   function uuid() {
@@ -164,6 +179,17 @@
 
   function isOffline() {
     return navigator.onLine === false;
+  }
+
+  // The tablet's clock may be wrong, and a signature's time must fall within
+  // its event: the service's clock (its Date header) corrects it, to the second.
+  function learnClock(res) {
+    const served = Date.parse(res.headers.get('Date') || '');
+    if (Number.isNaN(served)) return;
+    const offset = served - Date.now();
+    // Within a few seconds is only latency and the header's rounding.
+    state.clockOffsetMs = Math.abs(offset) > 5_000 ? offset : 0;
+    putSetting('clock_offset_ms', state.clockOffsetMs).catch(() => null);
   }
 
   function setReachable(value) {
@@ -233,6 +259,12 @@
     } catch (_) {
       device = null;
     }
+    try {
+      state.clockOffsetMs = Number(await getSetting('clock_offset_ms')) || 0;
+    } catch (_) {
+      state.clockOffsetMs = 0;
+    }
+    await forgetOldRejected().catch(() => null);
     $('loading').hidden = true;
     if (device && device.token && device.event_id && device.event && device.event.petition) {
       await startSigning(device);
@@ -567,7 +599,7 @@
   function buildRecord(v) {
     const record = {
       id: uuid(),
-      signed_at: new Date().toISOString(),
+      signed_at: new Date(Date.now() + state.clockOffsetMs).toISOString(),
       full_name: v.full_name,
     };
     if (v.email) record.email = v.email;
@@ -660,6 +692,7 @@
         return;
       }
       setReachable(true);
+      learnClock(res);
       if (!res.ok) return; // the cached copy, if any, stays
       const p = await readProblem(res);
       if (!p || typeof p.title !== 'string') return;
@@ -686,6 +719,7 @@
         return;
       }
       setReachable(true);
+      learnClock(res);
       if (!res.ok) return;
       const body = await readProblem(res);
       if (!body || !body.by_event || typeof body.by_event !== 'object') return;
@@ -788,6 +822,7 @@
       return 'stop';
     }
     setReachable(true);
+    learnClock(res);
 
     if (res.status === 401) {
       await res.arrayBuffer().catch(() => null);

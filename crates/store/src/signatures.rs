@@ -138,28 +138,40 @@ impl SignatureWriter {
     /// Stores a batch in one transaction. Deadlocks and serialization failures are
     /// retried; any other error leaves the batch uncommitted, and the connection
     /// is dropped so the next batch starts on a fresh one.
+    ///
+    /// A row's outcome depends only on what is stored, never on which rows
+    /// share its batch, so that a client sending rows again (however they are
+    /// split over writers) hears the same.
     pub async fn write(&mut self, rows: &[SignatureRow]) -> Result<BatchOutcome, StoreError> {
         // Duplicates within the batch never reach Postgres: the first one
-        // stands. A row sent twice (same id, same signer) shares the first's fate.
-        let mut outcomes: Vec<Option<Early>> = vec![None; rows.len()];
-        let mut identities = HashSet::with_capacity(rows.len());
+        // stands, and the others' own ids are looked up (one may be stored from
+        // an earlier sending). A row sent twice (same id, same signer) shares
+        // the first's fate.
+        let mut early: Vec<Option<Early>> = vec![None; rows.len()];
+        let mut identities: HashMap<(i64, [u8; 32]), usize> = HashMap::with_capacity(rows.len());
         let mut ids: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
         let mut fresh = Vec::with_capacity(rows.len());
+        let mut probes = Vec::new();
         for (i, r) in rows.iter().enumerate() {
             if let Some(&first) = ids.get(&r.id) {
                 let same = rows[first].petition_id == r.petition_id
                     && rows[first].identity_key == r.identity_key;
-                outcomes[i] = Some(if same {
+                early[i] = Some(if same {
                     Early::Echo(first)
                 } else {
-                    Early::Known(RowOutcome::IdReused)
+                    Early::IdTaken
                 });
-            } else {
-                ids.insert(r.id, i);
-                if identities.insert((r.petition_id, r.identity_key)) {
+                continue;
+            }
+            ids.insert(r.id, i);
+            match identities.entry((r.petition_id, r.identity_key)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
                     fresh.push(r);
-                } else {
-                    outcomes[i] = Some(Early::Known(RowOutcome::Duplicate));
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    early[i] = Some(Early::DuplicateOf(*o.get(), probes.len()));
+                    probes.push(r);
                 }
             }
         }
@@ -167,8 +179,8 @@ impl SignatureWriter {
             .careful_until
             .is_some_and(|until| Instant::now() < until);
         let mut attempt = 1;
-        let stored = loop {
-            match self.try_write(&fresh, careful).await {
+        let (stored, probed) = loop {
+            match self.try_write(&fresh, &probes, careful).await {
                 Ok(stored) => break stored,
                 Err(e) if e.is_unique_violation() && !careful => {
                     careful = true;
@@ -184,32 +196,66 @@ impl SignatureWriter {
                 }
             }
         };
+        // `None`: to be written again, because the row it deferred to could
+        // not be stored (its id was another signature's).
         let mut stored_outcomes = stored.rows.into_iter();
-        let mut resolved: Vec<RowOutcome> = Vec::with_capacity(rows.len());
-        for early in outcomes {
-            let outcome = match early {
-                None => stored_outcomes.next().unwrap_or(RowOutcome::Duplicate),
-                Some(Early::Known(outcome)) => outcome,
+        let mut resolved: Vec<Option<RowOutcome>> = Vec::with_capacity(rows.len());
+        for e in early {
+            let outcome = match e {
+                None => Some(stored_outcomes.next().unwrap_or(RowOutcome::Duplicate)),
+                Some(Early::IdTaken) => Some(RowOutcome::IdReused),
                 // The first is earlier in the batch, so already resolved.
-                Some(Early::Echo(first)) => match resolved[first] {
+                Some(Early::Echo(first)) => resolved[first].map(|o| match o {
                     RowOutcome::Inserted | RowOutcome::Retried => RowOutcome::Retried,
                     other => other,
+                }),
+                Some(Early::DuplicateOf(first, probe)) => match probed[probe] {
+                    Some(found) => Some(found),
+                    None if matches!(resolved[first], Some(RowOutcome::IdReused) | None) => None,
+                    None => Some(RowOutcome::Duplicate),
                 },
             };
             resolved.push(outcome);
         }
-        Ok(BatchOutcome {
-            rows: resolved,
+        let mut outcome = BatchOutcome {
+            rows: Vec::with_capacity(rows.len()),
             cells: stored.cells,
             event_cells: stored.event_cells,
-        })
+        };
+        let again: Vec<SignatureRow> = rows
+            .iter()
+            .zip(&resolved)
+            .filter(|(_, o)| o.is_none())
+            .map(|(r, _)| r.clone())
+            .collect();
+        let mut rewritten = if again.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            // Each round stores or settles at least one row, so this ends.
+            let second = Box::pin(self.write(&again)).await?;
+            outcome.cells.extend(second.cells);
+            outcome.event_cells.extend(second.event_cells);
+            second.rows.into_iter()
+        };
+        outcome.rows = resolved
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| rewritten.next())
+                    .unwrap_or(RowOutcome::Duplicate)
+            })
+            .collect();
+        Ok(outcome)
     }
 
+    /// Inserts `rows`, and says of each of `probes` (rows held back as
+    /// duplicates within the batch) whether its own id is stored: `Retried`
+    /// for the same signer, `IdReused` for another, `None` when it is not.
     async fn try_write(
         &mut self,
         rows: &[&SignatureRow],
+        probes: &[&SignatureRow],
         careful: bool,
-    ) -> Result<BatchOutcome, StoreError> {
+    ) -> Result<(BatchOutcome, Vec<Option<RowOutcome>>), StoreError> {
         if self.client.is_none() {
             self.client = Some(self.pool.get().await?);
         }
@@ -307,7 +353,9 @@ impl SignatureWriter {
         // id the client reused for someone else; only the latter is an error.
         let retried: Vec<Uuid> = rows
             .iter()
-            .filter(|r| r.client_supplied && !inserted.contains(&r.id))
+            .filter(|r| !inserted.contains(&r.id))
+            .chain(probes)
+            .filter(|r| r.client_supplied)
             .map(|r| r.id)
             .collect();
         let mut reused = HashSet::new();
@@ -322,6 +370,7 @@ impl SignatureWriter {
                 let key: &[u8] = row.get(2);
                 let same = rows
                     .iter()
+                    .chain(probes)
                     .any(|r| r.id == id && r.petition_id == petition && r.identity_key == key);
                 if same {
                     again.insert(id);
@@ -346,20 +395,39 @@ impl SignatureWriter {
                 }
             })
             .collect();
-        Ok(BatchOutcome {
-            rows: outcomes,
-            cells,
-            event_cells,
-        })
+        let probed = probes
+            .iter()
+            .map(|r| {
+                if reused.contains(&r.id) {
+                    Some(RowOutcome::IdReused)
+                } else if again.contains(&r.id) {
+                    Some(RowOutcome::Retried)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Ok((
+            BatchOutcome {
+                rows: outcomes,
+                cells,
+                event_cells,
+            },
+            probed,
+        ))
     }
 }
 
 /// What [`SignatureWriter::write`] knows of a row before asking Postgres.
 #[derive(Debug, Clone, Copy)]
 enum Early {
-    Known(RowOutcome),
+    /// Its id is an earlier row's, for another signer.
+    IdTaken,
     /// The same row as the one at this earlier index.
     Echo(usize),
+    /// The same signer as the row at this earlier index, under its own id:
+    /// which probe looks that id up.
+    DuplicateOf(usize, usize),
 }
 
 /// Which of a petition's signatures an organizer reads, a page at a time.
@@ -395,6 +463,20 @@ pub struct SignatureRecord {
 }
 
 impl crate::Store {
+    /// Which of these receipts are stored (a client sending again).
+    pub async fn stored_ids(&self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        let rows = self
+            .pool
+            .get()
+            .await?
+            .query(
+                "SELECT id FROM signatures WHERE id = ANY($1::uuid[])",
+                &[&ids],
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Which of these identities have signed the petition (for a dry run).
     pub async fn stored_identities(
         &self,

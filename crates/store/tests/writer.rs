@@ -143,6 +143,62 @@ async fn a_row_sent_twice_shares_its_fate_and_an_event_tallies_what_is_new() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_hears_the_same_however_its_batch_was_split_over_writers() {
+    let (db, store, p) = setup().await;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    // First sending: the signer's two signatures went to two writers, and
+    // the second one's batch committed first.
+    let mut one = store.signature_writer(1);
+    let mut two = store.signature_writer(2);
+    assert_eq!(
+        two.write(&[row(p, 1, b, true)]).await.unwrap().rows,
+        [RowOutcome::Inserted]
+    );
+    assert_eq!(
+        one.write(&[row(p, 1, a, true)]).await.unwrap().rows,
+        [RowOutcome::Duplicate]
+    );
+    // Sent again in one batch: the same answers (b's is its retry).
+    assert_eq!(
+        one.write(&[row(p, 1, a, true), row(p, 1, b, true)])
+            .await
+            .unwrap()
+            .rows,
+        [RowOutcome::Duplicate, RowOutcome::Retried]
+    );
+
+    // A signer's first row names another's signature: their second row, held
+    // back as a duplicate of it, is stored after all.
+    let fresh = Uuid::now_v7();
+    let outcome = one
+        .write(&[
+            row(p, 2, b, true),
+            row(p, 2, fresh, true),
+            row(p, 2, fresh, true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.rows,
+        [
+            RowOutcome::IdReused,
+            RowOutcome::Inserted,
+            RowOutcome::Retried
+        ]
+    );
+    assert_eq!(outcome.cells.iter().map(|c| c.count).max(), Some(1));
+    let stored: i64 = db
+        .sql()
+        .await
+        .query_one("SELECT count(*) FROM signatures", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 2);
+    db.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_racing_transaction_sends_the_batch_down_the_careful_path() {
     let (db, store, p) = setup().await;
 

@@ -7,7 +7,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use undersigned_domain::{Channel, FieldError, NotSigning, PetitionStatus, Signature, parse_time};
-use undersigned_guard::Scope;
+use undersigned_guard::{DeviceRefusal, Scope};
 use undersigned_ingest::{Collected, Filed, Provenance};
 use undersigned_store::{Event, Petition, Role};
 use uuid::Uuid;
@@ -59,9 +59,19 @@ pub async fn upload(
         return Err(ApiError::NotOpen(NotSigning::NotOpen));
     }
     let valid = checked.iter().filter(|c| c.is_ok()).count();
+    // Signatures stored by an earlier sending of this batch cost nothing
+    // again, so that a tablet whose answer was lost hears the same.
+    let ids: Vec<Uuid> = checked
+        .iter()
+        .filter_map(|c| c.as_ref().ok()?.signature.client_id)
+        .collect();
+    let stored = app.store.stored_ids(&ids).await?.len();
     app.devices
-        .check(token.id, valid)
-        .map_err(|wait| ApiError::RateLimited(wait, Scope::Device))?;
+        .check(token.id, valid.saturating_sub(stored))
+        .map_err(|refusal| match refusal {
+            DeviceRefusal::Wait(wait) => ApiError::RateLimited(wait, Scope::Device),
+            DeviceRefusal::TooMany => ApiError::TooLarge,
+        })?;
 
     let mut results: Vec<Option<Value>> = vec![None; items.len()];
     let mut batch = Vec::with_capacity(valid);
