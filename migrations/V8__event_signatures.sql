@@ -7,17 +7,17 @@
 -- Where a petition allows it, an event or paper signature may come without an
 -- e-mail address: its identity is then the normalized name, postal code and
 -- country.
--- Nothing here rewrites or scans the table, so signing goes on while it runs:
--- rows from before have no `received_at` (their `signed_at` is when they
--- arrived), and the check, NOT VALID, holds for new rows (old ones all have
--- an address: the column was NOT NULL).
+-- `received_at` is set for signatures collected offline only: for the
+-- others (web, and every row from before), `signed_at` is when they arrived.
+-- Nothing here rewrites or scans the table, so signing goes on while it runs;
+-- the check, NOT VALID, holds for new rows (old ones all have an address: the
+-- column was NOT NULL).
 ALTER TABLE signatures
     ALTER COLUMN email DROP NOT NULL,
     ADD COLUMN received_at timestamptz,
     ADD COLUMN event_id    uuid,
     ADD COLUMN device_id   uuid,
     ADD CONSTRAINT signatures_email_online CHECK (email IS NOT NULL OR channel <> 'web') NOT VALID;
-ALTER TABLE signatures ALTER COLUMN received_at SET DEFAULT now();
 
 ALTER TABLE petitions
     ADD COLUMN email_optional_offline boolean NOT NULL DEFAULT false;

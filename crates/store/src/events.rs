@@ -225,6 +225,20 @@ impl Store {
         Ok(code)
     }
 
+    /// Forgets codes that expired unspent: they can enroll nobody. Spent
+    /// ones stay, each naming the tablet it enrolled. The number forgotten.
+    pub async fn forget_expired_codes(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .pool
+            .get()
+            .await?
+            .execute(
+                "DELETE FROM enrollment_codes WHERE used_at IS NULL AND expires_at < now()",
+                &[],
+            )
+            .await?)
+    }
+
     /// Spends a code: a device token bound to the code's event and its
     /// petition, labelled `label`. `None` when the code is unknown, spent or
     /// expired (which one is not told). Recorded in the audit trail as the

@@ -68,28 +68,48 @@ pub struct BatchOutcome {
 }
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
-    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by, \
-    event_id, device_id, signed_at";
+    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by";
 
-/// Rows as arrays, one per column; a signature given now takes the
-/// transaction's time.
-const UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
-    coalesce(sa, now()) FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], $5::text[], \
-    $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], \
-    $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], $18::timestamptz[]) \
-    AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
+/// Rows as arrays, one per column; `signed_at` takes the transaction's time.
+const UNNEST: &str = "SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
+    $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
+    $12::text[], $13::text[], $14::inet[], $15::int8[])";
+
+/// Batches holding signatures collected offline also say when each was given
+/// (or now), where and through what, and when it arrived. Web-only batches,
+/// the hot path, keep the statement they had (its cost is measured in
+/// `benches/BENCHMARKS.md`) and leave those columns empty.
+const OFFLINE_COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, \
+    postal_code, city, signer_kind, organization, consent_updates, locale, channel, \
+    client_address, shadowed_by, event_id, device_id, signed_at, received_at";
+
+const OFFLINE_UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
+    coalesce(sa, now()), now() FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
+    $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
+    $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
+    $18::timestamptz[]) AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
 
 /// The fast path: a plain insert. Measured at half the cost per row of
 /// `ON CONFLICT DO NOTHING` (speculative insertion probes every unique index
 /// twice). Duplicates rarely reach it: the batch drops its own, and Redis's seen
 /// set the committed ones. When one does (a race, Redis down or flushed), the
 /// insert fails with a unique violation and the batch is redone carefully.
-static INSERT_PLAIN: LazyLock<String> =
-    LazyLock::new(|| format!("INSERT INTO signatures ({COLUMNS}) {UNNEST} RETURNING id"));
-
-/// The careful path: correct under any race.
-static INSERT_CAREFUL: LazyLock<String> = LazyLock::new(|| {
-    format!("INSERT INTO signatures ({COLUMNS}) {UNNEST} ON CONFLICT DO NOTHING RETURNING id")
+/// Indexed by `[careful][offline]`.
+static INSERTS: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
+    let insert = |careful: bool, columns: &str, rows: &str| {
+        let conflict = if careful {
+            " ON CONFLICT DO NOTHING"
+        } else {
+            ""
+        };
+        format!("INSERT INTO signatures ({columns}) {rows}{conflict} RETURNING id")
+    };
+    [false, true].map(|careful| {
+        [
+            insert(careful, COLUMNS, UNNEST),
+            insert(careful, OFFLINE_COLUMNS, OFFLINE_UNNEST),
+        ]
+    })
 });
 
 // Sorted input gives every transaction the same lock order on count rows.
@@ -269,11 +289,12 @@ impl SignatureWriter {
         tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
             .await?;
 
-        let insert = if careful {
-            tx.prepare_cached(&INSERT_CAREFUL).await?
-        } else {
-            tx.prepare_cached(&INSERT_PLAIN).await?
-        };
+        let offline = rows
+            .iter()
+            .any(|r| r.signed_at.is_some() || r.event_id.is_some() || r.device_id.is_some());
+        let insert = tx
+            .prepare_cached(&INSERTS[usize::from(careful)][usize::from(offline)])
+            .await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let petitions: Vec<i64> = rows.iter().map(|r| r.petition_id).collect();
         let keys: Vec<&[u8]> = rows.iter().map(|r| &r.identity_key[..]).collect();
@@ -293,15 +314,12 @@ impl SignatureWriter {
         let devices: Vec<Option<Uuid>> = rows.iter().map(|r| r.device_id).collect();
         let signed: Vec<Option<chrono::DateTime<chrono::Utc>>> =
             rows.iter().map(|r| r.signed_at).collect();
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
+            &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds, &orgs,
+            &consent, &locales, &channels, &addresses, &shadowed, &events, &devices, &signed,
+        ];
         let inserted: HashSet<Uuid> = tx
-            .query(
-                &insert,
-                &[
-                    &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds,
-                    &orgs, &consent, &locales, &channels, &addresses, &shadowed, &events, &devices,
-                    &signed,
-                ],
-            )
+            .query(&insert, &params[..if offline { 18 } else { 15 }])
             .await?
             .iter()
             .map(|row| row.get(0))

@@ -78,6 +78,8 @@ pub struct TokenRecord {
     pub token: Token,
     /// The slugs of `token.petition_ids`.
     pub petitions: Vec<String>,
+    /// An enrolled tablet's label.
+    pub label: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -196,7 +198,7 @@ impl Store {
             .get()
             .await?
             .query(
-                "SELECT t.id, t.role, t.petition_ids, t.countries, t.event_id, t.created_at,
+                "SELECT t.id, t.role, t.petition_ids, t.countries, t.event_id, t.label, t.created_at,
                         t.expires_at,
                         t.revoked_at, t.last_used_at,
                         ARRAY(SELECT p.slug FROM petitions p
@@ -210,6 +212,7 @@ impl Store {
                 Ok(TokenRecord {
                     token: token_from(row)?,
                     petitions: row.try_get("slugs")?,
+                    label: row.try_get("label")?,
                     created_at: row.try_get("created_at")?,
                     expires_at: row.try_get("expires_at")?,
                     revoked_at: row.try_get("revoked_at")?,

@@ -91,6 +91,19 @@ async fn a_code_enrolls_one_tablet_for_its_event_and_the_tablet_can_be_revoked()
             .is_none()
     );
 
+    // Expired codes are forgotten; the spent one stays, naming its tablet.
+    assert_eq!(store.forget_expired_codes().await.unwrap(), 1);
+    let kept: Vec<Option<uuid::Uuid>> = db
+        .sql()
+        .await
+        .query("SELECT device_id FROM enrollment_codes", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, [Some(tablet.device.id)]);
+
     // Listed with its label; revoked, it no longer authenticates and stays listed.
     let devices = store.devices(event.id).await.unwrap();
     assert_eq!(devices.len(), 1);

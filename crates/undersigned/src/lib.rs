@@ -146,6 +146,7 @@ pub async fn run(
         Duration::from_secs(config.signals_refresh_secs.max(1)),
     );
     let export_key = open_export_key(&config, &store).await?;
+    let store_for_sweep = store.clone();
     let app = Arc::new(App::new(
         store,
         ingest.clone(),
@@ -158,6 +159,18 @@ pub async fn run(
         config.captcha()?,
         export_key,
     ));
+    let sweeper = store_for_sweep.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match sweeper.forget_expired_codes().await {
+                Ok(0) => {}
+                Ok(n) => info!(codes = n, "forgot expired enrollment codes"),
+                Err(e) => warn!(error = %e, "forgetting expired enrollment codes failed"),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
@@ -174,6 +187,7 @@ pub async fn run(
         domain_limit = %config.domain_limit,
         petition_limit = %config.petition_limit,
         shield_limit = %config.shield_limit,
+        device_limit = %config.device_limit,
         captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
         "serving"
     );

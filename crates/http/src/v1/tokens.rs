@@ -22,6 +22,8 @@ fn record_json(r: &TokenRecord) -> Value {
         "role": r.token.role.as_str(),
         "petitions": r.petitions,
         "countries": r.token.countries,
+        "event_id": r.token.event_id,
+        "label": r.label,
         "created_at": r.created_at,
         "expires_at": r.expires_at,
         "revoked_at": r.revoked_at,

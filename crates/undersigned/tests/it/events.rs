@@ -217,6 +217,27 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
     assert_eq!(devices["devices"][0]["id"], enrolled["device_id"]);
     assert_eq!(devices["devices"][0]["label"], "Tablet 1");
     assert!(devices["devices"][0]["revoked_at"].is_null());
+    // Admins see the tablet among all tokens, with its event and label.
+    let tokens: Value = app
+        .http
+        .get(app.url("/v1/tokens"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tablet = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == enrolled["device_id"])
+        .expect("the tablet's token is listed");
+    assert_eq!(
+        (&tablet["role"], &tablet["event_id"], &tablet["label"]),
+        (&json!("device"), &created["id"], &json!("Tablet 1"))
+    );
     let revoke = |token: &str| {
         app.http
             .delete(app.url(&format!("/v1/devices/{device_id}")))
