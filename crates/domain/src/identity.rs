@@ -1,7 +1,8 @@
 //! Identity keys: who signed, without saying who.
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -80,6 +81,22 @@ impl Pepper {
     }
 }
 
+impl IdentityKey {
+    /// The receipt of this signer's paper form: the same however often the
+    /// form is imported, so an import run again (its report lost) hears
+    /// `accepted` again and adds nothing. A hash of the key, so it says
+    /// nothing of the key to whoever holds only receipts.
+    pub fn paper_receipt(&self) -> Uuid {
+        let digest = Sha256::new()
+            .chain_update(b"undersigned/paper-receipt/v1\0")
+            .chain_update(self.0)
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+}
+
 /// A name as it identifies: compatibility-decomposed, accents dropped, lower
 /// case, dotless and dotted i alike, anything but letters and digits a single
 /// space. Only the combining diacritics of Latin, Greek and Cyrillic go: the
@@ -106,9 +123,11 @@ pub fn identity_name(name: &str) -> String {
 }
 
 /// The combining diacritical marks (and their supplements and extensions).
+/// Arabic harakat and Hebrew niqqud too: vowel marks most writers leave out.
 fn is_diacritic(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}'
-        | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
+        | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}'
+        | '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0591}'..='\u{05C7}')
 }
 
 impl std::fmt::Debug for Pepper {
@@ -137,6 +156,8 @@ mod tests {
         // Devanagari: राम (Ram) and रम (Ram without its long vowel) differ.
         assert_ne!(identity_name("राम"), identity_name("रम"));
         assert_eq!(identity_name("Ångström"), "angstrom");
+        // Arabic with and without its short vowels is one name: مُحَمَّد, محمد.
+        assert_eq!(identity_name("مُحَمَّد"), identity_name("محمد"));
     }
 
     #[test]

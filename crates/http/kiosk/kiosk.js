@@ -184,7 +184,9 @@
   // The tablet's clock may be wrong, and a signature's time must fall within
   // its event: the service's clock (its Date header) corrects it, to the second.
   function learnClock(res) {
-    const served = Date.parse(res.headers.get('Date') || '');
+    // A cached answer (Age, in seconds) was dated that long ago.
+    const age = Number(res.headers.get('Age')) || 0;
+    const served = Date.parse(res.headers.get('Date') || '') + age * 1000;
     if (Number.isNaN(served)) return;
     const offset = served - Date.now();
     // Within a few seconds is only latency and the header's rounding.

@@ -54,12 +54,16 @@ impl Rule {
         })
     }
 
-    fn matches(&self, petition_id: i64, client: IpAddr, email: &str, domain: &str) -> bool {
+    /// A signature without an address (a paper form) or an e-mail (offline,
+    /// where allowed) matches no rule on what it lacks.
+    fn matches(&self, petition_id: i64, client: Option<IpAddr>, email: Option<&str>) -> bool {
         self.petition_id.is_none_or(|p| p == petition_id)
             && match &self.matcher {
-                Matcher::Address(net) => net.contains(&client),
-                Matcher::Domain(glob) => glob_matches(glob, domain),
-                Matcher::Email(canonical) => canonical == email,
+                Matcher::Address(net) => client.is_some_and(|c| net.contains(&c)),
+                Matcher::Domain(glob) => email
+                    .and_then(|e| e.rsplit_once('@'))
+                    .is_some_and(|(_, domain)| glob_matches(glob, domain)),
+                Matcher::Email(canonical) => email == Some(canonical.as_str()),
             }
     }
 }
@@ -135,12 +139,18 @@ impl BlockList {
     }
 
     /// Allow rules win over block rules; among block rules, rejecting wins.
-    pub fn screen(&self, petition_id: i64, client: IpAddr, email: &str, domain: &str) -> Screening {
+    /// `email` is the canonical address.
+    pub fn screen(
+        &self,
+        petition_id: i64,
+        client: Option<IpAddr>,
+        email: Option<&str>,
+    ) -> Screening {
         let rules = self.rules.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut verdict = Screening::Pass;
         for rule in rules
             .iter()
-            .filter(|r| r.matches(petition_id, client, email, domain))
+            .filter(|r| r.matches(petition_id, client, email))
         {
             verdict = match (rule.action, verdict) {
                 (BlockAction::Allow, _) => return Screening::Allowed,

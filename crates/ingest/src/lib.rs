@@ -191,7 +191,7 @@ impl Ingest {
         let receipt = Receipt {
             id: signature.client_id.unwrap_or_else(Uuid::now_v7),
         };
-        let screening = self.screen(petition, client, &signature);
+        let screening = self.screen(petition, Some(client), &signature);
         let shadowed_by = match screening {
             Screening::Rejected(rule) => {
                 self.metrics.rejected.inc();
@@ -263,8 +263,7 @@ impl Ingest {
         let mut rows = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let signature = item.signature;
-            let screened_as = client.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-            let shadowed_by = match self.screen(petition, screened_as, &signature) {
+            let shadowed_by = match self.screen(petition, client, &signature) {
                 Screening::Rejected(rule) => {
                     self.metrics.rejected.inc();
                     filed[i] = Some(Filed::Blocked(rule));
@@ -321,13 +320,16 @@ impl Ingest {
             .collect())
     }
 
-    fn screen(&self, petition: &Petition, client: IpAddr, signature: &Signature) -> Screening {
-        let email = signature.email.as_ref();
+    fn screen(
+        &self,
+        petition: &Petition,
+        client: Option<IpAddr>,
+        signature: &Signature,
+    ) -> Screening {
         self.blocks.screen(
             petition.id,
             client,
-            email.map_or("", |e| e.canonical()),
-            email.map_or("", |e| e.domain()),
+            signature.email.as_ref().map(|e| e.canonical()),
         )
     }
 

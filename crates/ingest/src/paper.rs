@@ -36,10 +36,12 @@ pub const PAPER_MAX_LINES: usize = 10_000;
 pub enum PaperError {
     #[error("the file has no header line")]
     Empty,
-    #[error("the header has a column {0:?} that is not one of {cols}", cols = PAPER_COLUMNS.join(", "))]
-    UnknownColumn(String),
+    /// By position (from 1): the header's text is not repeated, in case a
+    /// file without one put a signer's name there.
+    #[error("column {0} of the header is not one of {cols}", cols = PAPER_COLUMNS.join(", "))]
+    UnknownColumn(usize),
     #[error("the header names {0:?} twice")]
-    RepeatedColumn(String),
+    RepeatedColumn(&'static str),
     #[error("the header lacks the column {0:?}")]
     MissingColumn(&'static str),
     #[error("more than {PAPER_MAX_LINES} lines")]
@@ -52,8 +54,8 @@ impl PaperError {
     /// As a field error: the column, or the file.
     pub fn field_error(&self) -> FieldError {
         match self {
-            Self::UnknownColumn(c) => FieldError::new(c.clone(), "unknown_column"),
-            Self::RepeatedColumn(c) => FieldError::new(c.clone(), "repeated_column"),
+            Self::UnknownColumn(n) => FieldError::new(format!("columns[{n}]"), "unknown_column"),
+            Self::RepeatedColumn(c) => FieldError::new(*c, "repeated_column"),
             Self::MissingColumn(c) => FieldError::new(*c, "missing_column"),
             Self::Empty => FieldError::new("file", "empty"),
             Self::TooManyLines => FieldError::new("file", "too_many_lines"),
@@ -117,14 +119,14 @@ pub fn read_paper_forms(
         Some(r) => r.map_err(|e| PaperError::Unreadable(e.to_string()))?,
     };
     let mut columns: Vec<&'static str> = Vec::with_capacity(header.len());
-    for name in &header {
+    for (i, name) in header.iter().enumerate() {
         let name = name.trim().to_ascii_lowercase();
-        let known = PAPER_COLUMNS
+        let known = *PAPER_COLUMNS
             .iter()
             .find(|c| **c == name)
-            .ok_or_else(|| PaperError::UnknownColumn(name.clone()))?;
-        if columns.contains(known) {
-            return Err(PaperError::RepeatedColumn(name));
+            .ok_or(PaperError::UnknownColumn(i + 1))?;
+        if columns.contains(&known) {
+            return Err(PaperError::RepeatedColumn(known));
         }
         columns.push(known);
     }
@@ -195,7 +197,12 @@ fn check_line(
         id: None,
     };
     let signed_at = match cell("signed_at").filter(|t| !t.trim().is_empty()) {
-        None => Ok(None),
+        // Undated, it is signed now: the petition must be taking signatures.
+        None => petition
+            .window
+            .check(PetitionStatus::Open, now)
+            .map(|()| None)
+            .map_err(|_| FieldError::new("signed_at", "petition_not_open")),
         Some(t) => signed_at(&t, petition, now).map(Some),
     };
     match (
@@ -241,7 +248,10 @@ fn signed_at(
 
 impl Ingest {
     /// Takes the valid lines (or, in a dry run, says what would become of
-    /// them: a signer already stored, or twice in the file, is a duplicate).
+    /// them). A signer already stored, or a second time in the file, is a
+    /// duplicate; each line's receipt comes from its signer, so a file
+    /// imported again hears `accepted` for what it brought before, and adds
+    /// nothing.
     pub async fn import(
         &self,
         petition: &Petition,
@@ -249,31 +259,42 @@ impl Ingest {
         dry_run: bool,
     ) -> Result<ImportReport, SignError> {
         let mut report = Vec::with_capacity(lines.len());
-        let mut valid = Vec::new();
+        let mut first = Vec::new();
+        let mut seen = HashSet::new();
         for line in lines {
-            match line.checked {
-                Ok(collected) => {
-                    report.push((line.line, None));
-                    valid.push(collected);
+            let outcome = match line.checked {
+                Err(errors) => Some(LineOutcome::Invalid(errors)),
+                Ok(mut collected) => {
+                    let key = self.pepper.signer(petition.id, &collected.signature);
+                    if seen.insert(key) {
+                        collected.signature.client_id = Some(key.paper_receipt());
+                        first.push((collected, key));
+                        None
+                    } else {
+                        Some(LineOutcome::Duplicate)
+                    }
                 }
-                Err(errors) => report.push((line.line, Some(LineOutcome::Invalid(errors)))),
-            }
+            };
+            report.push((line.line, outcome));
         }
         let outcomes = if dry_run {
-            self.foresee(petition, &valid).await?
+            self.foresee(petition, &first).await?
         } else {
             let from = Provenance {
                 channel: undersigned_domain::Channel::Paper,
                 event_id: None,
                 device_id: None,
             };
-            self.sign_batch(petition, None, valid, from)
+            let items = first.into_iter().map(|(c, _)| c).collect();
+            self.sign_batch(petition, None, items, from)
                 .await?
                 .into_iter()
                 .map(|filed| match filed {
                     Filed::Accepted(_) => LineOutcome::Accepted,
                     Filed::Duplicate(_) => LineOutcome::Duplicate,
-                    Filed::IdReused => unreachable!("paper lines carry no id"),
+                    // Another signature holds this signer's paper receipt: only
+                    // a signer stored already can, so this is their duplicate.
+                    Filed::IdReused => LineOutcome::Duplicate,
                     Filed::Blocked(_) => {
                         LineOutcome::Invalid(vec![FieldError::new("signature", "blocked")])
                     }
@@ -281,50 +302,39 @@ impl Ingest {
                 .collect()
         };
         let mut outcomes = outcomes.into_iter();
-        Ok(ImportReport {
-            dry_run,
-            lines: report
-                .into_iter()
-                .map(|(line, o)| {
-                    (
-                        line,
-                        o.or_else(|| outcomes.next())
-                            .unwrap_or(LineOutcome::Duplicate),
-                    )
-                })
-                .collect(),
-        })
+        let lines = report
+            .into_iter()
+            .map(|(line, o)| match o.or_else(|| outcomes.next()) {
+                Some(outcome) => Ok((line, outcome)),
+                None => Err(SignError::Storage(format!("no outcome for line {line}"))),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ImportReport { dry_run, lines })
     }
 
-    /// What an import would make of valid lines, without writing anything.
+    /// What an import would make of each signer's first line, writing nothing.
     async fn foresee(
         &self,
         petition: &Petition,
-        valid: &[Collected],
+        first: &[(Collected, IdentityKey)],
     ) -> Result<Vec<LineOutcome>, SignError> {
-        let keys: Vec<IdentityKey> = valid
-            .iter()
-            .map(|c| self.pepper.signer(petition.id, &c.signature))
-            .collect();
-        let stored: HashSet<[u8; 32]> = self
+        let keys: Vec<[u8; 32]> = first.iter().map(|(_, k)| k.0).collect();
+        let stored = self
             .store
-            .stored_identities(petition.id, &keys.iter().map(|k| k.0).collect::<Vec<_>>())
+            .stored_identities(petition.id, &keys)
             .await
             .map_err(|e| SignError::Storage(e.to_string()))?;
-        let mut seen = HashSet::new();
-        Ok(valid
+        Ok(first
             .iter()
-            .zip(keys)
             .map(|(c, key)| {
-                let unspecified = std::net::IpAddr::from([0, 0, 0, 0]);
-                if let crate::Screening::Rejected(_) =
-                    self.screen(petition, unspecified, &c.signature)
-                {
-                    LineOutcome::Invalid(vec![FieldError::new("signature", "blocked")])
-                } else if stored.contains(&key.0) || !seen.insert(key) {
-                    LineOutcome::Duplicate
-                } else {
-                    LineOutcome::Accepted
+                if let crate::Screening::Rejected(_) = self.screen(petition, None, &c.signature) {
+                    return LineOutcome::Invalid(vec![FieldError::new("signature", "blocked")]);
+                }
+                match stored.get(&key.0) {
+                    // This very form, imported before.
+                    Some(id) if Some(*id) == c.signature.client_id => LineOutcome::Accepted,
+                    Some(_) => LineOutcome::Duplicate,
+                    None => LineOutcome::Accepted,
                 }
             })
             .collect())

@@ -84,7 +84,7 @@ const OFFLINE_COLUMNS: &str = "id, petition_id, identity_key, full_name, email, 
     client_address, shadowed_by, event_id, device_id, signed_at, received_at";
 
 const OFFLINE_UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
-    coalesce(sa, now()), now() FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
+    coalesce(sa, now()), CASE WHEN ch <> 'web' THEN now() END FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
     $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
     $18::timestamptz[]) AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
@@ -289,9 +289,7 @@ impl SignatureWriter {
         tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
             .await?;
 
-        let offline = rows
-            .iter()
-            .any(|r| r.signed_at.is_some() || r.event_id.is_some() || r.device_id.is_some());
+        let offline = rows.iter().any(|r| r.channel != Channel::Web);
         let insert = tx
             .prepare_cached(&INSERTS[usize::from(careful)][usize::from(offline)])
             .await?;
@@ -495,19 +493,20 @@ impl crate::Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Which of these identities have signed the petition (for a dry run).
+    /// Which of these identities have signed the petition, and under which
+    /// receipt (for a dry run).
     pub async fn stored_identities(
         &self,
         petition_id: i64,
         keys: &[[u8; 32]],
-    ) -> Result<HashSet<[u8; 32]>, StoreError> {
+    ) -> Result<HashMap<[u8; 32], Uuid>, StoreError> {
         let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
         let rows = self
             .pool
             .get()
             .await?
             .query(
-                "SELECT identity_key FROM signatures
+                "SELECT identity_key, id FROM signatures
                  WHERE petition_id = $1 AND identity_key = ANY($2::bytea[])",
                 &[&petition_id, &keys],
             )
@@ -515,8 +514,10 @@ impl crate::Store {
         rows.iter()
             .map(|r| {
                 let key: &[u8] = r.try_get(0)?;
-                key.try_into()
-                    .map_err(|_| StoreError::Config("stored identity key is not 32 bytes".into()))
+                let key: [u8; 32] = key.try_into().map_err(|_| {
+                    StoreError::Config("stored identity key is not 32 bytes".into())
+                })?;
+                Ok((key, r.try_get(1)?))
             })
             .collect()
     }

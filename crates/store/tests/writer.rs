@@ -258,3 +258,41 @@ async fn a_petition_with_signatures_cannot_be_deleted() {
     );
     db.drop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_collected_offline_record_when_they_arrived_and_web_ones_do_not() {
+    let (db, store, p) = setup().await;
+    let paper = |key: u8| SignatureRow {
+        channel: Channel::Paper,
+        client_address: None,
+        ..row(p, key, Uuid::now_v7(), false)
+    };
+    let mut writer = store.signature_writer(0);
+    // An undated paper form alone, then one beside a web signature.
+    writer.write(&[paper(1)]).await.unwrap();
+    writer
+        .write(&[paper(2), row(p, 3, Uuid::now_v7(), false)])
+        .await
+        .unwrap();
+    let got: Vec<(String, bool)> = db
+        .sql()
+        .await
+        .query(
+            "SELECT channel, received_at IS NOT NULL FROM signatures ORDER BY identity_key",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("paper".to_owned(), true),
+            ("paper".to_owned(), true),
+            ("web".to_owned(), false)
+        ]
+    );
+    db.drop().await;
+}

@@ -416,6 +416,13 @@ async fn import(options: ImportOptions, config: &Config) -> Result<(), StartErro
     let file = tokio::fs::read(&options.file).await?;
     let (store, ingest) = offline_ingest(config).await?;
     let petition = petition_named(&store, &options.petition).await?;
+    if petition.status != undersigned_domain::PetitionStatus::Open {
+        return Err(invalid(format!(
+            "--petition {:?}: the petition is {}, not open",
+            options.petition,
+            petition.status.as_str()
+        )));
+    }
     let lines = read_paper_forms(&file, &petition, chrono::Utc::now())
         .map_err(|e| invalid(format!("--file: {e}")))?;
     let report = ingest

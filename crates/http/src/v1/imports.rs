@@ -4,7 +4,7 @@
 use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
-use undersigned_domain::FieldError;
+use undersigned_domain::{FieldError, NotSigning, PetitionStatus};
 use undersigned_ingest::{ImportReport, LineOutcome, read_paper_forms};
 use undersigned_store::{AuditEntry, Role};
 
@@ -27,6 +27,9 @@ pub async fn import(
 ) -> Result<Response<Body>, ApiError> {
     let token = auth::require(app, req.headers(), Role::Admin).await?;
     let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    if petition.status != PetitionStatus::Open {
+        return Err(ApiError::NotOpen(NotSigning::NotOpen));
+    }
     let dry_run = match Query::of(req.uri()).get("dry_run") {
         None | Some("false" | "0") => false,
         Some("true" | "1" | "") => true,
