@@ -5,6 +5,7 @@ mod client;
 mod reference;
 mod run;
 mod signers;
+mod tablets;
 mod verify;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -79,6 +80,17 @@ struct RunArgs {
     /// First measure the reference server with the same settings, and report the ratio.
     #[arg(long)]
     compare: bool,
+    /// Event tablets sending batches besides the web signers (needs
+    /// --admin-token to create the event and enroll them; run the service
+    /// with UNDERSIGNED_DEVICE_LIMIT=off to measure it rather than the limit).
+    #[arg(long, default_value_t = 0)]
+    tablets: usize,
+    /// Signatures per tablet batch (at most 500).
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    /// Share of tablet batches sent twice, as after a lost answer (0 to 1).
+    #[arg(long, default_value_t = 0.1)]
+    resend_share: f64,
 }
 
 #[tokio::main]
@@ -139,7 +151,12 @@ fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
     Plan {
         target,
         slug,
-        connections: args.connections.max(1),
+        // Tablets alone may sign: then no web connection is needed.
+        connections: if args.tablets > 0 {
+            args.connections
+        } else {
+            args.connections.max(1)
+        },
         rate: args.rate,
         duration: Duration::from_secs_f64(args.duration),
         total: args.total,
@@ -147,6 +164,7 @@ fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
         forwarded_for: args.forwarded_for,
         readers: args.readers,
         read_rate: args.read_rate,
+        tablets: None,
     }
 }
 
@@ -180,7 +198,25 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
         (None, Some(token)) => (create_petition(target, token).await?, 0),
         (None, None) => return Err("give --petition SLUG or --admin-token TOKEN".into()),
     };
-    let plan = plan(&args, target, slug.clone());
+    let mut plan = plan(&args, target, slug.clone());
+    if args.tablets > 0 {
+        let token = args
+            .admin_token
+            .as_deref()
+            .ok_or("--tablets needs --admin-token")?;
+        let mut tablets = tablets::enroll(target, token, &slug, args.tablets).await?;
+        tablets.batch_size = args.batch_size.clamp(1, 500);
+        tablets.resend = args.resend_share.clamp(0.0, 1.0);
+        println!(
+            "tablets: {} enrolled for event {}, batches of {}, {:.0} % sent twice",
+            tablets.tokens.len(),
+            tablets.event,
+            tablets.batch_size,
+            tablets.resend * 100.0
+        );
+        plan.tablets = Some(tablets);
+    }
+    let event = plan.tablets.as_ref().map(|t| t.event.clone());
     println!(
         "run: {} loop, {} signing connections{}, {:.0} s{}, duplicates {:.0} %, readers {}{}, petition {slug}",
         if plan.rate.is_some() {
@@ -205,6 +241,18 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
     let outcome = run::run(plan).await;
     let seconds = outcome.elapsed.as_secs_f64();
     report("signing", &outcome.sign, seconds);
+    if event.is_some() {
+        let t = &outcome.tablets;
+        report("tablet batches", &t.batches, seconds);
+        let items: Vec<String> = t.items.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        println!(
+            "tablet signatures: {{{}}} = {:.0} accepted/s; {} batches sent twice, {} answered differently",
+            items.join(", "),
+            t.items.get("accepted").copied().unwrap_or(0) as f64 / seconds,
+            t.resent,
+            t.resend_mismatches
+        );
+    }
     if outcome.read.requests() > 0 {
         report(
             "counter reads",
@@ -212,7 +260,10 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
             outcome.read_elapsed.as_secs_f64(),
         );
     }
-    let accepted_rate = outcome.sign.count(202) as f64 / seconds;
+    let accepted_rate = (outcome.sign.count(202)
+        + outcome.tablets.items.get("accepted").copied().unwrap_or(0))
+        as f64
+        / seconds;
     if let Some(reference) = &reference {
         let reference_seconds = reference.elapsed.as_secs_f64();
         report("reference server", &reference.sign, reference_seconds);
@@ -232,6 +283,18 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
         "verify: {distinct} distinct signers acknowledged, count grew by {counted}: {}",
         verdict(exact)
     );
+    if let Some(event) = &event {
+        let from_tablets = outcome.tablets.acked.len() as i64;
+        let tally = verify::event_tally(target, &slug, event).await?;
+        let ok = tally == from_tablets && outcome.tablets.resend_mismatches == 0;
+        exact &= ok;
+        println!(
+            "verify: {from_tablets} signers accepted from tablets, the event's tally is {tally}, \
+             {} resends answered differently: {}",
+            outcome.tablets.resend_mismatches,
+            verdict(ok)
+        );
+    }
     if let Some(url) = &args.database_url {
         let (rows, found) = verify::stored(url, &slug, &outcome.receipts).await?;
         let rows = rows - baseline;

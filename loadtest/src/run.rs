@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::client::Conn;
 use crate::signers;
+use crate::tablets::{self, TabletOutcome, TabletPlan};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -38,6 +39,8 @@ pub struct Plan {
     pub readers: usize,
     /// Counter reads per second (open loop); `None` reads as fast as answered.
     pub read_rate: Option<f64>,
+    /// Event tablets sending batches, besides the web signers.
+    pub tablets: Option<TabletPlan>,
 }
 
 /// What one kind of request met.
@@ -49,7 +52,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
             statuses: BTreeMap::new(),
@@ -57,7 +60,7 @@ impl Tally {
         }
     }
 
-    fn add(&mut self, other: &Tally) {
+    pub(crate) fn add(&mut self, other: &Tally) {
         let _ = self.latency.add(&other.latency);
         for (s, n) in &other.statuses {
             *self.statuses.entry(*s).or_default() += n;
@@ -83,19 +86,22 @@ pub struct Outcome {
     pub sign: Tally,
     pub read: Tally,
     pub receipts: Vec<Uuid>,
-    /// Distinct signers acknowledged at least once, sorted.
+    /// Distinct signers acknowledged at least once (on the web or from a
+    /// tablet), sorted.
     pub acked: Vec<u64>,
+    pub tablets: TabletOutcome,
 }
 
-struct Shared {
-    plan: Plan,
-    next: AtomicU64,
-    stop: AtomicBool,
-    deadline: Instant,
+pub(crate) struct Shared {
+    pub(crate) plan: Plan,
+    /// The next new signer; web signers and tablets draw from it alike.
+    pub(crate) next: AtomicU64,
+    pub(crate) stop: AtomicBool,
+    pub(crate) deadline: Instant,
 }
 
 /// A small fast generator; statistical quality does not matter here.
-struct XorShift(u64);
+pub(crate) struct XorShift(pub(crate) u64);
 
 impl XorShift {
     fn next(&mut self) -> u64 {
@@ -105,7 +111,7 @@ impl XorShift {
         self.0
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
     }
 }
@@ -278,6 +284,16 @@ pub async fn run(plan: Plan) -> Outcome {
         })
         .collect();
 
+    let tablet_workers: Vec<_> = plan
+        .tablets
+        .iter()
+        .flat_map(|t| (0..t.tokens.len()).map(move |i| (t.clone(), i)))
+        .map(|(tablet_plan, i)| {
+            let shared = shared.clone();
+            tokio::spawn(async move { tablets::drive(&shared, &tablet_plan, i).await })
+        })
+        .collect();
+
     let mut outcome = Outcome {
         elapsed: Duration::ZERO,
         read_elapsed: Duration::ZERO,
@@ -285,7 +301,11 @@ pub async fn run(plan: Plan) -> Outcome {
         read: Tally::new(),
         receipts: Vec::new(),
         acked: Vec::new(),
+        tablets: TabletOutcome::new(),
     };
+    for t in tablet_workers {
+        outcome.tablets.add(t.await.expect("tablet worker"));
+    }
     for s in signers {
         let w = s.await.expect("signing worker");
         outcome.sign.add(&w.tally);
@@ -297,7 +317,11 @@ pub async fn run(plan: Plan) -> Outcome {
         outcome.read.add(&r.await.expect("reading worker"));
     }
     outcome.read_elapsed = started.elapsed();
+    outcome.acked.extend(&outcome.tablets.acked);
+    outcome.receipts.extend(&outcome.tablets.receipts);
     outcome.acked.sort_unstable();
     outcome.acked.dedup();
+    outcome.tablets.acked.sort_unstable();
+    outcome.tablets.acked.dedup();
     outcome
 }

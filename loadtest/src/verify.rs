@@ -12,6 +12,21 @@ use crate::client::{Conn, Error};
 
 /// The petition's count as the service reports it.
 pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
+    counter(target, slug)
+        .await?
+        .get("count")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or_else(|| "no count in the answer".into())
+}
+
+/// An event's tally on the petition's counter.
+pub async fn event_tally(target: SocketAddr, slug: &str, event: &str) -> Result<i64, Error> {
+    Ok(counter(target, slug).await?["by_event"][event]
+        .as_i64()
+        .unwrap_or(0))
+}
+
+async fn counter(target: SocketAddr, slug: &str) -> Result<serde_json::Value, Error> {
     let request = Request::get(format!("/v1/petitions/{slug}/count"))
         .header(header::HOST, "loadtest")
         .body(Full::new(Bytes::new()))?;
@@ -19,10 +34,7 @@ pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
     if status != 200 {
         return Err(format!("count answered {status}").into());
     }
-    let value: serde_json::Value = serde_json::from_slice(&body)?;
-    value["count"]
-        .as_i64()
-        .ok_or_else(|| "no count in the answer".into())
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// (rows of the petition, receipts found among `receipts`).
