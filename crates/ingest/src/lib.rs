@@ -259,11 +259,36 @@ impl Ingest {
         items: Vec<Collected>,
         from: Provenance,
     ) -> Result<Vec<Filed>, SignError> {
+        let screenings: Vec<Screening> = items
+            .iter()
+            .map(|item| self.screen(petition, client, &item.signature))
+            .collect();
+        // A block rule made after a signature was stored does not change what
+        // a resend of it hears: stored ones go on to the writer, which says so.
+        let refused: Vec<Uuid> = items
+            .iter()
+            .zip(&screenings)
+            .filter(|(_, s)| matches!(s, Screening::Rejected(_)))
+            .filter_map(|(item, _)| item.signature.client_id)
+            .collect();
+        let stored = if refused.is_empty() {
+            Default::default()
+        } else {
+            self.store
+                .stored_ids(&refused)
+                .await
+                .map_err(|e| SignError::Storage(e.to_string()))?
+        };
         let mut filed: Vec<Option<Filed>> = vec![None; items.len()];
         let mut rows = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
+        for (i, (item, screening)) in items.into_iter().zip(screenings).enumerate() {
             let signature = item.signature;
-            let shadowed_by = match self.screen(petition, client, &signature) {
+            let shadowed_by = match screening {
+                Screening::Rejected(_)
+                    if signature.client_id.is_some_and(|id| stored.contains(&id)) =>
+                {
+                    None
+                }
                 Screening::Rejected(rule) => {
                     self.metrics.rejected.inc();
                     filed[i] = Some(Filed::Blocked(rule));
@@ -314,10 +339,10 @@ impl Ingest {
                 });
             }
         }
-        Ok(filed
+        filed
             .into_iter()
-            .map(|f| f.unwrap_or(Filed::IdReused))
-            .collect())
+            .map(|f| f.ok_or_else(|| SignError::Storage("a signature got no outcome".into())))
+            .collect()
     }
 
     fn screen(

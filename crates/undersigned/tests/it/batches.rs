@@ -143,11 +143,36 @@ async fn a_tablet_batch_is_answered_item_by_item_and_sending_it_again_changes_no
     assert_eq!(first["results"][0]["id"], accepted["id"]);
     assert_eq!(first["results"][11]["id"], accepted["id"]);
 
-    // The answer was lost: the tablet sends the very same batch, twice.
-    for _ in 0..2 {
-        let r = upload(&app, &event, &token, &batch).await;
-        assert_eq!(r.json::<Value>().await.unwrap(), first);
-    }
+    // The answer was lost: the tablet sends the very same batch, twice; the
+    // second time after a rule came to block the first signer, which does not
+    // change what their stored signature hears.
+    let r = upload(&app, &event, &token, &batch).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), first);
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .post(app.url("/v1/blocks"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"kind": "email", "pattern": signer(1)["email"], "action": "reject",
+                      "reason": "asked to be removed"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = upload(&app, &event, &token, &batch).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), first);
+    // A new signature of theirs is refused.
+    let blocked: Value = upload(&app, &event, &token, &[item(1, during)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes(&blocked),
+        [expect("invalid", &[("signature", "blocked")])]
+    );
     count_reaches(&app, &slug, 2).await;
     assert_eq!(event_tally(&app, &slug, &event).await, 1);
 
@@ -174,7 +199,6 @@ async fn a_tablet_batch_is_answered_item_by_item_and_sending_it_again_changes_no
     assert!(row.get::<_, bool>(4));
 
     // An invalidated tablet signature leaves the event's tally too.
-    let admin = app.admin_token().await;
     let r = app
         .http
         .post(app.url(&format!("/v1/petitions/{slug}/invalidations")))
