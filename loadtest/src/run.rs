@@ -68,6 +68,14 @@ impl Tally {
         self.io_errors += other.io_errors;
     }
 
+    /// Records the time since `since`, in microseconds.
+    pub(crate) fn record_since(&mut self, since: Instant) {
+        let micros = u64::try_from(since.elapsed().as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let _ = self.latency.record(micros);
+    }
+
     pub fn count(&self, status: u16) -> u64 {
         self.statuses.get(&status).copied().unwrap_or(0)
     }
@@ -170,10 +178,7 @@ impl SignWorker {
             }
             Err(_) => self.tally.io_errors += 1,
         }
-        let micros = u64::try_from(since.elapsed().as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let _ = self.tally.latency.record(micros);
+        self.tally.record_since(since);
     }
 }
 
@@ -274,10 +279,7 @@ pub async fn run(plan: Plan) -> Outcome {
                         Ok((status, _)) => *tally.statuses.entry(status.as_u16()).or_default() += 1,
                         Err(_) => tally.io_errors += 1,
                     }
-                    let micros = u64::try_from(since.elapsed().as_micros())
-                        .unwrap_or(u64::MAX)
-                        .max(1);
-                    let _ = tally.latency.record(micros);
+                    tally.record_since(since);
                 }
                 tally
             })

@@ -191,10 +191,7 @@ pub async fn drive(shared: &Shared, plan: &TabletPlan, tablet: usize) -> TabletO
             .body(Full::new(Bytes::from(body.clone())))
             .expect("valid request");
         let answer = conn.send(request).await;
-        let micros = u64::try_from(since.elapsed().as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let _ = out.batches.latency.record(micros);
+        out.batches.record_since(since);
         let Ok((status, answer)) = answer else {
             out.batches.io_errors += 1;
             continue;

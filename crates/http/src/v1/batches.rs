@@ -15,7 +15,6 @@ use uuid::Uuid;
 use crate::fields::{Fields, merged};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-use crate::request::read_body_up_to;
 use crate::server::HttpConfig;
 use crate::v1::signatures::{refusal, signature_input};
 use crate::{App, auth};
@@ -45,11 +44,9 @@ pub async fn upload(
         .ok_or(ApiError::NotFound)?;
     let client = auth::client_address(req.extensions());
     let (parts, body) = req.into_parts();
-    if crate::request::body_kind(&parts.headers, false)? != crate::BodyKind::Json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let body = read_body_up_to(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    let items = batch_items(&body)?;
+    let fields =
+        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    let items = batch_items(&fields)?;
     let now = chrono::Utc::now();
     let checked: Vec<Result<Collected, Vec<FieldError>>> = items
         .iter()
@@ -122,8 +119,7 @@ pub async fn upload(
 }
 
 /// The batch's items: `{"signatures": [...]}`, at most [`BATCH_MAX`].
-fn batch_items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
-    let fields = Fields::parse(crate::BodyKind::Json, body)?;
+fn batch_items(fields: &Fields) -> Result<Vec<Value>, ApiError> {
     fields.only(&["signatures"])?;
     let invalid = |code| ApiError::Invalid(vec![FieldError::new("signatures", code)]);
     match fields.value("signatures") {

@@ -52,9 +52,8 @@ pub async fn create(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
     let (parts, body) = req.into_parts();
-    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let (petition, token) = auth::managed_petition(app, &parts.headers, slug).await?;
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     fields.only(&["name", "place", "country", "starts_at", "ends_at"])?;
@@ -136,8 +135,7 @@ pub async fn list(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    auth::require_petition(app, req.headers(), petition.id).await?;
+    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
     let events: Vec<Value> = app
         .store
         .events(petition.id)

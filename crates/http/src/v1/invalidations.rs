@@ -36,10 +36,6 @@ fn job_json(slug: &str, job: &Invalidation) -> Value {
     })
 }
 
-async fn petition(app: &App, slug: &str) -> Result<std::sync::Arc<Petition>, ApiError> {
-    app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)
-}
-
 fn accepted(slug: &str, job: &Invalidation) -> Response<Body> {
     let mut response = json(StatusCode::ACCEPTED, &job_json(slug, job));
     if let Ok(location) =
@@ -114,8 +110,7 @@ pub async fn create(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let petition = petition(app, slug).await?;
-    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let (petition, token) = auth::managed_petition(app, &parts.headers, slug).await?;
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, BODY_MAX).await?;
     fields.only(&[
@@ -158,8 +153,7 @@ pub async fn list(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = petition(app, slug).await?;
-    auth::require_petition(app, req.headers(), petition.id).await?;
+    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
     let jobs: Vec<Value> = app
         .store
         .invalidations(petition.id)
@@ -184,8 +178,7 @@ pub async fn show(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = petition(app, slug).await?;
-    auth::require_petition(app, req.headers(), petition.id).await?;
+    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
     Ok(json(
         StatusCode::OK,
         &job_json(slug, &job(app, &petition, id).await?),
@@ -198,8 +191,7 @@ pub async fn undo(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = petition(app, slug).await?;
-    let token = auth::require_petition(app, req.headers(), petition.id).await?;
+    let (petition, token) = auth::managed_petition(app, req.headers(), slug).await?;
     let found = job(app, &petition, id).await?;
     let by = auth::actor(&token, req.extensions());
     match app.store.begin_undo(petition.id, found.id, &by).await? {

@@ -255,8 +255,7 @@ pub async fn update(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let token = auth::require_petition(app, &parts.headers, petition.id).await?;
+    let (_, token) = auth::managed_petition(app, &parts.headers, slug).await?;
     let fields =
         Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
     fields.only(&CHANGEABLE)?;

@@ -25,8 +25,7 @@ pub async fn show(
     slug: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    auth::require_petition(app, req.headers(), petition.id).await?;
+    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
     let signals = app.store.signals(petition.id, TOP).await?;
     Ok(json(
         StatusCode::OK,

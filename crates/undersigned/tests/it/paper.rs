@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use undersigned_store::Role;
 
 use crate::support::{
-    Namespace, TestApp, count_reaches, petition_id, problem, problem_fields, receipt, rows, scoped,
-    signer,
+    Namespace, TestApp, count_reaches, fate, petition_id, problem, problem_fields, receipt, rows,
+    scoped, signer,
 };
 
 /// Lines 2–12; line 7 is blank and skipped. The web signer (signer 0) signed
@@ -44,17 +44,7 @@ fn lines(report: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| {
-            let mut text = format!("{} {}", l["line"], l["status"].as_str().unwrap());
-            for e in l["errors"].as_array().unwrap() {
-                text += &format!(
-                    " {}:{}",
-                    e["field"].as_str().unwrap(),
-                    e["code"].as_str().unwrap()
-                );
-            }
-            text
-        })
+        .map(|l| format!("{} {}", l["line"], fate(l)))
         .collect()
 }
 

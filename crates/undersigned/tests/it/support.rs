@@ -442,3 +442,17 @@ pub async fn event_tally(app: &TestApp, slug: &str, event: &str) -> i64 {
         .as_i64()
         .unwrap_or(0)
 }
+
+/// One item's or line's fate in a batch or import report, as
+/// `status field:code…`.
+pub fn fate(result: &Value) -> String {
+    let mut text = result["status"].as_str().expect("status").to_owned();
+    for e in result["errors"].as_array().expect("errors") {
+        text += &format!(
+            " {}:{}",
+            e["field"].as_str().expect("field"),
+            e["code"].as_str().expect("code")
+        );
+    }
+    text
+}
