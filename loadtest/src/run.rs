@@ -12,7 +12,6 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http::{Method, Request, header};
 use http_body_util::Full;
-use tokio::sync::{Mutex, mpsc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -188,39 +187,57 @@ fn receipt(body: &[u8]) -> Option<Uuid> {
     Uuid::parse_str(text.get(start..start + 36)?).ok()
 }
 
-/// Open-loop schedule: the intended start of each request, on a shared queue.
-fn schedule(
-    rate: f64,
-    deadline: Instant,
-    stop: Arc<Shared>,
-) -> Arc<Mutex<mpsc::UnboundedReceiver<Instant>>> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let start = Instant::now();
-        for k in 0u64.. {
-            let intended = start + Duration::from_secs_f64(k as f64 / rate);
-            if intended >= deadline || stop.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            tokio::time::sleep_until(intended).await;
-            if tx.send(intended).is_err() {
-                break;
-            }
-        }
-    });
-    Arc::new(Mutex::new(rx))
+/// When a worker sends: as soon as it is answered (closed loop), or on its
+/// share of a fixed schedule (open loop). In the open loop worker `i` of `n`
+/// owns slots `i`, `i + n`, `i + 2n`, … of the schedule at `rate` per second,
+/// as in wrk2: every worker keeps its own time, so none waits for another to
+/// hand it a slot (a shared queue of slots fell behind at 50,000 reads/s on
+/// its own handoffs, measured in benches/BENCHMARKS.md). A worker behind its
+/// schedule sends at once, and latency counts from the intended start.
+#[derive(Clone, Copy)]
+enum Pace {
+    Closed,
+    Open {
+        start: Instant,
+        rate: f64,
+        slot: u64,
+        step: u64,
+    },
 }
 
-async fn next_slot(
-    slots: &Option<Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>>,
-    shared: &Shared,
-) -> Option<Instant> {
-    match slots {
-        Some(rx) => rx.lock().await.recv().await,
-        None => {
-            let now = Instant::now();
-            (now < shared.deadline && !shared.stop.load(Ordering::Relaxed)).then_some(now)
+impl Pace {
+    fn new(rate: Option<f64>, start: Instant, worker: usize, workers: usize) -> Self {
+        match rate {
+            None => Self::Closed,
+            Some(rate) => Self::Open {
+                start,
+                rate,
+                slot: worker as u64,
+                step: workers.max(1) as u64,
+            },
         }
+    }
+
+    /// Waits for the next request's intended start; `None` once the run is over.
+    async fn next(&mut self, shared: &Shared) -> Option<Instant> {
+        let intended = match self {
+            Self::Closed => Instant::now(),
+            Self::Open {
+                start,
+                rate,
+                slot,
+                step,
+            } => {
+                let intended = *start + Duration::from_secs_f64(*slot as f64 / *rate);
+                *slot += *step;
+                intended
+            }
+        };
+        if intended >= shared.deadline || shared.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        tokio::time::sleep_until(intended).await;
+        Some(intended)
     }
 }
 
@@ -232,16 +249,11 @@ pub async fn run(plan: Plan) -> Outcome {
         stop: AtomicBool::new(false),
         plan: plan.clone(),
     });
-    let sign_slots = plan
-        .rate
-        .map(|r| schedule(r, shared.deadline, shared.clone()));
-    let read_slots = plan
-        .read_rate
-        .map(|r| schedule(r, shared.deadline, shared.clone()));
 
     let signers: Vec<_> = (0..plan.connections)
         .map(|w| {
-            let (shared, slots) = (shared.clone(), sign_slots.clone());
+            let shared = shared.clone();
+            let mut pace = Pace::new(plan.rate, started, w, plan.connections);
             tokio::spawn(async move {
                 let mut worker = SignWorker {
                     conn: Conn::new(shared.plan.target),
@@ -253,7 +265,7 @@ pub async fn run(plan: Plan) -> Outcome {
                     receipts: Vec::new(),
                     acked: Vec::new(),
                 };
-                while let Some(since) = next_slot(&slots, &shared).await {
+                while let Some(since) = pace.next(&shared).await {
                     let Some((signer, variant)) = worker.pick(&shared) else {
                         break;
                     };
@@ -263,14 +275,25 @@ pub async fn run(plan: Plan) -> Outcome {
             })
         })
         .collect();
+    // Readers run on a thread of their own, as if on other clients' machines:
+    // on one shared runtime, a signer's answer waits behind the readers' in
+    // the generator's own run queue, and that wait would count as the
+    // service's signing latency.
+    let reading = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("loadtest-readers")
+        .enable_all()
+        .build()
+        .expect("readers' runtime");
     let readers: Vec<_> = (0..plan.readers)
-        .map(|_| {
-            let (shared, slots) = (shared.clone(), read_slots.clone());
-            tokio::spawn(async move {
+        .map(|r| {
+            let shared = shared.clone();
+            let mut pace = Pace::new(plan.read_rate, started, r, plan.readers);
+            reading.spawn(async move {
                 let mut conn = Conn::new(shared.plan.target);
                 let mut tally = Tally::new();
                 let uri = format!("/v1/petitions/{}/count", shared.plan.slug);
-                while let Some(since) = next_slot(&slots, &shared).await {
+                while let Some(since) = pace.next(&shared).await {
                     let request = Request::get(&uri)
                         .header(header::HOST, "loadtest")
                         .body(Full::new(Bytes::new()))
@@ -319,6 +342,7 @@ pub async fn run(plan: Plan) -> Outcome {
         outcome.read.add(&r.await.expect("reading worker"));
     }
     outcome.read_elapsed = started.elapsed();
+    reading.shutdown_background();
     outcome.acked.extend(&outcome.tablets.acked);
     outcome.receipts.extend(&outcome.tablets.receipts);
     outcome.acked.sort_unstable();

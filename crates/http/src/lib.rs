@@ -31,7 +31,7 @@ pub use metrics::{HttpMetrics, SignalMetrics};
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use router::ROUTES;
-pub use server::{HttpConfig, serve};
+pub use server::{HttpConfig, LISTEN_BACKLOG, listen, serve};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

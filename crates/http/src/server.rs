@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -29,6 +30,25 @@ pub struct HttpConfig {
     pub shutdown_grace: Duration,
     /// Peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+}
+
+/// Connections the kernel completes and queues before the service accepts
+/// them (capped by `net.core.somaxconn`). The standard library's 128, which
+/// `TcpListener::bind` uses, is too few for a spike: measured with 1,024
+/// clients connecting at once, hundreds had their SYN dropped and waited a
+/// second for its retransmission (benches/BENCHMARKS.md).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the service's listening socket, with [`LISTEN_BACKLOG`].
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves until `shutdown` completes, then waits (up to the grace period) for
@@ -85,5 +105,32 @@ pub async fn serve(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(config.shutdown_grace) => warn!("grace period over; closing connections"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::TcpStream;
+
+    use super::listen;
+
+    /// A crowd connecting before the service accepts anyone is queued by the
+    /// kernel, not dropped: with the standard library's backlog of 128, all
+    /// but about 129 of these would wait a second for a SYN retransmission.
+    #[tokio::test]
+    async fn a_crowd_of_connections_waits_in_the_backlog() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connects = (0..600)
+            .map(|_| tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)));
+        let connected = futures_util::future::join_all(connects)
+            .await
+            .into_iter()
+            .filter(|c| matches!(c, Ok(Ok(_))))
+            .count();
+        assert_eq!(connected, 600);
+        drop(listener);
     }
 }

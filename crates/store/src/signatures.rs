@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Pool};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement};
 use tracing::warn;
 use undersigned_domain::{Channel, Country, SignerKind};
 use uuid::Uuid;
@@ -282,88 +284,39 @@ impl SignatureWriter {
         let Some(client) = self.client.as_mut() else {
             unreachable!("connection set above");
         };
-        let tx = client.transaction().await?;
-        // These statements take arrays of any length and scan no table, so one
-        // generic plan fits all; left to choose, Postgres re-plans them for every
-        // batch (small arrays make a custom plan look cheaper): 2 ms a batch.
-        tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            .await?;
-
         let offline = rows.iter().any(|r| r.channel != Channel::Web);
-        let insert = tx
+        let insert = client
             .prepare_cached(&INSERTS[usize::from(careful)][usize::from(offline)])
             .await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let petitions: Vec<i64> = rows.iter().map(|r| r.petition_id).collect();
-        let keys: Vec<&[u8]> = rows.iter().map(|r| &r.identity_key[..]).collect();
-        let names: Vec<&str> = rows.iter().map(|r| r.full_name.as_str()).collect();
-        let emails: Vec<Option<&str>> = rows.iter().map(|r| r.email.as_deref()).collect();
-        let countries: Vec<&str> = rows.iter().map(|r| r.country.as_str()).collect();
-        let postal: Vec<Option<&str>> = rows.iter().map(|r| r.postal_code.as_deref()).collect();
-        let cities: Vec<Option<&str>> = rows.iter().map(|r| r.city.as_deref()).collect();
-        let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
-        let orgs: Vec<Option<&str>> = rows.iter().map(|r| r.organization.as_deref()).collect();
-        let consent: Vec<bool> = rows.iter().map(|r| r.consent_updates).collect();
-        let locales: Vec<Option<&str>> = rows.iter().map(|r| r.locale.as_deref()).collect();
-        let channels: Vec<&str> = rows.iter().map(|r| r.channel.as_str()).collect();
-        let addresses: Vec<Option<IpAddr>> = rows.iter().map(|r| r.client_address).collect();
-        let shadowed: Vec<Option<i64>> = rows.iter().map(|r| r.shadowed_by).collect();
-        let events: Vec<Option<Uuid>> = rows.iter().map(|r| r.event_id).collect();
-        let devices: Vec<Option<Uuid>> = rows.iter().map(|r| r.device_id).collect();
-        let signed: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-            rows.iter().map(|r| r.signed_at).collect();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 18] = [
-            &ids, &petitions, &keys, &names, &emails, &countries, &postal, &cities, &kinds, &orgs,
-            &consent, &locales, &channels, &addresses, &shadowed, &events, &devices, &signed,
-        ];
+        let bumps = Bumps {
+            counts: client.prepare_cached(BUMP_COUNTS).await?,
+            events: client.prepare_cached(BUMP_EVENTS).await?,
+            shard: self.shard,
+        };
+        let columns = Columns::of(rows);
+        let params = &columns.params()[..if offline { 18 } else { 15 }];
+        // The fast path, nearly every batch: nothing to look up afterwards.
+        if !careful && !probes.iter().any(|r| r.client_supplied) {
+            let cells = pipelined(client, &insert, params, rows, &bumps).await?;
+            let outcome = BatchOutcome {
+                rows: vec![RowOutcome::Inserted; rows.len()],
+                cells: cells.0,
+                event_cells: cells.1,
+            };
+            return Ok((outcome, vec![None; probes.len()]));
+        }
+
+        let tx = client.transaction().await?;
+        tx.batch_execute(GENERIC_PLANS).await?;
         let inserted: HashSet<Uuid> = tx
-            .query(&insert, &params[..if offline { 18 } else { 15 }])
+            .query(&insert, params)
             .await?
             .iter()
             .map(|row| row.get(0))
             .collect();
-
-        let mut tallies: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
-        let mut event_tallies: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
-        // Shadow-accepted signatures are stored, never counted.
-        for r in rows
-            .iter()
-            .filter(|r| r.shadowed_by.is_none() && inserted.contains(&r.id))
-        {
-            *tallies
-                .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
-                .or_default() += 1;
-            if let Some(event) = r.event_id {
-                *event_tallies.entry((event, r.petition_id)).or_default() += 1;
-            }
-        }
-        let cells = if tallies.is_empty() {
-            Vec::new()
-        } else {
-            let bump = tx.prepare_cached(BUMP_COUNTS).await?;
-            let p: Vec<i64> = tallies.keys().map(|k| k.0).collect();
-            let c: Vec<&str> = tallies.keys().map(|k| k.1).collect();
-            let k: Vec<&str> = tallies.keys().map(|k| k.2).collect();
-            let n: Vec<i64> = tallies.values().copied().collect();
-            tx.query(&bump, &[&p, &c, &k, &self.shard, &n])
-                .await?
-                .into_iter()
-                .map(CountCell::try_from)
-                .collect::<Result<_, _>>()?
-        };
-        let event_cells = if event_tallies.is_empty() {
-            Vec::new()
-        } else {
-            let bump = tx.prepare_cached(BUMP_EVENTS).await?;
-            let e: Vec<Uuid> = event_tallies.keys().map(|k| k.0).collect();
-            let p: Vec<i64> = event_tallies.keys().map(|k| k.1).collect();
-            let n: Vec<i64> = event_tallies.values().copied().collect();
-            tx.query(&bump, &[&e, &p, &self.shard, &n])
-                .await?
-                .into_iter()
-                .map(EventCell::try_from)
-                .collect::<Result<_, _>>()?
-        };
+        let tallies = Tallies::of(rows.iter().copied().filter(|r| inserted.contains(&r.id)));
+        let cells = tallies.bump_counts(&*tx, &bumps).await?;
+        let event_cells = tallies.bump_events(&*tx, &bumps).await?;
 
         // A client id that was not inserted is either a retry (same signer) or an
         // id the client reused for someone else; only the latter is an error.
@@ -431,6 +384,193 @@ impl SignatureWriter {
             },
             probed,
         ))
+    }
+}
+
+/// Opens each batch's transaction. The insert and count statements take arrays
+/// of any length and scan no table, so one generic plan fits all; left to
+/// choose, Postgres re-plans them for every batch (small arrays make a custom
+/// plan look cheaper): 2 ms a batch.
+const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
+
+/// The plain insert, its count bumps and the commit, sent at once and answered
+/// in one round trip instead of five, each of which would wait for the
+/// Postgres backend and then the writer to be scheduled again (measured in
+/// `benches/BENCHMARKS.md`). A plain insert stores every row or fails, so the
+/// bumps are known before it runs; when it fails, Postgres skips the rest of the
+/// transaction and answers the COMMIT with a rollback.
+async fn pipelined(
+    client: &tokio_postgres::Client,
+    insert: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+    rows: &[&SignatureRow],
+    bumps: &Bumps,
+) -> Result<(Vec<CountCell>, Vec<EventCell>), StoreError> {
+    let tallies = Tallies::of(rows.iter().copied());
+    // Every future sends its statement when first polled (the statements are
+    // prepared already), and `join5` polls them in order: the statements
+    // reach Postgres in this order.
+    let (begun, inserted, cells, event_cells, committed) = futures_util::future::join5(
+        client.batch_execute(BEGIN_GENERIC),
+        client.execute(insert, params),
+        tallies.bump_counts(client, bumps),
+        tallies.bump_events(client, bumps),
+        client.batch_execute("COMMIT"),
+    )
+    .await;
+    // The first error is the cause; the ones after it only say the
+    // transaction was aborted.
+    begun?;
+    inserted?;
+    let cells = cells?;
+    let event_cells = event_cells?;
+    committed?;
+    Ok((cells, event_cells))
+}
+
+/// The statements that add a batch to its writer's count shard.
+struct Bumps {
+    counts: Statement,
+    events: Statement,
+    shard: i16,
+}
+
+/// A batch as arrays, one per column.
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    petitions: Vec<i64>,
+    keys: Vec<&'a [u8]>,
+    names: Vec<&'a str>,
+    emails: Vec<Option<&'a str>>,
+    countries: Vec<&'a str>,
+    postal: Vec<Option<&'a str>>,
+    cities: Vec<Option<&'a str>>,
+    kinds: Vec<&'a str>,
+    orgs: Vec<Option<&'a str>>,
+    consent: Vec<bool>,
+    locales: Vec<Option<&'a str>>,
+    channels: Vec<&'a str>,
+    addresses: Vec<Option<IpAddr>>,
+    shadowed: Vec<Option<i64>>,
+    events: Vec<Option<Uuid>>,
+    devices: Vec<Option<Uuid>>,
+    signed: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(rows: &[&'a SignatureRow]) -> Self {
+        Self {
+            ids: rows.iter().map(|r| r.id).collect(),
+            petitions: rows.iter().map(|r| r.petition_id).collect(),
+            keys: rows.iter().map(|r| &r.identity_key[..]).collect(),
+            names: rows.iter().map(|r| r.full_name.as_str()).collect(),
+            emails: rows.iter().map(|r| r.email.as_deref()).collect(),
+            countries: rows.iter().map(|r| r.country.as_str()).collect(),
+            postal: rows.iter().map(|r| r.postal_code.as_deref()).collect(),
+            cities: rows.iter().map(|r| r.city.as_deref()).collect(),
+            kinds: rows.iter().map(|r| r.kind.as_str()).collect(),
+            orgs: rows.iter().map(|r| r.organization.as_deref()).collect(),
+            consent: rows.iter().map(|r| r.consent_updates).collect(),
+            locales: rows.iter().map(|r| r.locale.as_deref()).collect(),
+            channels: rows.iter().map(|r| r.channel.as_str()).collect(),
+            addresses: rows.iter().map(|r| r.client_address).collect(),
+            shadowed: rows.iter().map(|r| r.shadowed_by).collect(),
+            events: rows.iter().map(|r| r.event_id).collect(),
+            devices: rows.iter().map(|r| r.device_id).collect(),
+            signed: rows.iter().map(|r| r.signed_at).collect(),
+        }
+    }
+
+    /// In the order of `OFFLINE_COLUMNS`; the web statement takes the first 15.
+    fn params(&self) -> [&(dyn ToSql + Sync); 18] {
+        [
+            &self.ids,
+            &self.petitions,
+            &self.keys,
+            &self.names,
+            &self.emails,
+            &self.countries,
+            &self.postal,
+            &self.cities,
+            &self.kinds,
+            &self.orgs,
+            &self.consent,
+            &self.locales,
+            &self.channels,
+            &self.addresses,
+            &self.shadowed,
+            &self.events,
+            &self.devices,
+            &self.signed,
+        ]
+    }
+}
+
+/// What a batch adds to the counts and the events' tallies: its stored rows
+/// but the shadow-accepted ones, which are stored and never counted.
+struct Tallies<'a> {
+    counts: BTreeMap<(i64, &'a str, &'a str), i64>,
+    events: BTreeMap<(Uuid, i64), i64>,
+}
+
+impl<'a> Tallies<'a> {
+    fn of(stored: impl Iterator<Item = &'a SignatureRow>) -> Self {
+        let mut tallies = Self {
+            counts: BTreeMap::new(),
+            events: BTreeMap::new(),
+        };
+        for r in stored.filter(|r| r.shadowed_by.is_none()) {
+            *tallies
+                .counts
+                .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
+                .or_default() += 1;
+            if let Some(event) = r.event_id {
+                *tallies.events.entry((event, r.petition_id)).or_default() += 1;
+            }
+        }
+        tallies
+    }
+
+    /// Bumps the writer's count cells (sent when first polled; nothing is
+    /// sent when the batch counts nothing).
+    async fn bump_counts(
+        &self,
+        client: &impl GenericClient,
+        bumps: &Bumps,
+    ) -> Result<Vec<CountCell>, StoreError> {
+        if self.counts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p: Vec<i64> = self.counts.keys().map(|k| k.0).collect();
+        let c: Vec<&str> = self.counts.keys().map(|k| k.1).collect();
+        let k: Vec<&str> = self.counts.keys().map(|k| k.2).collect();
+        let n: Vec<i64> = self.counts.values().copied().collect();
+        client
+            .query(&bumps.counts, &[&p, &c, &k, &bumps.shard, &n])
+            .await?
+            .into_iter()
+            .map(CountCell::try_from)
+            .collect()
+    }
+
+    async fn bump_events(
+        &self,
+        client: &impl GenericClient,
+        bumps: &Bumps,
+    ) -> Result<Vec<EventCell>, StoreError> {
+        if self.events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let e: Vec<Uuid> = self.events.keys().map(|k| k.0).collect();
+        let p: Vec<i64> = self.events.keys().map(|k| k.1).collect();
+        let n: Vec<i64> = self.events.values().copied().collect();
+        client
+            .query(&bumps.events, &[&e, &p, &bumps.shard, &n])
+            .await?
+            .into_iter()
+            .map(EventCell::try_from)
+            .collect()
     }
 }
 

@@ -4,13 +4,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use undersigned::{Config, StartError, offline_ingest, open_export_key, open_store, run};
 use undersigned_export::{ExportRequest, Proof, check_proof, prove, verify_bundle, write_export};
 use undersigned_http::{ApiError, new_petition_from};
 use undersigned_ingest::{LineOutcome, read_paper_forms};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
+
+/// mimalloc rather than the system's allocator: a signature's request makes a
+/// few dozen short-lived allocations, and glibc's malloc and free took about a
+/// seventh of the service's CPU under load (see benches/BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(version, about = "Collects signatures for petitions and declarations")]
@@ -285,7 +290,7 @@ fn init_logging(config: &Config) {
 async fn execute(command: Command, config: Config) -> Result<(), StartError> {
     match command {
         Command::Serve => {
-            let listener = TcpListener::bind(config.listen).await?;
+            let listener = undersigned_http::listen(config.listen)?;
             run(config, listener, shutdown_signal()).await
         }
         Command::Export(options) => export(options, &config).await,

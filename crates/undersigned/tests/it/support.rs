@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use undersigned::Config;
@@ -121,7 +120,7 @@ impl TestApp {
     pub async fn start(ns: &Namespace, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = ns.config();
         tweak(&mut config);
-        let listener = TcpListener::bind(config.listen).await.expect("bind");
+        let listener = undersigned_http::listen(config.listen).expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
