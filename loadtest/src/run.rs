@@ -275,21 +275,11 @@ pub async fn run(plan: Plan) -> Outcome {
             })
         })
         .collect();
-    // Readers run on a thread of their own, as if on other clients' machines:
-    // on one shared runtime, a signer's answer waits behind the readers' in
-    // the generator's own run queue, and that wait would count as the
-    // service's signing latency.
-    let reading = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("loadtest-readers")
-        .enable_all()
-        .build()
-        .expect("readers' runtime");
     let readers: Vec<_> = (0..plan.readers)
         .map(|r| {
             let shared = shared.clone();
             let mut pace = Pace::new(plan.read_rate, started, r, plan.readers);
-            reading.spawn(async move {
+            tokio::spawn(async move {
                 let mut conn = Conn::new(shared.plan.target);
                 let mut tally = Tally::new();
                 let uri = format!("/v1/petitions/{}/count", shared.plan.slug);
@@ -342,7 +332,6 @@ pub async fn run(plan: Plan) -> Outcome {
         outcome.read.add(&r.await.expect("reading worker"));
     }
     outcome.read_elapsed = started.elapsed();
-    reading.shutdown_background();
     outcome.acked.extend(&outcome.tablets.acked);
     outcome.receipts.extend(&outcome.tablets.receipts);
     outcome.acked.sort_unstable();

@@ -91,28 +91,69 @@ const OFFLINE_UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch,
     $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
     $18::timestamptz[]) AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
 
-/// The fast path: a plain insert. Measured at half the cost per row of
-/// `ON CONFLICT DO NOTHING` (speculative insertion probes every unique index
-/// twice). Duplicates rarely reach it: the batch drops its own, and Redis's seen
-/// set the committed ones. When one does (a race, Redis down or flushed), the
-/// insert fails with a unique violation and the batch is redone carefully.
-/// Indexed by `[careful][offline]`.
-static INSERTS: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
-    let insert = |careful: bool, columns: &str, rows: &str| {
-        let conflict = if careful {
-            " ON CONFLICT DO NOTHING"
-        } else {
-            ""
-        };
-        format!("INSERT INTO signatures ({columns}) {rows}{conflict} RETURNING id")
-    };
-    [false, true].map(|careful| {
-        [
-            insert(careful, COLUMNS, UNNEST),
-            insert(careful, OFFLINE_COLUMNS, OFFLINE_UNNEST),
-        ]
+/// The careful path's insert, indexed by `[offline]`: it skips signers
+/// already stored and says which rows it inserted.
+static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [(COLUMNS, UNNEST), (OFFLINE_COLUMNS, OFFLINE_UNNEST)].map(|(columns, rows)| {
+        format!("INSERT INTO signatures ({columns}) {rows} ON CONFLICT DO NOTHING RETURNING id")
     })
 });
+
+/// The fast path, indexed by `[offline]`: one statement, its own transaction,
+/// that inserts the rows, adds them to the writer's count shard (`$16`, or
+/// `$19` offline) and to their events' tallies, and returns the cells it
+/// changed (count cells with a null `event_id`). One statement is one
+/// message each way: as five (begin, insert, two bumps, commit) it cost
+/// Postgres a send and the writer a wake-up each, most of a small batch's
+/// cost (measured in `benches/BENCHMARKS.md`); it is answered once the
+/// commit is durable.
+///
+/// Its insert is a plain one: measured at half the cost per row of `ON
+/// CONFLICT DO NOTHING` (speculative insertion probes every unique index
+/// twice). Duplicates rarely reach it: the batch drops its own, and Redis's
+/// seen set the committed ones. When one does (a race, Redis down or flushed),
+/// the statement fails with a unique violation, and the batch is redone
+/// carefully. Sorted input gives every writer the same lock order on count rows.
+static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [(COLUMNS, UNNEST, 16), (OFFLINE_COLUMNS, OFFLINE_UNNEST, 19)].map(|(columns, rows, shard)| {
+        format!(
+            "WITH ins AS (
+                INSERT INTO signatures ({columns}) {rows}
+                RETURNING petition_id, country, signer_kind, shadowed_by, event_id
+            ), counts AS (
+                INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count)
+                SELECT petition_id, country, signer_kind, ${shard}::int2, count(*) FROM ins
+                    WHERE shadowed_by IS NULL
+                    GROUP BY petition_id, country, signer_kind
+                    ORDER BY petition_id, country, signer_kind
+                ON CONFLICT (petition_id, country, signer_kind, shard)
+                    DO UPDATE SET count = signature_counts.count + EXCLUDED.count
+                RETURNING petition_id, country, signer_kind, shard, count, removed, restored
+            ), events AS (
+                INSERT INTO event_counts (event_id, petition_id, shard, count)
+                SELECT event_id, petition_id, ${shard}::int2, count(*) FROM ins
+                    WHERE shadowed_by IS NULL AND event_id IS NOT NULL
+                    GROUP BY event_id, petition_id
+                    ORDER BY event_id
+                ON CONFLICT (event_id, shard)
+                    DO UPDATE SET count = event_counts.count + EXCLUDED.count
+                RETURNING event_id, petition_id, shard, count, removed, restored
+            )
+            SELECT NULL::uuid AS event_id, petition_id, country, signer_kind, shard, count,
+                removed, restored FROM counts
+            UNION ALL
+            SELECT event_id, petition_id, NULL, NULL, shard, count, removed, restored
+                FROM events"
+        )
+    })
+});
+
+/// Set once on a writer's connection: the writer's statements take arrays of
+/// any length and scan no table, so one generic plan fits all; left to
+/// choose, Postgres re-plans them for every batch (small arrays make a
+/// custom plan look cheaper): 2 ms a batch. The connection never goes back to
+/// the pool with it.
+const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
 // Sorted input gives every transaction the same lock order on count rows.
 const BUMP_COUNTS: &str = "
@@ -140,6 +181,7 @@ const ATTEMPTS: usize = 3;
 const CAREFUL_FOR: Duration = Duration::from_secs(5);
 
 /// Writes batches over one connection of its own; its count shard is its own too.
+/// The connection is closed with the writer, never returned to the pool.
 pub struct SignatureWriter {
     pool: Pool,
     shard: i16,
@@ -154,6 +196,14 @@ impl SignatureWriter {
             shard,
             client: None,
             careful_until: None,
+        }
+    }
+
+    /// Closes the writer's connection instead of returning it to the pool,
+    /// which would hand its session setting to others.
+    fn forget_connection(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
         }
     }
 
@@ -213,7 +263,7 @@ impl SignatureWriter {
                     attempt += 1;
                 }
                 Err(e) => {
-                    self.client = None;
+                    self.forget_connection();
                     return Err(e);
                 }
             }
@@ -279,37 +329,49 @@ impl SignatureWriter {
         careful: bool,
     ) -> Result<(BatchOutcome, Vec<Option<RowOutcome>>), StoreError> {
         if self.client.is_none() {
-            self.client = Some(self.pool.get().await?);
+            let client = self.pool.get().await?;
+            client.batch_execute(GENERIC_PLANS).await?;
+            self.client = Some(client);
         }
         let Some(client) = self.client.as_mut() else {
             unreachable!("connection set above");
         };
         let offline = rows.iter().any(|r| r.channel != Channel::Web);
+        let columns = Columns::of(rows);
+        let arrays = &columns.params()[..if offline { 18 } else { 15 }];
+        // The fast path, nearly every batch: nothing to look up afterwards.
+        if !careful && !probes.iter().any(|r| r.client_supplied) {
+            let write = client
+                .prepare_cached(&FAST_WRITES[usize::from(offline)])
+                .await?;
+            let mut params = arrays.to_vec();
+            params.push(&self.shard);
+            let mut outcome = BatchOutcome {
+                rows: vec![RowOutcome::Inserted; rows.len()],
+                cells: Vec::new(),
+                event_cells: Vec::new(),
+            };
+            for row in client.query(&write, &params).await? {
+                if row.try_get::<_, Option<Uuid>>("event_id")?.is_some() {
+                    outcome.event_cells.push(EventCell::try_from(row)?);
+                } else {
+                    outcome.cells.push(CountCell::try_from(row)?);
+                }
+            }
+            return Ok((outcome, vec![None; probes.len()]));
+        }
+
         let insert = client
-            .prepare_cached(&INSERTS[usize::from(careful)][usize::from(offline)])
+            .prepare_cached(&CAREFUL_INSERTS[usize::from(offline)])
             .await?;
         let bumps = Bumps {
             counts: client.prepare_cached(BUMP_COUNTS).await?,
             events: client.prepare_cached(BUMP_EVENTS).await?,
             shard: self.shard,
         };
-        let columns = Columns::of(rows);
-        let params = &columns.params()[..if offline { 18 } else { 15 }];
-        // The fast path, nearly every batch: nothing to look up afterwards.
-        if !careful && !probes.iter().any(|r| r.client_supplied) {
-            let cells = pipelined(client, &insert, params, rows, &bumps).await?;
-            let outcome = BatchOutcome {
-                rows: vec![RowOutcome::Inserted; rows.len()],
-                cells: cells.0,
-                event_cells: cells.1,
-            };
-            return Ok((outcome, vec![None; probes.len()]));
-        }
-
         let tx = client.transaction().await?;
-        tx.batch_execute(GENERIC_PLANS).await?;
         let inserted: HashSet<Uuid> = tx
-            .query(&insert, params)
+            .query(&insert, arrays)
             .await?
             .iter()
             .map(|row| row.get(0))
@@ -385,48 +447,6 @@ impl SignatureWriter {
             probed,
         ))
     }
-}
-
-/// Opens each batch's transaction. The insert and count statements take arrays
-/// of any length and scan no table, so one generic plan fits all; left to
-/// choose, Postgres re-plans them for every batch (small arrays make a custom
-/// plan look cheaper): 2 ms a batch.
-const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
-const BEGIN_GENERIC: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
-
-/// The plain insert, its count bumps and the commit, sent at once and answered
-/// in one round trip instead of five, each of which would wait for the
-/// Postgres backend and then the writer to be scheduled again (measured in
-/// `benches/BENCHMARKS.md`). A plain insert stores every row or fails, so the
-/// bumps are known before it runs; when it fails, Postgres skips the rest of the
-/// transaction and answers the COMMIT with a rollback.
-async fn pipelined(
-    client: &tokio_postgres::Client,
-    insert: &Statement,
-    params: &[&(dyn ToSql + Sync)],
-    rows: &[&SignatureRow],
-    bumps: &Bumps,
-) -> Result<(Vec<CountCell>, Vec<EventCell>), StoreError> {
-    let tallies = Tallies::of(rows.iter().copied());
-    // Every future sends its statement when first polled (the statements are
-    // prepared already), and `join5` polls them in order: the statements
-    // reach Postgres in this order.
-    let (begun, inserted, cells, event_cells, committed) = futures_util::future::join5(
-        client.batch_execute(BEGIN_GENERIC),
-        client.execute(insert, params),
-        tallies.bump_counts(client, bumps),
-        tallies.bump_events(client, bumps),
-        client.batch_execute("COMMIT"),
-    )
-    .await;
-    // The first error is the cause; the ones after it only say the
-    // transaction was aborted.
-    begun?;
-    inserted?;
-    let cells = cells?;
-    let event_cells = event_cells?;
-    committed?;
-    Ok((cells, event_cells))
 }
 
 /// The statements that add a batch to its writer's count shard.
@@ -571,6 +591,12 @@ impl<'a> Tallies<'a> {
             .into_iter()
             .map(EventCell::try_from)
             .collect()
+    }
+}
+
+impl Drop for SignatureWriter {
+    fn drop(&mut self) {
+        self.forget_connection();
     }
 }
 

@@ -296,3 +296,43 @@ async fn signatures_collected_offline_record_when_they_arrived_and_web_ones_do_n
     );
     db.drop().await;
 }
+
+/// A writer's connection carries a session setting of its own (generic
+/// plans), so it is closed with the writer rather than handed back to the
+/// pool for other queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_closes_its_connection_rather_than_return_it_to_the_pool() {
+    let (db, store, p) = setup().await;
+    let sql = db.sql().await;
+    let pooled = || async {
+        sql.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                 AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+    };
+    // Creating the petition left one connection idle in the pool.
+    assert_eq!(pooled().await, 1);
+    let mut writer = store.signature_writer(0);
+    let outcome = writer
+        .write(&[row(p, 1, Uuid::now_v7(), false)])
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows, vec![RowOutcome::Inserted]);
+    drop(writer);
+    let mut left = pooled().await;
+    for _ in 0..50 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = pooled().await;
+    }
+    assert_eq!(left, 0, "the writer's connection is closed, not pooled");
+    // The pool opens a fresh one when asked.
+    store.ping().await.unwrap();
+    db.drop().await;
+}
