@@ -34,6 +34,7 @@ pub async fn serve(listen: SocketAddr) -> std::io::Result<()> {
     } else {
         TcpSocket::new_v6()?
     };
+    socket.set_reuseaddr(true)?;
     socket.bind(listen)?;
     let listener = socket.listen(4096)?;
     println!("{}", listener.local_addr()?);

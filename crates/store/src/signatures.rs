@@ -103,17 +103,18 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// that inserts the rows, adds them to the writer's count shard (`$16`, or
 /// `$19` offline) and to their events' tallies, and returns the cells it
 /// changed (count cells with a null `event_id`). One statement is one
-/// message each way: as five (begin, insert, two bumps, commit) it cost
-/// Postgres a send and the writer a wake-up each, most of a small batch's
-/// cost (measured in `benches/BENCHMARKS.md`); it is answered once the
-/// commit is durable.
+/// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
+/// the insert, the count bump, COMMIT) each cost Postgres a send and the
+/// writer a wake-up, most of a small batch's cost (measured in
+/// `benches/BENCHMARKS.md`). It is answered once the commit is durable.
 ///
 /// Its insert is a plain one: measured at half the cost per row of `ON
 /// CONFLICT DO NOTHING` (speculative insertion probes every unique index
 /// twice). Duplicates rarely reach it: the batch drops its own, and Redis's
 /// seen set the committed ones. When one does (a race, Redis down or flushed),
 /// the statement fails with a unique violation, and the batch is redone
-/// carefully. Sorted input gives every writer the same lock order on count rows.
+/// carefully. Count rows are taken in sorted order, the same in every
+/// transaction that takes several.
 static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
     [(COLUMNS, UNNEST, 16), (OFFLINE_COLUMNS, OFFLINE_UNNEST, 19)].map(|(columns, rows, shard)| {
         format!(
@@ -329,9 +330,13 @@ impl SignatureWriter {
         careful: bool,
     ) -> Result<(BatchOutcome, Vec<Option<RowOutcome>>), StoreError> {
         if self.client.is_none() {
-            let client = self.pool.get().await?;
-            client.batch_execute(GENERIC_PLANS).await?;
-            self.client = Some(client);
+            // Held by the writer before the setting is sent, so that a failure
+            // (or a cancelled write) closes it rather than pools it.
+            let client = self.client.insert(self.pool.get().await?);
+            if let Err(e) = client.batch_execute(GENERIC_PLANS).await {
+                self.forget_connection();
+                return Err(e.into());
+            }
         }
         let Some(client) = self.client.as_mut() else {
             unreachable!("connection set above");

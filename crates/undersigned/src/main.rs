@@ -11,12 +11,6 @@ use undersigned_http::{ApiError, new_petition_from};
 use undersigned_ingest::{LineOutcome, read_paper_forms};
 use undersigned_store::{Actor, AuditEntry, NewToken, Role, StoreError, ensure_database, migrate};
 
-/// mimalloc rather than the system's allocator: a signature's request makes a
-/// few dozen short-lived allocations, and glibc's malloc and free took about a
-/// seventh of the service's CPU under load (see benches/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(version, about = "Collects signatures for petitions and declarations")]
 struct Cli {
