@@ -78,10 +78,8 @@ async fn duplicates_inside_a_batch_and_retried_ids() {
     db.drop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_row_sent_twice_shares_its_fate_and_an_event_tallies_what_is_new() {
-    let (db, store, p) = setup().await;
-    let sql = db.sql().await;
+/// An event under way at petition `p`.
+async fn event_now(sql: &tokio_postgres::Client, p: i64) -> Uuid {
     let event = Uuid::now_v7();
     sql.execute(
         "INSERT INTO events (id, petition_id, name, starts_at, ends_at)
@@ -90,6 +88,14 @@ async fn a_row_sent_twice_shares_its_fate_and_an_event_tallies_what_is_new() {
     )
     .await
     .unwrap();
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_sent_twice_shares_its_fate_and_an_event_tallies_what_is_new() {
+    let (db, store, p) = setup().await;
+    let sql = db.sql().await;
+    let event = event_now(&sql, p).await;
     let at_event = |key: u8, id: Uuid| SignatureRow {
         event_id: Some(event),
         channel: Channel::Event,
@@ -353,14 +359,7 @@ async fn a_writer_closes_its_connection_rather_than_return_it_to_the_pool() {
 async fn one_statement_stores_a_mixed_batch_and_bumps_counts_and_tallies() {
     let (db, store, p) = setup().await;
     let sql = db.sql().await;
-    let event = Uuid::now_v7();
-    sql.execute(
-        "INSERT INTO events (id, petition_id, name, starts_at, ends_at)
-         VALUES ($1, $2, 'Stand', now() - interval '1 hour', now() + interval '1 hour')",
-        &[&event, &p],
-    )
-    .await
-    .unwrap();
+    let event = event_now(&sql, p).await;
     let at_event = |key: u8| SignatureRow {
         event_id: Some(event),
         channel: Channel::Event,
