@@ -310,27 +310,34 @@ async fn signatures_collected_offline_record_when_they_arrived_and_web_ones_do_n
 async fn a_writer_closes_its_connection_rather_than_return_it_to_the_pool() {
     let (db, store, p) = setup().await;
     let sql = db.sql().await;
-    let pooled = || async {
-        sql.query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0)
+    // The other connections to the database, once there are `want` (closing
+    // ones take a moment to go), or after five seconds.
+    let connections = |want: i64| {
+        let sql = &sql;
+        async move {
+            let mut seen = -1;
+            for _ in 0..50 {
+                seen = sql
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()
+                             AND backend_type = 'client backend'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if seen == want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seen
+        }
     };
     // Creating the petition left one connection idle in the pool (the
     // migration's own may still be closing).
-    let mut idle = pooled().await;
-    for _ in 0..50 {
-        if idle == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        idle = pooled().await;
-    }
-    assert_eq!(idle, 1);
+    assert_eq!(connections(1).await, 1);
     let mut writer = store.signature_writer(0);
     let outcome = writer
         .write(&[row(p, 1, Uuid::now_v7(), false)])
@@ -338,15 +345,11 @@ async fn a_writer_closes_its_connection_rather_than_return_it_to_the_pool() {
         .unwrap();
     assert_eq!(outcome.rows, vec![RowOutcome::Inserted]);
     drop(writer);
-    let mut left = pooled().await;
-    for _ in 0..50 {
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        left = pooled().await;
-    }
-    assert_eq!(left, 0, "the writer's connection is closed, not pooled");
+    assert_eq!(
+        connections(0).await,
+        0,
+        "the writer's connection is closed, not pooled"
+    );
     // The pool opens a fresh one when asked.
     store.ping().await.unwrap();
     db.drop().await;
