@@ -48,7 +48,7 @@ fn guard(c: &mut Criterion) {
 
     let redis = runtime.block_on(async {
         let link = RedisLink::new(&redis_url()).expect("redis url");
-        let guard = Guard::new(Some(link), "bench", limits());
+        let guard = Guard::new(Some(link), "bench", limits(), Duration::ZERO);
         assert_eq!(guard.check(subject(0, &identity(0))).await, Verdict::Pass);
         assert_eq!(
             guard.redis_state(),
@@ -78,7 +78,7 @@ fn guard(c: &mut Criterion) {
         })
     });
     group.finish();
-    let local = runtime.block_on(async { Guard::new(None, "bench", limits()) });
+    let local = runtime.block_on(async { Guard::new(None, "bench", limits(), Duration::ZERO) });
     c.bench_function("guard: in-process governor", |b| {
         b.to_async(&runtime).iter(|| async {
             let i = n.fetch_add(1, Ordering::Relaxed);

@@ -104,8 +104,10 @@ pub struct Guard {
 const SEEN_BACKLOG: usize = 1024;
 
 impl Guard {
-    /// `link` is `None` in single-node mode. Must be called inside a Tokio runtime.
-    pub fn new(link: Option<RedisLink>, prefix: &str, limits: Limits) -> Self {
+    /// `link` is `None` in single-node mode; `linger` is how long a call to
+    /// Redis holding only a few checks waits for more (zero: never). Must be
+    /// called inside a Tokio runtime.
+    pub fn new(link: Option<RedisLink>, prefix: &str, limits: Limits, linger: Duration) -> Self {
         let seen_tx = link.clone().map(|link| {
             let (tx, rx) = mpsc::channel(SEEN_BACKLOG);
             tokio::spawn(script::mark_seen_loop(link, prefix.to_owned(), rx));
@@ -113,7 +115,7 @@ impl Guard {
         });
         let checks = link
             .clone()
-            .map(|link| script::spawn_checker(link, prefix.to_owned()));
+            .map(|link| script::spawn_checker(link, prefix.to_owned(), linger));
         Self {
             link,
             checks,

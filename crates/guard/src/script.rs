@@ -1,7 +1,8 @@
 //! The guard's Redis side: every limit and the seen check of many signatures in
 //! one Lua call. Checks that arrive while a call is in flight wait for the next
 //! one, so under load one round trip serves hundreds of signatures (the writers
-//! batch Postgres the same way), and at low load a call holds just one.
+//! batch Postgres the same way); a call that would hold only a few waits a
+//! millisecond for more.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -87,6 +88,13 @@ return out
 
 /// Checks in flight at once: one fills while another is answered.
 const IN_FLIGHT: usize = 2;
+/// A call gathered with fewer checks than this waits the guard's linger for
+/// more. At 5,000 signatures/s calls held under two signatures each, and the
+/// call's fixed cost (the script's run, the connection's framing, the
+/// wake-ups on both sides) made Redis and its client cost about 24 µs a
+/// signature in the service and 28 µs in Redis; lingering a millisecond (1 to
+/// 2 with tokio's timer) cut that by half or more: benches/BENCHMARKS.md.
+const LINGER_BELOW: usize = 32;
 /// The most signatures one call takes.
 const BATCH_MAX: usize = 512;
 /// Checks waiting for a call; senders wait past this.
@@ -132,7 +140,11 @@ impl Keys {
 }
 
 /// Starts the task that gathers checks into calls; returns where to send them.
-pub(crate) fn spawn_checker(link: RedisLink, prefix: String) -> mpsc::Sender<Check> {
+pub(crate) fn spawn_checker(
+    link: RedisLink,
+    prefix: String,
+    linger: Duration,
+) -> mpsc::Sender<Check> {
     let (tx, mut rx) = mpsc::channel::<Check>(BACKLOG);
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -144,6 +156,15 @@ pub(crate) fn spawn_checker(link: RedisLink, prefix: String) -> mpsc::Sender<Che
             };
             if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
                 return;
+            }
+            if batch.len() < LINGER_BELOW && !linger.is_zero() {
+                tokio::time::sleep(linger).await;
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(check) => batch.push(check),
+                        Err(_) => break,
+                    }
+                }
             }
             let checks = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX));
             let (link, prefix) = (link.clone(), prefix.clone());
@@ -215,22 +236,41 @@ async fn call(link: &RedisLink, seen: String, checks: Vec<Check>) {
     }
 }
 
-/// Adds committed identities to their petition's seen set, one command per batch.
+/// Adds committed identities to their petition's seen set: one command per
+/// petition for every batch committed while the last command was under way.
 pub(crate) async fn mark_seen_loop(
     link: RedisLink,
     prefix: String,
     mut rx: mpsc::Receiver<(i64, Vec<IdentityKey>)>,
 ) {
-    while let Some((petition_id, identities)) = rx.recv().await {
-        if identities.is_empty() {
-            continue;
+    let mut batches = Vec::new();
+    while rx.recv_many(&mut batches, 64).await > 0 {
+        let mut by_petition: BTreeMap<i64, Vec<IdentityKey>> = BTreeMap::new();
+        for (petition_id, identities) in batches.drain(..) {
+            by_petition
+                .entry(petition_id)
+                .or_default()
+                .extend(identities);
         }
-        let key = Keys::new(&prefix, petition_id).seen();
-        let members: Vec<&[u8]> = identities.iter().map(|k| &k.0[..]).collect();
+        for (petition_id, identities) in by_petition {
+            mark_seen(&link, &prefix, petition_id, &identities).await;
+        }
+    }
+}
+
+/// The most identities one `SADD` carries, so that one command never holds
+/// Redis for long.
+const SADD_MAX: usize = 4096;
+
+async fn mark_seen(link: &RedisLink, prefix: &str, petition_id: i64, identities: &[IdentityKey]) {
+    let key = Keys::new(prefix, petition_id).seen();
+    for chunk in identities.chunks(SADD_MAX) {
+        let members: Vec<&[u8]> = chunk.iter().map(|k| &k.0[..]).collect();
+        let key = &key;
         let _: Option<()> = link
             .call(|mut conn| async move {
                 redis::cmd("SADD")
-                    .arg(&key)
+                    .arg(key)
                     .arg(&members)
                     .query_async(&mut conn)
                     .await

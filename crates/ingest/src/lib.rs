@@ -38,6 +38,9 @@ pub struct IngestConfig {
     pub writers: usize,
     /// The most rows one transaction takes.
     pub batch_max: usize,
+    /// How long a small batch waits for more rows before it is written: a
+    /// little latency at moderate load for far fewer commits; zero: never.
+    pub batch_linger: Duration,
     /// Signatures waiting for a writer; past this, signers get 503 and retry.
     pub queue_capacity: usize,
 }
@@ -146,6 +149,7 @@ impl Ingest {
                         queued: queued.clone(),
                         stop: stopped.clone(),
                         batch_max: config.batch_max.max(1),
+                        linger: config.batch_linger,
                         guard: guard.clone(),
                         counter: counter.clone(),
                         announcer: announcer.clone(),

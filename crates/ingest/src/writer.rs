@@ -1,6 +1,13 @@
 //! Group commit: each writer takes everything queued (up to a batch) as soon as
-//! its previous commit finishes, so batches are one row when idle and grow by
-//! themselves under load, with no timer adding latency.
+//! its previous commit finishes, so batches grow by themselves under load.
+//!
+//! A batch that would hold fewer than [`LINGER_BELOW`] rows first waits up to
+//! the linger (2 ms by default) for more, while the other writer commits.
+//! Without it a moderate load (5,000 signatures/s) made batches of 2 or 3
+//! rows, and every commit's fixed cost (Postgres's commit and WAL flush, the
+//! Redis seen mark, the count announcement, the wake-ups between them) was
+//! paid per two signatures: measured in benches/BENCHMARKS.md. Under full load
+//! a batch is big when taken and never waits.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,11 +24,16 @@ use crate::{Counter, IngestMetrics, Pending, SignError};
 /// Count shards in Postgres; writers of all instances spread over them.
 pub(crate) const SHARDS: i16 = 16;
 
+/// A batch taken smaller than this lingers for more rows.
+pub(crate) const LINGER_BELOW: usize = 32;
+
 pub(crate) struct Writer {
     pub(crate) store: SignatureWriter,
     pub(crate) queued: Arc<Mutex<mpsc::Receiver<Pending>>>,
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) batch_max: usize,
+    /// How long a small batch waits for more rows; zero: never.
+    pub(crate) linger: Duration,
     pub(crate) guard: Arc<Guard>,
     pub(crate) counter: Arc<Counter>,
     pub(crate) announcer: Option<Arc<Announcer>>,
@@ -68,17 +80,34 @@ impl Writer {
         }
     }
 
-    /// Waits for at least one queued signature and takes up to a batch; once
-    /// stopping, takes what is left and returns 0 when nothing is.
+    /// Waits for at least one queued signature and takes up to a batch,
+    /// lingering when that is small; once stopping, takes what is left at once
+    /// and returns 0 when nothing is.
     async fn take(&mut self, batch: &mut Vec<Pending>) -> usize {
         let mut queued = self.queued.lock().await;
-        tokio::select! {
+        let taken = tokio::select! {
             taken = queued.recv_many(batch, self.batch_max) => taken,
             _ = async { self.stop.wait_for(|stop| *stop).await.map(|_| ()) } => {
                 queued.close();
-                queued.recv_many(batch, self.batch_max).await
+                return queued.recv_many(batch, self.batch_max).await;
+            }
+        };
+        if taken == 0 || taken >= LINGER_BELOW.min(self.batch_max) || self.linger.is_zero() {
+            return taken;
+        }
+        // The lock is held meanwhile: the other writer commits, and takes
+        // whatever this one leaves once it is done.
+        tokio::select! {
+            () = tokio::time::sleep(self.linger) => {}
+            _ = async { self.stop.wait_for(|stop| *stop).await.map(|_| ()) } => {}
+        }
+        while batch.len() < self.batch_max {
+            match queued.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
             }
         }
+        batch.len()
     }
 
     fn publish(&self, rows: &[undersigned_store::SignatureRow], outcome: &BatchOutcome) {

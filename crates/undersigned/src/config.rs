@@ -70,6 +70,12 @@ pub struct Config {
     pub writers: usize,
     /// Most rows in one transaction.
     pub batch_max: usize,
+    /// Milliseconds a batch of fewer than 32 rows waits for more before it
+    /// is written; 0: never.
+    pub batch_linger_ms: u64,
+    /// Milliseconds a call to Redis holding fewer than 32 signatures' checks
+    /// waits for more; 0: never.
+    pub guard_linger_ms: u64,
     /// Signatures waiting for a writer before new ones get 503.
     pub queue_capacity: usize,
     /// Postgres connections (writers included).
@@ -111,6 +117,8 @@ impl Default for Config {
             hcaptcha_timeout_ms: 3000,
             writers: 2,
             batch_max: 1000,
+            batch_linger_ms: 2,
+            guard_linger_ms: 1,
             queue_capacity: 50_000,
             pool_size: 16,
             max_connections: 10_000,
@@ -268,6 +276,7 @@ impl Config {
         IngestConfig {
             writers: self.writers,
             batch_max: self.batch_max,
+            batch_linger: Duration::from_millis(self.batch_linger_ms),
             queue_capacity: self.queue_capacity,
         }
     }

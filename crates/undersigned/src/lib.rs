@@ -39,7 +39,12 @@ pub enum StartError {
 /// the new counts at its next reload from Postgres, within seconds.
 pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), StartError> {
     let (store, pepper) = open_store(config).await?;
-    let guard = Arc::new(Guard::new(None, &config.redis_prefix, config.limits()?));
+    let guard = Arc::new(Guard::new(
+        None,
+        &config.redis_prefix,
+        config.limits()?,
+        Duration::ZERO,
+    ));
     let ingest = Ingest::start(
         config.ingest(),
         store.clone(),
@@ -127,7 +132,12 @@ pub async fn run(
         prometheus::process_collector::ProcessCollector::for_self(),
     ))?;
     let link = config.redis_url().map(RedisLink::new).transpose()?;
-    let guard = Arc::new(Guard::new(link.clone(), &config.redis_prefix, limits));
+    let guard = Arc::new(Guard::new(
+        link.clone(),
+        &config.redis_prefix,
+        limits,
+        Duration::from_millis(config.guard_linger_ms),
+    ));
     let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
     let ingest = Ingest::start(
         config.ingest(),

@@ -8,6 +8,7 @@ mod errors;
 mod events;
 mod exports;
 mod fake_hcaptcha;
+mod grouping;
 mod instances;
 mod kiosk;
 mod limits;

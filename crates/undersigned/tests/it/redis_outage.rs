@@ -1,51 +1,9 @@
 //! Without Redis, or with Redis gone mid-run, counts stay exact and nothing is lost.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
-use crate::support::{Namespace, TestApp, receipt, rows, signer, stored};
-
-/// A Redis of this test's own, so stopping it disturbs no other test.
-async fn private_redis() -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("redis-server is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
-    for _ in 0..200 {
-        if let Ok(mut c) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING")
-                .query_async::<String>(&mut c)
-                .await
-                .is_ok()
-        {
-            return (child, url);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("private redis did not start");
-}
+use crate::support::{Namespace, TestApp, private_redis, receipt, rows, signer, stored};
 
 /// Signs all bodies concurrently; every one must be acknowledged.
 async fn sign_all(app: &TestApp, slug: &str, bodies: &[Value]) -> Vec<uuid::Uuid> {

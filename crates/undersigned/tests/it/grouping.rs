@@ -1,0 +1,116 @@
+//! Signatures that arrive a little apart share one Redis call and one commit:
+//! the guard and the writers linger when what they gathered is small.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use crate::support::{Namespace, TestApp, private_redis, rows, signer};
+
+/// Commands of one name that the Redis at `url` has run.
+async fn commands(url: &str, name: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let prefix = format!("cmdstat_{name}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A counter or histogram count from the service's metrics.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.metrics_text().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+}
+
+/// Signs signers `from..to`, one every 10 ms, and waits for every answer.
+async fn sign_apart(app: &TestApp, slug: &str, from: usize, to: usize) {
+    let answers = join_all((from..to).map(|i| async move {
+        tokio::time::sleep(Duration::from_millis(10 * (i - from) as u64)).await;
+        app.sign(slug, &signer(i)).await
+    }))
+    .await;
+    for a in answers {
+        assert_eq!(a.status(), 202);
+    }
+}
+
+/// A service on a Redis of its own (whose commands are this test's alone),
+/// both lingers set to `linger_ms`, and a petition signed once, so that the
+/// guard's script is loaded and the counts below start from there.
+struct Lingering {
+    _redis: tokio::process::Child,
+    url: String,
+    ns: Namespace,
+    app: TestApp,
+    slug: String,
+}
+
+impl Lingering {
+    async fn start(linger_ms: u64) -> Self {
+        let (redis, url) = private_redis().await;
+        let ns = Namespace::new();
+        let app = TestApp::start(&ns, |c| {
+            c.redis_url = url.clone();
+            c.guard_linger_ms = linger_ms;
+            c.batch_linger_ms = linger_ms;
+        })
+        .await;
+        let slug = app.petition("lingering").await;
+        sign_apart(&app, &slug, 0, 1).await;
+        Self {
+            _redis: redis,
+            url,
+            ns,
+            app,
+            slug,
+        }
+    }
+
+    /// Guard calls, commits and rows committed so far.
+    async fn tally(&self) -> (u64, u64, u64) {
+        (
+            commands(&self.url, "evalsha").await,
+            metric(&self.app, "undersigned_batch_rows_count").await,
+            metric(&self.app, "undersigned_batch_rows_sum").await,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_arriving_apart_share_one_redis_call_and_one_commit() {
+    let t = Lingering::start(300).await;
+    let before = t.tally().await;
+    // Ten signers over 90 ms: each alone would be a call and a commit.
+    sign_apart(&t.app, &t.slug, 1, 11).await;
+    let after = t.tally().await;
+    assert_eq!(after.0 - before.0, 1, "one guard call");
+    assert_eq!(after.1 - before.1, 1, "one commit");
+    assert_eq!(after.2 - before.2, 10);
+    assert_eq!(rows(&t.ns.sql().await).await, 11);
+    t.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_lingering_each_signature_arriving_alone_is_its_own_call_and_commit() {
+    let t = Lingering::start(0).await;
+    let before = t.tally().await;
+    // 40 ms apart, each is answered before the next arrives.
+    for i in 1..6 {
+        assert_eq!(t.app.sign(&t.slug, &signer(i)).await.status(), 202);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let after = t.tally().await;
+    assert_eq!(after.0 - before.0, 5);
+    assert_eq!(after.1 - before.1, 5);
+    assert_eq!(rows(&t.ns.sql().await).await, 6);
+    t.app.stop().await;
+}
