@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A unique value (a slug, say) is already taken.
     #[error("already exists")]
     Conflict,
+    /// What one read, shared by several callers, met.
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
