@@ -162,10 +162,11 @@ impl Catalog {
     /// before the change: what they find is not cached, and callers from now
     /// on start a read of their own.
     pub fn forget(&self, slug: &str) {
+        // Under the cache's lock, so that no caller finds the slug uncached
+        // and joins the read under way in between.
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         self.forgotten.fetch_add(1, Ordering::AcqRel);
         cache.remove(slug);
-        drop(cache);
         self.loading
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -305,8 +306,9 @@ mod tests {
         // STALE_FOR is long enough for dropping a database on a loaded machine.
         let stale_for = Duration::from_secs(3);
         let catalog = Catalog::with_times(store, Duration::from_millis(50), stale_for);
-        let read_at = Instant::now();
         let read = catalog.by_slug("catalog").await.unwrap().unwrap();
+        // The entry's age counts from a moment before this one.
+        let read_at = Instant::now();
         assert_eq!(read.id, id);
 
         drop_database(&name).await;
@@ -318,7 +320,7 @@ mod tests {
             assert_eq!(answer.unwrap().unwrap().id, id);
         }
         // Past STALE_FOR the failure shows.
-        tokio::time::sleep_until((read_at + stale_for).into()).await;
+        tokio::time::sleep_until((read_at + stale_for + Duration::from_millis(50)).into()).await;
         assert!(catalog.by_slug("catalog").await.is_err());
     }
 }

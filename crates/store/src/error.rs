@@ -21,7 +21,13 @@ pub enum StoreError {
 impl StoreError {
     /// A unique constraint refused a row.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, Self::Postgres(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION))
+        match self {
+            Self::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            Self::Shared(e) => e.is_unique_violation(),
+            _ => false,
+        }
     }
 
     /// Whether retrying the same transaction may succeed (deadlock, serialization).
@@ -33,6 +39,7 @@ impl StoreError {
                 Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
                     || *c == SqlState::T_R_SERIALIZATION_FAILURE
             ),
+            Self::Shared(e) => e.is_transient(),
             _ => false,
         }
     }

@@ -174,7 +174,14 @@ pub enum ConfigError {
     ExportKey,
     #[error("UNDERSIGNED_POOL_SIZE must exceed UNDERSIGNED_WRITERS, which hold a connection each")]
     PoolTooSmall,
+    #[error(
+        "UNDERSIGNED_{0} must be at most {MAX_LINGER_MS}: every signer of a small batch waits it"
+    )]
+    LingerTooLong(&'static str),
 }
+
+/// The longest a small batch may wait for more.
+const MAX_LINGER_MS: u64 = 1000;
 
 /// An Ed25519 signing key from its seed in hex.
 pub fn export_key(seed: &str) -> Result<ed25519_dalek::SigningKey, ConfigError> {
@@ -213,6 +220,12 @@ impl Config {
         }
         if self.pool_size <= self.writers {
             return Err(ConfigError::PoolTooSmall);
+        }
+        if self.batch_linger_ms > MAX_LINGER_MS {
+            return Err(ConfigError::LingerTooLong("BATCH_LINGER_MS"));
+        }
+        if self.guard_linger_ms > MAX_LINGER_MS {
+            return Err(ConfigError::LingerTooLong("GUARD_LINGER_MS"));
         }
         Ok(())
     }
@@ -376,26 +389,24 @@ mod tests {
     #[test]
     fn refuses_bad_values_with_their_name() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("UNDERSIGNED_IP_LIMIT", "lots");
-            let e = Config::load(None).unwrap_err().to_string();
-            assert!(e.contains("UNDERSIGNED_IP_LIMIT"), "{e}");
-            jail.set_env("UNDERSIGNED_IP_LIMIT", "off");
-            jail.set_env("UNDERSIGNED_DOMAIN_LIMIT", "1/1d");
-            let e = Config::load(None).unwrap_err().to_string();
-            assert!(e.contains("UNDERSIGNED_DOMAIN_LIMIT"), "{e}");
-            jail.set_env("UNDERSIGNED_DOMAIN_LIMIT", "off");
-            jail.set_env("UNDERSIGNED_TRUSTED_PROXIES", "10.0.0.0/8,lan");
-            let e = Config::load(None).unwrap_err().to_string();
-            assert!(
-                e.contains("UNDERSIGNED_TRUSTED_PROXIES") && e.contains("lan"),
-                "{e}"
-            );
-            jail.set_env("UNDERSIGNED_TRUSTED_PROXIES", "10.0.0.0/8");
-            // A one-character secret once panicked inside the hCaptcha crate.
-            jail.set_env("UNDERSIGNED_HCAPTCHA_SECRET", "x");
-            let e = Config::load(None).unwrap_err().to_string();
-            assert!(e.contains("UNDERSIGNED_HCAPTCHA_SECRET"), "{e}");
-            jail.set_env("UNDERSIGNED_HCAPTCHA_SECRET", "");
+            // Each bad value, then a good one, so the next case fails alone;
+            // the message names the variable and what in it is wrong.
+            let named = [
+                ("IP_LIMIT", "lots", "off", "lots"),
+                ("DOMAIN_LIMIT", "1/1d", "off", "1/1d"),
+                ("TRUSTED_PROXIES", "10.0.0.0/8,lan", "10.0.0.0/8", "lan"),
+                // A one-character secret once panicked inside the hCaptcha crate.
+                ("HCAPTCHA_SECRET", "x", "", ""),
+                ("BATCH_LINGER_MS", "5000", "2", "1000"),
+                ("GUARD_LINGER_MS", "1001", "1", "1000"),
+            ];
+            for (name, bad, good, said) in named {
+                let var = format!("UNDERSIGNED_{name}");
+                jail.set_env(&var, bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains(&var) && e.contains(said), "{e}");
+                jail.set_env(&var, good);
+            }
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "short");
             assert!(matches!(Config::load(None), Err(ConfigError::WeakPepper)));
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");
