@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
-
 use tracing::warn;
 use undersigned_domain::Slug;
 use undersigned_store::{Petition, Store, StoreError};
