@@ -97,6 +97,7 @@ async fn signatures_arriving_apart_share_one_redis_call_and_one_commit() {
     assert_eq!(after.2 - before.2, 10);
     assert_eq!(rows(&t.ns.sql().await).await, 11);
     t.app.stop().await;
+    t.ns.clean().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,4 +117,5 @@ async fn without_lingering_each_signature_arriving_alone_is_its_own_call_and_com
     assert_eq!(after.2 - before.2, 10);
     assert_eq!(rows(&t.ns.sql().await).await, 11);
     t.app.stop().await;
+    t.ns.clean().await;
 }
