@@ -83,39 +83,41 @@ impl Lingering {
             metric(&self.app, "undersigned_batch_rows_sum").await,
         )
     }
+
+    /// Signs ten more signers, 10 ms apart, and checks that all ten are
+    /// stored; returns the guard calls and commits that took them.
+    async fn sign_ten_apart(&self) -> (u64, u64) {
+        let before = self.tally().await;
+        sign_apart(&self.app, &self.slug, 1, 11).await;
+        let after = self.tally().await;
+        assert_eq!(after.2 - before.2, 10);
+        assert_eq!(rows(&self.ns.sql().await).await, 11);
+        (after.0 - before.0, after.1 - before.1)
+    }
+
+    async fn finish(self) {
+        self.app.stop().await;
+        self.ns.clean().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signatures_arriving_apart_share_one_redis_call_and_one_commit() {
     let t = Lingering::start(300).await;
-    let before = t.tally().await;
     // Ten signers over 90 ms: each alone would be a call and a commit.
-    sign_apart(&t.app, &t.slug, 1, 11).await;
-    let after = t.tally().await;
-    assert_eq!(after.0 - before.0, 1, "one guard call");
-    assert_eq!(after.1 - before.1, 1, "one commit");
-    assert_eq!(after.2 - before.2, 10);
-    assert_eq!(rows(&t.ns.sql().await).await, 11);
-    t.app.stop().await;
-    t.ns.clean().await;
+    let (calls, commits) = t.sign_ten_apart().await;
+    assert_eq!(calls, 1, "one guard call");
+    assert_eq!(commits, 1, "one commit");
+    t.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_lingering_each_signature_arriving_alone_is_its_own_call_and_commit() {
     let t = Lingering::start(0).await;
-    let before = t.tally().await;
     // The same ten signers over 90 ms: each is answered in a few
     // milliseconds, mostly before the next arrives.
-    sign_apart(&t.app, &t.slug, 1, 11).await;
-    let after = t.tally().await;
-    assert!(
-        after.0 - before.0 >= 5,
-        "{} guard calls",
-        after.0 - before.0
-    );
-    assert!(after.1 - before.1 >= 5, "{} commits", after.1 - before.1);
-    assert_eq!(after.2 - before.2, 10);
-    assert_eq!(rows(&t.ns.sql().await).await, 11);
-    t.app.stop().await;
-    t.ns.clean().await;
+    let (calls, commits) = t.sign_ten_apart().await;
+    assert!(calls >= 5, "{calls} guard calls");
+    assert!(commits >= 5, "{commits} commits");
+    t.finish().await;
 }
