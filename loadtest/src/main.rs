@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use http::{Request, header};
 use http_body_util::Full;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
 
 use client::{Conn, Error};
 use run::{Outcome, Plan, Tally};
@@ -74,6 +75,11 @@ struct RunArgs {
     /// Counter reads per second (open loop); as fast as answered when absent.
     #[arg(long)]
     read_rate: Option<f64>,
+    /// Send the counter reads to the reference server instead of the service:
+    /// what that many bare HTTP round trips cost the signing beside them on
+    /// this machine, whatever the service does to answer them.
+    #[arg(long, requires = "readers")]
+    read_reference: bool,
     /// Check every acknowledged signer's row in this database after the run.
     #[arg(long)]
     database_url: Option<String>,
@@ -150,6 +156,7 @@ async fn create_petition(target: SocketAddr, token: &str) -> Result<String, Erro
 fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
     Plan {
         target,
+        read_target: target,
         slug,
         // Tablets alone may sign: then no web connection is needed.
         connections: if args.tablets > 0 {
@@ -168,8 +175,8 @@ fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
     }
 }
 
-/// Starts the reference server as a child process and measures it.
-async fn measure_reference(args: &RunArgs) -> Result<Outcome, Error> {
+/// Starts the reference server as a child process (killed when dropped).
+async fn start_reference() -> Result<(Child, SocketAddr), Error> {
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .arg("reference")
         .stdout(Stdio::piped())
@@ -181,7 +188,13 @@ async fn measure_reference(args: &RunArgs) -> Result<Outcome, Error> {
         .next_line()
         .await?
         .ok_or("reference printed nothing")?;
-    let outcome = run::run(plan(args, address.parse()?, "reference".into())).await;
+    Ok((child, address.parse()?))
+}
+
+/// Measures the reference server with the run's settings.
+async fn measure_reference(args: &RunArgs) -> Result<Outcome, Error> {
+    let (mut child, address) = start_reference().await?;
+    let outcome = run::run(plan(args, address, "reference".into())).await;
     child.kill().await?;
     Ok(outcome)
 }
@@ -199,6 +212,13 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
         (None, None) => return Err("give --petition SLUG or --admin-token TOKEN".into()),
     };
     let mut plan = plan(&args, target, slug.clone());
+    let _read_reference = if args.read_reference {
+        let (child, address) = start_reference().await?;
+        plan.read_target = address;
+        Some(child)
+    } else {
+        None
+    };
     if args.tablets > 0 {
         let token = args
             .admin_token
@@ -238,6 +258,12 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
             .map(|r| format!(" at {r:.0}/s"))
             .unwrap_or_default(),
     );
+    if args.read_reference {
+        println!(
+            "readers: reading from the reference server at {}",
+            plan.read_target
+        );
+    }
     let outcome = run::run(plan).await;
     let seconds = outcome.elapsed.as_secs_f64();
     report("signing", &outcome.sign, seconds);

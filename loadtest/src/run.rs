@@ -22,6 +22,8 @@ use crate::tablets::{self, TabletOutcome, TabletPlan};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: SocketAddr,
+    /// Where the counter reads go: the service, or the reference server.
+    pub read_target: SocketAddr,
     pub slug: String,
     /// Signing connections.
     pub connections: usize,
@@ -280,7 +282,7 @@ pub async fn run(plan: Plan) -> Outcome {
             let shared = shared.clone();
             let mut pace = Pace::new(plan.read_rate, started, r, plan.readers);
             tokio::spawn(async move {
-                let mut conn = Conn::new(shared.plan.target);
+                let mut conn = Conn::new(shared.plan.read_target);
                 let mut tally = Tally::new();
                 let uri = format!("/v1/petitions/{}/count", shared.plan.slug);
                 while let Some(since) = pace.next(&shared).await {
