@@ -97,6 +97,10 @@ struct RunArgs {
     /// Share of tablet batches sent twice, as after a lost answer (0 to 1).
     #[arg(long, default_value_t = 0.1)]
     resend_share: f64,
+    /// Also print, second by second, the requests and how many took longer
+    /// than this many milliseconds (by the second each was meant to start).
+    #[arg(long, value_name = "MS")]
+    timeline: Option<f64>,
 }
 
 #[tokio::main]
@@ -172,6 +176,9 @@ fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
         readers: args.readers,
         read_rate: args.read_rate,
         tablets: None,
+        timeline: args
+            .timeline
+            .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
     }
 }
 
@@ -363,4 +370,18 @@ fn report(what: &str, tally: &Tally, seconds: f64) {
         ms(0.999),
         tally.latency.max() as f64 / 1000.0
     );
+    if let Some(timeline) = &tally.timeline {
+        println!(
+            "{what} by second: requests, slower than {:.1} ms, slowest ms",
+            timeline.slow_ms()
+        );
+        for (at, second) in timeline.seconds.iter().enumerate() {
+            println!(
+                "  {at:>4} s  {:>8}  {:>7}  {:>9.2}",
+                second.requests,
+                second.slow,
+                second.slowest as f64 / 1000.0
+            );
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub struct Plan {
     pub read_rate: Option<f64>,
     /// Event tablets sending batches, besides the web signers.
     pub tablets: Option<TabletPlan>,
+    /// Also count, second by second, the requests slower than this.
+    pub timeline: Option<Duration>,
 }
 
 /// What one kind of request met.
@@ -50,6 +52,32 @@ pub struct Tally {
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub io_errors: u64,
+    /// Second by second of the run, when asked for.
+    pub timeline: Option<Timeline>,
+}
+
+/// Requests by the second of the run they were meant to start in: whether a
+/// tail is spread over the run or gathered in a few seconds (the first ones,
+/// when every connection opens at once, or a stall of the machine).
+pub struct Timeline {
+    origin: Instant,
+    /// Microseconds: a request that took longer is slow.
+    slow: u64,
+    pub seconds: Vec<Second>,
+}
+
+impl Timeline {
+    pub fn slow_ms(&self) -> f64 {
+        self.slow as f64 / 1000.0
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+pub struct Second {
+    pub requests: u64,
+    pub slow: u64,
+    /// Microseconds.
+    pub slowest: u64,
 }
 
 impl Tally {
@@ -58,7 +86,19 @@ impl Tally {
             latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
             statuses: BTreeMap::new(),
             io_errors: 0,
+            timeline: None,
         }
+    }
+
+    /// A tally that also keeps the run's timeline, when the plan asks for one.
+    pub(crate) fn for_run(shared: &Shared) -> Self {
+        let mut tally = Self::new();
+        tally.timeline = shared.plan.timeline.map(|slow| Timeline {
+            origin: shared.started,
+            slow: u64::try_from(slow.as_micros()).unwrap_or(u64::MAX),
+            seconds: Vec::new(),
+        });
+        tally
     }
 
     pub(crate) fn add(&mut self, other: &Tally) {
@@ -67,6 +107,21 @@ impl Tally {
             *self.statuses.entry(*s).or_default() += n;
         }
         self.io_errors += other.io_errors;
+        if let Some(theirs) = &other.timeline {
+            let ours = self.timeline.get_or_insert_with(|| Timeline {
+                origin: theirs.origin,
+                slow: theirs.slow,
+                seconds: Vec::new(),
+            });
+            if ours.seconds.len() < theirs.seconds.len() {
+                ours.seconds.resize(theirs.seconds.len(), Second::default());
+            }
+            for (o, t) in ours.seconds.iter_mut().zip(&theirs.seconds) {
+                o.requests += t.requests;
+                o.slow += t.slow;
+                o.slowest = o.slowest.max(t.slowest);
+            }
+        }
     }
 
     /// Records the time since `since`, in microseconds.
@@ -75,6 +130,16 @@ impl Tally {
             .unwrap_or(u64::MAX)
             .max(1);
         let _ = self.latency.record(micros);
+        if let Some(timeline) = &mut self.timeline {
+            let at = since.saturating_duration_since(timeline.origin).as_secs() as usize;
+            if timeline.seconds.len() <= at {
+                timeline.seconds.resize(at + 1, Second::default());
+            }
+            let second = &mut timeline.seconds[at];
+            second.requests += 1;
+            second.slow += u64::from(micros > timeline.slow);
+            second.slowest = second.slowest.max(micros);
+        }
     }
 
     pub fn count(&self, status: u16) -> u64 {
@@ -106,6 +171,7 @@ pub(crate) struct Shared {
     /// The next new signer; web signers and tablets draw from it alike.
     pub(crate) next: AtomicU64,
     pub(crate) stop: AtomicBool,
+    pub(crate) started: Instant,
     pub(crate) deadline: Instant,
 }
 
@@ -246,6 +312,7 @@ impl Pace {
 pub async fn run(plan: Plan) -> Outcome {
     let started = Instant::now();
     let shared = Arc::new(Shared {
+        started,
         deadline: started + plan.duration,
         next: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -263,7 +330,7 @@ pub async fn run(plan: Plan) -> Outcome {
                         0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
                     ),
                     body: String::with_capacity(512),
-                    tally: Tally::new(),
+                    tally: Tally::for_run(&shared),
                     receipts: Vec::new(),
                     acked: Vec::new(),
                 };
@@ -283,7 +350,7 @@ pub async fn run(plan: Plan) -> Outcome {
             let mut pace = Pace::new(plan.read_rate, started, r, plan.readers);
             tokio::spawn(async move {
                 let mut conn = Conn::new(shared.plan.read_target);
-                let mut tally = Tally::new();
+                let mut tally = Tally::for_run(&shared);
                 let uri = format!("/v1/petitions/{}/count", shared.plan.slug);
                 while let Some(since) = pace.next(&shared).await {
                     let request = Request::get(&uri)
@@ -341,4 +408,44 @@ pub async fn run(plan: Plan) -> Outcome {
     outcome.tablets.acked.sort_unstable();
     outcome.tablets.acked.dedup();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeline_counts_each_request_in_the_second_it_was_meant_to_start() {
+        let origin = Instant::now() - Duration::from_millis(2500);
+        let mut tally = Tally::new();
+        tally.timeline = Some(Timeline {
+            origin,
+            slow: 1_000_000,
+            seconds: Vec::new(),
+        });
+        // Meant to start 0.2 s in, answered now: 2.3 s, slow.
+        tally.record_since(origin + Duration::from_millis(200));
+        // Meant to start now, answered at once.
+        tally.record_since(Instant::now());
+        let seconds = &tally.timeline.as_ref().unwrap().seconds;
+        assert_eq!(seconds.len(), 3);
+        assert_eq!((seconds[0].requests, seconds[0].slow), (1, 1));
+        assert!(seconds[0].slowest >= 2_300_000, "{}", seconds[0].slowest);
+        assert_eq!((seconds[1].requests, seconds[1].slow), (0, 0));
+        assert_eq!((seconds[2].requests, seconds[2].slow), (1, 0));
+
+        // Merged into the run's total, second by second.
+        let mut total = Tally::new();
+        total.add(&tally);
+        total.add(&tally);
+        let merged = &total.timeline.as_ref().unwrap().seconds;
+        assert_eq!(
+            merged
+                .iter()
+                .map(|s| (s.requests, s.slow))
+                .collect::<Vec<_>>(),
+            [(2, 2), (0, 0), (2, 0)]
+        );
+        assert_eq!(total.latency.len(), 4);
+    }
 }
