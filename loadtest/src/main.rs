@@ -6,6 +6,7 @@ mod reference;
 mod run;
 mod signers;
 mod tablets;
+mod timing;
 mod verify;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -33,6 +34,20 @@ struct Cli {
 enum Command {
     /// Sign (and optionally read the counter) against a running service.
     Run(RunArgs),
+    /// Sequential signatures on one connection, alternating a new signer and
+    /// one who already signed: each kind's latency, to show a duplicate cannot
+    /// be told apart by timing (run the service with its limits off).
+    Timing {
+        /// The service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        target: String,
+        /// Admin token to create a fresh petition for the run.
+        #[arg(long, env = "UNDERSIGNED_ADMIN_TOKEN")]
+        admin_token: String,
+        /// New signers, each followed by a repeated one.
+        #[arg(long, default_value_t = 2000)]
+        pairs: u64,
+    },
     /// The bare hyper server: reads the body, answers 202. Prints its address.
     Reference {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -110,6 +125,17 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("reference: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Timing {
+            target,
+            admin_token,
+            pairs,
+        } => match time_duplicates(&target, &admin_token, pairs).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("loadtest: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -340,6 +366,28 @@ async fn execute(args: RunArgs) -> Result<bool, Error> {
         );
     }
     Ok(exact)
+}
+
+async fn time_duplicates(target: &str, token: &str, pairs: u64) -> Result<(), Error> {
+    let target = resolve(target)?;
+    let slug = create_petition(target, token).await?;
+    let timing = timing::run(target, &slug, pairs).await?;
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    for (what, h) in [("new", &timing.fresh), ("duplicate", &timing.repeated)] {
+        println!(
+            "{what:>9}: {} signatures, latency ms p10 {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}",
+            h.len(),
+            ms(h, 0.1),
+            ms(h, 0.5),
+            ms(h, 0.9),
+            ms(h, 0.99)
+        );
+    }
+    println!(
+        "median ratio duplicate / new: {:.2}",
+        ms(&timing.repeated, 0.5) / ms(&timing.fresh, 0.5)
+    );
+    Ok(())
 }
 
 fn verdict(ok: bool) -> &'static str {

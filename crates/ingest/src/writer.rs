@@ -49,11 +49,27 @@ impl Writer {
             if self.take(&mut batch).await == 0 {
                 return;
             }
-            let (rows, replies): (Vec<_>, Vec<_>) =
-                batch.drain(..).map(|p| (p.row, p.reply)).unzip();
-            self.metrics.batch_rows.observe(rows.len() as f64);
+            let mut rows = Vec::with_capacity(batch.len());
+            let mut replies = Vec::with_capacity(batch.len());
+            let mut riders = Vec::new();
+            for pending in batch.drain(..) {
+                match pending.row {
+                    Some(row) => {
+                        rows.push(row);
+                        replies.push(pending.reply);
+                    }
+                    None => riders.push(pending.reply),
+                }
+            }
             let started = Instant::now();
-            let result = self.store.write(&rows).await;
+            // Riders alone still wait for a commit's flush to disk, as a new
+            // signer would; with rows, they ride that batch's commit.
+            let result = if rows.is_empty() {
+                self.store.sync().await.map(|()| BatchOutcome::default())
+            } else {
+                self.metrics.batch_rows.observe(rows.len() as f64);
+                self.store.write(&rows).await
+            };
             self.metrics
                 .batch_commit_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -64,13 +80,19 @@ impl Writer {
                     for (reply, outcome) in replies.into_iter().zip(outcome.rows) {
                         let _ = reply.send(Ok(outcome));
                     }
+                    for rider in riders {
+                        let _ = rider.send(Ok(RowOutcome::Duplicate));
+                    }
                 }
                 Err(e) => {
                     // Nothing of this batch was acknowledged: its signers get a 503
-                    // and retry, and their retries are idempotent.
+                    // and retry, and their retries are idempotent. Riders share
+                    // the batch's fate, as they would have as rows.
                     error!(error = %e, rows = rows.len(), "signature batch failed");
-                    self.metrics.rejected.inc_by(rows.len() as u64);
-                    for reply in replies {
+                    self.metrics
+                        .rejected
+                        .inc_by((rows.len() + riders.len()) as u64);
+                    for reply in replies.into_iter().chain(riders) {
                         let _ = reply.send(Err(SignError::Storage(e.to_string())));
                     }
                     failures = (failures + 1).min(5);

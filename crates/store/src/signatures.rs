@@ -59,7 +59,7 @@ pub enum RowOutcome {
     IdReused,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct BatchOutcome {
     /// One outcome per input row, in order.
     pub rows: Vec<RowOutcome>,
@@ -156,6 +156,9 @@ static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// the pool with it.
 const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
+/// One statement, so its own transaction: an id assigned, a commit flushed.
+const SYNC: &str = "SELECT pg_current_xact_id()";
+
 // Sorted input gives every transaction the same lock order on count rows.
 const BUMP_COUNTS: &str = "
     INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count)
@@ -206,6 +209,42 @@ impl SignatureWriter {
         if let Some(client) = self.client.take() {
             drop(Object::take(client));
         }
+    }
+
+    /// The writer's own connection, opened (and set to generic plans) when
+    /// it has none.
+    async fn connection(&mut self) -> Result<&mut Object, StoreError> {
+        if self.client.is_none() {
+            // Held by the writer before the setting is sent, so that a failure
+            // (or a cancelled write) closes it rather than pools it.
+            let client = self.client.insert(self.pool.get().await?);
+            if let Err(e) = client.batch_execute(GENERIC_PLANS).await {
+                self.forget_connection();
+                return Err(e.into());
+            }
+        }
+        match self.client.as_mut() {
+            Some(client) => Ok(client),
+            None => unreachable!("connection set above"),
+        }
+    }
+
+    /// Commits a transaction that writes no row but still waits for its
+    /// commit record to be flushed, as a batch's commit does: taking a
+    /// transaction id is what makes Postgres log and flush the commit. Signers
+    /// already known to have signed wait for this when no batch is under way,
+    /// so that their answer takes as long as a new signer's.
+    pub async fn sync(&mut self) -> Result<(), StoreError> {
+        let result = async {
+            let client = self.connection().await?;
+            client.batch_execute(SYNC).await?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            self.forget_connection();
+        }
+        result
     }
 
     /// Stores a batch in one transaction. Deadlocks and serialization failures are
@@ -329,18 +368,8 @@ impl SignatureWriter {
         probes: &[&SignatureRow],
         careful: bool,
     ) -> Result<(BatchOutcome, Vec<Option<RowOutcome>>), StoreError> {
-        if self.client.is_none() {
-            // Held by the writer before the setting is sent, so that a failure
-            // (or a cancelled write) closes it rather than pools it.
-            let client = self.client.insert(self.pool.get().await?);
-            if let Err(e) = client.batch_execute(GENERIC_PLANS).await {
-                self.forget_connection();
-                return Err(e.into());
-            }
-        }
-        let Some(client) = self.client.as_mut() else {
-            unreachable!("connection set above");
-        };
+        let shard = self.shard;
+        let client = self.connection().await?;
         let offline = rows.iter().any(|r| r.channel != Channel::Web);
         let columns = Columns::of(rows);
         let arrays = &columns.params()[..if offline { 18 } else { 15 }];
@@ -350,7 +379,7 @@ impl SignatureWriter {
                 .prepare_cached(&FAST_WRITES[usize::from(offline)])
                 .await?;
             let mut params = arrays.to_vec();
-            params.push(&self.shard);
+            params.push(&shard);
             let mut outcome = BatchOutcome {
                 rows: vec![RowOutcome::Inserted; rows.len()],
                 cells: Vec::new(),
@@ -372,7 +401,7 @@ impl SignatureWriter {
         let bumps = Bumps {
             counts: client.prepare_cached(BUMP_COUNTS).await?,
             events: client.prepare_cached(BUMP_EVENTS).await?,
-            shard: self.shard,
+            shard,
         };
         let tx = client.transaction().await?;
         let inserted: HashSet<Uuid> = tx

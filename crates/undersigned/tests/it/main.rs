@@ -18,4 +18,5 @@ mod petitions;
 mod redis_outage;
 mod roles;
 mod support;
+mod timing;
 mod web;
