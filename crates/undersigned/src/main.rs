@@ -53,6 +53,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ExportOptions {
+    /// The petition's slug.
     #[arg(long)]
     petition: String,
     /// csv, jsonl, pdf or bundle.
@@ -90,6 +91,7 @@ struct ExportOptions {
 
 #[derive(clap::Args)]
 struct ImportOptions {
+    /// The slug of the petition the forms were signed for.
     #[arg(long)]
     petition: String,
     /// UTF-8 CSV with a header line naming its columns: full_name, email,
@@ -107,6 +109,7 @@ enum BundleCommand {
     /// Check a bundle: its signature, every file's SHA-256, the counts and the
     /// Merkle root; says what is wrong, if anything.
     Verify {
+        /// The bundle: a zip from `GET /v1/petitions/{slug}/export?format=bundle`.
         file: PathBuf,
         /// The campaign's public key (base64, from GET /v1/export-key); without
         /// it, the key the manifest names is used and reported.
@@ -115,13 +118,17 @@ enum BundleCommand {
     },
     /// Print the inclusion proof (JSON) of the signature with this receipt.
     Prove {
+        /// The bundle holding the signature.
         file: PathBuf,
+        /// The receipt the signer was given when signing (a UUID).
         #[arg(long)]
         receipt: String,
     },
     /// Check an inclusion proof against a delivered bundle's Merkle root.
     CheckProof {
+        /// The proof, as `bundle prove` prints it (JSON).
         proof: PathBuf,
+        /// The signer's receipt (a UUID): the proof must be of its row.
         #[arg(long)]
         receipt: String,
         /// The `merkle_root` of the delivered bundle's manifest.
@@ -144,6 +151,8 @@ struct PetitionCreate {
     /// in several locales (`translations`), `targets`, and every other field.
     #[arg(long)]
     from: Option<PathBuf>,
+    /// The petition's name in its URLs (`/v1/petitions/{slug}`): lower-case
+    /// letters, digits and hyphens.
     #[arg(long)]
     slug: Option<String>,
     /// The title, in the default locale.
@@ -156,6 +165,7 @@ struct PetitionCreate {
     /// The short call to action forms show.
     #[arg(long)]
     ask: Option<String>,
+    /// How many signatures the campaign aims for.
     #[arg(long)]
     goal: Option<i64>,
     /// The default locale (`en` when neither this nor --from gives one).
@@ -630,4 +640,37 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("stop requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The commands, options and arguments that `--help` would list bare.
+    fn undocumented(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(path.clone());
+            }
+            undocumented(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_command_option_and_argument_has_a_help_text() {
+        Cli::command().debug_assert();
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        undocumented(&command, "undersigned", &mut missing);
+        assert!(missing.is_empty(), "without a help text: {missing:?}");
+    }
 }
