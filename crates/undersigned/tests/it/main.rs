@@ -16,6 +16,7 @@ mod limits;
 mod moderation;
 mod paper;
 mod petitions;
+mod readme;
 mod redis_outage;
 mod roles;
 mod support;
