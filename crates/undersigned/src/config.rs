@@ -157,7 +157,7 @@ const BIG_PROVIDERS: &[&str] = &[
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
+    #[error("{}", describe(.0))]
     Load(#[from] Box<figment::Error>),
     #[error("UNDERSIGNED_{name}: {error}")]
     Limit {
@@ -178,6 +178,31 @@ pub enum ConfigError {
         "UNDERSIGNED_{0} must be at most {MAX_LINGER_MS}: every signer of a small batch waits it"
     )]
     LingerTooLong(&'static str),
+}
+
+/// Each of figment's errors led by what is at fault: the variable
+/// (`UNDERSIGNED_LISTEN`), the file, or the file's key.
+fn describe(error: &figment::Error) -> String {
+    let one = |e: figment::Error| {
+        let key = e.path.join(".");
+        let file = e.metadata.as_ref().and_then(|m| m.source.as_ref());
+        let place = match (file, key.is_empty()) {
+            (Some(file), true) => file.to_string(),
+            (Some(file), false) => format!("{file}, key {key}"),
+            // Only the environment gives values without a source (the
+            // defaults are valid).
+            (None, false) => format!("UNDERSIGNED_{}", key.to_ascii_uppercase()),
+            (None, true) => "configuration".into(),
+        };
+        // Some kinds end with a line break of their own.
+        format!("{place}: {}", e.kind.to_string().trim_end())
+    };
+    error
+        .clone()
+        .into_iter()
+        .map(one)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The longest a small batch may wait for more.

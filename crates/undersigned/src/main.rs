@@ -1,9 +1,11 @@
 //! `undersigned`: serve, migrate, and the organizers' command line.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use thiserror::Error;
 use tracing_subscriber::EnvFilter;
 use undersigned::{Config, StartError, offline_ingest, open_export_key, open_store, run};
 use undersigned_export::{ExportRequest, Proof, check_proof, prove, verify_bundle, write_export};
@@ -53,6 +55,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ExportOptions {
+    /// The petition's slug.
     #[arg(long)]
     petition: String,
     /// csv, jsonl, pdf or bundle.
@@ -90,6 +93,7 @@ struct ExportOptions {
 
 #[derive(clap::Args)]
 struct ImportOptions {
+    /// The slug of the petition the forms were signed for.
     #[arg(long)]
     petition: String,
     /// UTF-8 CSV with a header line naming its columns: full_name, email,
@@ -107,23 +111,28 @@ enum BundleCommand {
     /// Check a bundle: its signature, every file's SHA-256, the counts and the
     /// Merkle root; says what is wrong, if anything.
     Verify {
+        /// The bundle: a zip from `GET /v1/petitions/{slug}/export?format=bundle`.
         file: PathBuf,
         /// The campaign's public key (base64, from GET /v1/export-key); without
         /// it, the key the manifest names is used and reported.
-        #[arg(long)]
-        key: Option<String>,
+        #[arg(long, value_parser = public_key)]
+        key: Option<ed25519_dalek::VerifyingKey>,
     },
     /// Print the inclusion proof (JSON) of the signature with this receipt.
     Prove {
+        /// The bundle holding the signature.
         file: PathBuf,
-        #[arg(long)]
-        receipt: String,
+        /// The receipt the signer was given when signing (a UUID).
+        #[arg(long, value_parser = receipt)]
+        receipt: uuid::Uuid,
     },
     /// Check an inclusion proof against a delivered bundle's Merkle root.
     CheckProof {
+        /// The proof, as `bundle prove` prints it (JSON).
         proof: PathBuf,
-        #[arg(long)]
-        receipt: String,
+        /// The signer's receipt (a UUID): the proof must be of its row.
+        #[arg(long, value_parser = receipt)]
+        receipt: uuid::Uuid,
         /// The `merkle_root` of the delivered bundle's manifest.
         #[arg(long)]
         root: String,
@@ -144,6 +153,8 @@ struct PetitionCreate {
     /// in several locales (`translations`), `targets`, and every other field.
     #[arg(long)]
     from: Option<PathBuf>,
+    /// The petition's name in its URLs (`/v1/petitions/{slug}`): lower-case
+    /// letters, digits and hyphens.
     #[arg(long)]
     slug: Option<String>,
     /// The title, in the default locale.
@@ -156,6 +167,7 @@ struct PetitionCreate {
     /// The short call to action forms show.
     #[arg(long)]
     ask: Option<String>,
+    /// How many signatures the campaign aims for.
     #[arg(long)]
     goal: Option<i64>,
     /// The default locale (`en` when neither this nor --from gives one).
@@ -180,18 +192,15 @@ struct PetitionCreate {
 
 impl PetitionCreate {
     /// The document the options describe: --from's, with the options set over it.
-    fn document(self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    fn document(self) -> Result<serde_json::Map<String, serde_json::Value>, CliError> {
         use serde_json::Value;
         let mut doc = match &self.from {
             None => serde_json::Map::new(),
-            Some(path) => {
-                let bytes = std::fs::read(path).map_err(|e| format!("--from {path:?}: {e}"))?;
-                match serde_json::from_slice(&bytes) {
-                    Ok(Value::Object(map)) => map,
-                    Ok(_) => return Err(format!("--from {path:?}: not a JSON object")),
-                    Err(e) => return Err(format!("--from {path:?}: {e}")),
-                }
-            }
+            Some(path) => match serde_json::from_slice(&read_file(path)?) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => return Err(refused(path, "not a JSON object")),
+                Err(e) => return Err(refused(path, format!("not JSON: {e}"))),
+            },
         };
         let mut set = |name: &str, value: Option<Value>| {
             if let Some(value) = value {
@@ -200,7 +209,7 @@ impl PetitionCreate {
         };
         let text = match &self.text_file {
             Some(path) => Some(
-                std::fs::read_to_string(path).map_err(|e| format!("--text-file {path:?}: {e}"))?,
+                String::from_utf8(read_file(path)?).map_err(|_| refused(path, "not UTF-8 text"))?,
             ),
             None => None,
         };
@@ -232,19 +241,128 @@ impl PetitionCreate {
 enum TokenCommand {
     /// Issue a token; prints only the token, once.
     Create {
-        /// admin, organizer, coordinator or device.
-        #[arg(long)]
-        role: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: RoleName,
         /// A petition the token may manage (organizer, device) or read (coordinator, one).
         #[arg(long = "petition")]
         petitions: Vec<String>,
         /// A country whose signatures a coordinator may see (ISO code).
-        #[arg(long = "country")]
+        #[arg(long = "country", value_parser = country)]
         countries: Vec<String>,
-        /// When the token stops working (RFC 3339).
-        #[arg(long)]
-        expires: Option<String>,
+        /// When the token stops working (RFC 3339, in the future).
+        #[arg(long, value_parser = future_time)]
+        expires: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+/// The roles a token can have, as the command line names them.
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleName {
+    /// Everything: petitions, tokens, block rules, the audit trail.
+    Admin,
+    /// Its petitions: change them, read their signatures and signals.
+    Organizer,
+    /// One petition and some countries: reading those countries' signatures.
+    Coordinator,
+    /// Its petitions: signing without a captcha (event tablets).
+    Device,
+}
+
+impl From<RoleName> for Role {
+    fn from(name: RoleName) -> Self {
+        match name {
+            RoleName::Admin => Role::Admin,
+            RoleName::Organizer => Role::Organizer,
+            RoleName::Coordinator => Role::Coordinator,
+            RoleName::Device => Role::Device,
+        }
+    }
+}
+
+// The value parsers clap runs: a value they refuse is bad usage (exit status
+// 2), reported by clap with the option that carried it.
+
+fn country(value: &str) -> Result<String, String> {
+    undersigned_domain::Country::parse(value)
+        .map(|c| c.as_str().to_owned())
+        .ok_or_else(|| "not an ISO 3166-1 alpha-2 country code, like NL".into())
+}
+
+fn future_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    match chrono::DateTime::parse_from_rfc3339(value) {
+        Ok(t) if t > chrono::Utc::now() => Ok(t.with_timezone(&chrono::Utc)),
+        Ok(_) => Err("a time in the past".into()),
+        Err(e) => Err(format!(
+            "not an RFC 3339 time, like 2030-06-30T00:00:00Z ({e})"
+        )),
+    }
+}
+
+fn receipt(value: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(value.trim()).map_err(|_| "a receipt is a UUID".into())
+}
+
+fn public_key(value: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or("not the base64 of a 32-byte Ed25519 public key")?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| "not an Ed25519 public key".into())
+}
+
+/// Why a command failed, naming the file or value at fault. `main` prints it
+/// once.
+#[derive(Debug, Error)]
+enum CliError {
+    /// The options do not fit together (exit status 2, as clap's own).
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("serving on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    /// A value the command refuses: a document, a slug, a bundle.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        Self::Start(e.into())
+    }
+}
+
+impl CliError {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
+/// A file's bytes; its error names the file.
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// What is wrong with a file's content.
+fn refused(path: &Path, why: impl std::fmt::Display) -> CliError {
+    CliError::Refused(format!("{}: {why}", path.display()))
 }
 
 #[tokio::main]
@@ -254,16 +372,22 @@ async fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => {
             eprintln!("undersigned: {e}");
-            return ExitCode::from(2);
+            return ExitCode::FAILURE;
         }
     };
     init_logging(&config);
+    let serving = matches!(cli.command, Command::Serve);
     match execute(cli.command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "failed");
-            eprintln!("undersigned: {e}");
-            ExitCode::FAILURE
+            // Said once: the service's end in its log, in the log's format
+            // (`UNDERSIGNED_LOG_FORMAT`); a command's failure to whoever typed it.
+            if serving {
+                tracing::error!(error = %e, "failed");
+            } else {
+                eprintln!("undersigned: {e}");
+            }
+            e.exit_code()
         }
     }
 }
@@ -281,11 +405,15 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn execute(command: Command, config: Config) -> Result<(), StartError> {
+async fn execute(command: Command, config: Config) -> Result<(), CliError> {
     match command {
         Command::Serve => {
-            let listener = undersigned_http::listen(config.listen)?;
-            run(config, listener, shutdown_signal()).await
+            let listener =
+                undersigned_http::listen(config.listen).map_err(|source| CliError::Listen {
+                    address: config.listen,
+                    source,
+                })?;
+            Ok(run(config, listener, shutdown_signal()).await?)
         }
         Command::Export(options) => export(options, &config).await,
         Command::Import(options) => import(options, &config).await,
@@ -297,37 +425,7 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
         }
         Command::Petition {
             command: PetitionCommand::Create(options),
-        } => {
-            let invalid = |what: String| StartError::Store(StoreError::Config(what));
-            let petition =
-                new_petition_from(options.document().map_err(invalid)?).map_err(|e| match e {
-                    ApiError::Invalid(errors) => invalid(
-                        errors
-                            .iter()
-                            .map(|e| format!("{}: {}", e.field, e.code))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ),
-                    other => invalid(format!("{other:?}")),
-                })?;
-            let (store, _) = open_store(&config).await?;
-            let audit = AuditEntry::new(
-                &Actor::default(),
-                "petition.create",
-                serde_json::json!({"slug": petition.slug, "via": "command line"}),
-            );
-            match store.create_petition(&petition, audit).await {
-                Ok(p) => {
-                    println!("{}", p.slug);
-                    Ok(())
-                }
-                Err(StoreError::Conflict) => Err(invalid(format!(
-                    "a petition with slug {} already exists",
-                    petition.slug.as_str()
-                ))),
-                Err(e) => Err(e.into()),
-            }
-        }
+        } => create_petition(options, &config).await,
         Command::Token {
             command:
                 TokenCommand::Create {
@@ -337,44 +435,24 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
                     expires,
                 },
         } => {
-            let invalid =
-                |what: String| -> Result<(), StartError> { Err(StoreError::Config(what).into()) };
-            let Some(role) = Role::parse(&role) else {
-                return invalid(format!(
-                    "--role {role:?}: admin, organizer, coordinator or device"
+            let role = Role::from(role);
+            let scope_ok = match role {
+                Role::Admin => petitions.is_empty() && countries.is_empty(),
+                Role::Organizer | Role::Device => !petitions.is_empty() && countries.is_empty(),
+                Role::Coordinator => petitions.len() == 1 && !countries.is_empty(),
+            };
+            if !scope_ok {
+                return Err(CliError::Usage(
+                    "token create: admin takes no --petition or --country; organizer and \
+                     device one --petition or more; coordinator exactly one --petition and \
+                     one --country or more"
+                        .into(),
                 ));
-            };
-            let expires_at = match expires.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
-                None => None,
-                Some(Ok(t)) if t > chrono::Utc::now() => Some(t.with_timezone(&chrono::Utc)),
-                Some(_) => return invalid("--expires: an RFC 3339 time in the future".into()),
-            };
-            let countries = countries
-                .iter()
-                .map(|c| undersigned_domain::Country::parse(c).map(|c| c.as_str().to_owned()))
-                .collect::<Option<Vec<_>>>();
-            let Some(countries) = countries else {
-                return invalid("--country: ISO 3166-1 alpha-2 codes".into());
-            };
+            }
             let (store, _) = open_store(&config).await?;
             let mut petition_ids = Vec::new();
             for slug in &petitions {
-                match store.petition_by_slug(slug).await? {
-                    Some(p) => petition_ids.push(p.id),
-                    None => return invalid(format!("--petition {slug:?}: no such petition")),
-                }
-            }
-            let scope_ok = match role {
-                Role::Admin => petition_ids.is_empty() && countries.is_empty(),
-                Role::Organizer | Role::Device => !petition_ids.is_empty() && countries.is_empty(),
-                Role::Coordinator => petition_ids.len() == 1 && !countries.is_empty(),
-            };
-            if !scope_ok {
-                return invalid(
-                    "scope: admin takes no --petition or --country; organizer and device one \
-                     --petition or more; coordinator exactly one --petition and one --country or more"
-                        .into(),
-                );
+                petition_ids.push(petition_named(&store, slug).await?.id);
             }
             let audit = AuditEntry::new(
                 &Actor::default(),
@@ -386,7 +464,7 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
                 role,
                 petition_ids,
                 countries,
-                expires_at,
+                expires_at: expires,
             };
             let (_, token) = store.create_token(&new, Some(audit)).await?;
             println!("{token}");
@@ -395,39 +473,73 @@ async fn execute(command: Command, config: Config) -> Result<(), StartError> {
     }
 }
 
+/// `undersigned petition create`: checked by the code `POST /v1/petitions`
+/// uses, and audited.
+async fn create_petition(options: PetitionCreate, config: &Config) -> Result<(), CliError> {
+    let petition = new_petition_from(options.document()?).map_err(|e| {
+        CliError::Refused(match e {
+            ApiError::Invalid(errors) => format!(
+                "the petition is not valid: {}",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.code))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            ApiError::Malformed(why) => format!("the petition is not valid: {why}"),
+            other => format!("the petition is not valid: {other:?}"),
+        })
+    })?;
+    let (store, _) = open_store(config).await?;
+    let audit = AuditEntry::new(
+        &Actor::default(),
+        "petition.create",
+        serde_json::json!({"slug": petition.slug, "via": "command line"}),
+    );
+    match store.create_petition(&petition, audit).await {
+        Ok(p) => {
+            println!("{}", p.slug);
+            Ok(())
+        }
+        Err(StoreError::Conflict) => Err(CliError::Refused(format!(
+            "--slug {}: a petition with this slug already exists",
+            petition.slug.as_str()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The petition `--petition` names.
 async fn petition_named(
     store: &undersigned_store::Store,
     slug: &str,
-) -> Result<undersigned_store::Petition, StartError> {
-    store.petition_by_slug(slug).await?.ok_or_else(|| {
-        StartError::Store(StoreError::Config(format!(
-            "--petition {slug:?}: no such petition"
-        )))
-    })
+) -> Result<undersigned_store::Petition, CliError> {
+    store
+        .petition_by_slug(slug)
+        .await?
+        .ok_or_else(|| CliError::Refused(format!("--petition {slug:?}: no such petition")))
 }
 
 /// `undersigned import`: paper forms through the same checks and writers as
 /// the admin endpoint; one line of the report per line of the file
 /// (`line<TAB>status<TAB>field:code …`), then the totals.
-async fn import(options: ImportOptions, config: &Config) -> Result<(), StartError> {
-    let invalid = |what: String| StartError::Store(StoreError::Config(what));
-    let file = tokio::fs::read(&options.file).await?;
+async fn import(options: ImportOptions, config: &Config) -> Result<(), CliError> {
+    let file = read_file(&options.file)?;
     let (store, ingest) = offline_ingest(config).await?;
     let petition = petition_named(&store, &options.petition).await?;
     if petition.status != undersigned_domain::PetitionStatus::Open {
-        return Err(invalid(format!(
+        return Err(CliError::Refused(format!(
             "--petition {:?}: the petition is {}, not open",
             options.petition,
             petition.status.as_str()
         )));
     }
     let lines = read_paper_forms(&file, &petition, chrono::Utc::now())
-        .map_err(|e| invalid(format!("--file: {e}")))?;
+        .map_err(|e| refused(&options.file, e))?;
     let report = ingest
         .import(&petition, lines, options.dry_run)
         .await
-        .map_err(|e| invalid(format!("import: {e}")))?;
+        .map_err(|e| refused(&options.file, format!("not imported: {e}")))?;
     ingest.drain().await;
     let [accepted, duplicate, refused] = report.tally();
     store
@@ -466,8 +578,7 @@ async fn import(options: ImportOptions, config: &Config) -> Result<(), StartErro
 
 /// `undersigned export`: the same checks and audit entries as the HTTP export,
 /// by an operator on the service's own machine (who may read e-mails).
-async fn export(options: ExportOptions, config: &Config) -> Result<(), StartError> {
-    let invalid = |what: String| StartError::Store(StoreError::Config(what));
+async fn export(options: ExportOptions, config: &Config) -> Result<(), CliError> {
     let mut pairs: Vec<(&str, &str)> = vec![("format", options.format.as_str())];
     pairs.extend(options.countries.iter().map(|c| ("country", c.as_str())));
     for (name, value) in [
@@ -483,11 +594,12 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
             pairs.push((name, v));
         }
     }
+    let option = |field: &str, code: &str| format!("--{}: {code}", field.replace('_', "-"));
     let mut request = ExportRequest::parse(pairs).map_err(|errors| {
-        invalid(
+        CliError::Usage(
             errors
                 .iter()
-                .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                .map(|e| option(&e.field, e.code))
                 .collect::<Vec<_>>()
                 .join(", "),
         )
@@ -497,7 +609,7 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     let petition = petition_named(&store, &options.petition).await?;
     request
         .bind(&petition)
-        .map_err(|e| invalid(format!("--{}: {}", e.field, e.code)))?;
+        .map_err(|e| CliError::Refused(option(&e.field, e.code)))?;
     let job = request.job(uuid::Uuid::now_v7(), chrono::Utc::now(), &petition, &key);
     let actor = Actor::default();
     let mut start = job.started();
@@ -508,7 +620,12 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     // Written beside the destination and moved there only when complete, so a
     // failed export never leaves a partial file under the name asked for.
     let partial = options.out.with_extension("partial");
-    let mut file = tokio::fs::File::create(&partial).await?;
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(|source| CliError::File {
+            path: partial.clone(),
+            source,
+        })?;
     let mut result = write_export(&store, &job, &mut file).await;
     if result.is_ok()
         && let Err(e) = async {
@@ -526,7 +643,7 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
     store
         .audit(&AuditEntry::new(&actor, "export.finish", finish).about(petition.id))
         .await?;
-    let summary = result.map_err(|e| invalid(e.to_string()))?;
+    let summary = result.map_err(|e| refused(&options.out, e))?;
     println!(
         "{}",
         serde_json::json!({
@@ -538,31 +655,10 @@ async fn export(options: ExportOptions, config: &Config) -> Result<(), StartErro
 }
 
 /// `undersigned bundle …`: offline, without the database.
-fn bundle(command: BundleCommand) -> Result<(), StartError> {
-    let fail = |what: String| StartError::Store(StoreError::Config(what));
-    let receipt =
-        |r: &str| uuid::Uuid::parse_str(r.trim()).map_err(|_| fail("--receipt: not a UUID".into()));
+fn bundle(command: BundleCommand) -> Result<(), CliError> {
     match command {
         BundleCommand::Verify { file, key } => {
-            let trusted = match key {
-                None => None,
-                Some(k) => {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(k.trim())
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .ok_or_else(|| {
-                            fail("--key: base64 of a 32-byte Ed25519 public key".into())
-                        })?;
-                    Some(
-                        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                            .map_err(|_| fail("--key: not an Ed25519 public key".into()))?,
-                    )
-                }
-            };
-            let bytes = std::fs::read(&file)?;
-            match verify_bundle(&bytes, trusted.as_ref()) {
+            match verify_bundle(&read_file(&file)?, key.as_ref()) {
                 Ok(check) => {
                     println!(
                         "ok: {} signatures of {} ({}), Merkle root {}, signed by {}{}",
@@ -579,15 +675,14 @@ fn bundle(command: BundleCommand) -> Result<(), StartError> {
                     );
                     Ok(())
                 }
-                Err(problems) => Err(fail(format!(
-                    "{} is not intact: {}",
-                    file.display(),
-                    problems.join("; ")
-                ))),
+                Err(problems) => Err(refused(
+                    &file,
+                    format!("not intact: {}", problems.join("; ")),
+                )),
             }
         }
-        BundleCommand::Prove { file, receipt: r } => {
-            let proof = prove(&std::fs::read(&file)?, &receipt(&r)?).map_err(fail)?;
+        BundleCommand::Prove { file, receipt } => {
+            let proof = prove(&read_file(&file)?, &receipt).map_err(|e| refused(&file, e))?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&proof).unwrap_or_default()
@@ -595,13 +690,13 @@ fn bundle(command: BundleCommand) -> Result<(), StartError> {
             Ok(())
         }
         BundleCommand::CheckProof {
-            proof,
-            receipt: r,
+            proof: path,
+            receipt,
             root,
         } => {
-            let proof: Proof = serde_json::from_slice(&std::fs::read(&proof)?)
-                .map_err(|e| fail(format!("not a proof: {e}")))?;
-            check_proof(&proof, &receipt(&r)?, &root).map_err(fail)?;
+            let proof: Proof = serde_json::from_slice(&read_file(&path)?)
+                .map_err(|e| refused(&path, format!("not a proof: {e}")))?;
+            check_proof(&proof, &receipt, &root).map_err(|e| refused(&path, e))?;
             println!(
                 "ok: signature {} of {} is in the bundle with root {root}",
                 proof.leaf_index + 1,
@@ -630,4 +725,37 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("stop requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The commands, options and arguments that `--help` would list bare.
+    fn undocumented(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if arg.get_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                missing.push(path.clone());
+            }
+            undocumented(sub, &path, missing);
+        }
+    }
+
+    #[test]
+    fn every_command_option_and_argument_has_a_help_text() {
+        Cli::command().debug_assert();
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        undocumented(&command, "undersigned", &mut missing);
+        assert!(missing.is_empty(), "without a help text: {missing:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the real service against the real Postgres and Redis.
 
 mod batches;
+mod command_line;
 mod contract;
 mod counting;
 mod durability;
@@ -15,6 +16,7 @@ mod limits;
 mod moderation;
 mod paper;
 mod petitions;
+mod readme;
 mod redis_outage;
 mod roles;
 mod support;

@@ -56,10 +56,16 @@ impl Namespace {
 
     /// Runs the `undersigned` command line on this namespace's database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[])
+    }
+
+    /// As [`Namespace::cli`], with these environment variables too.
+    pub fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_undersigned"))
             .args(args)
             .env("UNDERSIGNED_DATABASE_URL", self.database_url())
             .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
+            .envs(env.iter().copied())
             .output()
             .expect("cli runs")
     }
