@@ -133,6 +133,44 @@ async fn names_that_say_nothing_or_deface_get_422_with_the_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_get_400_alike_in_a_form_and_in_json() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("not-utf8").await;
+    let url = sign_url(&app, &slug);
+    let form = app
+        .post_raw(
+            &url,
+            Some("application/x-www-form-urlencoded"),
+            "full_name=%FF%FE&email=form%40example.org&country=NL",
+        )
+        .await;
+    let form = problem(form, 400).await;
+    assert_eq!(form["type"], "/problems/malformed-body");
+    assert_eq!(
+        form["detail"],
+        "The field \"full_name\" is not valid UTF-8."
+    );
+
+    let json = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(
+            &b"{\"full_name\":\"\xFF\xFE\",\"email\":\"json@example.org\",\"country\":\"NL\"}"[..],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(json, 400).await["type"], form["type"]);
+
+    assert_eq!(app.count(&slug).await["count"], 0);
+    assert_eq!(rows(&ns.sql().await).await, 0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_petition_that_is_not_open_refuses_signatures() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
