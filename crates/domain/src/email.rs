@@ -1,6 +1,19 @@
 //! Email addresses and their canonical form, which decides "one signature per person".
+//!
+//! The canonical local part is compatibility-composed (NFKC: `ａdmin` is
+//! `admin`), lower-cased, and then each non-ASCII character that Unicode's
+//! confusables data (UTS #39) gives a single ASCII character as its prototype
+//! becomes that character: the Cyrillic `а` of `аdmin` is the `a` of `admin`.
+//! Otherwise one person could sign again and again with addresses that read
+//! alike. ASCII characters are never mapped (their skeletons can change them,
+//! `m` into `rn`), so every ASCII address keeps the identity key it always had.
+//! A character that looks like no single ASCII one stays (`ж`; `ö`, which is
+//! `o` and a diaeresis), and `б` looks like `6`, not `b`: `борис@` and
+//! `boris@` remain two signers. The domain needs none of this: IDNA's own
+//! mapping (UTS #46) already folds `ｅｘａｍｐｌｅ．org` to `example.org`.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::skeleton;
 
 /// A syntactically sane email address.
 ///
@@ -93,7 +106,17 @@ fn domain_is_sane(domain: &str) -> bool {
 }
 
 fn canonical_address(local: &str, domain: &str) -> String {
-    let folded = local.to_lowercase();
+    // Nearly every address is ASCII, which NFKC and look-alikes leave alone.
+    let folded = if local.is_ascii() {
+        local.to_ascii_lowercase()
+    } else {
+        let composed: String = local.nfkc().collect();
+        composed
+            .to_lowercase()
+            .chars()
+            .map(ascii_look_alike)
+            .collect()
+    };
     let untagged = match folded.split_once('+') {
         Some((base, _tag)) if !base.is_empty() => base,
         _ => folded.as_str(),
@@ -103,6 +126,21 @@ fn canonical_address(local: &str, domain: &str) -> String {
         format!("{undotted}@gmail.com")
     } else {
         format!("{untagged}@{domain}")
+    }
+}
+
+/// The ASCII character a non-ASCII one is confusable with, when its UTS #39
+/// prototype is exactly one (lower case, as the rest of the local part);
+/// anything else as it is.
+fn ascii_look_alike(c: char) -> char {
+    if c.is_ascii() {
+        return c;
+    }
+    let mut buffer = [0; 4];
+    let mut prototype = skeleton(c.encode_utf8(&mut buffer));
+    match (prototype.next(), prototype.next()) {
+        (Some(a), None) if a.is_ascii() => a.to_ascii_lowercase(),
+        _ => c,
     }
 }
 
@@ -132,6 +170,34 @@ mod tests {
             canonical("jose\u{301}@example.org"),
             canonical("josé@example.org")
         );
+    }
+
+    #[test]
+    fn look_alike_local_parts_are_one_mailbox() {
+        let ascii = canonical("admin@example.org");
+        assert_eq!(canonical("\u{FF41}dmin@example.org"), ascii, "fullwidth a");
+        assert_eq!(canonical("\u{430}dmin@example.org"), ascii, "Cyrillic a");
+        assert_eq!(canonical("\u{410}DMIN@example.org"), ascii, "Cyrillic A");
+        assert_eq!(canonical("\u{3BF}\u{43E}ps@gmail.com"), "oops@gmail.com");
+        assert_eq!(
+            canonical("admin@\u{FF45}\u{FF58}\u{FF41}mple\u{FF0E}org"),
+            ascii,
+            "fullwidth domain"
+        );
+    }
+
+    #[test]
+    fn ascii_and_unconfusable_local_parts_stay_as_they_were() {
+        // Skeletons would turn `m` into `rn` and `0` into `O`: ASCII is never mapped.
+        assert_eq!(canonical("m0m@example.org"), "m0m@example.org");
+        assert_ne!(canonical("rn@example.org"), canonical("m@example.org"));
+        // `б` is confusable with `6`, not with `b`; `и` with no ASCII letter.
+        assert_ne!(canonical("борис@example.ru"), canonical("boris@example.ru"));
+        assert_ne!(canonical("борис@example.ru"), canonical("брис@example.ru"));
+        assert_ne!(canonical("özgür@example.de"), canonical("ozgur@example.de"));
+        // What was typed is kept for contact.
+        let e = Email::parse("\u{430}dmin@example.org").unwrap();
+        assert_eq!(e.as_given(), "\u{430}dmin@example.org");
     }
 
     #[test]

@@ -152,6 +152,28 @@ mod tests {
     }
 
     #[test]
+    fn look_alike_addresses_are_one_signer() {
+        let pepper = Pepper::new(b"0123456789abcdef0123").unwrap();
+        let key = |address: &str| pepper.identity(1, &Email::parse(address).unwrap());
+        let ascii = key("admin@example.org");
+        assert_eq!(key("\u{FF41}dmin@example.org"), ascii, "fullwidth a");
+        assert_eq!(key("\u{430}dmin@example.org"), ascii, "Cyrillic a");
+        assert_ne!(key("борис@example.ru"), key("boris@example.ru"));
+    }
+
+    #[test]
+    fn ascii_addresses_keep_the_keys_already_stored() {
+        // HMAC-SHA256 as version 1 computed it; a stored key must still match.
+        let pepper = Pepper::new(b"0123456789abcdef0123").unwrap();
+        let key = pepper.identity(1, &Email::parse("Ada.Lovelace+x@Example.org").unwrap());
+        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "8753c6e2b61db18ec25dbac7819e12d6eeb773934e0779d075435f1f9ae80b51"
+        );
+    }
+
+    #[test]
     fn vowel_signs_are_part_of_a_name() {
         // Devanagari: राम (Ram) and रम (Ram without its long vowel) differ.
         assert_ne!(identity_name("राम"), identity_name("रम"));

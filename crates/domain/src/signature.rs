@@ -185,7 +185,7 @@ impl Signature {
 
         let full_name = errors.check(
             "full_name",
-            Text::parse(input.full_name.as_deref().unwrap_or(""), NAME_MAX),
+            Text::parse_name(input.full_name.as_deref().unwrap_or(""), NAME_MAX),
         );
         let email_given = input.email.as_deref().is_some_and(|e| !e.trim().is_empty());
         let email = errors.check(
@@ -243,7 +243,7 @@ impl Signature {
                 match (present(input.organization), kind) {
                     (None, Some(SignerKind::Organization)) => Err("required"),
                     (None, _) => Ok(None),
-                    (Some(o), _) => Text::parse(&o, NAME_MAX).map(Some),
+                    (Some(o), _) => Text::parse_name(&o, NAME_MAX).map(Some),
                 },
             )
             .flatten();
@@ -367,6 +367,33 @@ mod tests {
                 ("id", "invalid"),
             ]
         );
+    }
+
+    #[test]
+    fn names_that_say_nothing_or_deface_are_refused_on_every_channel() {
+        let rules = SignerRules {
+            email_optional_offline: true,
+            ..SignerRules::default()
+        };
+        let bad = || SignatureInput {
+            full_name: Some("\u{200B}\u{FEFF}\u{E0041}".into()),
+            signer_kind: Some("organization".into()),
+            organization: Some(format!("a{}", "\u{301}".repeat(199))),
+            ..input()
+        };
+        for errors in [
+            Signature::parse(bad(), &rules).unwrap_err(),
+            Signature::parse_offline(bad(), &rules).unwrap_err(),
+        ] {
+            let got: Vec<_> = errors.iter().map(|e| (e.field.as_ref(), e.code)).collect();
+            assert_eq!(
+                got,
+                [
+                    ("full_name", "no_letter"),
+                    ("organization", "too_many_marks")
+                ]
+            );
+        }
     }
 
     #[test]

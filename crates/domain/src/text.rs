@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 /// A one-line text: Unicode NFC, trimmed, inner white space collapsed to one space,
 /// no control or bidirectional-override characters, within a length in characters.
@@ -19,6 +20,12 @@ pub struct LongText(String);
 fn is_forbidden(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
+
+/// The most combining marks one character of a name may carry. UTS #39
+/// (section 5.4) suggests refusing more than four nonspacing marks in a row:
+/// real names need at most three (Tibetan stacks, Hebrew dagesh, shin dot and
+/// vowel), while hundreds of them draw over every row of a printed list.
+const MAX_MARKS: usize = 4;
 
 impl Text {
     /// Errors are codes: `required`, `too_long`, `invalid_characters`.
@@ -43,6 +50,35 @@ impl Text {
             n if n > max_chars => Err("too_long"),
             _ => Ok(Self(out)),
         }
+    }
+
+    /// A signer's or an organization's name: a [`Text`] that says something
+    /// (at least one letter, not only digits, punctuation or invisible
+    /// characters) and piles at most [`MAX_MARKS`] combining marks on any one
+    /// character. Errors are [`Text::parse`]'s, `no_letter`, `too_many_marks`.
+    pub fn parse_name(input: &str, max_chars: usize) -> Result<Self, &'static str> {
+        let name = Self::parse(input, max_chars)?;
+        if !name
+            .0
+            .chars()
+            .any(|c| c.general_category_group() == GeneralCategoryGroup::Letter)
+        {
+            return Err("no_letter");
+        }
+        let mut marks = 0;
+        for c in name.0.chars() {
+            match c.general_category() {
+                // Spacing marks take their own room; these draw on their base.
+                GeneralCategory::NonspacingMark | GeneralCategory::EnclosingMark => marks += 1,
+                // Invisible: marks after a zero-width joiner still land on one base.
+                GeneralCategory::Format => {}
+                _ => marks = 0,
+            }
+            if marks > MAX_MARKS {
+                return Err("too_many_marks");
+            }
+        }
+        Ok(name)
     }
 
     pub fn as_str(&self) -> &str {
@@ -108,6 +144,77 @@ mod tests {
             Err("invalid_characters")
         );
         assert!(Text::parse("مهرداد\u{200C}ی", 200).is_ok());
+    }
+
+    #[test]
+    fn names_of_every_script_pass() {
+        for name in [
+            "Nguye\u{302}\u{303}n Thi\u{323} Minh Khai", // Vietnamese, typed decomposed
+            "Nguyễn Thị Hương",
+            "مُحَمَّد بْنُ عَبْدِ ٱللَّٰهِ", // Arabic with harakat
+            "مهرداد\u{200C}ی",  // Persian, with a zero-width non-joiner
+            "שְׁלֹמֹה יִצְחָק",        // Hebrew with niqqud
+            "יִשַּׁי",              // shin: its dot, a dagesh and a vowel
+            "श्रीनिवास रामानुजन्", // Devanagari: vowel signs, viramas
+            "ज़्\u{200D}यादा",    // nukta, virama and a zero-width joiner
+            "রবীন্দ্রনাথ ঠাকুর",     // Bengali
+            "கிருஷ்ணமூர்த்தி",     // Tamil
+            "ภูมิพลอดุลยเดช",      // Thai
+            "ที่รัก",              // Thai: a vowel and a tone mark
+            "བསྟན་འཛིན་རྒྱ་མཚོ",     // Tibetan stacks
+            "སྒྲོལ་མ",
+            "အောင်ဆန်းစုကြည်", // Burmese
+            "Ильхам Алиев",
+            "李小龍",
+            "Friends of the Earth",
+            "X Æ A-12",
+        ] {
+            assert!(Text::parse_name(name, 200).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_need_a_letter() {
+        for nothing in [
+            "\u{200B}",
+            "\u{200E}\u{061C}",
+            "\u{FEFF}\u{200B}\u{200D}",
+            "\u{E0041}\u{E0042}\u{E007F}",
+            "\u{301}\u{302}",
+            "12345",
+            "- . -",
+            "\u{1F600}",
+        ] {
+            assert_eq!(
+                Text::parse_name(nothing, 200),
+                Err("no_letter"),
+                "{nothing:?}"
+            );
+        }
+        assert_eq!(Text::parse_name(" ", 200), Err("required"));
+        assert!(Text::parse_name("\u{200B}Ana\u{200B}", 200).is_ok());
+    }
+
+    #[test]
+    fn names_carry_few_marks_on_one_character() {
+        let zalgo = format!("a{}", "\u{301}".repeat(199));
+        assert_eq!(Text::parse_name(&zalgo, 200), Err("too_many_marks"));
+        let five = "q\u{300}\u{301}\u{302}\u{303}\u{304}";
+        assert_eq!(Text::parse_name(five, 200), Err("too_many_marks"));
+        assert!(Text::parse_name("q\u{300}\u{301}\u{302}\u{303}", 200).is_ok());
+        // Marks are counted once composed: `a` and a grave accent are one `à`.
+        assert!(Text::parse_name("a\u{300}\u{301}\u{302}\u{303}\u{304}", 200).is_ok());
+        // Enclosing marks draw over their base too.
+        assert_eq!(
+            Text::parse_name(&format!("a{}", "\u{20DD}".repeat(5)), 200),
+            Err("too_many_marks")
+        );
+        // Invisible characters between the marks do not give them a new base.
+        let hidden = format!("q{}", "\u{301}\u{200D}".repeat(5));
+        assert_eq!(Text::parse_name(&hidden, 200), Err("too_many_marks"));
+        // Four marks on each of many characters is still a name.
+        let many = "q\u{300}\u{301}\u{302}\u{303}".repeat(20);
+        assert!(Text::parse_name(&many, 200).is_ok());
     }
 
     #[test]

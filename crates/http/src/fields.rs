@@ -1,8 +1,10 @@
 //! Fields of a JSON object or an HTML form, taken one by one so that a value of
 //! the wrong type is reported against its field instead of failing the body.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
+use percent_encoding::percent_decode;
 use serde_json::{Map, Value};
 use undersigned_domain::FieldError;
 
@@ -47,9 +49,7 @@ impl Fields {
                     "The body is not valid JSON: {e}."
                 ))),
             },
-            BodyKind::Form => Ok(Self::Form(
-                form_urlencoded::parse(body).into_owned().collect(),
-            )),
+            BodyKind::Form => parse_form(body).map(Self::Form),
         }
     }
 
@@ -185,6 +185,46 @@ impl Fields {
     }
 }
 
+/// An HTML form's fields, the last of a repeated name winning. Bytes that are
+/// not UTF-8 are refused, naming the field, as JSON refuses them: decoded
+/// leniently (as `form_urlencoded` does) they would be stored as U+FFFD.
+fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let name = form_decode(name)
+                .ok_or_else(|| ApiError::Malformed("A field name is not valid UTF-8.".into()))?;
+            let value = form_decode(value).ok_or_else(|| {
+                ApiError::Malformed(format!("The field {name:?} is not valid UTF-8."))
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// One name or value of a form: `+` is a space, `%XX` a byte; `None` when
+/// the bytes are not UTF-8.
+fn form_decode(encoded: &[u8]) -> Option<String> {
+    let spaced: Cow<[u8]> = if encoded.contains(&b'+') {
+        Cow::Owned(
+            encoded
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(encoded)
+    };
+    percent_decode(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
+}
+
 /// The value when `result` is one; else its code is noted against `field`.
 pub fn check<T>(
     errors: &mut Vec<FieldError>,
@@ -225,5 +265,48 @@ pub fn merged<T>(
             let checked: Vec<FieldError> = errors.into_iter().filter(|e| !mistyped(e)).collect();
             Err(type_errors.into_iter().chain(checked).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(body: &[u8]) -> Result<HashMap<String, String>, String> {
+        match Fields::parse(BodyKind::Form, body) {
+            Ok(Fields::Form(map)) => Ok(map),
+            Ok(Fields::Json(_)) => unreachable!("a form parses as a form"),
+            Err(ApiError::Malformed(detail)) => Err(detail),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn forms_decode_as_browsers_encode() {
+        let body = b"full_name=Jos%C3%A9+Mar%C3%ADa&email=a%2Bx%40example.org&&consent_updates&city=&city=Bak%C4%B1";
+        let map = form(body).unwrap();
+        assert_eq!(map, form_urlencoded::parse(body).into_owned().collect());
+        assert_eq!(map["full_name"], "José María");
+        assert_eq!(map["email"], "a+x@example.org");
+        assert_eq!(map["consent_updates"], "");
+        assert_eq!(map["city"], "Bakı");
+    }
+
+    #[test]
+    fn form_bytes_that_are_not_utf8_are_refused_naming_the_field() {
+        assert_eq!(
+            form(b"country=NL&full_name=%FF%FE").unwrap_err(),
+            r#"The field "full_name" is not valid UTF-8."#
+        );
+        assert_eq!(
+            form(b"city=Bak\xC4").unwrap_err(),
+            r#"The field "city" is not valid UTF-8."#
+        );
+        assert_eq!(
+            form(b"%C3=x").unwrap_err(),
+            "A field name is not valid UTF-8."
+        );
+        // A replacement character sent as such is text like any other.
+        assert_eq!(form(b"city=%EF%BF%BD").unwrap()["city"], "\u{FFFD}");
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, problem, receipt, rows, signer};
+use crate::support::{Namespace, TestApp, problem, problem_fields, receipt, rows, signer};
 
 fn sign_url(app: &TestApp, slug: &str) -> String {
     app.url(&format!("/v1/petitions/{slug}/signatures"))
@@ -86,6 +86,86 @@ async fn bad_requests_get_problems_and_lose_nothing() {
     // What was accepted before is still there, and counted once.
     assert_eq!(app.count(&slug).await["count"], 1);
     assert_eq!(rows(&ns.sql().await).await, 1);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_say_nothing_or_deface_get_422_with_the_reason() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("names").await;
+    let url = sign_url(&app, &slug);
+    let zalgo = format!("a{}", "\u{301}".repeat(199));
+
+    let mut invisible = signer(0);
+    invisible["full_name"] = json!("\u{200B}\u{200E}\u{61C}\u{FEFF}\u{E0041}\u{E007F}");
+    invisible["signer_kind"] = json!("organization");
+    invisible["organization"] = json!(zalgo);
+    let body = problem(app.sign(&slug, &invisible).await, 422).await;
+    assert_eq!(
+        problem_fields(&body),
+        [
+            ("full_name".to_owned(), "no_letter".to_owned()),
+            ("organization".to_owned(), "too_many_marks".to_owned())
+        ]
+    );
+
+    let form = app
+        .http
+        .post(&url)
+        .form(&[
+            ("full_name", zalgo.as_str()),
+            ("email", "form@example.org"),
+            ("country", "NL"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body = problem(form, 422).await;
+    assert_eq!(
+        problem_fields(&body),
+        [("full_name".to_owned(), "too_many_marks".to_owned())]
+    );
+    assert_eq!(rows(&ns.sql().await).await, 0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_get_400_alike_in_a_form_and_in_json() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("not-utf8").await;
+    let url = sign_url(&app, &slug);
+    let form = app
+        .post_raw(
+            &url,
+            Some("application/x-www-form-urlencoded"),
+            "full_name=%FF%FE&email=form%40example.org&country=NL",
+        )
+        .await;
+    let form = problem(form, 400).await;
+    assert_eq!(form["type"], "/problems/malformed-body");
+    assert_eq!(
+        form["detail"],
+        "The field \"full_name\" is not valid UTF-8."
+    );
+
+    let json = app
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(
+            &b"{\"full_name\":\"\xFF\xFE\",\"email\":\"json@example.org\",\"country\":\"NL\"}"[..],
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(json, 400).await["type"], form["type"]);
+
+    assert_eq!(app.count(&slug).await["count"], 0);
+    assert_eq!(rows(&ns.sql().await).await, 0);
     app.stop().await;
     ns.clean().await;
 }

@@ -278,6 +278,45 @@ async fn a_plain_html_form_lands_on_the_thank_you_or_the_error_page() {
     ns.clean().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_address_signs_as_the_one_it_imitates() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("look-alikes").await;
+    let signs_as = async |i: usize, email: &str| {
+        let mut body = signer(i);
+        body["email"] = json!(email);
+        receipt(app.sign(&slug, &body).await).await.is_some()
+    };
+    assert!(signs_as(0, "admin@example.org").await);
+    // Cyrillic а, then fullwidth ａ: answered like new signatures, counted never.
+    assert!(signs_as(1, "\u{430}dmin@example.org").await);
+    assert!(signs_as(2, "\u{FF41}dmin@example.org").await);
+    assert_eq!(app.count(&slug).await["count"], 1);
+    let sql = ns.sql().await;
+    assert_eq!(rows(&sql).await, 1);
+
+    // `б` looks like `6`, not `b`: Boris in Cyrillic is somebody else.
+    assert!(signs_as(3, "boris@example.ru").await);
+    assert!(signs_as(4, "борис@example.ru").await);
+    assert_eq!(app.count(&slug).await["count"], 3);
+    // Stored as typed: the first of the look-alikes, Boris in both scripts.
+    let emails: Vec<String> = sql
+        .query_one(
+            "SELECT array_agg(email ORDER BY email) FROM signatures",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        emails,
+        ["admin@example.org", "boris@example.ru", "борис@example.ru"]
+    );
+    app.stop().await;
+    ns.clean().await;
+}
+
 fn with_captcha(i: usize, token: &str) -> Value {
     let mut s = signer(i);
     s["captcha"] = json!(token);
