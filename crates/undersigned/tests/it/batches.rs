@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::{
-    Namespace, TestApp, count_reaches, event_tally, fate, problem, problem_fields, receipt, rows,
-    signer, tablet,
+    Namespace, TestApp, count_reaches, email_optional_offline, event_tally, fate, problem,
+    problem_fields, receipt, rows, signer, tablet,
 };
 
 fn item(i: usize, signed_at: chrono::DateTime<Utc>) -> Value {
@@ -346,20 +346,7 @@ async fn where_the_petition_allows_a_tablet_signer_is_known_by_name_postal_code_
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("no-email").await;
-    let admin = app.admin_token().await;
-    let r = app
-        .http
-        .patch(app.url(&format!("/v1/petitions/{slug}")))
-        .bearer_auth(&admin)
-        .json(&json!({"email_optional_offline": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["email_optional_offline"],
-        true
-    );
+    email_optional_offline(&app, &slug).await;
     let now = Utc::now();
     let (event, token) = ongoing_tablet(&app, &slug).await;
     let person = |name: &str, postal: Option<&str>, country: &str| {
