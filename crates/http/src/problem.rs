@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, header};
 use serde::Serialize;
 use undersigned_domain::{FieldError, NotSigning};
 use undersigned_guard::Scope;
@@ -34,8 +34,20 @@ pub enum ApiError {
     QueueFull,
     /// As many exports as allowed at once are running.
     ExportsBusy,
-    Unavailable,
+    /// Storage failed; what the client is told depends on what it asked for.
+    Unavailable(Undone),
     Internal,
+}
+
+/// What a storage failure kept from happening, as the client hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// A signature was not recorded.
+    Signature,
+    /// An answer could not be read.
+    Read,
+    /// A change (anything but a signature) was not made.
+    Change,
 }
 
 #[derive(Serialize)]
@@ -70,7 +82,7 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueFull | Self::ExportsBusy | Self::Unavailable => {
+            Self::QueueFull | Self::ExportsBusy | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,10 +201,22 @@ impl ApiError {
                 "Exports busy",
                 "As many exports as this service runs at once are running; retry after the delay in Retry-After.",
             ),
-            Self::Unavailable => (
+            // One type, so that a client retries all three alike; the detail
+            // says what did not happen.
+            Self::Unavailable(Undone::Signature) => (
                 "/problems/unavailable",
                 "Temporarily unavailable",
                 "The signature could not be stored now and was not recorded; please retry.",
+            ),
+            Self::Unavailable(Undone::Read) => (
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                "The data could not be read now; please retry.",
+            ),
+            Self::Unavailable(Undone::Change) => (
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                "The change could not be saved now and was not made; please retry.",
             ),
             Self::Internal => (
                 "/problems/internal",
@@ -212,6 +236,27 @@ impl ApiError {
             _ => Vec::new(),
         };
         (kind.rsplit('/').next().unwrap_or(kind), fields)
+    }
+
+    /// This error as the answer to a request with `method`: a storage failure
+    /// while answering a safe method (GET, HEAD, OPTIONS: they change nothing)
+    /// is a failed read.
+    pub fn answering(self, method: &Method) -> Self {
+        match self {
+            Self::Unavailable(Undone::Change) if method.is_safe() => {
+                Self::Unavailable(Undone::Read)
+            }
+            other => other,
+        }
+    }
+
+    /// This error as the answer to a signer: whatever storage failed on the
+    /// way, the signature was not recorded.
+    pub fn signing(self) -> Self {
+        match self {
+            Self::Unavailable(_) => Self::Unavailable(Undone::Signature),
+            other => other,
+        }
     }
 
     pub fn into_response(self) -> Response<Body> {
@@ -242,7 +287,7 @@ impl ApiError {
         let headers = response.headers_mut();
         let retry_after = match self {
             Self::RateLimited(wait, _) => Some(wait),
-            Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
+            Self::QueueFull | Self::Unavailable(_) => Some(Duration::from_secs(1)),
             Self::ExportsBusy => Some(Duration::from_secs(10)),
             Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
                 Some(Duration::from_secs(5))
@@ -267,9 +312,53 @@ impl ApiError {
     }
 }
 
+/// A storage error is a change not made until the request says otherwise
+/// ([`ApiError::answering`], [`ApiError::signing`]): the router knows the
+/// method, the handler below it does not need to.
 impl From<undersigned_store::StoreError> for ApiError {
     fn from(e: undersigned_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
-        Self::Unavailable
+        Self::Unavailable(Undone::Change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(e: ApiError) -> String {
+        let (_, _, detail) = e.describe();
+        detail.to_owned()
+    }
+
+    #[test]
+    fn a_storage_failure_is_told_as_what_the_request_did_not_get() {
+        let failed = || ApiError::Unavailable(Undone::Change);
+        for safe in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert_eq!(
+                detail(failed().answering(&safe)),
+                "The data could not be read now; please retry.",
+                "{safe}"
+            );
+        }
+        for unsafe_ in [Method::POST, Method::PATCH, Method::DELETE] {
+            assert_eq!(
+                detail(failed().answering(&unsafe_)),
+                "The change could not be saved now and was not made; please retry.",
+                "{unsafe_}"
+            );
+        }
+        assert_eq!(
+            detail(failed().signing()),
+            "The signature could not be stored now and was not recorded; please retry."
+        );
+        // Not a storage failure: unchanged either way.
+        assert_eq!(
+            ApiError::NotFound
+                .answering(&Method::GET)
+                .signing()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::captcha::CaptchaRefusal;
 use crate::fields::{Fields, validated};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Undone};
 use crate::query::Query;
 use crate::reply::{Body, json, see_other};
 use crate::request::{BodyKind, body_kind, read_body};
@@ -35,7 +35,12 @@ pub async fn sign(
     app.shield
         .check(client)
         .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+    let petition = app
+        .catalog
+        .by_slug(slug)
+        .await
+        .map_err(|e| ApiError::from(e).signing())?
+        .ok_or(ApiError::NotFound)?;
     let origin = cors::allowed_origin(&petition, req.headers())?;
     let (parts, body) = req.into_parts();
     let kind = body_kind(&parts.headers, true)?;
@@ -63,7 +68,8 @@ pub async fn sign(
             .await
             .map_err(refusal)
     }
-    .await;
+    .await
+    .map_err(ApiError::signing);
     let mut response = answer(&petition, result, to_page);
     if let Some(origin) = origin {
         cors::grant(response.headers_mut(), origin);
@@ -76,7 +82,7 @@ pub(crate) fn refusal(e: SignError) -> ApiError {
     match e {
         SignError::RateLimited { retry_after, scope } => ApiError::RateLimited(retry_after, scope),
         SignError::QueueFull => ApiError::QueueFull,
-        SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
+        SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable(Undone::Signature),
         SignError::Blocked(_) => ApiError::Blocked,
         SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),
     }
