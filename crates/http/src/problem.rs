@@ -26,6 +26,8 @@ pub enum ApiError {
     BodyTimeout,
     NotOpen(NotSigning),
     Conflict(Vec<FieldError>),
+    /// The event ended more than a day ago: a tablet enrolled now could do nothing.
+    EventOver,
     TooLarge,
     UnsupportedMediaType,
     Invalid(Vec<FieldError>),
@@ -77,7 +79,9 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::NotOpen(_) | Self::Conflict(_) => StatusCode::CONFLICT,
+            // 409, not 410: the event is still there (its tablets can be
+            // listed); only its state refuses new ones.
+            Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -155,6 +159,11 @@ impl ApiError {
                 "/problems/conflict",
                 "Conflict",
                 "A value is already taken.",
+            ),
+            Self::EventOver => (
+                "/problems/event-over",
+                "Event over",
+                "This event ended more than a day ago; a tablet enrolled for it now could not sign.",
             ),
             Self::TooLarge => (
                 "/problems/body-too-large",
@@ -262,13 +271,16 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let (kind, title, detail) = self.describe();
-        let captcha = match &self {
+        let single = match &self {
             Self::Captcha(CaptchaRefusal::Missing) => [FieldError::new("captcha", "required")],
+            Self::EventOver => [FieldError::new("event", "over")],
             _ => [FieldError::new("captcha", "failed")],
         };
         let errors = match &self {
             Self::Invalid(e) | Self::Conflict(e) => e.as_slice(),
-            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) => &captcha[..],
+            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) | Self::EventOver => {
+                &single[..]
+            }
             _ => &[],
         };
         let body = serde_json::to_vec(&Problem {
