@@ -247,6 +247,22 @@ impl ApiError {
         (kind.rsplit('/').next().unwrap_or(kind), fields)
     }
 
+    /// The seconds to wait before retrying (`Retry-After`), when a retry can
+    /// succeed: whole seconds, rounded up so a client never retries too early.
+    pub fn retry_after(&self) -> Option<u64> {
+        let wait = match self {
+            Self::RateLimited(wait, _) => *wait,
+            Self::QueueFull | Self::Unavailable(_) => Duration::from_secs(1),
+            Self::ExportsBusy => Duration::from_secs(10),
+            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
+                Duration::from_secs(5)
+            }
+            _ => return None,
+        };
+        let seconds = wait.as_millis().div_ceil(1000).max(1);
+        Some(u64::try_from(seconds).unwrap_or(u64::MAX))
+    }
+
     /// This error as the answer to a request with `method`: a storage failure
     /// while answering a safe method (GET, HEAD, OPTIONS: they change nothing)
     /// is a failed read.
@@ -297,22 +313,8 @@ impl ApiError {
         .unwrap_or_default();
         let mut response = full(status, "application/problem+json", body);
         let headers = response.headers_mut();
-        let retry_after = match self {
-            Self::RateLimited(wait, _) => Some(wait),
-            Self::QueueFull | Self::Unavailable(_) => Some(Duration::from_secs(1)),
-            Self::ExportsBusy => Some(Duration::from_secs(10)),
-            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
-                Some(Duration::from_secs(5))
-            }
-            _ => None,
-        };
-        if let Some(wait) = retry_after {
-            // Whole seconds, rounded up so a client never retries too early.
-            let seconds = wait.as_millis().div_ceil(1000).max(1);
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(u64::try_from(seconds).unwrap_or(u64::MAX)),
-            );
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Self::MethodNotAllowed(allow) = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -372,5 +374,6 @@ mod tests {
                 .status(),
             StatusCode::NOT_FOUND
         );
+        assert_eq!(failed().retry_after(), Some(1));
     }
 }
