@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Method, Response, StatusCode, header};
 use serde::Serialize;
 use undersigned_domain::{FieldError, NotSigning};
 use undersigned_guard::Scope;
@@ -26,6 +26,8 @@ pub enum ApiError {
     BodyTimeout,
     NotOpen(NotSigning),
     Conflict(Vec<FieldError>),
+    /// The event ended more than a day ago: a tablet enrolled now could do nothing.
+    EventOver,
     TooLarge,
     UnsupportedMediaType,
     Invalid(Vec<FieldError>),
@@ -34,8 +36,20 @@ pub enum ApiError {
     QueueFull,
     /// As many exports as allowed at once are running.
     ExportsBusy,
-    Unavailable,
+    /// Storage failed; what the client is told depends on what it asked for.
+    Unavailable(Undone),
     Internal,
+}
+
+/// What a storage failure kept from happening, as the client hears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// A signature was not recorded.
+    Signature,
+    /// An answer could not be read.
+    Read,
+    /// A change (anything but a signature) was not made.
+    Change,
 }
 
 #[derive(Serialize)]
@@ -65,12 +79,14 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::NotOpen(_) | Self::Conflict(_) => StatusCode::CONFLICT,
+            // 409, not 410: the event is still there (its tablets can be
+            // listed); only its state refuses new ones.
+            Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueFull | Self::ExportsBusy | Self::Unavailable => {
+            Self::QueueFull | Self::ExportsBusy | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,6 +160,11 @@ impl ApiError {
                 "Conflict",
                 "A value is already taken.",
             ),
+            Self::EventOver => (
+                "/problems/event-over",
+                "Event over",
+                "This event ended more than a day ago; a tablet enrolled for it now could not sign.",
+            ),
             Self::TooLarge => (
                 "/problems/body-too-large",
                 "Body too large",
@@ -189,10 +210,22 @@ impl ApiError {
                 "Exports busy",
                 "As many exports as this service runs at once are running; retry after the delay in Retry-After.",
             ),
-            Self::Unavailable => (
+            // One type, so that a client retries all three alike; the detail
+            // says what did not happen.
+            Self::Unavailable(Undone::Signature) => (
                 "/problems/unavailable",
                 "Temporarily unavailable",
                 "The signature could not be stored now and was not recorded; please retry.",
+            ),
+            Self::Unavailable(Undone::Read) => (
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                "The data could not be read now; please retry.",
+            ),
+            Self::Unavailable(Undone::Change) => (
+                "/problems/unavailable",
+                "Temporarily unavailable",
+                "The change could not be saved now and was not made; please retry.",
             ),
             Self::Internal => (
                 "/problems/internal",
@@ -214,16 +247,56 @@ impl ApiError {
         (kind.rsplit('/').next().unwrap_or(kind), fields)
     }
 
+    /// The seconds to wait before retrying (`Retry-After`), when a retry can
+    /// succeed: whole seconds, rounded up so a client never retries too early.
+    pub fn retry_after(&self) -> Option<u64> {
+        let wait = match self {
+            Self::RateLimited(wait, _) => *wait,
+            Self::QueueFull | Self::Unavailable(_) => Duration::from_secs(1),
+            Self::ExportsBusy => Duration::from_secs(10),
+            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
+                Duration::from_secs(5)
+            }
+            _ => return None,
+        };
+        let seconds = wait.as_millis().div_ceil(1000).max(1);
+        Some(u64::try_from(seconds).unwrap_or(u64::MAX))
+    }
+
+    /// This error as the answer to a request with `method`: a storage failure
+    /// while answering a safe method (GET, HEAD, OPTIONS: they change nothing)
+    /// is a failed read.
+    pub fn answering(self, method: &Method) -> Self {
+        match self {
+            Self::Unavailable(Undone::Change) if method.is_safe() => {
+                Self::Unavailable(Undone::Read)
+            }
+            other => other,
+        }
+    }
+
+    /// This error as the answer to a signer: whatever storage failed on the
+    /// way, the signature was not recorded.
+    pub fn signing(self) -> Self {
+        match self {
+            Self::Unavailable(_) => Self::Unavailable(Undone::Signature),
+            other => other,
+        }
+    }
+
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let (kind, title, detail) = self.describe();
-        let captcha = match &self {
+        let single = match &self {
             Self::Captcha(CaptchaRefusal::Missing) => [FieldError::new("captcha", "required")],
+            Self::EventOver => [FieldError::new("event", "over")],
             _ => [FieldError::new("captcha", "failed")],
         };
         let errors = match &self {
             Self::Invalid(e) | Self::Conflict(e) => e.as_slice(),
-            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) => &captcha[..],
+            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) | Self::EventOver => {
+                &single[..]
+            }
             _ => &[],
         };
         let body = serde_json::to_vec(&Problem {
@@ -240,22 +313,8 @@ impl ApiError {
         .unwrap_or_default();
         let mut response = full(status, "application/problem+json", body);
         let headers = response.headers_mut();
-        let retry_after = match self {
-            Self::RateLimited(wait, _) => Some(wait),
-            Self::QueueFull | Self::Unavailable => Some(Duration::from_secs(1)),
-            Self::ExportsBusy => Some(Duration::from_secs(10)),
-            Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
-                Some(Duration::from_secs(5))
-            }
-            _ => None,
-        };
-        if let Some(wait) = retry_after {
-            // Whole seconds, rounded up so a client never retries too early.
-            let seconds = wait.as_millis().div_ceil(1000).max(1);
-            headers.insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(u64::try_from(seconds).unwrap_or(u64::MAX)),
-            );
+        if let Some(seconds) = self.retry_after() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Self::MethodNotAllowed(allow) = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -267,9 +326,54 @@ impl ApiError {
     }
 }
 
+/// A storage error is a change not made until the request says otherwise
+/// ([`ApiError::answering`], [`ApiError::signing`]): the router knows the
+/// method, the handler below it does not need to.
 impl From<undersigned_store::StoreError> for ApiError {
     fn from(e: undersigned_store::StoreError) -> Self {
         tracing::error!(error = %e, "storage error");
-        Self::Unavailable
+        Self::Unavailable(Undone::Change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail(e: ApiError) -> String {
+        let (_, _, detail) = e.describe();
+        detail.to_owned()
+    }
+
+    #[test]
+    fn a_storage_failure_is_told_as_what_the_request_did_not_get() {
+        let failed = || ApiError::Unavailable(Undone::Change);
+        for safe in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert_eq!(
+                detail(failed().answering(&safe)),
+                "The data could not be read now; please retry.",
+                "{safe}"
+            );
+        }
+        for unsafe_ in [Method::POST, Method::PATCH, Method::DELETE] {
+            assert_eq!(
+                detail(failed().answering(&unsafe_)),
+                "The change could not be saved now and was not made; please retry.",
+                "{unsafe_}"
+            );
+        }
+        assert_eq!(
+            detail(failed().signing()),
+            "The signature could not be stored now and was not recorded; please retry."
+        );
+        // Not a storage failure: unchanged either way.
+        assert_eq!(
+            ApiError::NotFound
+                .answering(&Method::GET)
+                .signing()
+                .status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(failed().retry_after(), Some(1));
     }
 }

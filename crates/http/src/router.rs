@@ -58,8 +58,9 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<Body> {
     let started = Instant::now();
+    let method = req.method().clone();
     let (route, result) = dispatch(app, config, req, peer).await;
-    let response = result.unwrap_or_else(ApiError::into_response);
+    let response = result.unwrap_or_else(|e| e.answering(&method).into_response());
     app.metrics
         .observe(route, response.status(), started.elapsed().as_secs_f64());
     response

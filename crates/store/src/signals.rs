@@ -1,6 +1,9 @@
 //! Suspicion signals: who is signing fastest right now. Read from the last
 //! hour's rows (a BRIN index on `signed_at` finds them), shadowed and
 //! invalidated ones included: the signal is the volume of attempts.
+//! Signatures without an email (tablets and paper forms, where a petition
+//! allows it) have no domain and count toward no domain: lumped together they
+//! would top every list with a bucket no one could block.
 
 use crate::{Store, StoreError};
 
@@ -48,7 +51,7 @@ fn by_domain(filter: &str) -> String {
                 row_number() OVER (PARTITION BY petition_id ORDER BY count(*) DESC,
                                    lower(split_part(email, '@', 2))) AS rank
          FROM signatures
-         WHERE signed_at > now() - {WINDOW} {filter}
+         WHERE signed_at > now() - {WINDOW} AND email IS NOT NULL {filter}
          GROUP BY petition_id, lower(split_part(email, '@', 2))"
     )
 }

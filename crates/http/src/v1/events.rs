@@ -94,10 +94,13 @@ pub async fn create(
         "ends_at",
         required(ends).and_then(|t| parse_time(&t)),
     );
-    if let (Some(s), Some(e)) = (starts_at, ends_at)
-        && e <= s
-    {
-        invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
+    if let (Some(s), Some(e)) = (starts_at, ends_at) {
+        if e <= s {
+            invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
+        } else if e <= Utc::now() {
+            // Over already: nothing is left to collect at it.
+            invalid.push(FieldError::new("ends_at", "past"));
+        }
     }
     let new = match (name, place, country, starts_at, ends_at) {
         (Some(name), Some(place), Some(country), Some(starts_at), Some(ends_at))
@@ -182,7 +185,7 @@ pub async fn enrollment_code(
     // A tablet's token lasts until a day after its event: past that, a code
     // would enroll a tablet that can do nothing.
     if event.details.ends_at + DEVICE_GRACE <= Utc::now() {
-        return Err(ApiError::Conflict(vec![FieldError::new("event", "over")]));
+        return Err(ApiError::EventOver);
     }
     let expires_at = Utc::now() + CODE_LIFETIME;
     let audit = AuditEntry::new(

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use serde_json::json;
 use undersigned_domain::{
@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::captcha::CaptchaRefusal;
 use crate::fields::{Fields, validated};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Undone};
 use crate::query::Query;
 use crate::reply::{Body, json, see_other};
 use crate::request::{BodyKind, body_kind, read_body};
@@ -35,12 +35,21 @@ pub async fn sign(
     app.shield
         .check(client)
         .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let origin = cors::allowed_origin(&petition, req.headers())?;
+    let petition = app
+        .catalog
+        .by_slug(slug)
+        .await
+        .map_err(|e| ApiError::from(e).signing())?
+        .ok_or(ApiError::NotFound)?;
     let (parts, body) = req.into_parts();
-    let kind = body_kind(&parts.headers, true)?;
-    let to_page = kind == BodyKind::Form && accepts_html(&parts.headers);
+    let kind = body_kind(&parts.headers, true);
+    let to_page = matches!(kind, Ok(BodyKind::Form)) && accepts_html(&parts.headers);
+    let mut origin = None;
     let result = async {
+        // Refused before the body is read; a plain form from a stranger's site
+        // still lands on the error page, not on raw JSON.
+        origin = cors::allowed_origin(&petition, &parts.headers)?;
+        let kind = kind?;
         let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
         petition
             .window
@@ -63,7 +72,8 @@ pub async fn sign(
             .await
             .map_err(refusal)
     }
-    .await;
+    .await
+    .map_err(ApiError::signing);
     let mut response = answer(&petition, result, to_page);
     if let Some(origin) = origin {
         cors::grant(response.headers_mut(), origin);
@@ -76,7 +86,7 @@ pub(crate) fn refusal(e: SignError) -> ApiError {
     match e {
         SignError::RateLimited { retry_after, scope } => ApiError::RateLimited(retry_after, scope),
         SignError::QueueFull => ApiError::QueueFull,
-        SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable,
+        SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable(Undone::Signature),
         SignError::Blocked(_) => ApiError::Blocked,
         SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),
     }
@@ -97,15 +107,21 @@ fn answer(petition: &Petition, result: Result<Receipt, ApiError>, to_page: bool)
             Some(page) => {
                 let (problem, fields) = e.summary();
                 let fields = fields.join(",");
+                let wait = e.retry_after();
+                let wait_text = wait.map(|s| s.to_string());
                 let mut query = vec![("problem", problem)];
                 if !fields.is_empty() {
                     query.push(("fields", &fields));
                 }
+                // The page cannot read headers: it is told the wait in its query.
+                if let Some(seconds) = &wait_text {
+                    query.push(("retry_after", seconds));
+                }
                 let mut response = see_other(&page.with_query(&query));
-                if let Some(wait) = e.into_response().headers().get(header::RETRY_AFTER) {
+                if let Some(seconds) = wait {
                     response
                         .headers_mut()
-                        .insert(header::RETRY_AFTER, wait.clone());
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
                 response
             }
@@ -308,7 +324,6 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn browsers_posting_forms_want_pages() {

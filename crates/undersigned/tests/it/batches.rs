@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::{
-    Namespace, TestApp, count_reaches, event_tally, fate, problem, problem_fields, receipt, rows,
-    signer, tablet,
+    Namespace, TestApp, count_reaches, email_optional_offline, event_ran_hours_ago, event_tally,
+    fate, problem, problem_fields, receipt, rows, signer, tablet,
 };
 
 fn item(i: usize, signed_at: chrono::DateTime<Utc>) -> Value {
@@ -62,15 +62,11 @@ async fn a_tablet_batch_is_answered_item_by_item_and_sending_it_again_changes_no
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("street").await;
-    // An afternoon's stand that ended three hours ago; its tablet syncs late.
+    // An afternoon's stand that ended three hours ago; its tablet, enrolled
+    // while it ran, syncs late.
+    let (event, token) = ongoing_tablet(&app, &slug).await;
+    event_ran_hours_ago(&ns, &event, 6, 3).await;
     let now = Utc::now();
-    let (event, token) = tablet(
-        &app,
-        &slug,
-        now - Duration::hours(6),
-        now - Duration::hours(3),
-    )
-    .await;
 
     // Someone signed on the web already; their receipt is taken.
     let web = receipt(app.sign(&slug, &signer(0)).await).await.unwrap();
@@ -346,20 +342,7 @@ async fn where_the_petition_allows_a_tablet_signer_is_known_by_name_postal_code_
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("no-email").await;
-    let admin = app.admin_token().await;
-    let r = app
-        .http
-        .patch(app.url(&format!("/v1/petitions/{slug}")))
-        .bearer_auth(&admin)
-        .json(&json!({"email_optional_offline": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["email_optional_offline"],
-        true
-    );
+    email_optional_offline(&app, &slug).await;
     let now = Utc::now();
     let (event, token) = ongoing_tablet(&app, &slug).await;
     let person = |name: &str, postal: Option<&str>, country: &str| {

@@ -420,3 +420,53 @@ async fn operators_endpoints_answer() {
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_failure_says_a_read_was_not_read_and_a_change_not_made() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("broken").await;
+    let admin = app.admin_token().await;
+    // The events' table goes missing under the running service.
+    ns.sql()
+        .await
+        .batch_execute("ALTER TABLE events RENAME TO events_gone")
+        .await
+        .unwrap();
+    let events = app.url(&format!("/v1/petitions/{slug}/events"));
+
+    let read = app
+        .http
+        .get(&events)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.headers()["retry-after"], "1");
+    let read = problem(read, 503).await;
+    assert_eq!(
+        (&read["type"], &read["detail"]),
+        (
+            &json!("/problems/unavailable"),
+            &json!("The data could not be read now; please retry.")
+        )
+    );
+
+    let now = chrono::Utc::now();
+    let change = app
+        .http
+        .post(&events)
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Stand", "starts_at": now,
+                      "ends_at": now + chrono::Duration::hours(2)}))
+        .send()
+        .await
+        .unwrap();
+    let change = problem(change, 503).await;
+    assert_eq!(
+        change["detail"],
+        "The change could not be saved now and was not made; please retry."
+    );
+    app.stop().await;
+    ns.clean().await;
+}

@@ -6,7 +6,9 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use undersigned_store::Role;
 
-use crate::support::{Namespace, TestApp, petition_id, problem, problem_fields, scoped, signer};
+use crate::support::{
+    Namespace, TestApp, event_ran_hours_ago, petition_id, problem, problem_fields, scoped, signer,
+};
 
 fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -123,30 +125,6 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
         401,
     )
     .await;
-    // Past its event's end and grace day, no code: its tablet could do nothing.
-    let over = post(
-        path.clone(),
-        Some(&organizer),
-        json!({"name": "Last year's march", "starts_at": now - Duration::days(3),
-               "ends_at": now - Duration::days(2)}),
-    )
-    .await
-    .unwrap();
-    let over_id = over.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = post(
-        format!("/v1/events/{over_id}/enrollment-codes"),
-        Some(&organizer),
-        json!({}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        problem_fields(&problem(r, 409).await),
-        fields(&[("event", "over")])
-    );
     let r = post(codes.clone(), Some(&organizer), json!({}))
         .await
         .unwrap();
@@ -278,13 +256,90 @@ async fn a_tablet_enrolls_with_a_one_time_code_signs_and_is_refused_once_revoked
         actions.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
         [
             "event.create",
-            "event.create",
             "event.enrollment_code",
             "device.enroll",
             "device.revoke"
         ]
     );
-    assert_eq!(actions[3].1.as_deref(), Some(device_id.as_str()));
+    assert_eq!(actions[2].1.as_deref(), Some(device_id.as_str()));
+    app.stop().await;
+    ns.clean().await;
+}
+
+/// The answer to creating an event as the admin.
+async fn create_event(app: &TestApp, slug: &str, body: Value) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/v1/petitions/{slug}/events")))
+        .bearer_auth(app.admin_token().await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_has_already_ended_is_refused_at_creation() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("late").await;
+    let now = Utc::now();
+    let r = create_event(
+        &app,
+        &slug,
+        json!({"name": "Last year's march", "starts_at": now - Duration::days(3),
+               "ends_at": now - Duration::days(2)}),
+    )
+    .await;
+    assert_eq!(
+        problem_fields(&problem(r, 422).await),
+        fields(&[("ends_at", "past")])
+    );
+    // One still under way is taken.
+    let r = create_event(
+        &app,
+        &slug,
+        json!({"name": "Today's stand", "starts_at": now - Duration::hours(2),
+               "ends_at": now + Duration::hours(1)}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_over_for_a_day_gives_no_enrollment_code_and_says_it_is_over() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("over").await;
+    let now = Utc::now();
+    let r = create_event(
+        &app,
+        &slug,
+        json!({"name": "March", "starts_at": now, "ends_at": now + Duration::hours(2)}),
+    )
+    .await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Time passes: the march ended two days ago.
+    event_ran_hours_ago(&ns, &id, 72, 48).await;
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/events/{id}/enrollment-codes")))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(r, 409).await;
+    assert_eq!(
+        (&body["type"], &body["title"]),
+        (&json!("/problems/event-over"), &json!("Event over"))
+    );
+    assert_ne!(body["detail"], "A value is already taken.");
+    assert_eq!(problem_fields(&body), fields(&[("event", "over")]));
     app.stop().await;
     ns.clean().await;
 }

@@ -8,7 +8,9 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, count_reaches, problem, receipt, rows, signer};
+use crate::support::{
+    Namespace, TestApp, count_reaches, email_optional_offline, problem, receipt, rows, signer,
+};
 
 async fn admin_post(app: &TestApp, path: &str, body: &Value) -> Response {
     app.http
@@ -408,24 +410,82 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
         json!([{"email_domain": "burst.test", "signatures": 22}, {"email_domain": "example.org", "signatures": 6}])
     );
 
+    let metrics = signal_metrics(
+        &app,
+        &[
+            r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 22"#,
+            r#"undersigned_signal_address_signatures{petition="signals",rank="1"} 6"#,
+        ],
+    )
+    .await;
+    assert!(
+        !metrics.contains("203.0.113.5"),
+        "addresses stay out of metrics"
+    );
+    app.stop().await;
+    ns.clean().await;
+}
+
+/// The metrics text once it holds every one of `lines` (the signals' gauges
+/// are refreshed in the background).
+async fn signal_metrics(app: &TestApp, lines: &[&str]) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let metrics = app.metrics_text().await;
-        let domain = r#"undersigned_signal_email_domain_signatures{domain="burst.test",petition="signals"} 22"#;
-        let address = r#"undersigned_signal_address_signatures{petition="signals",rank="1"} 6"#;
-        if metrics.contains(domain) && metrics.contains(address) {
-            assert!(
-                !metrics.contains("203.0.113.5"),
-                "addresses stay out of metrics"
-            );
-            break;
+        if lines.iter().all(|line| metrics.contains(line)) {
+            return metrics;
         }
         assert!(
             Instant::now() < deadline,
-            "signals never reached the metrics"
+            "signals never reached the metrics: {lines:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_without_an_email_count_toward_no_domain_and_signals_keep_working() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| c.signals_refresh_secs = 1).await;
+    let slug = app.petition("offline").await;
+    let admin = app.admin_token().await;
+    email_optional_offline(&app, &slug).await;
+    // Two signers on the web, three paper forms without an email.
+    for i in 0..2 {
+        assert!(receipt(app.sign(&slug, &signer(i)).await).await.is_some());
+    }
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/petitions/{slug}/signatures:import")))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body(
+            "full_name,email,country,postal_code\r\n\
+             Anna Jansen,,NL,1012 AB\r\n\
+             Siobhán Ní Bhriain,,IE,D02 X285\r\n\
+             Işık Yılmaz,,TR,34000\r\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["accepted"], 3);
+    count_reaches(&app, &slug, 5).await;
+
+    let signals = admin_get(&app, &format!("/v1/petitions/{slug}/signals")).await;
+    assert_eq!(
+        signals["email_domains"],
+        json!([{"email_domain": "example.org", "signatures": 2}])
+    );
+    assert_eq!(
+        signals["addresses"],
+        json!([{"address": "127.0.0.1", "signatures": 2}])
+    );
+    signal_metrics(
+        &app,
+        &[r#"undersigned_signal_address_signatures{petition="offline",rank="1"} 2"#],
+    )
+    .await;
     app.stop().await;
     ns.clean().await;
 }

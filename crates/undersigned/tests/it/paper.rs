@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use undersigned_store::Role;
 
 use crate::support::{
-    Namespace, TestApp, count_reaches, fate, petition_id, problem, problem_fields, receipt, rows,
-    scoped, signer,
+    Namespace, TestApp, count_reaches, email_optional_offline, fate, petition_id, problem,
+    problem_fields, receipt, rows, scoped, signer,
 };
 
 /// Lines 2–12; line 7 is blank and skipped. The web signer (signer 0) signed
@@ -57,13 +57,7 @@ async fn a_dry_run_foretells_the_import_line_by_line_and_a_second_import_adds_no
     let organizer = app
         .token(scoped(Role::Organizer, petition_id(&ns, &slug).await, &[]))
         .await;
-    app.http
-        .patch(app.url(&format!("/v1/petitions/{slug}")))
-        .bearer_auth(&admin)
-        .json(&json!({"email_optional_offline": true}))
-        .send()
-        .await
-        .unwrap();
+    email_optional_offline(&app, &slug).await;
     assert!(receipt(app.sign(&slug, &signer(0)).await).await.is_some());
     count_reaches(&app, &slug, 1).await;
     let import = |token: &str, query: &str, content_type: &str, body: &'static str| {

@@ -544,3 +544,67 @@ async fn coordinators_see_only_their_countries_and_every_page_is_audited() {
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_token_without_the_organizers_right_reads_the_public_petition() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("open-letter").await;
+    let id = petition_id(&ns, &slug).await;
+    let admin = app.admin_token().await;
+    let r = call(
+        &app,
+        Method::PATCH,
+        &format!("/v1/petitions/{slug}"),
+        Some(&admin),
+        Some(
+            json!({"targets": [{"name": "Parliament", "country": "NL", "contact": "Den Haag"}],
+                    "translations": {"fr": {"title": "Une lettre", "text": "Nous déclarons."}}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let path = format!("/v1/petitions/{slug}");
+    let view = |token: String| {
+        let (app, path) = (&app, &path);
+        async move {
+            let r = call(app, Method::GET, path, Some(&token), None).await;
+            assert_eq!(r.status(), 200);
+            let cache = r.headers()["cache-control"].to_str().unwrap().to_owned();
+            let body: Value = r.json().await.unwrap();
+            (cache, body)
+        }
+    };
+
+    let coordinator = app.token(scoped(Role::Coordinator, id, &["NL"])).await;
+    let device = app.token(scoped(Role::Device, id, &[])).await;
+    for (who, token) in [("a coordinator", coordinator), ("a device", device)] {
+        let (cache, public) = view(token).await;
+        assert_eq!(cache, "public, max-age=1", "{who}");
+        assert!(public.get("translations").is_none(), "{who}: {public}");
+        assert_eq!(
+            public["targets"][0],
+            json!({"name": "Parliament", "country": "NL"}),
+            "{who}"
+        );
+    }
+    let organizer = app.token(scoped(Role::Organizer, id, &[])).await;
+    let (cache, own) = view(organizer).await;
+    assert_eq!(cache, "private, no-store");
+    assert_eq!(own["translations"]["fr"]["title"], "Une lettre");
+    assert_eq!(own["targets"][0]["contact"], "Den Haag");
+
+    // A token that is no token is still the client's mistake.
+    let expired = app
+        .token(NewToken {
+            expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            ..scoped(Role::Coordinator, id, &["NL"])
+        })
+        .await;
+    for token in ["us_not_a_token", expired.as_str()] {
+        let r = call(&app, Method::GET, &path, Some(token), None).await;
+        problem(r, 401).await;
+    }
+    app.stop().await;
+    ns.clean().await;
+}

@@ -380,6 +380,38 @@ pub async fn count_reaches(app: &TestApp, slug: &str, expected: i64) {
     }
 }
 
+/// Lets the petition's tablets and paper forms leave out the email.
+pub async fn email_optional_offline(app: &TestApp, slug: &str) {
+    let r = app
+        .http
+        .patch(app.url(&format!("/v1/petitions/{slug}")))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({"email_optional_offline": true}))
+        .send()
+        .await
+        .expect("patch sent");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.expect("petition")["email_optional_offline"],
+        true
+    );
+}
+
+/// Moves an event back in time (an event cannot be created over): it ran
+/// from `starts` to `ends` hours ago.
+pub async fn event_ran_hours_ago(ns: &Namespace, event: &str, starts: i32, ends: i32) {
+    ns.sql()
+        .await
+        .execute(
+            "UPDATE events SET starts_at = now() - make_interval(hours => $2),
+                               ends_at = now() - make_interval(hours => $3)
+             WHERE id = $1::text::uuid",
+            &[&event, &starts, &ends],
+        )
+        .await
+        .expect("event moved");
+}
+
 /// An event on the petition and a one-time code to enroll a tablet for it.
 pub async fn event_code(
     app: &TestApp,

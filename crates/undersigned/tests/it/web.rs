@@ -217,10 +217,7 @@ async fn a_plain_html_form_lands_on_the_thank_you_or_the_error_page() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
     let slug = app.petition("forms").await;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let browser = browser();
     let post_form = |form: Vec<(&'static str, String)>, accept: &'static str| {
         browser
             .post(sign_url(&app, &slug))
@@ -235,8 +232,6 @@ async fn a_plain_html_form_lands_on_the_thank_you_or_the_error_page() {
             ("country", "NL".to_owned()),
         ]
     };
-    const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
-
     // No pages configured: JSON, whatever the browser accepts.
     let r = post_form(good(0), HTML).await.unwrap();
     assert_eq!(r.status(), 202);
@@ -488,6 +483,91 @@ async fn a_petition_takes_signatures_only_between_its_opening_and_closing_times(
     let late = problem(app.sign("window", &signer(2)).await, 409).await;
     assert_eq!(late["title"], "Petition closed");
     assert_eq!(rows(&ns.sql().await).await, 1);
+    app.stop().await;
+    ns.clean().await;
+}
+
+/// A browser that shows what it is sent rather than following redirects.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+const HTML: &str = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+/// A plain form post for the i-th signer, from a page at `origin`.
+async fn form_from(app: &TestApp, slug: &str, origin: &str, i: usize) -> Response {
+    browser()
+        .post(sign_url(app, slug))
+        .header(ORIGIN, origin)
+        .header(ACCEPT, HTML)
+        .form(&[
+            ("full_name", format!("Signer {i}")),
+            ("email", format!("form.{i}@example.org")),
+            ("country", "NL".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_from_a_site_not_listed_lands_on_the_error_page() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("strangers").await;
+    patch(
+        &app,
+        &slug,
+        &json!({"allowed_origins": [SITE], "error_url": "https://campaign.example/oops"}),
+    )
+    .await;
+    let r = form_from(&app, &slug, "https://evil.example", 0).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()[LOCATION],
+        "https://campaign.example/oops?problem=origin-not-allowed"
+    );
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    // A script on that site still reads nothing but the refusal.
+    let fetched = app
+        .http
+        .post(sign_url(&app, &slug))
+        .header(ORIGIN, "https://evil.example")
+        .json(&signer(1))
+        .send()
+        .await
+        .unwrap();
+    problem(fetched, 403).await;
+    assert_eq!(rows(&ns.sql().await).await, 0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_form_lands_on_the_error_page_told_how_long_to_wait() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| c.ip_limit = "1/60s".into()).await;
+    let slug = app.petition("patience").await;
+    patch(
+        &app,
+        &slug,
+        &json!({"allowed_origins": [SITE], "thank_you_url": "https://campaign.example/thanks",
+                "error_url": "https://campaign.example/oops"}),
+    )
+    .await;
+    let r = form_from(&app, &slug, SITE, 0).await;
+    assert_eq!(r.status(), 303);
+    let r = form_from(&app, &slug, SITE, 1).await;
+    assert_eq!(r.status(), 303);
+    let wait = retry_after(&r);
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        r.headers()[LOCATION],
+        format!("https://campaign.example/oops?problem=rate-limited&retry_after={wait}").as_str()
+    );
     app.stop().await;
     ns.clean().await;
 }
