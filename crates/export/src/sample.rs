@@ -8,7 +8,7 @@ use undersigned_domain::{PetitionStatus, SignerRules, WebSettings, Window, Wordi
 use undersigned_store::{ExportMessage, ExportRow, Petition};
 use uuid::Uuid;
 
-use crate::Rows;
+use crate::{Column, ExportJob, Format, Rows};
 
 pub(crate) fn petition() -> Petition {
     Petition {
@@ -30,6 +30,24 @@ pub(crate) fn petition() -> Petition {
         signers: SignerRules::default(),
         web: WebSettings::default(),
         created_at: Utc::now(),
+    }
+}
+
+/// An export of `petition`'s delivery columns, done now.
+pub(crate) fn job<'a>(
+    petition: &'a Petition,
+    key: &'a ed25519_dalek::SigningKey,
+    format: Format,
+) -> ExportJob<'a> {
+    ExportJob {
+        id: Uuid::nil(),
+        petition,
+        filter: undersigned_store::ExportFilter::default(),
+        columns: Column::DELIVERY.to_vec(),
+        format,
+        locale: "en".into(),
+        exported_at: Utc::now(),
+        key,
     }
 }
 

@@ -54,8 +54,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// A whole member, compressed.
-fn add(
-    archive: &mut ZipArchiveWriter<Buffer>,
+fn add<W: Write>(
+    archive: &mut ZipArchiveWriter<W>,
     name: &str,
     bytes: &[u8],
 ) -> Result<(), ExportError> {
@@ -69,6 +69,42 @@ fn add(
     encoder.finish()?;
     entry.finish(descriptor)?;
     Ok(())
+}
+
+/// The manifest: what the bundle holds, each member's SHA-256 and the Merkle
+/// root of the signatures.
+fn manifest(
+    job: &ExportJob<'_>,
+    total: u64,
+    by_country: &BTreeMap<String, u64>,
+    files: &BTreeMap<&str, String>,
+    merkle_root: &str,
+) -> Vec<u8> {
+    let p = job.petition;
+    serde_json::to_vec_pretty(&json!({
+        "format": FORMAT,
+        "export_id": job.id,
+        "petition": {
+            "slug": p.slug,
+            "title": p.wordings.default.title,
+            "locale": p.wordings.locale,
+            "goal": p.goal,
+            "targets": p.targets,
+        },
+        "filters": job.filters_json(),
+        "locale": job.locale,
+        "columns": std::iter::once(RECEIPT_DIGEST).chain(job.column_names()).collect::<Vec<_>>(),
+        "row_count": total,
+        "by_country": by_country,
+        "exported_at": job.exported_at,
+        "files": files,
+        "merkle_root": merkle_root,
+        "merkle": "RFC 9162 §2.1: leaves are the records of signatures.csv after its header, \
+                   in order, without their CRLF; leaf = SHA-256(0x00 ‖ record), \
+                   node = SHA-256(0x01 ‖ left ‖ right)",
+        "public_key": BASE64.encode(job.key.verifying_key().to_bytes()),
+    }))
+    .unwrap_or_default()
 }
 
 pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
@@ -156,30 +192,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
         files.insert(PRINTABLE, hex::encode(file.finalize()));
     }
 
-    let manifest = serde_json::to_vec_pretty(&json!({
-        "format": FORMAT,
-        "export_id": job.id,
-        "petition": {
-            "slug": p.slug,
-            "title": p.wordings.default.title,
-            "locale": p.wordings.locale,
-            "goal": p.goal,
-            "targets": p.targets,
-        },
-        "filters": job.filters_json(),
-        "locale": job.locale,
-        "columns": std::iter::once(RECEIPT_DIGEST).chain(job.column_names()).collect::<Vec<_>>(),
-        "row_count": total,
-        "by_country": by_country,
-        "exported_at": job.exported_at,
-        "files": files,
-        "merkle_root": merkle_root,
-        "merkle": "RFC 9162 §2.1: leaves are the records of signatures.csv after its header, \
-                   in order, without their CRLF; leaf = SHA-256(0x00 ‖ record), \
-                   node = SHA-256(0x01 ‖ left ‖ right)",
-        "public_key": BASE64.encode(job.key.verifying_key().to_bytes()),
-    }))
-    .unwrap_or_default();
+    let manifest = manifest(job, total, &by_country, &files, &merkle_root);
     add(&mut archive, MANIFEST, &manifest)?;
     add(&mut archive, SIGNATURE, &job.key.sign(&manifest).to_bytes())?;
     archive.finish()?;
@@ -199,32 +212,64 @@ pub(crate) mod tests {
 
     use chrono::Utc;
     use ed25519_dalek::SigningKey;
-    use undersigned_store::ExportFilter;
-    use uuid::Uuid;
+    use undersigned_domain::{Country, Target};
 
     use super::*;
-    use crate::sample::{petition, row, snapshot};
+    use crate::sample::{job, petition, row, snapshot};
     use crate::{Column, Format};
 
     /// A bundle of `n` signatures, as the service writes it.
     pub(crate) async fn bundle(n: u32, key: &SigningKey) -> Vec<u8> {
         let p = petition();
-        let job = ExportJob {
-            id: Uuid::nil(),
-            petition: &p,
-            filter: ExportFilter::default(),
-            columns: Column::DELIVERY.to_vec(),
-            format: Format::Bundle,
-            locale: "en".into(),
-            exported_at: Utc::now(),
-            key,
-        };
+        write_bundle(&job(&p, key, Format::Bundle), n).await
+    }
+
+    async fn write_bundle(job: &ExportJob<'_>, n: u32) -> Vec<u8> {
         // Two passes, as the snapshot reader sends them to a bundle.
         let mut rows = snapshot((0..n).map(row).collect(), 2);
         let mut out = Vec::new();
         let mut hashing = Hashing::new(&mut out);
-        write(&job, &mut rows, &mut hashing).await.unwrap();
+        write(job, &mut rows, &mut hashing).await.unwrap();
         out
+    }
+
+    #[test]
+    fn the_largest_manifest_the_service_writes_is_within_its_bound() {
+        // Every text at its longest, in four-byte characters.
+        let long = |n: usize| "𝔓".repeat(n);
+        let mut p = petition();
+        p.slug = "s".repeat(64);
+        p.wordings.default.title = long(200);
+        p.targets = (0..100)
+            .map(|_| Target {
+                name: long(200),
+                country: Some("NL".into()),
+                contact: Some(long(300)),
+            })
+            .collect();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut job = job(&p, &key, Format::Bundle);
+        job.locale = "x".repeat(35);
+        job.columns = Column::ALL.to_vec();
+        // Every country, filtered on and counted.
+        let countries: Vec<String> = (b'A'..=b'Z')
+            .flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8(vec![a, b]).unwrap()))
+            .filter(|c| Country::parse(c).is_some())
+            .collect();
+        assert_eq!(countries.len(), 250);
+        job.filter.countries = Some(countries.clone());
+        job.filter.since = Some(Utc::now());
+        job.filter.until = Some(Utc::now());
+        let by_country = countries.into_iter().map(|c| (c, 1_000_000_000)).collect();
+        let files = [PETITION, SIGNATURES, PRINTABLE]
+            .map(|name| (name, "f".repeat(64)))
+            .into();
+        let manifest = manifest(&job, u64::MAX, &by_country, &files, &"f".repeat(64));
+        assert!(
+            manifest.len() as u64 <= verify::MANIFEST_MAX / 2,
+            "{} bytes",
+            manifest.len()
+        );
     }
 
     /// The bundle again with one member's content replaced.
@@ -233,17 +278,35 @@ pub(crate) mod tests {
         changed: &str,
         content: &[u8],
     ) -> Vec<u8> {
+        let members: Vec<(&str, &[u8])> = members
+            .iter()
+            .map(|(name, data)| (name.as_str(), if name == changed { content } else { data }))
+            .collect();
+        zip_of(&members)
+    }
+
+    /// A zip of these members, deflated, in this order and named exactly as
+    /// given: the zip writer would tidy a name like `../x`, so each is written
+    /// under a stand-in of its length, then renamed in its local header and
+    /// its central directory record.
+    pub(crate) fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut archive = ZipArchiveWriter::new(&mut out);
         for (name, data) in members {
-            let data = if name == changed { content } else { data };
-            let (mut entry, config) = archive.new_file(name).start().unwrap();
-            let mut writer = config.wrap(&mut entry);
-            writer.write_all(data).unwrap();
-            let (_, descriptor) = writer.finish().unwrap();
-            entry.finish(descriptor).unwrap();
+            add(&mut archive, &"x".repeat(name.len()), data).unwrap();
         }
         archive.finish().unwrap();
+        let mut at = Vec::new();
+        let zip = rawzip::ZipArchive::from_slice(&out).unwrap();
+        let mut entries = zip.entries();
+        while let Some(entry) = entries.next_entry().unwrap() {
+            // The fixed parts of the two records before the name.
+            at.push(entry.local_header_offset() as usize + 30);
+            at.push(entry.central_directory_offset() as usize + 46);
+        }
+        for (name, at) in members.iter().flat_map(|(n, _)| [n, n]).zip(at) {
+            out[at..at + name.len()].copy_from_slice(name.as_bytes());
+        }
         out
     }
 }

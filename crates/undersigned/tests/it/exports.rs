@@ -485,6 +485,25 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
         assert!(!out.status.success(), "byte {at} changed");
         assert!(String::from_utf8_lossy(&out.stderr).contains("not intact"));
     }
+    // A manifest that says it inflates to 4 GiB is refused before anything
+    // is inflated, the member and the bound named.
+    let mut bomb = bytes.clone();
+    let record = (0..bomb.len() - 59)
+        .find(|&at| {
+            bomb[at..].starts_with(b"PK\x01\x02") && bomb[at + 46..].starts_with(b"manifest.json")
+        })
+        .expect("manifest.json's central directory record");
+    bomb[record + 24..record + 28].copy_from_slice(&0xffff_fff0_u32.to_le_bytes());
+    std::fs::write(&file, &bomb).unwrap();
+    let out = ns.cli(&["bundle", "verify", path, "--key", &public_key]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "manifest.json is refused: it inflates to 4294967280 bytes, over the bound of 1 MiB"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The command line exports what the API does, and is audited as such.
     let csv_file = dir.join("nl.csv");
