@@ -125,29 +125,70 @@ struct Listed {
     size: u64,
 }
 
-/// The members the zip's directory lists, by name.
-fn list(archive: &ZipSliceArchive<&[u8]>) -> Result<BTreeMap<String, Listed>, String> {
+/// Why a member's name is refused, if it is. A bundle's members are named
+/// exactly: an unzip program would put `../x`, `/x` or `a\x` elsewhere than
+/// `x`, so such names are refused rather than tidied (and a name that is not
+/// the manifest's exactly is not in it).
+fn refused(name: &[u8]) -> Option<&'static str> {
+    if name.starts_with(b"/") {
+        Some("its name starts with \"/\"")
+    } else if name.contains(&b'\\') {
+        Some("its name has a backslash")
+    } else if name.windows(2).any(|w| w == b"..") {
+        Some("its name has \"..\"")
+    } else if std::str::from_utf8(name).is_err() {
+        Some("its name is not UTF-8")
+    } else if name.iter().any(u8::is_ascii_control) {
+        Some("its name has a control character")
+    } else {
+        None
+    }
+}
+
+/// A name from the zip as a report shows it: escaped, and cut at 100
+/// characters.
+fn shown(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    let mut shown: String = name
+        .chars()
+        .take(100)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().nth(100).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The members the zip's directory lists, by name; a name refused or
+/// repeated is a problem.
+fn list(
+    archive: &ZipSliceArchive<&[u8]>,
+    problems: &mut Problems,
+) -> Result<BTreeMap<String, Listed>, String> {
     let mut entries = archive.entries();
     let mut listed = BTreeMap::new();
     while let Some(entry) = entries
         .next_entry()
         .map_err(|e| format!("damaged zip: {e}"))?
     {
-        let name = entry
-            .file_path()
-            .try_normalize()
-            .map_err(|e| format!("a member with a bad name: {e}"))?
-            .as_ref()
-            .to_owned();
+        let raw = entry.file_path().as_bytes();
+        if let Some(reason) = refused(raw) {
+            problems.push(format!("member {} is refused: {reason}", shown(raw)));
+            continue;
+        }
+        let name = String::from_utf8_lossy(raw).into_owned();
+        if listed.contains_key(&name) {
+            problems.push(format!("{} appears twice", shown(raw)));
+            continue;
+        }
         let member = Listed {
             name: name.clone(),
             wayfinder: entry.wayfinder(),
             method: entry.compression_method(),
             size: entry.uncompressed_size_hint(),
         };
-        if listed.insert(name.clone(), member).is_some() {
-            return Err(format!("{name} appears twice"));
-        }
+        listed.insert(name, member);
     }
     Ok(listed)
 }
@@ -161,7 +202,7 @@ fn open<'a>(
     member: &Listed,
     bound: u64,
 ) -> Result<Box<dyn Read + 'a>, String> {
-    let name = &member.name;
+    let name = shown(member.name.as_bytes());
     if member.size > bound {
         return Err(format!(
             "{name} is refused: it inflates to {} bytes, over the bound of {}",
@@ -172,6 +213,14 @@ fn open<'a>(
     let entry = archive
         .get_entry(member.wayfinder)
         .map_err(|e| format!("{name}: damaged ({e})"))?;
+    // A program that reads the zip front to back goes by the local header.
+    let local = entry.file_path().as_bytes();
+    if local != member.name.as_bytes() {
+        return Err(format!(
+            "{name} is refused: its local header names it {}",
+            shown(local)
+        ));
+    }
     let data = entry.data();
     Ok(match member.method {
         CompressionMethod::Store => Box::new(entry.verifying_reader(data)),
@@ -192,7 +241,7 @@ pub(super) fn read_records<T>(
     read: impl FnOnce(Records<&mut dyn BufRead>) -> Result<T, String>,
 ) -> Result<T, String> {
     let archive = ZipArchive::from_slice(bytes).map_err(|e| format!("not a zip: {e}"))?;
-    let members = list(&archive)?;
+    let members = list(&archive, &mut Problems::default())?;
     let member = members
         .get(SIGNATURES)
         .ok_or_else(|| format!("{SIGNATURES} is missing"))?;
@@ -204,7 +253,7 @@ pub(super) fn read_records<T>(
 #[cfg(test)]
 pub(super) fn members(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     let archive = ZipArchive::from_slice(bytes).unwrap();
-    list(&archive)
+    list(&archive, &mut Problems::default())
         .unwrap()
         .into_iter()
         .map(|(name, member)| {
@@ -223,7 +272,7 @@ fn read_whole(
     let mut bytes = Vec::with_capacity(member.size as usize);
     open(archive, member, bound)?
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{}: damaged ({e})", member.name))?;
+        .map_err(|e| format!("{}: damaged ({e})", shown(member.name.as_bytes())))?;
     Ok(bytes)
 }
 
@@ -252,7 +301,7 @@ fn hash_member(
             loop {
                 let n = reader
                     .read(&mut chunk)
-                    .map_err(|e| format!("{}: damaged ({e})", member.name))?;
+                    .map_err(|e| format!("{}: damaged ({e})", shown(member.name.as_bytes())))?;
                 if n == 0 {
                     break;
                 }
@@ -406,7 +455,7 @@ pub fn verify_bundle(
     let checked = ZipArchive::from_slice(bytes)
         .map_err(|e| format!("not a zip: {e}"))
         .and_then(|archive| {
-            let members = list(&archive)?;
+            let members = list(&archive, &mut problems)?;
             let manifest = signed_manifest(&archive, &members, trusted, &mut problems)?;
             check_members(&archive, &members, &manifest, &mut problems);
             Ok(manifest)
@@ -482,7 +531,7 @@ fn check_members(
     for (name, member) in members {
         let Some(hash) = manifest.files.get(name) else {
             if name != MANIFEST && name != SIGNATURE {
-                problems.push(format!("{name} is not in the manifest"));
+                problems.push(format!("{} is not in the manifest", shown(name.as_bytes())));
             }
             continue;
         };
@@ -491,7 +540,8 @@ fn check_members(
             Ok((sha256, facts)) => {
                 if *hash != sha256 {
                     problems.push(format!(
-                        "{name} has changed: its SHA-256 is not the manifest's"
+                        "{} has changed: its SHA-256 is not the manifest's",
+                        shown(name.as_bytes())
                     ));
                 }
                 csv = csv.or(facts);
@@ -500,7 +550,7 @@ fn check_members(
         }
     }
     for name in manifest.files.keys().filter(|n| !members.contains_key(*n)) {
-        problems.push(format!("{name} is missing"));
+        problems.push(format!("{} is missing", shown(name.as_bytes())));
     }
     if !manifest.files.contains_key(SIGNATURES) {
         problems.push(format!("the manifest lists no {SIGNATURES}"));
@@ -528,8 +578,8 @@ mod tests {
     use ed25519_dalek::Signer;
 
     use super::*;
-    use crate::bundle::PRINTABLE;
     use crate::bundle::tests::{bundle, rezip, zip_of};
+    use crate::bundle::{PETITION, PRINTABLE};
 
     /// The members with `name`'s content replaced and the manifest changed to
     /// match, signed again by `key`: what anyone can build when the recipient
@@ -754,5 +804,70 @@ mod tests {
         let mut table = crate::columns::CsvTable::new(crate::Column::ALL.to_vec(), true);
         let record = table.record(&row).unwrap();
         assert!(record.len() <= LINE_MAX / 16, "{} bytes", record.len());
+    }
+
+    #[tokio::test]
+    async fn member_names_must_be_the_bundles_exactly() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let members = members(&bundle(3, &key).await);
+        let renamed = |from: &str, to: &'static str| -> Vec<u8> {
+            let zip: Vec<(&str, &[u8])> = members
+                .iter()
+                .map(|(name, data)| (if name == from { to } else { name.as_str() }, &data[..]))
+                .collect();
+            zip_of(&zip)
+        };
+        for (from, to, problem) in [
+            (
+                PRINTABLE,
+                "../signatures.pdf",
+                r#"member ../signatures.pdf is refused: its name has "..""#,
+            ),
+            (
+                SIGNATURES,
+                "/signatures.csv",
+                r#"member /signatures.csv is refused: its name starts with "/""#,
+            ),
+            (
+                MANIFEST,
+                "x/../manifest.json",
+                r#"member x/../manifest.json is refused: its name has "..""#,
+            ),
+            (
+                PETITION,
+                r"x\petition.json",
+                r"member x\\petition.json is refused: its name has a backslash",
+            ),
+        ] {
+            let problems = verify_bundle(&renamed(from, to), None).unwrap_err();
+            assert_eq!(problems[0], problem, "{problems:?}");
+        }
+        // Twice, the same bytes both times.
+        let mut zip: Vec<(&str, &[u8])> = members
+            .iter()
+            .map(|(name, data)| (name.as_str(), &data[..]))
+            .collect();
+        zip.push((PRINTABLE, &members[PRINTABLE]));
+        assert_eq!(
+            verify_bundle(&zip_of(&zip), None).unwrap_err(),
+            ["signatures.pdf appears twice"]
+        );
+        // The local header, which a program reading the zip front to back
+        // goes by, names another file than the directory does.
+        let zip = zip_of(&zip[..zip.len() - 1]);
+        let archive = ZipArchive::from_slice(&zip).unwrap();
+        let mut entries = archive.entries();
+        let mut local = None;
+        while let Some(entry) = entries.next_entry().unwrap() {
+            if entry.file_path().as_bytes() == PETITION.as_bytes() {
+                local = Some(entry.local_header_offset() as usize + 30);
+            }
+        }
+        let mut zip = zip.clone();
+        zip[local.unwrap()] = b'P';
+        assert_eq!(
+            verify_bundle(&zip, None).unwrap_err(),
+            ["petition.json is refused: its local header names it Petition.json"]
+        );
     }
 }
