@@ -22,7 +22,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer;
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
-use rawzip::{CompressionMethod, ZipArchiveWriter};
+use rawzip::time::UtcDateTime;
+use rawzip::{CompressionMethod, ZipArchiveWriter, ZipDataWriterConfig, ZipEntryWriter};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
@@ -53,16 +54,30 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// A whole member, compressed.
+/// A member, compressed and dated `at`: in the zip's DOS date and time
+/// (local time in the format, UTC here, in steps of two seconds) and in an
+/// extended timestamp (UTC, to the second). Undated, its DOS date read
+/// 1980-00-00, which is no date.
+fn member<'a, W: Write>(
+    archive: &'a mut ZipArchiveWriter<W>,
+    name: &str,
+    at: UtcDateTime,
+) -> Result<(ZipEntryWriter<'a, W>, ZipDataWriterConfig), ExportError> {
+    Ok(archive
+        .new_file(name)
+        .compression_method(CompressionMethod::Deflate)
+        .last_modified(at)
+        .start()?)
+}
+
+/// A whole member.
 fn add<W: Write>(
     archive: &mut ZipArchiveWriter<W>,
     name: &str,
+    at: UtcDateTime,
     bytes: &[u8],
 ) -> Result<(), ExportError> {
-    let (mut entry, config) = archive
-        .new_file(name)
-        .compression_method(CompressionMethod::Deflate)
-        .start()?;
+    let (mut entry, config) = member(archive, name, at)?;
     let mut writer = config.wrap(DeflateEncoder::new(&mut entry, Compression::default()));
     writer.write_all(bytes)?;
     let (encoder, descriptor) = writer.finish()?;
@@ -116,6 +131,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
     let pending = Buffer::default();
     let mut archive = ZipArchiveWriter::new(pending.clone());
     let mut files = BTreeMap::new();
+    let at = UtcDateTime::from_unix(job.exported_at.timestamp());
 
     let p = job.petition;
     let texts = serde_json::to_vec_pretty(&json!({
@@ -128,7 +144,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
         "targets": p.targets,
     }))
     .unwrap_or_default();
-    add(&mut archive, PETITION, &texts)?;
+    add(&mut archive, PETITION, at, &texts)?;
     files.insert(PETITION, sha256_hex(&texts));
     send(&pending, out).await?;
 
@@ -136,10 +152,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
     let mut file = Sha256::new();
     let mut tree = RootBuilder::default();
     {
-        let (mut entry, config) = archive
-            .new_file(SIGNATURES)
-            .compression_method(CompressionMethod::Deflate)
-            .start()?;
+        let (mut entry, config) = member(&mut archive, SIGNATURES, at)?;
         let mut writer = config.wrap(DeflateEncoder::new(&mut entry, Compression::fast()));
         let mut head = BOM.to_vec();
         head.extend(table.header()?);
@@ -166,10 +179,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
 
     // The second pass over the same snapshot: the same rows, for printing.
     {
-        let (mut entry, config) = archive
-            .new_file(PRINTABLE)
-            .compression_method(CompressionMethod::Deflate)
-            .start()?;
+        let (mut entry, config) = member(&mut archive, PRINTABLE, at)?;
         let mut writer = config.wrap(DeflateEncoder::new(&mut entry, Compression::fast()));
         let mut file = Sha256::new();
         let cover = pdf::Cover {
@@ -193,8 +203,13 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
     }
 
     let manifest = manifest(job, total, &by_country, &files, &merkle_root);
-    add(&mut archive, MANIFEST, &manifest)?;
-    add(&mut archive, SIGNATURE, &job.key.sign(&manifest).to_bytes())?;
+    add(&mut archive, MANIFEST, at, &manifest)?;
+    add(
+        &mut archive,
+        SIGNATURE,
+        at,
+        &job.key.sign(&manifest).to_bytes(),
+    )?;
     archive.finish()?;
     send(&pending, out).await?;
     Ok(Summary {
@@ -210,8 +225,9 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use chrono::Utc;
+    use chrono::{TimeZone, Utc};
     use ed25519_dalek::SigningKey;
+    use rawzip::time::ZipDateTimeKind;
     use undersigned_domain::{Country, Target};
 
     use super::*;
@@ -231,6 +247,55 @@ pub(crate) mod tests {
         let mut hashing = Hashing::new(&mut out);
         write(job, &mut rows, &mut hashing).await.unwrap();
         out
+    }
+
+    #[tokio::test]
+    async fn members_are_dated_the_export_time() {
+        let p = petition();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut job = job(&p, &key, Format::Bundle);
+        // An odd second: the DOS time has steps of two.
+        job.exported_at = Utc.with_ymd_and_hms(2026, 11, 29, 13, 53, 25).unwrap();
+        let zip = write_bundle(&job, 3).await;
+        let archive = rawzip::ZipArchive::from_slice(&zip).unwrap();
+        let mut entries = archive.entries();
+        let mut dated = 0;
+        while let Some(entry) = entries.next_entry().unwrap() {
+            // The extended timestamp, which readers prefer to the DOS fields.
+            match entry.last_modified() {
+                ZipDateTimeKind::Utc(t) => assert_eq!(t.to_unix(), job.exported_at.timestamp()),
+                other => panic!("no extended timestamp: {other:?}"),
+            }
+            // The DOS date and time, in the central directory record and in
+            // the local header alike.
+            let field = |at: usize| u16::from_le_bytes([zip[at], zip[at + 1]]);
+            let central = entry.central_directory_offset() as usize;
+            let local = entry.local_header_offset() as usize;
+            let (time, date) = (field(central + 12), field(central + 14));
+            assert_eq!((time, date), (field(local + 10), field(local + 12)));
+            let dos = chrono::NaiveDate::from_ymd_opt(
+                1980 + i32::from(date >> 9),
+                u32::from(date >> 5 & 0xf),
+                u32::from(date & 0x1f),
+            )
+            .and_then(|d| {
+                d.and_hms_opt(
+                    u32::from(time >> 11),
+                    u32::from(time >> 5 & 0x3f),
+                    u32::from(time & 0x1f) * 2,
+                )
+            })
+            .unwrap_or_else(|| panic!("DOS date {date:#06x} and time {time:#06x} are no date"))
+            .and_utc();
+            let behind = job.exported_at - dos;
+            assert!(
+                behind >= chrono::TimeDelta::zero() && behind < chrono::TimeDelta::seconds(2),
+                "{dos} for {}",
+                job.exported_at
+            );
+            dated += 1;
+        }
+        assert_eq!(dated, 5);
     }
 
     #[test]
@@ -293,7 +358,13 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         let mut archive = ZipArchiveWriter::new(&mut out);
         for (name, data) in members {
-            add(&mut archive, &"x".repeat(name.len()), data).unwrap();
+            add(
+                &mut archive,
+                &"x".repeat(name.len()),
+                UtcDateTime::from_unix(0),
+                data,
+            )
+            .unwrap();
         }
         archive.finish().unwrap();
         let mut at = Vec::new();
