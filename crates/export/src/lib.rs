@@ -8,6 +8,8 @@ mod columns;
 pub mod merkle;
 mod pdf;
 mod request;
+#[cfg(test)]
+mod sample;
 
 use std::collections::BTreeMap;
 

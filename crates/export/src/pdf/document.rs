@@ -133,12 +133,36 @@ impl Document {
     pub(crate) fn show(
         &mut self,
         content: &mut Content,
+        font: (Weight, f32),
+        origin: [f32; 2],
+        text: &str,
+        line: &Line,
+    ) {
+        self.show_within(content, font, origin, text, line, None);
+    }
+
+    /// [`show`](Self::show), leaving out the raised glyphs (marks set above
+    /// or below their letter) that reach out of the band between `bottom` and
+    /// `top` (points from the page's foot): a clipping path hides them from
+    /// the eye, but text extractors read what is clipped, and a name of
+    /// stacked marks would read into the rows around it.
+    pub(crate) fn show_within(
+        &mut self,
+        content: &mut Content,
         (weight, size): (Weight, f32),
         [x, y]: [f32; 2],
         text: &str,
         line: &Line,
+        band: Option<[f32; 2]>,
     ) {
         let used = &mut self.fonts[weight.index()];
+        let (descent, ascent) = used.font.extent();
+        let outside = |glyph: &Glyph| {
+            band.is_some_and(|[bottom, top]| {
+                let rise = y + glyph.dy * size / 1000.0;
+                rise + descent * size / 1000.0 < bottom || rise + ascent * size / 1000.0 > top
+            })
+        };
         content.begin_text();
         content.set_font(font_name(weight), size);
         content.set_text_matrix([1.0, 0.0, 0.0, 1.0, x, y]);
@@ -170,7 +194,12 @@ impl Document {
             shown.finish();
             // A mark above or below its letter (Arabic vowels) is shown on
             // its own, raised by its offset.
-            if let Some(glyph) = raised {
+            if let Some(glyph) = raised.filter(|g| outside(g)) {
+                // Left out; the pen still moves by its advance.
+                if glyph.advance != 0.0 {
+                    content.show_positioned().items().adjust(-glyph.advance);
+                }
+            } else if let Some(glyph) = raised {
                 let id = used.note(glyph, text);
                 let width = used.font.pdf_width(glyph.id);
                 content.set_rise(glyph.dy * size / 1000.0);

@@ -506,12 +506,27 @@ impl SignatoryPdf {
     }
 
     /// Draws a row of cells; a cell marked `right` is aligned right, as is
-    /// one that reads right to left.
+    /// one that reads right to left. Each cell draws only inside itself: a
+    /// text whose marks stack far above its letters (or any the layout
+    /// misjudges) cannot draw over the rows around it or off the page.
     fn draw_row(&mut self, weight: Weight, cells: &[Cell<'_>]) {
         let top = self.y;
-        let mut lowest = top;
+        let lines = cells.iter().map(|c| c.lines.len()).max().unwrap_or(1);
+        let bottom = top - lines as f32 * LEADING - 2.0 * PADDING;
         let mut x = MARGIN;
         for (cell, &width) in cells.iter().zip(&self.widths) {
+            // An empty cell draws nothing: no clip, no text object.
+            if cell.lines.iter().all(|(part, _)| part.is_empty()) {
+                x += width;
+                continue;
+            }
+            // To a hundredth of a point, which the file spells shorter.
+            let round = |v: f32| (v * 100.0).round() / 100.0;
+            self.content
+                .save_state()
+                .rect(round(x), round(bottom), round(width), round(top - bottom))
+                .clip_nonzero()
+                .end_path();
             let mut y = top - PADDING;
             for (part, line) in &cell.lines {
                 y -= LEADING;
@@ -520,18 +535,19 @@ impl SignatoryPdf {
                 } else {
                     x + PADDING
                 };
-                self.doc.show(
+                self.doc.show_within(
                     &mut self.content,
                     (weight, CELL),
                     [left, y + 2.5],
                     part,
                     line,
+                    Some([bottom, top]),
                 );
             }
-            lowest = lowest.min(y - PADDING);
+            self.content.restore_state();
             x += width;
         }
-        self.y = lowest;
+        self.y = bottom;
     }
 
     /// A horizontal line under what was drawn last.
@@ -547,7 +563,139 @@ impl SignatoryPdf {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    use ed25519_dalek::SigningKey;
+    use flate2::read::ZlibDecoder;
+
     use super::*;
+    use crate::sample::{job, petition, row, snapshot};
+    use crate::{Format, Hashing};
+
+    /// A PDF of these rows, as an export writes it.
+    async fn printed(rows: Vec<ExportRow>) -> Vec<u8> {
+        let p = petition();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut job = job(&p, &key, Format::Pdf);
+        job.exported_at = chrono::DateTime::UNIX_EPOCH;
+        let mut out = Vec::new();
+        crate::printable(&job, &mut snapshot(rows, 1), &mut Hashing::new(&mut out))
+            .await
+            .unwrap();
+        out
+    }
+
+    /// The drawing of each page: the streams that inflate to text drawing
+    /// text.
+    fn drawings(pdf: &[u8]) -> Vec<String> {
+        let find = |from: usize, what: &[u8]| {
+            pdf[from..]
+                .windows(what.len())
+                .position(|w| w == what)
+                .map(|at| from + at)
+        };
+        let mut drawings = Vec::new();
+        let mut at = 0;
+        while let Some(start) = find(at, b">>\nstream\n") {
+            let start = start + b">>\nstream\n".len();
+            let end = find(start, b"\nendstream").unwrap();
+            let mut inflated = Vec::new();
+            if ZlibDecoder::new(&pdf[start..end])
+                .read_to_end(&mut inflated)
+                .is_ok()
+                && let Ok(text) = String::from_utf8(inflated)
+                && text.lines().any(|l| l == "BT")
+            {
+                drawings.push(text);
+            }
+            at = end;
+        }
+        drawings
+    }
+
+    /// Each piece of text a page draws at the table's size: where it starts,
+    /// and the rectangle it is clipped to (`[x, y, width, height]`), if any.
+    fn cell_texts(drawing: &str) -> Vec<([f32; 2], Option<[f32; 4]>)> {
+        let mut texts = Vec::new();
+        let (mut clip, mut saved, mut path) = (None, Vec::new(), None);
+        let mut size = 0.0;
+        for line in drawing.lines() {
+            let tokens: Vec<&str> = line.split_whitespace().collect();
+            let numbers: Vec<f32> = tokens.iter().filter_map(|t| t.parse().ok()).collect();
+            match tokens.last().copied() {
+                Some("q") => saved.push(clip),
+                Some("Q") => clip = saved.pop().unwrap(),
+                Some("re") => path = Some([numbers[0], numbers[1], numbers[2], numbers[3]]),
+                Some("W") => clip = path,
+                Some("Tf") => size = numbers[0],
+                Some("Tm") if size == CELL => texts.push(([numbers[4], numbers[5]], clip)),
+                _ => {}
+            }
+        }
+        texts
+    }
+
+    #[tokio::test]
+    async fn every_cell_is_clipped_to_itself_so_a_name_cannot_draw_over_its_neighbours() {
+        // A letter and 199 combining marks, which stack far above it: the
+        // service refuses such a name, but the PDF must not trust its rows.
+        let defacing = format!("a{}", "\u{301}".repeat(199));
+        let mut rows: Vec<ExportRow> = (0..8).map(row).collect();
+        rows[4].full_name = defacing.clone();
+        let pdf = printed(rows.clone()).await;
+        let drawings = drawings(&pdf);
+        assert_eq!(drawings.len(), 2, "a cover and one page of signatures");
+        let texts = cell_texts(&drawings[1]);
+        let mut cells: Vec<[f32; 4]> = Vec::new();
+        for (origin, clip) in &texts {
+            let clip = clip.unwrap_or_else(|| panic!("the text at {origin:?} is not clipped"));
+            let [x, y, w, h] = clip;
+            assert!(
+                (x..=x + w).contains(&origin[0]) && (y..=y + h).contains(&origin[1]),
+                "the text at {origin:?} starts outside its cell {clip:?}"
+            );
+            if !cells.contains(&clip) {
+                cells.push(clip);
+            }
+        }
+        // The header's seven cells and, in each of the eight rows, the five
+        // that are not empty (no organization, no postal code).
+        assert_eq!(cells.len(), 7 + 8 * 5);
+        for (i, a) in cells.iter().enumerate() {
+            for b in &cells[i + 1..] {
+                let apart = a[0] + a[2] <= b[0] + 0.01
+                    || b[0] + b[2] <= a[0] + 0.01
+                    || a[1] + a[3] <= b[1] + 0.01
+                    || b[1] + b[3] <= a[1] + 0.01;
+                assert!(apart, "cells {a:?} and {b:?} overlap");
+            }
+        }
+        // A text extractor, which reads what is clipped too, reads the rows
+        // around it as it does beside a plain name.
+        rows[4].full_name = "a".into();
+        let plain = pdf_text(&printed(rows).await);
+        let text = pdf_text(&pdf);
+        assert_eq!(text.replace('\u{301}', ""), plain);
+        assert!(text.contains("\n3 Leyla Məmmədova\n"), "{text}");
+    }
+
+    /// The text of a PDF as poppler's `pdftotext` reads it.
+    fn pdf_text(pdf: &[u8]) -> String {
+        let file = std::env::temp_dir().join(format!(
+            "undersigned-export-{}-{:?}.pdf",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&file, pdf).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .arg(&file)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils; deploy/test installs it)");
+        std::fs::remove_file(&file).unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
 
     #[test]
     fn every_column_fits_the_page() {

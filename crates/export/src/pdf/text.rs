@@ -73,6 +73,15 @@ impl Font {
         units * 1000.0 / self.units_per_em
     }
 
+    /// How far the font's glyphs reach below and above the baseline, in
+    /// thousandths of an em (the first negative).
+    pub(crate) fn extent(&self) -> (f32, f32) {
+        (
+            self.to_pdf(self.face.descender() as f32),
+            self.to_pdf(self.face.ascender() as f32),
+        )
+    }
+
     /// The advance width PDF records for a glyph, in thousandths of an em.
     pub(crate) fn pdf_width(&self, glyph: u16) -> f32 {
         let advance = self

@@ -476,8 +476,13 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
     ]);
     assert!(!out.status.success());
 
-    // One byte changed anywhere in the delivered file: it no longer verifies.
-    for at in [bytes.len() / 5, bytes.len() / 2, bytes.len() - 30] {
+    // One byte of the members' data changed, at the start, the middle or the
+    // end (in manifest.sig, the last member, just before the zip's directory
+    // that the last 22 bytes locate): it no longer verifies. The directory's
+    // own facts, such as the members' dates, are no member's content and no
+    // check reads them.
+    let directory = u32::from_le_bytes(bytes[bytes.len() - 6..bytes.len() - 2].try_into().unwrap());
+    for at in [bytes.len() / 5, bytes.len() / 2, directory as usize - 30] {
         let mut changed = bytes.clone();
         changed[at] ^= 0x20;
         std::fs::write(&file, &changed).unwrap();
@@ -485,6 +490,25 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
         assert!(!out.status.success(), "byte {at} changed");
         assert!(String::from_utf8_lossy(&out.stderr).contains("not intact"));
     }
+    // A manifest that says it inflates to 4 GiB is refused before anything
+    // is inflated, the member and the bound named.
+    let mut bomb = bytes.clone();
+    let record = (0..bomb.len() - 59)
+        .find(|&at| {
+            bomb[at..].starts_with(b"PK\x01\x02") && bomb[at + 46..].starts_with(b"manifest.json")
+        })
+        .expect("manifest.json's central directory record");
+    bomb[record + 24..record + 28].copy_from_slice(&0xffff_fff0_u32.to_le_bytes());
+    std::fs::write(&file, &bomb).unwrap();
+    let out = ns.cli(&["bundle", "verify", path, "--key", &public_key]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "manifest.json is refused: it inflates to 4294967280 bytes, over the bound of 1 MiB"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The command line exports what the API does, and is audited as such.
     let csv_file = dir.join("nl.csv");
