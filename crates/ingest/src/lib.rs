@@ -144,6 +144,7 @@ impl Ingest {
         // Shards spread count rows over writers of all instances; two writers
         // that happen to share one only wait on each other, counts stay right.
         let first_shard: i16 = rand_shard();
+        let small_commits = Arc::default();
         let writers = (0..config.writers.max(1))
             .map(|i| {
                 let shard = (first_shard + i16::try_from(i).unwrap_or(0)) % writer::SHARDS;
@@ -158,6 +159,7 @@ impl Ingest {
                         counter: counter.clone(),
                         announcer: announcer.clone(),
                         metrics: metrics.clone(),
+                        small_commits: Arc::clone(&small_commits),
                     }
                     .run(),
                 )
