@@ -1,9 +1,11 @@
 //! HTTP transport on hyper 1: the v1 API, operators' endpoints, problem+json
-//! errors, and a server with connection limits, timeouts and graceful shutdown.
+//! errors, and a server with connection limits per client address, timeouts
+//! and graceful shutdown.
 
 mod auth;
 mod captcha;
 mod client_address;
+mod connections;
 mod cors;
 mod fields;
 mod kiosk;

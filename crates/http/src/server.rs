@@ -1,5 +1,5 @@
-//! Accepting connections: a cap on how many, a deadline for headers, and a
-//! graceful stop that lets requests in flight finish.
+//! Accepting connections: a cap on how many, in all and per client address, a
+//! deadline for headers, and a graceful stop that lets requests in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,16 +12,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::client_address::TrustedProxies;
+use crate::connections::{ConnectionLimits, Connections};
 use crate::{App, router};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Open connections at most; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64) at most; more
+    /// are closed at once. Trusted proxies are held to `max_connections` alone.
+    pub max_connections_per_address: usize,
     /// Time a client has to send a request's headers.
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body.
@@ -60,18 +63,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = Arc::new(config);
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let connections = Connections::new(
+        ConnectionLimits {
+            total: config.max_connections,
+            per_address: config.max_connections_per_address,
+        },
+        config.trusted_proxies.clone(),
+    );
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+        let slot = tokio::select! {
+            slot = connections.slot() => slot,
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
@@ -86,6 +92,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let held = match connections.admit(slot, peer.ip()) {
+            Ok(held) => held,
+            Err(refusal) => {
+                app.metrics.connection_refused(refusal);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let conf = config.clone();
@@ -97,7 +110,7 @@ pub async fn serve(
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(permit);
+            drop(held);
         });
     }
     drop(listener);

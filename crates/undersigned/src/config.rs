@@ -82,6 +82,9 @@ pub struct Config {
     pub pool_size: usize,
     /// Open HTTP connections at most.
     pub max_connections: usize,
+    /// Open HTTP connections from one client address (an IPv6 /64) at most;
+    /// trusted proxies are held to `max_connections` alone.
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send request headers.
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request body.
@@ -122,6 +125,7 @@ impl Default for Config {
             queue_capacity: 50_000,
             pool_size: 16,
             max_connections: 10_000,
+            max_connections_per_address: 256,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
@@ -178,6 +182,13 @@ pub enum ConfigError {
         "UNDERSIGNED_{0} must be at most {MAX_LINGER_MS}: every signer of a small batch waits it"
     )]
     LingerTooLong(&'static str),
+    #[error("UNDERSIGNED_MAX_CONNECTIONS must be at least 1")]
+    NoConnections,
+    #[error(
+        "UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS must be between 1 and UNDERSIGNED_MAX_CONNECTIONS \
+         ({0}): one address must not take every connection"
+    )]
+    ConnectionsPerAddress(usize),
 }
 
 /// The longest a small batch may wait for more.
@@ -226,6 +237,12 @@ impl Config {
         }
         if self.guard_linger_ms > MAX_LINGER_MS {
             return Err(ConfigError::LingerTooLong("GUARD_LINGER_MS"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::NoConnections);
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
+            return Err(ConfigError::ConnectionsPerAddress(self.max_connections));
         }
         Ok(())
     }
@@ -299,6 +316,7 @@ impl Config {
         HttpConfig {
             trusted_proxies: self.trusted_proxies().unwrap_or_default(),
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
@@ -412,6 +430,36 @@ mod tests {
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");
             jail.set_env("UNDERSIGNED_LISTEN", "nowhere");
             assert!(matches!(Config::load(None), Err(ConfigError::Load(_))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn connections_per_address_must_fit_under_the_cap() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.max_connections_per_address, 256);
+            assert_eq!(c.http().max_connections_per_address, 256);
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS", "300");
+            for good in ["1", "300"] {
+                jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", good);
+                let c = Config::load(None).map_err(|e| e.to_string())?;
+                assert_eq!(c.max_connections_per_address.to_string(), good);
+            }
+            for bad in ["0", "301"] {
+                jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS"), "{e}");
+                assert!(e.contains("300"), "{e}");
+            }
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", "many");
+            assert!(matches!(Config::load(None), Err(ConfigError::Load(_))));
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", "256");
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS", "0");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::NoConnections)
+            ));
             Ok(())
         });
     }

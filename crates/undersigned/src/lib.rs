@@ -198,6 +198,7 @@ pub async fn run(
         petition_limit = %config.petition_limit,
         shield_limit = %config.shield_limit,
         device_limit = %config.device_limit,
+        connections_per_address = config.max_connections_per_address,
         captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
         "serving"
     );

@@ -1,6 +1,7 @@
 //! Integration tests: the real service against the real Postgres and Redis.
 
 mod batches;
+mod connections;
 mod contract;
 mod counting;
 mod durability;
