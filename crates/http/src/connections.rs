@@ -15,10 +15,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use undersigned_guard::address_key;
 
 use crate::client_address::{TrustedProxies, canonical};
+
+/// Connections that must have closed since the peak before freed memory is
+/// handed back: a flood ending, not the churn of ordinary traffic.
+const TRIM_AFTER_CLOSES: usize = 1024;
 
 /// How many connections a listener holds, in all and per client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +62,16 @@ pub(crate) struct Connections {
     limits: ConnectionLimits,
     trusted: TrustedProxies,
     open: Mutex<Open>,
+    /// Told when a burst of connections has closed, so freed memory can go back.
+    closed_many: Arc<Notify>,
 }
 
 #[derive(Default)]
 struct Open {
     total: usize,
     by_address: HashMap<IpAddr, usize>,
+    /// Most connections open since `closed_many` was last told.
+    peak: usize,
 }
 
 /// One admitted connection; dropping it frees its slot and its address's share.
@@ -75,7 +83,11 @@ pub(crate) struct Held {
 }
 
 impl Connections {
-    pub(crate) fn new(limits: ConnectionLimits, trusted: TrustedProxies) -> Arc<Self> {
+    pub(crate) fn new(
+        limits: ConnectionLimits,
+        trusted: TrustedProxies,
+        closed_many: Arc<Notify>,
+    ) -> Arc<Self> {
         let limits = ConnectionLimits {
             total: limits.total.max(1),
             per_address: limits.per_address.max(1),
@@ -85,6 +97,7 @@ impl Connections {
             limits,
             trusted,
             open: Mutex::new(Open::default()),
+            closed_many,
         })
     }
 
@@ -118,6 +131,7 @@ impl Connections {
             *open.by_address.entry(address).or_default() += 1;
         }
         open.total += 1;
+        open.peak = open.peak.max(open.total);
         Ok(Held {
             connections: self.clone(),
             address,
@@ -142,6 +156,10 @@ impl Connections {
                 }
             }
         }
+        if open.peak - open.total >= TRIM_AFTER_CLOSES {
+            open.peak = open.total;
+            self.closed_many.notify_one();
+        }
     }
 }
 
@@ -163,6 +181,7 @@ mod tests {
         Connections::new(
             ConnectionLimits { total, per_address },
             TrustedProxies::parse(trusted).unwrap(),
+            Arc::new(Notify::new()),
         )
     }
 
@@ -228,5 +247,32 @@ mod tests {
             held.push(admit(&c, "10.0.0.1").await.unwrap());
         }
         assert_eq!(c.slots.available_permits(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_closes_asks_for_memory_back_once() {
+        let closed_many = Arc::new(Notify::new());
+        let c = Connections::new(
+            ConnectionLimits {
+                total: 4096,
+                per_address: 4096,
+            },
+            TrustedProxies::default(),
+            closed_many.clone(),
+        );
+        let mut held = Vec::new();
+        for _ in 0..TRIM_AFTER_CLOSES + 30 {
+            held.push(admit(&c, "192.0.2.1").await.unwrap());
+        }
+        held.truncate(20);
+        // One stored notification: the burst asked exactly once.
+        let asked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), closed_many.notified());
+        assert!(asked.await.is_ok());
+        let again =
+            tokio::time::timeout(std::time::Duration::from_millis(50), closed_many.notified());
+        assert!(again.await.is_err());
+        held.clear();
+        assert!(c.open.lock().unwrap().by_address.is_empty());
     }
 }

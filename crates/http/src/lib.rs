@@ -9,6 +9,7 @@ mod connections;
 mod cors;
 mod fields;
 mod kiosk;
+mod memory;
 mod metrics;
 mod openapi;
 mod ops;

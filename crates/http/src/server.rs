@@ -12,11 +12,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::client_address::TrustedProxies;
 use crate::connections::{ConnectionLimits, Connections};
-use crate::{App, router};
+use crate::{App, memory, router};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -63,25 +64,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = Arc::new(config);
+    let closed_many = Arc::new(Notify::new());
     let connections = Connections::new(
         ConnectionLimits {
             total: config.max_connections,
             per_address: config.max_connections_per_address,
         },
         config.trusted_proxies.clone(),
+        closed_many.clone(),
     );
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
-    tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            slot = connections.slot() => slot,
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+    let accepting = async {
+        loop {
+            let slot = connections.slot().await;
+            let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: pause rather than spin.
@@ -89,29 +88,33 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-            },
-            () = &mut shutdown => break,
-        };
-        let held = match connections.admit(slot, peer.ip()) {
-            Ok(held) => held,
-            Err(refusal) => {
-                app.metrics.connection_refused(refusal);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let conf = config.clone();
-        let service = service_fn(move |req| {
+            };
+            let held = match connections.admit(slot, peer.ip()) {
+                Ok(held) => held,
+                Err(refusal) => {
+                    app.metrics.connection_refused(refusal);
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
             let app = app.clone();
-            let conf = conf.clone();
-            async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer).await) }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(held);
-        });
+            let conf = config.clone();
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                let conf = conf.clone();
+                async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer).await) }
+            });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop(held);
+            });
+        }
+    };
+    tokio::select! {
+        () = accepting => {}
+        () = memory::hand_back(&closed_many) => {}
+        () = shutdown => {}
     }
     drop(listener);
     info!("stopped accepting; finishing requests in flight");
