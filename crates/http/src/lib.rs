@@ -1,6 +1,6 @@
-//! HTTP transport on hyper 1: the v1 API, operators' endpoints, problem+json
-//! errors, and a server with connection limits per client address, timeouts
-//! and graceful shutdown.
+//! HTTP transport on hyper 1: the v1 API, operators' endpoints (on their own
+//! listener when configured), problem+json errors, and a server with connection
+//! limits per client address, timeouts and graceful shutdown.
 
 mod auth;
 mod captcha;
@@ -34,7 +34,7 @@ pub use metrics::{HttpMetrics, SignalMetrics};
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use router::ROUTES;
-pub use server::{HttpConfig, LISTEN_BACKLOG, listen, serve};
+pub use server::{HttpConfig, LISTEN_BACKLOG, Listeners, listen, serve};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

@@ -20,6 +20,10 @@ use undersigned_ingest::IngestConfig;
 pub struct Config {
     /// Address to serve on.
     pub listen: SocketAddr,
+    /// Address of the operators' listener (`/metrics`, `/readyz`, `/healthz`);
+    /// when set, `/metrics` leaves the public listener. Empty: none.
+    #[serde(deserialize_with = "optional_address")]
+    pub operator_listen: Option<SocketAddr>,
     /// PostgreSQL; the database is created when missing.
     pub database_url: String,
     /// Redis; empty for single-node mode without Redis.
@@ -101,6 +105,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            operator_listen: None,
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
@@ -189,6 +194,8 @@ pub enum ConfigError {
          ({0}): one address must not take every connection"
     )]
     ConnectionsPerAddress(usize),
+    #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
+    OperatorListenIsPublic,
 }
 
 /// The longest a small batch may wait for more.
@@ -243,6 +250,9 @@ impl Config {
         }
         if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
             return Err(ConfigError::ConnectionsPerAddress(self.max_connections));
+        }
+        if self.operator_listen == Some(self.listen) && self.listen.port() != 0 {
+            return Err(ConfigError::OperatorListenIsPublic);
         }
         Ok(())
     }
@@ -347,6 +357,20 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     text_or_number(d).map(Option::unwrap_or_default)
+}
+
+/// An address, or none when absent or empty (`UNDERSIGNED_OPERATOR_LISTEN=`).
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an address:port")))
+        })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -459,6 +483,43 @@ mod tests {
             assert!(matches!(
                 Config::load(None),
                 Err(ConfigError::NoConnections)
+            ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_operator_listener_is_an_address_or_none() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .operator_listen,
+                None
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "");
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .operator_listen,
+                None
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "127.0.0.1:9180");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.operator_listen,
+                Some(SocketAddr::from(([127, 0, 0, 1], 9180)))
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "metrics.internal");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("OPERATOR_LISTEN") && e.contains("metrics.internal"),
+                "{e}"
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "127.0.0.1:8080");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::OperatorListenIsPublic)
             ));
             Ok(())
         });

@@ -284,8 +284,8 @@ fn init_logging(config: &Config) {
 async fn execute(command: Command, config: Config) -> Result<(), StartError> {
     match command {
         Command::Serve => {
-            let listener = undersigned_http::listen(config.listen)?;
-            run(config, listener, shutdown_signal()).await
+            let listeners = undersigned::bind(&config)?;
+            run(config, listeners, shutdown_signal()).await
         }
         Command::Export(options) => export(options, &config).await,
         Command::Import(options) => import(options, &config).await,

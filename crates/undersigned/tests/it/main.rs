@@ -14,6 +14,7 @@ mod instances;
 mod kiosk;
 mod limits;
 mod moderation;
+mod operators;
 mod paper;
 mod petitions;
 mod redis_outage;
