@@ -31,6 +31,7 @@ use undersigned_store::Store;
 pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use metrics::{HttpMetrics, SignalMetrics};
+pub use ops::MetricsToken;
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use router::ROUTES;

@@ -124,7 +124,7 @@ async fn dispatch(
         ["metrics"] => (
             Route::Metrics,
             if get {
-                Ok(ops::metrics(app))
+                ops::metrics(app, config.metrics_token.as_ref(), req.headers())
             } else {
                 not_allowed("GET, HEAD")
             },

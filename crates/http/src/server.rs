@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::client_address::TrustedProxies;
 use crate::connections::{ConnectionLimits, Connections};
+use crate::ops::MetricsToken;
 use crate::router::Surface;
 use crate::{App, memory, router};
 
@@ -36,6 +37,8 @@ pub struct HttpConfig {
     pub shutdown_grace: Duration,
     /// Peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// The bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Connections the kernel completes and queues before the service accepts

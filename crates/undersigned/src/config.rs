@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_guard::{Limit, LimitParseError, Limits};
 use undersigned_http::{
-    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, TrustedProxies,
+    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, MetricsToken,
+    TrustedProxies,
 };
 use undersigned_ingest::IngestConfig;
 
@@ -24,6 +25,10 @@ pub struct Config {
     /// when set, `/metrics` leaves the public listener. Empty: none.
     #[serde(deserialize_with = "optional_address")]
     pub operator_listen: Option<SocketAddr>,
+    /// A bearer token `/metrics` asks for (16 bytes or more), wherever it is
+    /// served; unset: none.
+    #[serde(deserialize_with = "text_or_number")]
+    pub metrics_token: Option<String>,
     /// PostgreSQL; the database is created when missing.
     pub database_url: String,
     /// Redis; empty for single-node mode without Redis.
@@ -106,6 +111,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             operator_listen: None,
+            metrics_token: None,
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
@@ -194,6 +200,8 @@ pub enum ConfigError {
          ({0}): one address must not take every connection"
     )]
     ConnectionsPerAddress(usize),
+    #[error("UNDERSIGNED_METRICS_TOKEN must be at least 16 bytes")]
+    WeakMetricsToken,
     #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
     OperatorListenIsPublic,
 }
@@ -235,6 +243,13 @@ impl Config {
         }
         if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
             return Err(ConfigError::WeakPepper);
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(ConfigError::WeakMetricsToken);
         }
         if self.pool_size <= self.writers {
             return Err(ConfigError::PoolTooSmall);
@@ -330,6 +345,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            metrics_token: self.metrics_token.as_deref().map(MetricsToken::new),
         }
     }
 }
@@ -484,6 +500,21 @@ mod tests {
                 Config::load(None),
                 Err(ConfigError::NoConnections)
             ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_long_enough() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNDERSIGNED_METRICS_TOKEN", "short");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::WeakMetricsToken)
+            ));
+            jail.set_env("UNDERSIGNED_METRICS_TOKEN", "1234567890123456");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(c.http().metrics_token.is_some());
             Ok(())
         });
     }

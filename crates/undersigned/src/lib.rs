@@ -197,10 +197,11 @@ pub async fn run(
     let operator = match &listeners.operator {
         Some(listener) => listener.local_addr()?.to_string(),
         None => {
-            if !listeners.public.local_addr()?.ip().is_loopback() {
+            if config.metrics_token.is_none() && !listeners.public.local_addr()?.ip().is_loopback()
+            {
                 warn!(
                     "/metrics is served to anyone on the public address: set \
-                     UNDERSIGNED_OPERATOR_LISTEN to serve it apart"
+                     UNDERSIGNED_OPERATOR_LISTEN to serve it apart, or UNDERSIGNED_METRICS_TOKEN"
                 );
             }
             "none".into()
@@ -217,6 +218,7 @@ pub async fn run(
         device_limit = %config.device_limit,
         connections_per_address = config.max_connections_per_address,
         captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
+        metrics_token = if config.metrics_token.is_some() { "on" } else { "off" },
         "serving"
     );
     serve(listeners, app, config.http(), shutdown).await;

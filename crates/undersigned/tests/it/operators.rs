@@ -51,3 +51,40 @@ async fn with_an_operator_listener_metrics_are_served_there_and_not_publicly() {
     );
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_metrics_token_only_its_bearer_reads_the_metrics() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        c.metrics_token = Some("the scraper's own token".into());
+    })
+    .await;
+    let metrics = || app.http.get(app.url("/metrics"));
+    problem(metrics().send().await.unwrap(), 401).await;
+    let wrong = metrics().bearer_auth("the scraper's own toke").send();
+    problem(wrong.await.unwrap(), 401).await;
+    let r = metrics()
+        .bearer_auth("the scraper's own token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("undersigned_http_requests_total")
+    );
+    // The health checks need no token.
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.stop().await;
+    ns.clean().await;
+}
