@@ -2,6 +2,7 @@
 //! throughput, latency percentiles and errors, then checks the count is exact.
 
 mod client;
+mod flood;
 mod reference;
 mod run;
 mod signers;
@@ -53,6 +54,9 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
     },
+    /// Hold many slow connections open, as an attacker would, timing
+    /// `/healthz` from another address meanwhile.
+    Flood(flood::FloodArgs),
 }
 
 #[derive(Args)]
@@ -136,6 +140,13 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("loadtest: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Flood(args) => match flood::flood(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("flood: {e}");
                 ExitCode::FAILURE
             }
         },

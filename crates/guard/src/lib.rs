@@ -24,6 +24,7 @@ pub use device::{DeviceLimit, DeviceRefusal};
 pub use fanout::{Announcement, Fanout};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};
+pub use local::address_key;
 pub use redis::RedisError;
 pub use shield::Shield;
 

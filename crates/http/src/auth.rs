@@ -112,15 +112,19 @@ pub fn actor(token: &Token, extensions: &Extensions) -> Actor {
     }
 }
 
-/// The caller's token, whatever its role: 401 without a valid one.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Token, ApiError> {
-    let presented = headers
+/// The token in `Authorization: Bearer …`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
+}
+
+/// The caller's token, whatever its role: 401 without a valid one.
+pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Token, ApiError> {
+    let presented = bearer(headers).ok_or(ApiError::Unauthorized)?;
     let token = app
         .store
         .authenticate(presented)

@@ -63,7 +63,8 @@ impl TrustedProxies {
         self
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// Whether `ip` is one of the trusted proxies.
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.nets.iter().any(|net| net.contains(&ip))
     }
@@ -97,7 +98,7 @@ impl TrustedProxies {
 }
 
 /// IPv4-mapped IPv6 addresses (a dual-stack socket's view) as plain IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,

@@ -1,12 +1,15 @@
-//! HTTP transport on hyper 1: the v1 API, operators' endpoints, problem+json
-//! errors, and a server with connection limits, timeouts and graceful shutdown.
+//! HTTP transport on hyper 1: the v1 API, operators' endpoints (on their own
+//! listener when configured), problem+json errors, and a server with connection
+//! limits per client address, timeouts and graceful shutdown.
 
 mod auth;
 mod captcha;
 mod client_address;
+mod connections;
 mod cors;
 mod fields;
 mod kiosk;
+mod memory;
 mod metrics;
 mod openapi;
 mod ops;
@@ -28,10 +31,11 @@ use undersigned_store::Store;
 pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use metrics::{HttpMetrics, SignalMetrics};
+pub use ops::MetricsToken;
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use router::ROUTES;
-pub use server::{HttpConfig, LISTEN_BACKLOG, listen, serve};
+pub use server::{HttpConfig, LISTEN_BACKLOG, Listeners, listen, serve};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

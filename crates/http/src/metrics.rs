@@ -6,6 +6,8 @@ use prometheus::{
 };
 use undersigned_store::PetitionSignals;
 
+use crate::connections::Refusal;
+
 /// The routes, as metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -98,6 +100,9 @@ pub struct HttpMetrics {
     requests: Vec<[IntCounter; STATUSES.len()]>,
     other_status: Vec<IntCounter>,
     durations: Vec<Histogram>,
+    /// Connections closed unanswered: over their address's share, or asking
+    /// for the reserve while holding one already.
+    refused_connections: [IntCounter; 2],
 }
 
 impl HttpMetrics {
@@ -125,10 +130,21 @@ impl HttpMetrics {
             ),
             &["outcome"],
         )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "undersigned_http_connections_refused_total",
+                "Connections closed at once, by reason: their client address held its \
+                 share (address), or only the reserve was left and it held one (reserve)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(captcha.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(durations.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
         Ok(Self {
+            refused_connections: [Refusal::Address, Refusal::Reserve]
+                .map(|r| refused.with_label_values(&[r.label()])),
             captcha,
             requests: ROUTES
                 .iter()
@@ -156,6 +172,10 @@ impl HttpMetrics {
             None => self.other_status[i].inc(),
         }
         self.durations[i].observe(seconds);
+    }
+
+    pub(crate) fn connection_refused(&self, refusal: Refusal) {
+        self.refused_connections[refusal as usize].inc();
     }
 }
 

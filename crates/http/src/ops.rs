@@ -1,12 +1,16 @@
 //! Operators' endpoints: liveness, readiness, metrics.
 
+use std::fmt;
 use std::time::Duration;
 
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode};
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::App;
+use crate::auth::bearer;
 use crate::problem::ApiError;
 use crate::reply::{Body, full, json};
 
@@ -37,10 +41,66 @@ pub async fn ready(app: &App) -> Response<Body> {
     )
 }
 
-pub fn metrics(app: &App) -> Response<Body> {
+/// The bearer token `/metrics` asks for, kept only as its SHA-256.
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub fn new(secret: &str) -> Self {
+        Self(Sha256::digest(secret.trim().as_bytes()).into())
+    }
+
+    /// Whether `headers` carry the token. Digests of equal length are compared
+    /// in constant time, so the answer's timing tells nothing of the token.
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        bearer(headers).is_some_and(|presented| {
+            let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+            bool::from(digest.ct_eq(&self.0))
+        })
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
+}
+
+/// The Prometheus text; with a token configured, only for its bearer (401 otherwise).
+pub fn metrics(
+    app: &App,
+    token: Option<&MetricsToken>,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, ApiError> {
+    if token.is_some_and(|t| !t.admits(headers)) {
+        return Err(ApiError::Unauthorized);
+    }
     let mut buffer = Vec::with_capacity(16 * 1024);
     match TextEncoder::new().encode(&app.registry.gather(), &mut buffer) {
-        Ok(()) => full(StatusCode::OK, "text/plain; version=0.0.4", buffer),
-        Err(_) => ApiError::Internal.into_response(),
+        Ok(()) => Ok(full(StatusCode::OK, "text/plain; version=0.0.4", buffer)),
+        Err(_) => Err(ApiError::Internal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderValue, header};
+
+    use super::*;
+
+    fn bearing(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn the_metrics_token_admits_its_bearer_only() {
+        let token = MetricsToken::new("scrape me, prometheus");
+        assert!(token.admits(&bearing("Bearer scrape me, prometheus")));
+        assert!(!token.admits(&bearing("Bearer scrape me, prometheu")));
+        assert!(!token.admits(&bearing("Basic scrape me, prometheus")));
+        assert!(!token.admits(&HeaderMap::new()));
+        assert_eq!(format!("{token:?}"), "MetricsToken(..)");
     }
 }

@@ -51,15 +51,37 @@ pub const ROUTES: [(&str, &str); 33] = [
     ("POST", "/v1/petitions/{slug}/signatures:import"),
 ];
 
-pub async fn handle(
+/// Which routes a listener answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// The public listener when there is no operators' one: every route.
+    Everything,
+    /// The public listener beside an operators' one: all but `/metrics`.
+    Public,
+    /// The operators' listener: `/healthz`, `/readyz`, `/metrics`.
+    Operator,
+}
+
+impl Surface {
+    fn answers(self, segments: &[&str]) -> bool {
+        match self {
+            Self::Everything => true,
+            Self::Public => segments != ["metrics"],
+            Self::Operator => matches!(segments, ["healthz" | "readyz" | "metrics"]),
+        }
+    }
+}
+
+pub(crate) async fn handle(
     app: &App,
     config: &HttpConfig,
     req: Request<Incoming>,
     peer: SocketAddr,
+    surface: Surface,
 ) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let (route, result) = dispatch(app, config, req, peer).await;
+    let (route, result) = dispatch(app, config, req, peer, surface).await;
     let response = result.unwrap_or_else(|e| e.answering(&method).into_response());
     app.metrics
         .observe(route, response.status(), started.elapsed().as_secs_f64());
@@ -71,11 +93,15 @@ async fn dispatch(
     config: &HttpConfig,
     mut req: Request<Incoming>,
     peer: SocketAddr,
+    surface: Surface,
 ) -> (Route, Result<Response<Body>, ApiError>) {
     let client = config.trusted_proxies.client(peer, req.headers());
     req.extensions_mut().insert(ClientAddress(client));
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if !surface.answers(&segments) {
+        return (Route::Unknown, Err(ApiError::NotFound));
+    }
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
@@ -99,7 +125,7 @@ async fn dispatch(
         ["metrics"] => (
             Route::Metrics,
             if get {
-                Ok(ops::metrics(app))
+                ops::metrics(app, config.metrics_token.as_ref(), req.headers())
             } else {
                 not_allowed("GET, HEAD")
             },

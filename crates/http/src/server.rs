@@ -1,5 +1,6 @@
-//! Accepting connections: a cap on how many, a deadline for headers, and a
-//! graceful stop that lets requests in flight finish.
+//! Accepting connections: a cap on how many, in all and per client address, a
+//! deadline for headers, an operators' listener apart from the public one, and
+//! a graceful stop that lets requests in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,16 +13,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::client_address::TrustedProxies;
-use crate::{App, router};
+use crate::connections::{ConnectionLimits, Connections};
+use crate::ops::MetricsToken;
+use crate::router::Surface;
+use crate::{App, memory, router};
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Open connections at most; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 /64) at most; more
+    /// are closed at once. Trusted proxies are held to `max_connections` alone.
+    pub max_connections_per_address: usize,
     /// Time a client has to send a request's headers.
     pub header_read_timeout: Duration,
     /// Time a client has to send a request's body.
@@ -30,6 +37,8 @@ pub struct HttpConfig {
     pub shutdown_grace: Duration,
     /// Peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// The bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Connections the kernel completes and queues before the service accepts
@@ -38,6 +47,10 @@ pub struct HttpConfig {
 /// clients connecting at once, hundreds had their SYN dropped and waited a
 /// second for its retransmission (benches/BENCHMARKS.md).
 pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Open connections to the operators' listener at most: a few scrapers and
+/// probes, kept apart from the public cap so a flood there cannot starve them.
+const OPERATOR_CONNECTIONS: usize = 64;
 
 /// Binds the service's listening socket, with [`LISTEN_BACKLOG`].
 pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -51,31 +64,111 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The sockets the service answers on.
+pub struct Listeners {
+    /// Everyone: the API, `/healthz` and `/readyz`, and `/metrics` unless
+    /// `operator` is set.
+    pub public: TcpListener,
+    /// Operators only: `/metrics`, `/readyz` and `/healthz`.
+    pub operator: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the public address and, when given, the operators' one.
+    pub fn bind(public: SocketAddr, operator: Option<SocketAddr>) -> std::io::Result<Self> {
+        Ok(Self {
+            public: listen(public)?,
+            operator: operator.map(listen).transpose()?,
+        })
+    }
+}
+
 /// Serves until `shutdown` completes, then waits (up to the grace period) for
-/// the requests in flight.
+/// the requests in flight on either listener.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     app: Arc<App>,
     config: HttpConfig,
     shutdown: impl Future<Output = ()>,
 ) {
     let config = Arc::new(config);
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
+    let closed_many = Arc::new(Notify::new());
+    let public = Connections::new(
+        ConnectionLimits {
+            total: config.max_connections,
+            per_address: config.max_connections_per_address,
+        },
+        config.trusted_proxies.clone(),
+        closed_many.clone(),
+    );
+    let accept = |listener, surface, connections| Acceptor {
+        listener,
+        surface,
+        connections,
+        app: &app,
+        config: &config,
+        http: &http,
+        graceful: &graceful,
+    };
+    let (public_surface, operator) = match listeners.operator {
+        Some(listener) => {
+            let connections = Connections::new(
+                ConnectionLimits {
+                    total: OPERATOR_CONNECTIONS,
+                    per_address: OPERATOR_CONNECTIONS,
+                },
+                TrustedProxies::default(),
+                closed_many.clone(),
+            );
+            (
+                Surface::Public,
+                Some(accept(listener, Surface::Operator, connections)),
+            )
+        }
+        None => (Surface::Everything, None),
+    };
+    let public = accept(listeners.public, public_surface, public);
+    // Dropping these futures on shutdown closes the listeners.
+    let accepting = async {
+        tokio::join!(public.run(), async {
+            if let Some(operator) = &operator {
+                operator.run().await;
+            }
+        })
+    };
+    tokio::select! {
+        _ = accepting => {}
+        () = memory::hand_back(&closed_many) => {}
+        () = shutdown => {}
+    }
+    drop((public, operator));
+    info!("stopped accepting; finishing requests in flight");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(config.shutdown_grace) => warn!("grace period over; closing connections"),
+    }
+}
+
+/// One listener's accept loop.
+struct Acceptor<'a> {
+    listener: TcpListener,
+    surface: Surface,
+    connections: Arc<Connections>,
+    app: &'a Arc<App>,
+    config: &'a Arc<HttpConfig>,
+    http: &'a http1::Builder,
+    graceful: &'a GracefulShutdown,
+}
+
+impl Acceptor<'_> {
+    async fn run(&self) {
+        loop {
+            let slot = self.connections.slot().await;
+            let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: pause rather than spin.
@@ -83,28 +176,31 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let conf = config.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            let conf = conf.clone();
-            async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer).await) }
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    info!("stopped accepting; finishing requests in flight");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(config.shutdown_grace) => warn!("grace period over; closing connections"),
+            };
+            let held = match self.connections.admit(slot, peer.ip()) {
+                Ok(held) => held,
+                Err(refusal) => {
+                    self.app.metrics.connection_refused(refusal);
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = self.app.clone();
+            let conf = self.config.clone();
+            let surface = self.surface;
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                let conf = conf.clone();
+                async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer, surface).await) }
+            });
+            let connection = self
+                .graceful
+                .watch(self.http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop(held);
+            });
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_guard::{Limit, LimitParseError, Limits};
 use undersigned_http::{
-    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, TrustedProxies,
+    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, MetricsToken,
+    TrustedProxies,
 };
 use undersigned_ingest::IngestConfig;
 
@@ -20,6 +21,14 @@ use undersigned_ingest::IngestConfig;
 pub struct Config {
     /// Address to serve on.
     pub listen: SocketAddr,
+    /// Address of the operators' listener (`/metrics`, `/readyz`, `/healthz`);
+    /// when set, `/metrics` leaves the public listener. Empty: none.
+    #[serde(deserialize_with = "optional_address")]
+    pub operator_listen: Option<SocketAddr>,
+    /// A bearer token `/metrics` asks for (16 bytes or more), wherever it is
+    /// served; unset: none.
+    #[serde(deserialize_with = "text_or_number")]
+    pub metrics_token: Option<String>,
     /// PostgreSQL; the database is created when missing.
     pub database_url: String,
     /// Redis; empty for single-node mode without Redis.
@@ -82,6 +91,9 @@ pub struct Config {
     pub pool_size: usize,
     /// Open HTTP connections at most.
     pub max_connections: usize,
+    /// Open HTTP connections from one client address (an IPv6 /64) at most;
+    /// trusted proxies are held to `max_connections` alone.
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send request headers.
     pub header_read_timeout_secs: u64,
     /// Seconds a client has to send a request body.
@@ -98,6 +110,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            operator_listen: None,
+            metrics_token: None,
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
@@ -122,6 +136,7 @@ impl Default for Config {
             queue_capacity: 50_000,
             pool_size: 16,
             max_connections: 10_000,
+            max_connections_per_address: 256,
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
@@ -178,6 +193,17 @@ pub enum ConfigError {
         "UNDERSIGNED_{0} must be at most {MAX_LINGER_MS}: every signer of a small batch waits it"
     )]
     LingerTooLong(&'static str),
+    #[error("UNDERSIGNED_MAX_CONNECTIONS must be at least 1")]
+    NoConnections,
+    #[error(
+        "UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS must be between 1 and UNDERSIGNED_MAX_CONNECTIONS \
+         ({0}): one address must not take every connection"
+    )]
+    ConnectionsPerAddress(usize),
+    #[error("UNDERSIGNED_METRICS_TOKEN must be at least 16 bytes")]
+    WeakMetricsToken,
+    #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
+    OperatorListenIsPublic,
 }
 
 /// Each of figment's errors led by what is at fault: the variable
@@ -243,6 +269,13 @@ impl Config {
         if self.identity_pepper.as_ref().is_some_and(|p| p.len() < 16) {
             return Err(ConfigError::WeakPepper);
         }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(ConfigError::WeakMetricsToken);
+        }
         if self.pool_size <= self.writers {
             return Err(ConfigError::PoolTooSmall);
         }
@@ -251,6 +284,15 @@ impl Config {
         }
         if self.guard_linger_ms > MAX_LINGER_MS {
             return Err(ConfigError::LingerTooLong("GUARD_LINGER_MS"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::NoConnections);
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
+            return Err(ConfigError::ConnectionsPerAddress(self.max_connections));
+        }
+        if self.operator_listen == Some(self.listen) && self.listen.port() != 0 {
+            return Err(ConfigError::OperatorListenIsPublic);
         }
         Ok(())
     }
@@ -324,9 +366,11 @@ impl Config {
         HttpConfig {
             trusted_proxies: self.trusted_proxies().unwrap_or_default(),
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            metrics_token: self.metrics_token.as_deref().map(MetricsToken::new),
         }
     }
 }
@@ -354,6 +398,20 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     text_or_number(d).map(Option::unwrap_or_default)
+}
+
+/// An address, or none when absent or empty (`UNDERSIGNED_OPERATOR_LISTEN=`).
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an address:port")))
+        })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -437,6 +495,88 @@ mod tests {
             jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "long enough pepper!!");
             jail.set_env("UNDERSIGNED_LISTEN", "nowhere");
             assert!(matches!(Config::load(None), Err(ConfigError::Load(_))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn connections_per_address_must_fit_under_the_cap() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.max_connections_per_address, 256);
+            assert_eq!(c.http().max_connections_per_address, 256);
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS", "300");
+            for good in ["1", "300"] {
+                jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", good);
+                let c = Config::load(None).map_err(|e| e.to_string())?;
+                assert_eq!(c.max_connections_per_address.to_string(), good);
+            }
+            for bad in ["0", "301"] {
+                jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", bad);
+                let e = Config::load(None).unwrap_err().to_string();
+                assert!(e.contains("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS"), "{e}");
+                assert!(e.contains("300"), "{e}");
+            }
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", "many");
+            assert!(matches!(Config::load(None), Err(ConfigError::Load(_))));
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS_PER_ADDRESS", "256");
+            jail.set_env("UNDERSIGNED_MAX_CONNECTIONS", "0");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::NoConnections)
+            ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_long_enough() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNDERSIGNED_METRICS_TOKEN", "short");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::WeakMetricsToken)
+            ));
+            jail.set_env("UNDERSIGNED_METRICS_TOKEN", "1234567890123456");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(c.http().metrics_token.is_some());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_operator_listener_is_an_address_or_none() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .operator_listen,
+                None
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "");
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .operator_listen,
+                None
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "127.0.0.1:9180");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.operator_listen,
+                Some(SocketAddr::from(([127, 0, 0, 1], 9180)))
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "metrics.internal");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(
+                e.contains("OPERATOR_LISTEN") && e.contains("metrics.internal"),
+                "{e}"
+            );
+            jail.set_env("UNDERSIGNED_OPERATOR_LISTEN", "127.0.0.1:8080");
+            assert!(matches!(
+                Config::load(None),
+                Err(ConfigError::OperatorListenIsPublic)
+            ));
             Ok(())
         });
     }

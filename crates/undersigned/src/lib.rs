@@ -1,5 +1,5 @@
 //! The undersigned service: configuration and wiring. `main` only parses
-//! arguments; `run` is a library function taking a bound listener and a
+//! arguments; `run` is a library function taking bound listeners and a
 //! shutdown future, so tests start the real service on port 0.
 
 pub mod config;
@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
 use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
-use undersigned_http::{App, HttpMetrics, LocalLimits, SignalMetrics, serve};
+use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_store::{Store, StoreError};
 
@@ -114,11 +113,16 @@ fn spawn_signals(store: Store, metrics: SignalMetrics, every: Duration) {
     });
 }
 
-/// Serves on `listener` until `shutdown` completes, then finishes requests in
+/// Binds the public listener and, when configured, the operators' one.
+pub fn bind(config: &Config) -> Result<Listeners, StartError> {
+    Ok(Listeners::bind(config.listen, config.operator_listen)?)
+}
+
+/// Serves on `listeners` until `shutdown` completes, then finishes requests in
 /// flight and writes every queued signature before returning.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
     let limits = config.limits()?;
@@ -190,18 +194,34 @@ pub async fn run(
         }
     });
 
+    let operator = match &listeners.operator {
+        Some(listener) => listener.local_addr()?.to_string(),
+        None => {
+            if config.metrics_token.is_none() && !listeners.public.local_addr()?.ip().is_loopback()
+            {
+                warn!(
+                    "/metrics is served to anyone on the public address: set \
+                     UNDERSIGNED_OPERATOR_LISTEN to serve it apart, or UNDERSIGNED_METRICS_TOKEN"
+                );
+            }
+            "none".into()
+        }
+    };
     info!(
-        address = %listener.local_addr()?,
+        address = %listeners.public.local_addr()?,
+        operator = %operator,
         redis = if config.redis_url().is_some() { "on" } else { "off" },
         ip_limit = %config.ip_limit,
         domain_limit = %config.domain_limit,
         petition_limit = %config.petition_limit,
         shield_limit = %config.shield_limit,
         device_limit = %config.device_limit,
+        connections_per_address = config.max_connections_per_address,
         captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
+        metrics_token = if config.metrics_token.is_some() { "on" } else { "off" },
         "serving"
     );
-    serve(listener, app, config.http(), shutdown).await;
+    serve(listeners, app, config.http(), shutdown).await;
     ingest.drain().await;
     info!("stopped");
     Ok(())

@@ -408,12 +408,15 @@ fn init_logging(config: &Config) {
 async fn execute(command: Command, config: Config) -> Result<(), CliError> {
     match command {
         Command::Serve => {
-            let listener =
-                undersigned_http::listen(config.listen).map_err(|source| CliError::Listen {
-                    address: config.listen,
-                    source,
-                })?;
-            Ok(run(config, listener, shutdown_signal()).await?)
+            let bind = |address| {
+                undersigned_http::listen(address)
+                    .map_err(|source| CliError::Listen { address, source })
+            };
+            let listeners = undersigned_http::Listeners {
+                public: bind(config.listen)?,
+                operator: config.operator_listen.map(bind).transpose()?,
+            };
+            Ok(run(config, listeners, shutdown_signal()).await?)
         }
         Command::Export(options) => export(options, &config).await,
         Command::Import(options) => import(options, &config).await,

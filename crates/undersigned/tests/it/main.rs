@@ -2,6 +2,7 @@
 
 mod batches;
 mod command_line;
+mod connections;
 mod contract;
 mod counting;
 mod durability;
@@ -14,6 +15,7 @@ mod instances;
 mod kiosk;
 mod limits;
 mod moderation;
+mod operators;
 mod paper;
 mod petitions;
 mod readme;

@@ -116,6 +116,8 @@ pub const NO_LIMITS: [(&str, &str); 3] = [
 /// One running instance of the service, in this process.
 pub struct TestApp {
     pub base: String,
+    /// The operators' listener's base URL, when the test configured one.
+    pub operator: Option<String>,
     pub http: Client,
     pub ns: Namespace,
     stop: Option<oneshot::Sender<()>>,
@@ -126,11 +128,13 @@ impl TestApp {
     pub async fn start(ns: &Namespace, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = ns.config();
         tweak(&mut config);
-        let listener = undersigned_http::listen(config.listen).expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let listeners = undersigned::bind(&config).expect("bind");
+        let base_of = |l: &tokio::net::TcpListener| format!("http://{}", l.local_addr().unwrap());
+        let base = base_of(&listeners.public);
+        let operator = listeners.operator.as_ref().map(base_of);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            undersigned::run(config, listener, async {
+            undersigned::run(config, listeners, async {
                 let _ = stopped.await;
             })
             .await
@@ -138,6 +142,7 @@ impl TestApp {
         });
         let app = Self {
             base,
+            operator,
             http: Client::builder()
                 .pool_max_idle_per_host(512)
                 .build()
@@ -235,9 +240,10 @@ impl TestApp {
             .expect("json answer")
     }
 
-    /// The Prometheus text at `/metrics`.
+    /// The Prometheus text at `/metrics`, on the operators' listener if there is one.
     pub async fn metrics_text(&self) -> String {
-        let r = self.http.get(self.url("/metrics")).send().await;
+        let base = self.operator.as_ref().unwrap_or(&self.base);
+        let r = self.http.get(format!("{base}/metrics")).send().await;
         r.expect("metrics").text().await.expect("metrics text")
     }
 

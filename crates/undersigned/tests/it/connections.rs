@@ -1,0 +1,111 @@
+//! Connections per client address: one address holding all it may hold still
+//! leaves room for other addresses and for health checks, and its further
+//! connections are closed at once. Linux routes all of 127/8 to the loopback,
+//! so a client bound to 127.0.0.2 is a second address.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::support::{Namespace, TestApp};
+
+const FLOODER: [u8; 4] = [127, 0, 0, 1];
+const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
+
+/// `n` connections from `from`, each having begun a request it never finishes.
+async fn slow_connections(app: &TestApp, from: [u8; 4], n: usize) -> Vec<TcpStream> {
+    let to: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        let mut stream = socket.connect(to).await.expect("the backlog takes it");
+        // The service may already have closed it: that is for the count below.
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        streams.push(stream);
+    }
+    streams
+}
+
+/// How many of `streams` the service closed: they read an end (or a reset)
+/// rather than waiting for an answer to a request never finished.
+async fn closed_by_the_service(streams: Vec<TcpStream>) -> usize {
+    let closed = streams.into_iter().map(|mut s| async move {
+        let mut buffer = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), s.read(&mut buffer)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    });
+    join_all(closed).await.into_iter().filter(|c| *c).count()
+}
+
+/// A client from another loopback address, with a deadline far below the
+/// header timeout that would otherwise free the flooder's slots.
+fn neighbour() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::from(NEIGHBOUR))
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_at_its_cap_leaves_room_for_another_and_its_extra_connections_are_closed() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        c.max_connections = 16;
+        c.max_connections_per_address = 4;
+    })
+    .await;
+    // As many as the whole cap: without a share per address, they would take it.
+    let flood = slow_connections(&app, FLOODER, 16).await;
+    let r = neighbour()
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .expect("another address is served");
+    assert_eq!(r.status(), 200);
+    // The test's own client may hold one of the flooder's four already.
+    let closed = closed_by_the_service(flood).await;
+    assert!(closed >= 12, "{closed} of 16 closed");
+    let metrics = app.metrics_text().await;
+    let refused = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("undersigned_http_connections_refused_total{reason=\"address\"} ")
+        })
+        .expect("the refusals are counted");
+    assert_eq!(refused, closed.to_string());
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_are_answered_while_one_address_holds_its_maximum() {
+    let ns = Namespace::new();
+    // One address may hold as many as the cap allows but the reserve.
+    let app = TestApp::start(&ns, |c| {
+        c.max_connections = 64;
+        c.max_connections_per_address = 64;
+    })
+    .await;
+    let flood = slow_connections(&app, FLOODER, 64).await;
+    let probe = neighbour();
+    for path in ["/healthz", "/readyz"] {
+        let r = probe
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("a health check is served");
+        assert_eq!(r.status(), 200, "{path}");
+        // Read to the end, so the probe's one connection is used again.
+        r.bytes().await.unwrap();
+    }
+    assert!(closed_by_the_service(flood).await >= 1);
+    app.stop().await;
+    ns.clean().await;
+}
