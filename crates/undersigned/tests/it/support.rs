@@ -37,7 +37,8 @@ impl Namespace {
     }
 
     /// A configuration for this namespace: no limits (tests that need one set
-    /// it), small pools.
+    /// it), small pools. Every test's clients share 127.0.0.1, so one address
+    /// may hold the whole cap of connections but its reserve.
     pub fn config(&self) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -48,6 +49,7 @@ impl Namespace {
             ip_limit: "off".into(),
             domain_limit: "off".into(),
             shield_limit: "off".into(),
+            max_connections_per_address: Config::default().max_connections,
             pool_size: 6,
             shutdown_grace_secs: 5,
             ..Config::default()
