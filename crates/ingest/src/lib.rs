@@ -189,7 +189,7 @@ impl Ingest {
     }
 
     /// Takes one signature through the guard and the queue, and answers once
-    /// it is durable (or known to be a duplicate).
+    /// it is durable (a duplicate: once a commit is, as late as a new signer).
     pub async fn sign(
         &self,
         petition: &Petition,
