@@ -1,10 +1,9 @@
 //! Bearer tokens.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use http::{Extensions, HeaderMap, header};
-use undersigned_store::{Actor, Petition, Role, Token};
+use undersigned_store::{Actor, Role, Token};
 
 use crate::App;
 use crate::problem::ApiError;
@@ -26,18 +25,6 @@ pub async fn require_petition(
     petition_id: i64,
 ) -> Result<Token, ApiError> {
     require_holder(app, headers, petition_id, &[Role::Organizer]).await
-}
-
-/// The petition `slug` names (404 when none) and the caller's token, when it
-/// may manage that petition (as [`require_petition`]).
-pub async fn managed_petition(
-    app: &App,
-    headers: &HeaderMap,
-    slug: &str,
-) -> Result<(Arc<Petition>, Token), ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let token = require_petition(app, headers, petition.id).await?;
-    Ok((petition, token))
 }
 
 /// A token that may sign this petition without a captcha: an admin's, or a

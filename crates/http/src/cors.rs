@@ -4,11 +4,11 @@
 //! form on a stranger's site cannot sign on its visitors' behalf). Credentials
 //! are never allowed: signing needs no cookie.
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, header};
 use undersigned_store::Petition;
 
 use crate::problem::ApiError;
-use crate::reply::{Body, full};
+use crate::reply::{Body, no_content};
 
 /// Request headers a signing page may send besides the CORS-safelisted ones.
 const ALLOWED_HEADERS: [&str; 4] = [
@@ -59,7 +59,7 @@ pub fn preflight(petition: &Petition, headers: &HeaderMap) -> Result<Response<Bo
         }
         granted.push(name);
     }
-    let mut response = full(StatusCode::NO_CONTENT, "text/plain; charset=utf-8", "");
+    let mut response = no_content();
     let h = response.headers_mut();
     grant(h, origin);
     h.insert(

@@ -1,10 +1,11 @@
 //! The kiosk page for event tablets, served at `/kiosk/`: plain HTML, CSS and
 //! JavaScript in `crates/http/kiosk/`, built into the binary, with no build step.
 
-use http::{HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
+use crate::call::{Answer, Call};
 use crate::problem::ApiError;
-use crate::reply::{Body, full};
+use crate::reply::full;
 
 const INDEX: &str = include_str!("../kiosk/index.html");
 const SCRIPT: &str = include_str!("../kiosk/kiosk.js");
@@ -15,12 +16,9 @@ const POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' dat
     style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
     form-action 'none'";
 
-/// `file` is the path below `/kiosk/` (empty for the page itself).
-pub fn serve(method: &Method, file: &str) -> Result<Response<Body>, ApiError> {
-    if method != Method::GET && method != Method::HEAD {
-        return Err(ApiError::MethodNotAllowed("GET, HEAD"));
-    }
-    let (content_type, body) = match file {
+/// `/kiosk/{file}`: `file` is empty for the page itself.
+pub async fn serve(call: Call<'_>) -> Answer {
+    let (content_type, body) = match call.param("file") {
         "" | "index.html" => ("text/html; charset=utf-8", INDEX),
         "kiosk.js" => ("text/javascript; charset=utf-8", SCRIPT),
         "kiosk.css" => ("text/css; charset=utf-8", STYLE),
@@ -46,7 +44,7 @@ pub fn serve(method: &Method, file: &str) -> Result<Response<Body>, ApiError> {
 }
 
 /// `/kiosk` without its slash: the page's relative links need it.
-pub fn to_page() -> Response<Body> {
+pub async fn to_page(_: Call<'_>) -> Answer {
     let mut response = full(
         StatusCode::PERMANENT_REDIRECT,
         "text/plain; charset=utf-8",
@@ -55,5 +53,5 @@ pub fn to_page() -> Response<Body> {
     response
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static("/kiosk/"));
-    response
+    Ok(response)
 }

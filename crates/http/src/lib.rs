@@ -3,8 +3,10 @@
 //! limits per client address, timeouts and graceful shutdown.
 
 mod auth;
+mod call;
 mod captcha;
 mod client_address;
+mod config;
 mod connections;
 mod cors;
 mod fields;
@@ -18,6 +20,7 @@ mod query;
 mod reply;
 mod request;
 mod router;
+mod routes;
 mod server;
 mod v1;
 
@@ -30,12 +33,13 @@ use undersigned_store::Store;
 
 pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
+pub use config::HttpConfig;
 pub use metrics::{HttpMetrics, SignalMetrics};
 pub use ops::MetricsToken;
 pub use problem::ApiError;
 pub use request::BodyKind;
-pub use router::ROUTES;
-pub use server::{HttpConfig, LISTEN_BACKLOG, Listeners, listen, serve};
+pub use routes::documented_operations;
+pub use server::{LISTEN_BACKLOG, Listeners, listen, serve};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

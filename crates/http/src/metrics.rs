@@ -7,96 +7,25 @@ use prometheus::{
 use undersigned_store::PetitionSignals;
 
 use crate::connections::Refusal;
-
-/// The routes, as metric labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    Health,
-    Ready,
-    Metrics,
-    CreatePetition,
-    Petition,
-    Sign,
-    Count,
-    Blocks,
-    Invalidations,
-    Signals,
-    Tokens,
-    Audit,
-    OpenApi,
-    Signatures,
-    Export,
-    Events,
-    Devices,
-    Batches,
-    Kiosk,
-    Imports,
-    Unknown,
-}
-
-const ROUTES: [Route; 21] = [
-    Route::Health,
-    Route::Ready,
-    Route::Metrics,
-    Route::CreatePetition,
-    Route::Petition,
-    Route::Sign,
-    Route::Count,
-    Route::Blocks,
-    Route::Invalidations,
-    Route::Signals,
-    Route::Tokens,
-    Route::Audit,
-    Route::OpenApi,
-    Route::Signatures,
-    Route::Export,
-    Route::Events,
-    Route::Devices,
-    Route::Batches,
-    Route::Kiosk,
-    Route::Imports,
-    Route::Unknown,
-];
+use crate::routes::{ROUTES, UNKNOWN_LABEL};
 
 /// Every status the service answers with.
 const STATUSES: [u16; 19] = [
     200, 201, 202, 204, 303, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 503,
 ];
 
-impl Route {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Health => "healthz",
-            Self::Ready => "readyz",
-            Self::Metrics => "metrics",
-            Self::CreatePetition => "create_petition",
-            Self::Petition => "petition",
-            Self::Sign => "sign",
-            Self::Count => "count",
-            Self::Blocks => "blocks",
-            Self::Invalidations => "invalidations",
-            Self::Signals => "signals",
-            Self::Tokens => "tokens",
-            Self::Audit => "audit",
-            Self::OpenApi => "openapi",
-            Self::Signatures => "signatures",
-            Self::Export => "export",
-            Self::Events => "events",
-            Self::Devices => "devices",
-            Self::Batches => "event_batches",
-            Self::Kiosk => "kiosk",
-            Self::Imports => "imports",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
+/// The `route` labels, in the order of [`ROUTES`], then the one of requests
+/// no route answers.
+fn labels() -> impl Iterator<Item = &'static str> {
+    ROUTES
+        .iter()
+        .map(|r| r.label)
+        .chain(std::iter::once(UNKNOWN_LABEL))
 }
 
 pub struct HttpMetrics {
     captcha: IntCounterVec,
+    /// By route (an index in [`ROUTES`], the unknown route last), then status.
     requests: Vec<[IntCounter; STATUSES.len()]>,
     other_status: Vec<IntCounter>,
     durations: Vec<Histogram>,
@@ -146,17 +75,14 @@ impl HttpMetrics {
             refused_connections: [Refusal::Address, Refusal::Reserve]
                 .map(|r| refused.with_label_values(&[r.label()])),
             captcha,
-            requests: ROUTES
-                .iter()
-                .map(|r| STATUSES.map(|s| requests.with_label_values(&[r.label(), &s.to_string()])))
+            requests: labels()
+                .map(|r| STATUSES.map(|s| requests.with_label_values(&[r, &s.to_string()])))
                 .collect(),
-            other_status: ROUTES
-                .iter()
-                .map(|r| requests.with_label_values(&[r.label(), "other"]))
+            other_status: labels()
+                .map(|r| requests.with_label_values(&[r, "other"]))
                 .collect(),
-            durations: ROUTES
-                .iter()
-                .map(|r| durations.with_label_values(&[r.label()]))
+            durations: labels()
+                .map(|r| durations.with_label_values(&[r]))
                 .collect(),
         })
     }
@@ -165,8 +91,9 @@ impl HttpMetrics {
         self.captcha.with_label_values(&[outcome]).inc();
     }
 
-    pub fn observe(&self, route: Route, status: StatusCode, seconds: f64) {
-        let i = route.index();
+    /// A request answered by the route at `route` in [`ROUTES`] (`None`: by none).
+    pub fn observe(&self, route: Option<usize>, status: StatusCode, seconds: f64) {
+        let i = route.unwrap_or(ROUTES.len());
         match STATUSES.iter().position(|&s| s == status.as_u16()) {
             Some(j) => self.requests[i][j].inc(),
             None => self.other_status[i].inc(),

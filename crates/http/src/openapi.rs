@@ -1,22 +1,23 @@
-//! The OpenAPI 3.1 contract, served at `/v1/openapi.json`. The router's route
-//! table ([`crate::router::ROUTES`]) and this document must name the same
+//! The OpenAPI 3.1 contract, served at `/v1/openapi.json`. The route table
+//! ([`crate::routes::ROUTES`]) and this document must name the same
 //! operations: a unit test here compares them, and an integration test sends
 //! every documented operation to a running service.
 
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 
-use crate::reply::{Body, full};
+use crate::call::{Answer, Call};
+use crate::reply::full;
 
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
-pub fn serve() -> Response<Body> {
+pub async fn serve(_: Call<'_>) -> Answer {
     let mut response = full(StatusCode::OK, "application/json", DOCUMENT);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
     crate::cors::public(response.headers_mut());
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -26,7 +27,7 @@ mod tests {
     use serde_json::Value;
 
     use super::DOCUMENT;
-    use crate::router::ROUTES;
+    use crate::routes::documented_operations;
 
     #[test]
     fn the_document_and_the_router_name_the_same_operations() {
@@ -43,9 +44,9 @@ mod tests {
                     .map(move |method| (method.to_uppercase(), path.clone()))
             })
             .collect();
-        let routed: BTreeSet<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        let routed: BTreeSet<(String, String)> = documented_operations()
+            .into_iter()
+            .map(|(m, p)| (m.to_owned(), p.to_owned()))
             .collect();
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let unrouted: Vec<_> = documented.difference(&routed).collect();
@@ -65,6 +66,37 @@ mod tests {
                 !doc["components"][path[0]][path[1]].is_null(),
                 "dangling $ref {path:?}"
             );
+        }
+    }
+
+    /// What the router checks before a handler runs is what the document
+    /// promises: a bearer token, and the answers 401 and 403 (and 404 where
+    /// the petition is looked up first).
+    #[test]
+    fn the_document_states_the_rights_the_route_table_checks() {
+        let doc: Value = serde_json::from_str(DOCUMENT).expect("valid JSON");
+        for route in crate::routes::ROUTES.iter().filter(|r| r.documented) {
+            let operation = &doc["paths"][route.path][route.verb.name().to_lowercase()];
+            let at = format!("{} {}", route.verb.name(), route.path);
+            if route.handler.checks_a_token() {
+                assert_eq!(
+                    operation["security"],
+                    serde_json::json!([{"bearer": []}]),
+                    "{at} asks for a token"
+                );
+                for status in ["401", "403"] {
+                    assert!(
+                        operation["responses"][status].is_object(),
+                        "{at} answers {status}"
+                    );
+                }
+            }
+            if route.handler.looks_up_the_petition() {
+                assert!(
+                    operation["responses"]["404"].is_object(),
+                    "{at} answers 404"
+                );
+            }
         }
     }
 

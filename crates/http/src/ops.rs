@@ -3,24 +3,25 @@
 use std::fmt;
 use std::time::Duration;
 
-use http::{HeaderMap, Response, StatusCode};
+use http::{HeaderMap, StatusCode};
 use prometheus::{Encoder, TextEncoder};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::App;
 use crate::auth::bearer;
+use crate::call::{Answer, Call};
 use crate::problem::ApiError;
-use crate::reply::{Body, full, json};
+use crate::reply::{full, json};
 
-pub fn health() -> Response<Body> {
-    json(StatusCode::OK, &json!({"status": "ok"}))
+pub async fn health(_: Call<'_>) -> Answer {
+    Ok(json(StatusCode::OK, &json!({"status": "ok"})))
 }
 
 /// Not ready only when Postgres is unreachable: without Redis the service still
 /// takes signatures correctly, only with more work for Postgres.
-pub async fn ready(app: &App) -> Response<Body> {
+pub async fn ready(call: Call<'_>) -> Answer {
+    let app = call.app;
     let postgres_up = matches!(
         tokio::time::timeout(Duration::from_secs(2), app.store.ping()).await,
         Ok(Ok(()))
@@ -31,14 +32,14 @@ pub async fn ready(app: &App) -> Response<Body> {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
-    json(
+    Ok(json(
         status,
         &json!({
             "status": state,
             "postgres": if postgres_up { "up" } else { "down" },
             "redis": redis,
         }),
-    )
+    ))
 }
 
 /// The bearer token `/metrics` asks for, kept only as its SHA-256.
@@ -67,16 +68,13 @@ impl fmt::Debug for MetricsToken {
 }
 
 /// The Prometheus text; with a token configured, only for its bearer (401 otherwise).
-pub fn metrics(
-    app: &App,
-    token: Option<&MetricsToken>,
-    headers: &HeaderMap,
-) -> Result<Response<Body>, ApiError> {
-    if token.is_some_and(|t| !t.admits(headers)) {
+pub async fn metrics(call: Call<'_>) -> Answer {
+    let token = call.config.metrics_token.as_ref();
+    if token.is_some_and(|t| !t.admits(call.headers())) {
         return Err(ApiError::Unauthorized);
     }
     let mut buffer = Vec::with_capacity(16 * 1024);
-    match TextEncoder::new().encode(&app.registry.gather(), &mut buffer) {
+    match TextEncoder::new().encode(&call.app.registry.gather(), &mut buffer) {
         Ok(()) => Ok(full(StatusCode::OK, "text/plain; version=0.0.4", buffer)),
         Err(_) => Err(ApiError::Internal),
     }

@@ -22,7 +22,7 @@ pub enum ApiError {
     Blocked,
     Captcha(CaptchaRefusal),
     NotFound,
-    MethodNotAllowed(&'static str),
+    MethodNotAllowed(String),
     BodyTimeout,
     NotOpen(NotSigning),
     Conflict(Vec<FieldError>),
@@ -132,9 +132,11 @@ impl ApiError {
                 "Not found",
                 "Nothing is at this address.",
             ),
-            Self::MethodNotAllowed(allow) => {
-                ("/problems/method-not-allowed", "Method not allowed", allow)
-            }
+            Self::MethodNotAllowed(allow) => (
+                "/problems/method-not-allowed",
+                "Method not allowed",
+                allow.as_str(),
+            ),
             Self::BodyTimeout => (
                 "/problems/body-timeout",
                 "Request body too slow",
@@ -316,8 +318,10 @@ impl ApiError {
         if let Some(seconds) = self.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if let Self::MethodNotAllowed(allow) = self {
-            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        if let Self::MethodNotAllowed(allow) = &self
+            && let Ok(allow) = HeaderValue::from_str(allow)
+        {
+            headers.insert(header::ALLOW, allow);
         }
         if let Self::Unauthorized = self {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

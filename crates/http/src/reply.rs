@@ -41,6 +41,11 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     }
 }
 
+/// 204 No Content: a removal done.
+pub fn no_content() -> Response<Body> {
+    full(StatusCode::NO_CONTENT, "text/plain; charset=utf-8", "")
+}
+
 /// 303 See Other: where a browser goes after a plain HTML form post.
 pub fn see_other(location: &str) -> Response<Body> {
     let mut response = full(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");

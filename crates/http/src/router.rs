@@ -1,75 +1,84 @@
-//! Which handler answers which method and path.
+//! Which handler answers which method and path: matched against the route
+//! table ([`crate::routes::ROUTES`]), with the right each route asks for
+//! checked before its handler runs.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Instant;
 
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 
+use crate::App;
 use crate::auth::ClientAddress;
-use crate::metrics::Route;
+use crate::call::{Answer, Call};
+use crate::config::HttpConfig;
 use crate::problem::ApiError;
 use crate::reply::Body;
-use crate::server::HttpConfig;
-use crate::{App, kiosk, ops, v1};
-
-/// Every operation the router answers (HEAD goes with GET), by method and path
-/// template: the list `openapi.json` is checked against.
-pub const ROUTES: [(&str, &str); 33] = [
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/metrics"),
-    ("GET", "/v1/openapi.json"),
-    ("POST", "/v1/petitions"),
-    ("GET", "/v1/petitions/{slug}"),
-    ("PATCH", "/v1/petitions/{slug}"),
-    ("POST", "/v1/petitions/{slug}/signatures"),
-    ("GET", "/v1/petitions/{slug}/signatures"),
-    ("OPTIONS", "/v1/petitions/{slug}/signatures"),
-    ("GET", "/v1/petitions/{slug}/count"),
-    ("GET", "/v1/petitions/{slug}/export"),
-    ("GET", "/v1/export-key"),
-    ("GET", "/v1/petitions/{slug}/signals"),
-    ("GET", "/v1/petitions/{slug}/invalidations"),
-    ("POST", "/v1/petitions/{slug}/invalidations"),
-    ("GET", "/v1/petitions/{slug}/invalidations/{id}"),
-    ("POST", "/v1/petitions/{slug}/invalidations/{id}/undo"),
-    ("GET", "/v1/blocks"),
-    ("POST", "/v1/blocks"),
-    ("DELETE", "/v1/blocks/{id}"),
-    ("GET", "/v1/tokens"),
-    ("POST", "/v1/tokens"),
-    ("DELETE", "/v1/tokens/{id}"),
-    ("GET", "/v1/audit"),
-    ("POST", "/v1/petitions/{slug}/events"),
-    ("GET", "/v1/petitions/{slug}/events"),
-    ("POST", "/v1/events/{id}/enrollment-codes"),
-    ("GET", "/v1/events/{id}/devices"),
-    ("POST", "/v1/devices"),
-    ("DELETE", "/v1/devices/{id}"),
-    ("POST", "/v1/events/{id}/signatures:batch"),
-    ("POST", "/v1/petitions/{slug}/signatures:import"),
-];
+use crate::routes::{Handler, Listener, ROUTES, Route, allow};
 
 /// Which routes a listener answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Surface {
     /// The public listener when there is no operators' one: every route.
     Everything,
-    /// The public listener beside an operators' one: all but `/metrics`.
+    /// The public listener beside an operators' one: all but the operators' routes.
     Public,
-    /// The operators' listener: `/healthz`, `/readyz`, `/metrics`.
+    /// The operators' listener: only the operators' routes and health checks.
     Operator,
 }
 
 impl Surface {
-    fn answers(self, segments: &[&str]) -> bool {
-        match self {
-            Self::Everything => true,
-            Self::Public => segments != ["metrics"],
-            Self::Operator => matches!(segments, ["healthz" | "readyz" | "metrics"]),
+    fn answers(self, route: &Route) -> bool {
+        match (self, route.listener) {
+            (Self::Everything, _) | (_, Listener::Both) => true,
+            (Self::Public, listener) => listener == Listener::Public,
+            (Self::Operator, listener) => listener == Listener::Operators,
         }
     }
+}
+
+/// One segment of a route's path template.
+#[derive(Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    /// `{name}`: any one segment, given to the handler by that name.
+    Variable(&'static str),
+}
+
+/// Each route's template, split once.
+static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|r| {
+            r.path
+                .trim_start_matches('/')
+                .split('/')
+                .map(
+                    |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => Segment::Variable(name),
+                        None => Segment::Literal(s),
+                    },
+                )
+                .collect()
+        })
+        .collect()
+});
+
+/// The path's variable segments when `template` matches it.
+fn matches(template: &[Segment], segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
+    if template.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (t, s) in template.iter().zip(segments) {
+        match t {
+            Segment::Literal(l) if l == s => {}
+            Segment::Literal(_) => return None,
+            Segment::Variable(name) => params.push((*name, (*s).to_owned())),
+        }
+    }
+    Some(params)
 }
 
 pub(crate) async fn handle(
@@ -88,264 +97,140 @@ pub(crate) async fn handle(
     response
 }
 
+/// The answer, and the index in [`ROUTES`] of the route that gave it (`None`
+/// when no route's path fits).
 async fn dispatch(
     app: &App,
     config: &HttpConfig,
     mut req: Request<Incoming>,
     peer: SocketAddr,
     surface: Surface,
-) -> (Route, Result<Response<Body>, ApiError>) {
+) -> (Option<usize>, Answer) {
     let client = config.trusted_proxies.client(peer, req.headers());
     req.extensions_mut().insert(ClientAddress(client));
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if !surface.answers(&segments) {
-        return (Route::Unknown, Err(ApiError::NotFound));
+    let mut first_on_path = None;
+    for (i, route) in ROUTES.iter().enumerate() {
+        if !surface.answers(route) {
+            continue;
+        }
+        let Some(params) = matches(&TEMPLATES[i], &segments) else {
+            continue;
+        };
+        first_on_path.get_or_insert(i);
+        if route.verb.answers(req.method()) {
+            let call = Call::new(app, config, req, params);
+            return (Some(i), run(route.handler, call).await);
+        }
     }
-    let method = req.method().clone();
-    let get = method == Method::GET || method == Method::HEAD;
-    let post = method == Method::POST;
-    match segments.as_slice() {
-        ["healthz"] => (
-            Route::Health,
-            if get {
-                Ok(ops::health())
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["readyz"] => (
-            Route::Ready,
-            if get {
-                Ok(ops::ready(app).await)
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["metrics"] => (
-            Route::Metrics,
-            if get {
-                ops::metrics(app, config.metrics_token.as_ref(), req.headers())
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "openapi.json"] => (
-            Route::OpenApi,
-            if get {
-                Ok(crate::openapi::serve())
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "petitions"] => (
-            Route::CreatePetition,
-            if post {
-                v1::petitions::create(app, config, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "petitions", slug] => (
-            Route::Petition,
-            if get {
-                v1::petitions::show(app, slug, &req).await
-            } else if method == Method::PATCH {
-                v1::petitions::update(app, config, slug, req).await
-            } else {
-                not_allowed("GET, HEAD, PATCH")
-            },
-        ),
-        ["v1", "petitions", slug, "signatures"] => (
-            if get { Route::Signatures } else { Route::Sign },
-            if post {
-                v1::signatures::sign(app, config, slug, req, client).await
-            } else if method == Method::OPTIONS {
-                preflight(app, slug, req.headers()).await
-            } else if get {
-                v1::signatures::list(app, slug, req).await
-            } else {
-                not_allowed("GET, HEAD, POST, OPTIONS")
-            },
-        ),
-        ["v1", "petitions", slug, "signatures:import"] => (
-            Route::Imports,
-            if post {
-                v1::imports::import(app, config, slug, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "petitions", slug, "count"] => (
-            Route::Count,
-            if get {
-                v1::count::show(app, slug, req.headers()).await
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "petitions", slug, "export"] => (
-            Route::Export,
-            // Not HEAD: an export is audited and runs a snapshot, which a
-            // request for headers only should not cost.
-            if method == Method::GET {
-                v1::exports::export(app, slug, req).await
-            } else {
-                not_allowed("GET")
-            },
-        ),
-        ["v1", "export-key"] => (
-            Route::Export,
-            if get {
-                Ok(v1::exports::key(app))
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "petitions", slug, "signals"] => (
-            Route::Signals,
-            if get {
-                v1::signals::show(app, slug, req).await
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "blocks"] => (
-            Route::Blocks,
-            if get {
-                v1::blocks::list(app, req).await
-            } else if post {
-                v1::blocks::create(app, config, req).await
-            } else {
-                not_allowed("GET, HEAD, POST")
-            },
-        ),
-        ["v1", "blocks", id] => (
-            Route::Blocks,
-            if method == Method::DELETE {
-                v1::blocks::remove(app, id, req).await
-            } else {
-                not_allowed("DELETE")
-            },
-        ),
-        ["v1", "petitions", slug, "invalidations"] => (
-            Route::Invalidations,
-            if get {
-                v1::invalidations::list(app, slug, req).await
-            } else if post {
-                v1::invalidations::create(app, config, slug, req).await
-            } else {
-                not_allowed("GET, HEAD, POST")
-            },
-        ),
-        ["v1", "petitions", slug, "invalidations", id] => (
-            Route::Invalidations,
-            if get {
-                v1::invalidations::show(app, slug, id, req).await
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "petitions", slug, "invalidations", id, "undo"] => (
-            Route::Invalidations,
-            if post {
-                v1::invalidations::undo(app, slug, id, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "tokens"] => (
-            Route::Tokens,
-            if get {
-                v1::tokens::list(app, req).await
-            } else if post {
-                v1::tokens::create(app, config, req).await
-            } else {
-                not_allowed("GET, HEAD, POST")
-            },
-        ),
-        ["v1", "tokens", id] => (
-            Route::Tokens,
-            if method == Method::DELETE {
-                v1::tokens::revoke(app, id, req).await
-            } else {
-                not_allowed("DELETE")
-            },
-        ),
-        ["v1", "petitions", slug, "events"] => (
-            Route::Events,
-            if get {
-                v1::events::list(app, slug, req).await
-            } else if post {
-                v1::events::create(app, config, slug, req).await
-            } else {
-                not_allowed("GET, HEAD, POST")
-            },
-        ),
-        ["v1", "events", id, "enrollment-codes"] => (
-            Route::Events,
-            if post {
-                v1::events::enrollment_code(app, id, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "events", id, "devices"] => (
-            Route::Events,
-            if get {
-                v1::events::devices(app, id, req).await
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        ["v1", "events", id, "signatures:batch"] => (
-            Route::Batches,
-            if post {
-                v1::batches::upload(app, config, id, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "devices"] => (
-            Route::Devices,
-            if post {
-                v1::events::enroll(app, config, req).await
-            } else {
-                not_allowed("POST")
-            },
-        ),
-        ["v1", "devices", id] => (
-            Route::Devices,
-            if method == Method::DELETE {
-                v1::events::revoke(app, id, req).await
-            } else {
-                not_allowed("DELETE")
-            },
-        ),
-        ["kiosk"] => (Route::Kiosk, Ok(kiosk::to_page())),
-        ["kiosk", file] => (Route::Kiosk, kiosk::serve(&method, file)),
-        ["v1", "audit"] => (
-            Route::Audit,
-            if get {
-                v1::audit::list(app, req).await
-            } else {
-                not_allowed("GET, HEAD")
-            },
-        ),
-        _ => (Route::Unknown, Err(ApiError::NotFound)),
+    match first_on_path {
+        None => (None, Err(ApiError::NotFound)),
+        Some(i) => {
+            let on_path = ROUTES.iter().enumerate().filter(|(j, r)| {
+                surface.answers(r) && matches(&TEMPLATES[*j], &segments).is_some()
+            });
+            let allowed = allow(on_path.map(|(_, r)| r));
+            (Some(i), Err(ApiError::MethodNotAllowed(allowed)))
+        }
     }
 }
 
-/// A browser asking whether a page on another site may post signatures.
-async fn preflight(
-    app: &App,
-    slug: &str,
-    headers: &http::HeaderMap,
-) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    crate::cors::preflight(&petition, headers)
+/// Checks the right the route asks for, then runs its handler.
+async fn run(handler: Handler, call: Call<'_>) -> Answer {
+    match handler {
+        Handler::Open(f) => f(call).await,
+        Handler::Admin(f) => {
+            let token = call.admin().await?;
+            f(call, token).await
+        }
+        Handler::Organizer(f) => {
+            let managed = call.managed().await?;
+            f(call, managed).await
+        }
+        Handler::Reader(f) => {
+            let reading = call.reading().await?;
+            f(call, reading).await
+        }
+    }
 }
 
-fn not_allowed(allow: &'static str) -> Result<Response<Body>, ApiError> {
-    Err(ApiError::MethodNotAllowed(allow))
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{Segment, TEMPLATES, matches};
+    use crate::routes::{ROUTES, Verb, allow};
+
+    fn split(path: &str) -> Vec<&str> {
+        path.trim_start_matches('/').split('/').collect()
+    }
+
+    #[test]
+    fn every_route_is_reachable_and_declared_once() {
+        let mut seen = BTreeSet::new();
+        for (i, route) in ROUTES.iter().enumerate() {
+            assert!(route.path.starts_with('/'), "{}", route.path);
+            assert!(
+                seen.insert((route.verb.method(), route.path)),
+                "{:?} {} is declared twice",
+                route.verb,
+                route.path
+            );
+            // No earlier route with the same method takes this one's paths.
+            let example: Vec<String> = TEMPLATES[i]
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => (*l).to_owned(),
+                    Segment::Variable(name) => format!("x-{name}"),
+                })
+                .collect();
+            let example: Vec<&str> = example.iter().map(String::as_str).collect();
+            let first = ROUTES
+                .iter()
+                .enumerate()
+                .find(|(j, r)| {
+                    r.verb.method() == route.verb.method()
+                        && matches(&TEMPLATES[*j], &example).is_some()
+                })
+                .map(|(j, _)| j);
+            assert_eq!(first, Some(i), "{} is shadowed", route.path);
+        }
+    }
+
+    #[test]
+    fn variables_are_named_and_given_to_the_handler() {
+        let i = ROUTES
+            .iter()
+            .position(|r| r.path == "/v1/petitions/{slug}/invalidations/{id}/undo")
+            .unwrap();
+        let params = matches(
+            &TEMPLATES[i],
+            &split("/v1/petitions/declaration/invalidations/42/undo"),
+        )
+        .unwrap();
+        assert_eq!(
+            params,
+            vec![("slug", "declaration".to_owned()), ("id", "42".to_owned())]
+        );
+        for template in TEMPLATES.iter() {
+            for segment in template {
+                if let Segment::Variable(name) = segment {
+                    assert!(["slug", "id", "file"].contains(name), "{{{name}}}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn allow_lists_a_paths_methods_in_one_order() {
+        let on = |path: &'static str| ROUTES.iter().filter(move |r| r.path == path);
+        assert_eq!(
+            allow(on("/v1/petitions/{slug}/signatures")),
+            "GET, HEAD, POST, OPTIONS"
+        );
+        assert_eq!(allow(on("/v1/petitions/{slug}")), "GET, HEAD, PATCH");
+        assert_eq!(allow(on("/v1/petitions/{slug}/export")), "GET");
+        assert!(ROUTES.iter().any(|r| r.verb == Verb::GetWithoutHead));
+    }
 }

@@ -1,24 +1,23 @@
 //! The audit trail (admin): newest first, filtered, a page at a time.
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{Value, json};
 use undersigned_domain::FieldError;
-use undersigned_store::{AuditFilter, Role};
+use undersigned_store::{AuditFilter, Token};
 use uuid::Uuid;
 
+use crate::call::{Answer, Call};
 use crate::problem::ApiError;
 use crate::query::Query;
-use crate::reply::{Body, json};
-use crate::{App, auth};
+use crate::reply::json;
 
 const PAGE_DEFAULT: i64 = 100;
 const PAGE_MAX: i64 = 1_000;
 
 /// `GET /v1/audit?petition=SLUG&action=PREFIX&token=ID&before=ID&limit=N`.
-pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
-    let query = Query::of(req.uri());
+pub async fn list(call: Call<'_>, _: Token) -> Answer {
+    let app = call.app;
+    let query = Query::of(call.uri());
     let get = |name: &str| query.get(name);
     let mut errors = Vec::new();
     let mut filter = AuditFilter {

@@ -3,8 +3,7 @@
 //! answered item by item once the accepted ones are durable, and answered the
 //! same however often it is sent.
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{Value, json};
 use undersigned_domain::{Channel, FieldError, NotSigning, PetitionStatus, Signature, parse_time};
 use undersigned_guard::{DeviceRefusal, Scope};
@@ -12,27 +11,23 @@ use undersigned_ingest::{Collected, Filed, Provenance};
 use undersigned_store::{Event, Petition, Role};
 use uuid::Uuid;
 
+use crate::call::{Answer, Call};
 use crate::fields::{Fields, merged};
 use crate::problem::ApiError;
-use crate::reply::{Body, json};
-use crate::server::HttpConfig;
+use crate::reply::json;
 use crate::v1::signatures::{refusal, signature_input};
-use crate::{App, auth};
 
 /// Signatures in one batch, at most.
 pub const BATCH_MAX: usize = 500;
 /// A batch's body, at most: 500 signatures of about a kilobyte each, and room.
 const MAX_BODY: usize = 1024 * 1024;
 
-pub async fn upload(
-    app: &App,
-    config: &HttpConfig,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
+/// `POST /v1/events/{id}/signatures:batch`: the event's enrolled tablets only.
+pub async fn upload(mut call: Call<'_>) -> Answer {
+    let app = call.app;
     // 401 for a revoked or expired tablet, before anything else is said.
-    let token = auth::authenticate(app, req.headers()).await?;
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    let token = call.authenticate().await?;
+    let id = Uuid::parse_str(call.id()).map_err(|_| ApiError::NotFound)?;
     if token.role != Role::Device || token.event_id != Some(id) {
         return Err(ApiError::Forbidden);
     }
@@ -42,10 +37,8 @@ pub async fn upload(
         .petition_by_id(event.details.petition_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let client = auth::client_address(req.extensions());
-    let (parts, body) = req.into_parts();
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    let client = call.client();
+    let fields = call.fields_up_to(MAX_BODY, &["signatures"]).await?;
     let items = batch_items(&fields)?;
     let now = chrono::Utc::now();
     let checked: Vec<Result<Collected, Vec<FieldError>>> = items
@@ -120,7 +113,6 @@ pub async fn upload(
 
 /// The batch's items: `{"signatures": [...]}`, at most [`BATCH_MAX`].
 fn batch_items(fields: &Fields) -> Result<Vec<Value>, ApiError> {
-    fields.only(&["signatures"])?;
     let invalid = |code| ApiError::Invalid(vec![FieldError::new("signatures", code)]);
     match fields.value("signatures") {
         None => Err(invalid("required")),

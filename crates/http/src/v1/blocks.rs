@@ -1,18 +1,15 @@
 //! Block and allow rules (admin): address ranges, email domains, emails.
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{Value, json};
 use undersigned_domain::{Email, FieldError, Text};
 use undersigned_ingest::parse_range;
-use undersigned_store::{BlockAction, BlockKind, BlockRule, NewBlockRule, Role};
+use undersigned_store::{BlockAction, BlockKind, BlockRule, NewBlockRule, Token};
 
-use crate::fields::{Fields, check, validated};
+use crate::call::{Answer, Call};
+use crate::fields::{check, validated};
 use crate::problem::ApiError;
-use crate::reply::{Body, full, json};
-use crate::request::MAX_BODY;
-use crate::server::HttpConfig;
-use crate::{App, auth};
+use crate::reply::{json, no_content};
 
 const REASON_MAX: usize = 500;
 
@@ -50,16 +47,12 @@ fn pattern(kind: BlockKind, raw: &str) -> Result<String, &'static str> {
     }
 }
 
-pub async fn create(
-    app: &App,
-    config: &HttpConfig,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let token = auth::require(app, &parts.headers, Role::Admin).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    fields.only(&["kind", "pattern", "action", "reason", "petition"])?;
+/// `POST /v1/blocks` (admins).
+pub async fn create(mut call: Call<'_>, token: Token) -> Answer {
+    let app = call.app;
+    let fields = call
+        .fields(&["kind", "pattern", "action", "reason", "petition"])
+        .await?;
     let mut errors = Vec::new();
     let kind = fields.text("kind", &mut errors);
     let raw_pattern = fields.text("pattern", &mut errors);
@@ -116,7 +109,7 @@ pub async fn create(
         _ => Err(invalid),
     };
     let rule = validated(errors, parsed)?;
-    let by = auth::actor(&token, &parts.extensions);
+    let by = call.actor(&token);
     let mut created = app.store.create_block_rule(&rule, &by).await?;
     created.petition_slug = slug;
     app.ingest.blocks().reload().await?;
@@ -129,31 +122,20 @@ pub async fn create(
     Ok(json(StatusCode::CREATED, &rule_json(&created)))
 }
 
-pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
-    let rules = app.store.block_rules().await?;
+/// `GET /v1/blocks` (admins).
+pub async fn list(call: Call<'_>, _: Token) -> Answer {
+    let rules = call.app.store.block_rules().await?;
     let rules: Vec<Value> = rules.iter().map(rule_json).collect();
     Ok(json(StatusCode::OK, &json!({ "rules": rules })))
 }
 
-pub async fn remove(
-    app: &App,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let token = auth::require(app, req.headers(), Role::Admin).await?;
-    let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    if !app
-        .store
-        .remove_block_rule(id, &auth::actor(&token, req.extensions()))
-        .await?
-    {
+/// `DELETE /v1/blocks/{id}` (admins).
+pub async fn remove(call: Call<'_>, token: Token) -> Answer {
+    let app = call.app;
+    let id: i64 = call.id().parse().map_err(|_| ApiError::NotFound)?;
+    if !app.store.remove_block_rule(id, &call.actor(&token)).await? {
         return Err(ApiError::NotFound);
     }
     app.ingest.blocks().reload().await?;
-    Ok(full(
-        StatusCode::NO_CONTENT,
-        "text/plain; charset=utf-8",
-        "",
-    ))
+    Ok(no_content())
 }

@@ -4,14 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 use undersigned_ingest::CountView;
 use undersigned_store::Petition;
 
-use crate::App;
-use crate::problem::ApiError;
-use crate::reply::{Body, full};
+use crate::call::{Answer, Call};
+use crate::reply::full;
 
 /// The last rendering of each petition's counter, reused while neither the
 /// counts nor the petition change.
@@ -65,8 +64,11 @@ impl RenderedCounts {
     }
 }
 
-pub async fn show(app: &App, slug: &str, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+/// `GET /v1/petitions/{slug}/count`: public.
+pub async fn show(call: Call<'_>) -> Answer {
+    let app = call.app;
+    let headers = call.headers();
+    let petition = call.petition().await?;
     let view = app.ingest.counter().view(petition.id);
     let rendered = app.counts.get(&petition, &view);
     let fresh = headers

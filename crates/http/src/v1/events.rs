@@ -3,20 +3,18 @@
 //! bound to the event; the organizer lists the event's tablets and revokes any.
 
 use chrono::{Duration, Utc};
-use http::{Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{Country, FieldError, Text, parse_time};
 use undersigned_guard::Scope;
 use undersigned_store::{AuditEntry, DEVICE_GRACE, Device, Event, NewEvent, Role, Token};
 use uuid::Uuid;
 
-use crate::fields::{Fields, check, validated};
+use crate::auth;
+use crate::call::{Answer, Call, Managed};
+use crate::fields::{check, validated};
 use crate::problem::ApiError;
-use crate::reply::{Body, full, json};
-use crate::request::MAX_BODY;
-use crate::server::HttpConfig;
-use crate::{App, auth};
+use crate::reply::{Body, json, no_content};
 
 /// How long an enrollment code can be spent.
 const CODE_LIFETIME: Duration = Duration::hours(24);
@@ -46,17 +44,11 @@ fn device_json(d: &Device) -> Value {
 }
 
 /// `POST /v1/petitions/{slug}/events` (the petition's organizers).
-pub async fn create(
-    app: &App,
-    config: &HttpConfig,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let (petition, token) = auth::managed_petition(app, &parts.headers, slug).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    fields.only(&["name", "place", "country", "starts_at", "ends_at"])?;
+pub async fn create(mut call: Call<'_>, Managed { petition, token }: Managed) -> Answer {
+    let app = call.app;
+    let fields = call
+        .fields(&["name", "place", "country", "starts_at", "ends_at"])
+        .await?;
     let mut errors = Vec::new();
     let name = fields.text("name", &mut errors);
     let place = fields.text("place", &mut errors);
@@ -119,7 +111,7 @@ pub async fn create(
     };
     let new = validated(errors, new)?;
     let audit = AuditEntry::new(
-        &auth::actor(&token, &parts.extensions),
+        &call.actor(&token),
         "event.create",
         json!({"name": new.name, "country": new.country, "starts_at": new.starts_at,
                "ends_at": new.ends_at}),
@@ -133,13 +125,9 @@ pub async fn create(
 }
 
 /// `GET /v1/petitions/{slug}/events` (the petition's organizers).
-pub async fn list(
-    app: &App,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
-    let events: Vec<Value> = app
+pub async fn list(call: Call<'_>, Managed { petition, .. }: Managed) -> Answer {
+    let events: Vec<Value> = call
+        .app
         .store
         .events(petition.id)
         .await?
@@ -152,14 +140,10 @@ pub async fn list(
 /// The event `id` names, and the caller's token when it may manage it: 401
 /// without a valid token (before anything is said of the event), 404 for an
 /// event that does not exist, 403 for another petition's.
-async fn managed_event(
-    app: &App,
-    id: &str,
-    req: &Request<Incoming>,
-) -> Result<(Event, Token), ApiError> {
-    let token = auth::authenticate(app, req.headers()).await?;
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
-    let event = app.store.event(id).await?.ok_or(ApiError::NotFound)?;
+async fn managed_event(call: &Call<'_>) -> Result<(Event, Token), ApiError> {
+    let token = call.authenticate().await?;
+    let id = Uuid::parse_str(call.id()).map_err(|_| ApiError::NotFound)?;
+    let event = call.app.store.event(id).await?.ok_or(ApiError::NotFound)?;
     auth::holds(&token, event.details.petition_id, &[Role::Organizer])?;
     Ok((event, token))
 }
@@ -176,12 +160,8 @@ fn secret(value: &Value) -> Response<Body> {
 
 /// `POST /v1/events/{id}/enrollment-codes` (the petition's organizers): a
 /// one-time code, shown this once.
-pub async fn enrollment_code(
-    app: &App,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (event, token) = managed_event(app, id, &req).await?;
+pub async fn enrollment_code(call: Call<'_>) -> Answer {
+    let (event, token) = managed_event(&call).await?;
     // A tablet's token lasts until a day after its event: past that, a code
     // would enroll a tablet that can do nothing.
     if event.details.ends_at + DEVICE_GRACE <= Utc::now() {
@@ -189,12 +169,13 @@ pub async fn enrollment_code(
     }
     let expires_at = Utc::now() + CODE_LIFETIME;
     let audit = AuditEntry::new(
-        &auth::actor(&token, req.extensions()),
+        &call.actor(&token),
         "event.enrollment_code",
         json!({"event": event.id, "expires_at": expires_at}),
     )
     .about(event.details.petition_id);
-    let code = app
+    let code = call
+        .app
         .store
         .create_enrollment_code(event.id, expires_at, audit)
         .await?;
@@ -204,13 +185,10 @@ pub async fn enrollment_code(
 }
 
 /// `GET /v1/events/{id}/devices` (the petition's organizers).
-pub async fn devices(
-    app: &App,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (event, _) = managed_event(app, id, &req).await?;
-    let devices: Vec<Value> = app
+pub async fn devices(call: Call<'_>) -> Answer {
+    let (event, _) = managed_event(&call).await?;
+    let devices: Vec<Value> = call
+        .app
         .store
         .devices(event.id)
         .await?
@@ -222,23 +200,15 @@ pub async fn devices(
 
 /// `POST /v1/devices` with `{"code","label"}`, no token: a tablet enrolls.
 /// An unknown, spent or expired code is 422 `code invalid`, all alike.
-pub async fn enroll(
-    app: &App,
-    config: &HttpConfig,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
+pub async fn enroll(mut call: Call<'_>) -> Answer {
+    let app = call.app;
     // Anyone may try a code: the flood shield turns a guesser away before
     // the body is read or the database asked.
-    let client = req.extensions().get::<auth::ClientAddress>().map(|a| a.0);
-    if let Some(client) = client {
-        app.shield
-            .check(client)
-            .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
-    }
-    let (parts, body) = req.into_parts();
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    fields.only(&["code", "label"])?;
+    let client = call.client();
+    app.shield
+        .check(client)
+        .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
+    let fields = call.fields(&["code", "label"]).await?;
     let mut errors = Vec::new();
     let code = fields.text("code", &mut errors);
     let label = fields.text("label", &mut errors);
@@ -259,7 +229,7 @@ pub async fn enroll(
     // The tablet has no token yet: the store records the entry as its own.
     let actor = undersigned_store::Actor {
         token_id: None,
-        client_address: client,
+        client_address: Some(client),
     };
     let audit = AuditEntry::new(&actor, "device.enroll", json!({"label": label.as_str()}));
     let Some(enrolled) = app
@@ -289,13 +259,10 @@ pub async fn enroll(
 
 /// `DELETE /v1/devices/{id}` (the organizers of the device's event's
 /// petition): its later uploads are refused; what it sent stays.
-pub async fn revoke(
-    app: &App,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let token = auth::authenticate(app, req.headers()).await?;
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+pub async fn revoke(call: Call<'_>) -> Answer {
+    let app = call.app;
+    let token = call.authenticate().await?;
+    let id = Uuid::parse_str(call.id()).map_err(|_| ApiError::NotFound)?;
     let event = app
         .store
         .device_event(id)
@@ -303,7 +270,7 @@ pub async fn revoke(
         .ok_or(ApiError::NotFound)?;
     auth::holds(&token, event.details.petition_id, &[Role::Organizer])?;
     let audit = AuditEntry::new(
-        &auth::actor(&token, req.extensions()),
+        &call.actor(&token),
         "device.revoke",
         json!({"device": id, "event": event.id}),
     )
@@ -312,9 +279,5 @@ pub async fn revoke(
         return Err(ApiError::NotFound);
     }
     tracing::info!(device = %id, "tablet revoked");
-    Ok(full(
-        StatusCode::NO_CONTENT,
-        "text/plain; charset=utf-8",
-        "",
-    ))
+    Ok(no_content())
 }

@@ -9,9 +9,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use futures_util::StreamExt;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{Either, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
@@ -19,10 +19,10 @@ use undersigned_export::{ExportRequest, write_export};
 use undersigned_store::{AuditEntry, Role};
 use uuid::Uuid;
 
+use crate::call::{Answer, Call, Reading};
 use crate::problem::ApiError;
 use crate::query::Query;
-use crate::reply::{Body, json};
-use crate::{App, auth};
+use crate::reply::json;
 
 /// Exports running at once on one instance: each holds a Postgres connection
 /// and a snapshot for its whole length.
@@ -44,7 +44,8 @@ impl Exports {
 }
 
 /// `GET /v1/export-key`: what recipients check bundles with.
-pub fn key(app: &App) -> Response<Body> {
+pub async fn key(call: Call<'_>) -> Answer {
+    let app = call.app;
     let mut response = json(
         StatusCode::OK,
         &json!({
@@ -53,18 +54,15 @@ pub fn key(app: &App) -> Response<Body> {
         }),
     );
     crate::cors::public(response.headers_mut());
-    response
+    Ok(response)
 }
 
 /// `GET /v1/petitions/{slug}/export?format=&country=&since=&until=&channel=&signer_kind=&status=&columns=`
-pub async fn export(
-    app: &App,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let (token, scope) = auth::require_reader(app, req.headers(), petition.id).await?;
-    let query = Query::of(req.uri());
+pub async fn export(call: Call<'_>, reading: Reading) -> Answer {
+    let (petition, token, scope) = (reading.petition, reading.token, reading.scope);
+    let app = call.app;
+    let slug = petition.slug.clone();
+    let query = Query::of(call.uri());
     let mut request = ExportRequest::parse(query.pairs()).map_err(ApiError::Invalid)?;
     // E-mail addresses leave only with an admin, and only when asked for.
     if request.wants_email() && token.role != Role::Admin {
@@ -87,7 +85,7 @@ pub async fn export(
         .try_acquire_owned()
         .map_err(|_| ApiError::ExportsBusy)?;
     let id = Uuid::now_v7();
-    let actor = auth::actor(&token, req.extensions());
+    let actor = call.actor(&token);
     let key = app.exports.key.clone();
     let exported_at = chrono::Utc::now();
     let first = request.job(id, exported_at, &petition, &key);

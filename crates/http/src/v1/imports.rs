@@ -1,36 +1,30 @@
 //! Paper forms typed in later: `POST /v1/petitions/{slug}/signatures:import`
 //! (admins), a CSV answered line by line; `?dry_run=true` only checks.
 
-use http::{Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::{StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{FieldError, NotSigning, PetitionStatus};
 use undersigned_ingest::{ImportReport, LineOutcome, read_paper_forms};
-use undersigned_store::{AuditEntry, Role};
+use undersigned_store::{AuditEntry, Token};
 
+use crate::call::{Answer, Call};
 use crate::problem::ApiError;
 use crate::query::Query;
-use crate::reply::{Body, json};
+use crate::reply::json;
 use crate::request::read_body_up_to;
-use crate::server::HttpConfig;
 use crate::v1::signatures::refusal;
-use crate::{App, auth};
 
 /// A day's typing, and room: 10,000 lines of a few hundred bytes.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
-pub async fn import(
-    app: &App,
-    config: &HttpConfig,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let token = auth::require(app, req.headers(), Role::Admin).await?;
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
+/// `POST /v1/petitions/{slug}/signatures:import` (admins).
+pub async fn import(mut call: Call<'_>, token: Token) -> Answer {
+    let app = call.app;
+    let petition = call.petition().await?;
     if petition.status != PetitionStatus::Open {
         return Err(ApiError::NotOpen(NotSigning::NotOpen));
     }
-    let dry_run = match Query::of(req.uri()).get("dry_run") {
+    let dry_run = match Query::of(call.uri()).get("dry_run") {
         None | Some("false" | "0") => false,
         Some("true" | "1" | "") => true,
         Some(_) => {
@@ -39,7 +33,7 @@ pub async fn import(
             )]));
         }
     };
-    let is_csv = req
+    let is_csv = call
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -48,9 +42,15 @@ pub async fn import(
     if !is_csv {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let actor = auth::actor(&token, req.extensions());
-    let (parts, body) = req.into_parts();
-    let file = read_body_up_to(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+    let actor = call.actor(&token);
+    let body = call.take_body()?;
+    let file = read_body_up_to(
+        call.headers(),
+        body,
+        call.config.body_read_timeout,
+        MAX_BODY,
+    )
+    .await?;
     let lines = read_paper_forms(&file, &petition, chrono::Utc::now())
         .map_err(|e| ApiError::Invalid(vec![e.field_error()]))?;
     let report = app

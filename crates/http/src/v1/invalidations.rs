@@ -2,20 +2,18 @@
 //! undone here, run in the background.
 
 use chrono::{DateTime, Utc};
-use http::{HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{Country, FieldError, Text};
 use undersigned_ingest::parse_range;
 use undersigned_store::{Criteria, Invalidation, Petition};
 use uuid::Uuid;
 
+use crate::App;
+use crate::call::{Answer, Call, Managed};
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json};
-
-use crate::server::HttpConfig;
-use crate::{App, auth};
 
 /// Receipts one invalidation may list.
 const RECEIPTS_MAX: usize = 100_000;
@@ -103,25 +101,24 @@ fn criteria(fields: &Fields, errors: &mut Vec<FieldError>) -> Criteria {
     c
 }
 
-pub async fn create(
-    app: &App,
-    config: &HttpConfig,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let (petition, token) = auth::managed_petition(app, &parts.headers, slug).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, BODY_MAX).await?;
-    fields.only(&[
-        "address_range",
-        "email_domain",
-        "country",
-        "signed_after",
-        "signed_before",
-        "receipts",
-        "reason",
-    ])?;
+/// `POST /v1/petitions/{slug}/invalidations` (its organizers): started, answered at once.
+pub async fn create(mut call: Call<'_>, Managed { petition, token }: Managed) -> Answer {
+    let app = call.app;
+    let slug = petition.slug.as_str();
+    let fields = call
+        .fields_up_to(
+            BODY_MAX,
+            &[
+                "address_range",
+                "email_domain",
+                "country",
+                "signed_after",
+                "signed_before",
+                "receipts",
+                "reason",
+            ],
+        )
+        .await?;
     let mut errors = Vec::new();
     let criteria = criteria(&fields, &mut errors);
     let reason = fields.text("reason", &mut errors);
@@ -136,25 +133,18 @@ pub async fn create(
     let reason = validated(errors, reason.filter(|_| invalid.is_empty()).ok_or(invalid))?;
     let job = app
         .store
-        .create_invalidation(
-            petition.id,
-            &criteria,
-            reason.as_str(),
-            &auth::actor(&token, &parts.extensions),
-        )
+        .create_invalidation(petition.id, &criteria, reason.as_str(), &call.actor(&token))
         .await?;
     app.ingest.run_invalidation(job.id);
     tracing::info!(invalidation = job.id, petition = %slug, "invalidation started");
     Ok(accepted(slug, &job))
 }
 
-pub async fn list(
-    app: &App,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
-    let jobs: Vec<Value> = app
+/// `GET /v1/petitions/{slug}/invalidations` (its organizers).
+pub async fn list(call: Call<'_>, Managed { petition, .. }: Managed) -> Answer {
+    let slug = petition.slug.as_str();
+    let jobs: Vec<Value> = call
+        .app
         .store
         .invalidations(petition.id)
         .await?
@@ -172,28 +162,19 @@ async fn job(app: &App, petition: &Petition, id: &str) -> Result<Invalidation, A
         .ok_or(ApiError::NotFound)
 }
 
-pub async fn show(
-    app: &App,
-    slug: &str,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
-    Ok(json(
-        StatusCode::OK,
-        &job_json(slug, &job(app, &petition, id).await?),
-    ))
+/// `GET /v1/petitions/{slug}/invalidations/{id}` (its organizers).
+pub async fn show(call: Call<'_>, Managed { petition, .. }: Managed) -> Answer {
+    let found = job(call.app, &petition, call.id()).await?;
+    Ok(json(StatusCode::OK, &job_json(&petition.slug, &found)))
 }
 
-pub async fn undo(
-    app: &App,
-    slug: &str,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (petition, token) = auth::managed_petition(app, req.headers(), slug).await?;
+/// `POST /v1/petitions/{slug}/invalidations/{id}/undo` (its organizers).
+pub async fn undo(call: Call<'_>, Managed { petition, token }: Managed) -> Answer {
+    let app = call.app;
+    let slug = petition.slug.as_str();
+    let id = call.id();
     let found = job(app, &petition, id).await?;
-    let by = auth::actor(&token, req.extensions());
+    let by = call.actor(&token);
     match app.store.begin_undo(petition.id, found.id, &by).await? {
         None => Err(ApiError::NotFound),
         Some(false) => Err(ApiError::Conflict(vec![FieldError::new(

@@ -1,21 +1,19 @@
 //! Creating, changing and reading petitions.
 
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{
     CaptchaPolicy, FieldError, Locale, NewPetition, NewPetitionInput, SignerRules, Target,
     TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput, accepted_locales,
     parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
 };
-use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError};
+use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError, Token};
 
+use crate::call::{Answer, Call, Managed};
 use crate::fields::{Fields, validated};
 use crate::problem::ApiError;
 use crate::query::Query;
-use crate::reply::{Body, json};
-use crate::request::MAX_BODY;
-use crate::server::HttpConfig;
+use crate::reply::json;
 use crate::{App, auth, cors};
 
 /// Who reads a petition, which decides what they see.
@@ -185,18 +183,13 @@ fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
     validated(errors, NewPetition::parse(input))
 }
 
-pub async fn create(
-    app: &App,
-    config: &HttpConfig,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let token = auth::require(app, &parts.headers, Role::Admin).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
+/// `POST /v1/petitions` (admins).
+pub async fn create(mut call: Call<'_>, token: Token) -> Answer {
+    let app = call.app;
+    let fields = call.fields(&CREATABLE).await?;
     let petition = new_petition(&fields)?;
     let audit = AuditEntry::new(
-        &auth::actor(&token, &parts.extensions),
+        &call.actor(&token),
         "petition.create",
         json!({"slug": petition.slug}),
     );
@@ -246,19 +239,26 @@ pub(crate) const CHANGEABLE: [&str; 17] = [
     "captcha_fail_open",
 ];
 
-/// `PATCH /v1/petitions/{slug}`: the fields sent change, the others stay;
-/// `translations` sets or (with `null`) removes the locales it names.
-pub async fn update(
-    app: &App,
-    config: &HttpConfig,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let (_, token) = auth::managed_petition(app, &parts.headers, slug).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    fields.only(&CHANGEABLE)?;
+/// What a new petition may carry: the changeable fields, its slug and its
+/// default locale.
+const CREATABLE: [&str; CHANGEABLE.len() + 2] = {
+    let mut all = [""; CHANGEABLE.len() + 2];
+    all[0] = "slug";
+    all[1] = "locale";
+    let mut i = 0;
+    while i < CHANGEABLE.len() {
+        all[i + 2] = CHANGEABLE[i];
+        i += 1;
+    }
+    all
+};
+
+/// `PATCH /v1/petitions/{slug}` (its organizers): the fields sent change, the
+/// others stay; `translations` sets or (with `null`) removes the locales it names.
+pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) -> Answer {
+    let app = call.app;
+    let slug = petition.slug.as_str();
+    let fields = call.fields(&CHANGEABLE).await?;
     let mut type_errors = Vec::new();
     let errors = &mut type_errors;
     let title = fields.text("title", errors);
@@ -288,11 +288,7 @@ pub async fn update(
     if !translations.is_empty() {
         detail["locales"] = translations.iter().map(|(tag, _)| tag.as_str()).collect();
     }
-    let audit = AuditEntry::new(
-        &auth::actor(&token, &parts.extensions),
-        "petition.update",
-        detail,
-    );
+    let audit = AuditEntry::new(&call.actor(&token), "petition.update", detail);
     let updated = app
         .store
         .update_petition(slug, audit, |current| {
@@ -404,15 +400,12 @@ pub async fn update(
 /// with the token of one of its organizers, their view, never cached. Any
 /// other valid token (a coordinator's, a tablet's) sees what anyone sees; a
 /// token that is not valid is 401, since presenting one is a client's bug.
-pub async fn show(
-    app: &App,
-    slug: &str,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let wanted = wanted_locales(req)?;
-    let organizer = if req.headers().contains_key(header::AUTHORIZATION) {
-        let token = auth::authenticate(app, req.headers()).await?;
+pub async fn show(call: Call<'_>) -> Answer {
+    let app = call.app;
+    let petition = call.petition().await?;
+    let wanted = wanted_locales(&call)?;
+    let organizer = if call.headers().contains_key(header::AUTHORIZATION) {
+        let token = call.authenticate().await?;
         auth::holds(&token, petition.id, &[Role::Organizer]).is_ok()
     } else {
         false
@@ -447,8 +440,8 @@ pub async fn show(
 }
 
 /// `?locale=` when given (a bad one is 422), then `Accept-Language`.
-fn wanted_locales(req: &Request<Incoming>) -> Result<Vec<Locale>, ApiError> {
-    let query = Query::of(req.uri());
+fn wanted_locales(call: &Call) -> Result<Vec<Locale>, ApiError> {
+    let query = Query::of(call.uri());
     let mut wanted = match query.get("locale") {
         None => Vec::new(),
         Some(tag) => vec![
@@ -456,7 +449,7 @@ fn wanted_locales(req: &Request<Incoming>) -> Result<Vec<Locale>, ApiError> {
                 .map_err(|code| ApiError::Invalid(vec![FieldError::new("locale", code)]))?,
         ],
     };
-    wanted.extend(accept_language(req.headers()));
+    wanted.extend(accept_language(call.headers()));
     Ok(wanted)
 }
 

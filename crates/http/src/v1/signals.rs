@@ -1,14 +1,12 @@
 //! Suspicion signals (admin): the addresses and email domains signing a
 //! petition fastest in the last hour, to find what to block or invalidate.
 
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{Value, json};
 use undersigned_store::Signal;
 
-use crate::problem::ApiError;
-use crate::reply::{Body, json};
-use crate::{App, auth};
+use crate::call::{Answer, Call, Managed};
+use crate::reply::json;
 
 /// Entries per list.
 const TOP: i64 = 20;
@@ -20,17 +18,13 @@ fn list(signals: &[Signal], key: &str) -> Vec<Value> {
         .collect()
 }
 
-pub async fn show(
-    app: &App,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (petition, _) = auth::managed_petition(app, req.headers(), slug).await?;
-    let signals = app.store.signals(petition.id, TOP).await?;
+/// `GET /v1/petitions/{slug}/signals` (its organizers).
+pub async fn show(call: Call<'_>, Managed { petition, .. }: Managed) -> Answer {
+    let signals = call.app.store.signals(petition.id, TOP).await?;
     Ok(json(
         StatusCode::OK,
         &json!({
-            "petition": slug,
+            "petition": petition.slug,
             "window_seconds": 3600,
             "addresses": list(&signals.addresses, "address"),
             "email_domains": list(&signals.email_domains, "email_domain"),

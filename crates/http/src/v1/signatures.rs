@@ -4,8 +4,7 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 use undersigned_domain::{
     CaptchaPolicy, Channel, Country, FieldError, Signature, SignatureInput, SignerRules, parse_time,
@@ -15,33 +14,27 @@ use undersigned_ingest::{Receipt, SignError};
 use undersigned_store::{AuditEntry, Petition, SignatureFilter};
 use uuid::Uuid;
 
+use crate::call::{Answer, Call, Reading};
 use crate::captcha::CaptchaRefusal;
 use crate::fields::{Fields, validated};
 use crate::problem::{ApiError, Undone};
 use crate::query::Query;
 use crate::reply::{Body, json, see_other};
 use crate::request::{BodyKind, body_kind, read_body};
-use crate::server::HttpConfig;
 use crate::{App, auth, cors};
 
-pub async fn sign(
-    app: &App,
-    config: &HttpConfig,
-    slug: &str,
-    req: Request<Incoming>,
-    client: IpAddr,
-) -> Result<Response<Body>, ApiError> {
+/// `POST /v1/petitions/{slug}/signatures`: anyone, with a captcha when the
+/// petition asks for one; a token with a right to the petition skips it.
+pub async fn sign(mut call: Call<'_>) -> Answer {
+    let app = call.app;
+    let client = call.client();
     // The flood shield turns a client away before its body is read.
     app.shield
         .check(client)
         .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
-    let petition = app
-        .catalog
-        .by_slug(slug)
-        .await
-        .map_err(|e| ApiError::from(e).signing())?
-        .ok_or(ApiError::NotFound)?;
-    let (parts, body) = req.into_parts();
+    let petition = call.petition().await.map_err(ApiError::signing)?;
+    let body = call.take_body()?;
+    let parts = &call.parts;
     let kind = body_kind(&parts.headers, true);
     let to_page = matches!(kind, Ok(BodyKind::Form)) && accepts_html(&parts.headers);
     let mut origin = None;
@@ -50,7 +43,7 @@ pub async fn sign(
         // still lands on the error page, not on raw JSON.
         origin = cors::allowed_origin(&petition, &parts.headers)?;
         let kind = kind?;
-        let body = read_body(&parts.headers, body, config.body_read_timeout).await?;
+        let body = read_body(&parts.headers, body, call.config.body_read_timeout).await?;
         petition
             .window
             .check(petition.status, chrono::Utc::now())
@@ -79,6 +72,13 @@ pub async fn sign(
         cors::grant(response.headers_mut(), origin);
     }
     Ok(response)
+}
+
+/// `OPTIONS /v1/petitions/{slug}/signatures`: a browser asking whether a page
+/// on another site may post signatures.
+pub async fn preflight(call: Call<'_>) -> Answer {
+    let petition = call.petition().await?;
+    cors::preflight(&petition, call.headers())
 }
 
 /// Why the ingest path did not take a signature, as the client hears it.
@@ -210,14 +210,11 @@ const PAGE_MAX: i64 = 1_000;
 
 /// `GET /v1/petitions/{slug}/signatures?country=&channel=&signed_after=&signed_before=&after=&limit=`:
 /// signer data for organizers, scoped by role, each page recorded in the audit trail.
-pub async fn list(
-    app: &App,
-    slug: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let petition = app.catalog.by_slug(slug).await?.ok_or(ApiError::NotFound)?;
-    let (token, scope) = auth::require_reader(app, req.headers(), petition.id).await?;
-    let query = Query::of(req.uri());
+pub async fn list(call: Call<'_>, reading: Reading) -> Answer {
+    let (petition, token, scope) = (reading.petition, reading.token, reading.scope);
+    let app = call.app;
+    let slug = petition.slug.as_str();
+    let query = Query::of(call.uri());
     let get = |name: &str| query.get(name);
     let mut errors = Vec::new();
     let mut filter = SignatureFilter {
@@ -270,7 +267,7 @@ pub async fn list(
     app.store
         .audit(
             &AuditEntry::new(
-                &auth::actor(&token, req.extensions()),
+                &call.actor(&token),
                 "signatures.list",
                 json!({
                     "countries": filter.countries,

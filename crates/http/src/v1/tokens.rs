@@ -2,19 +2,16 @@
 //! without their secret, revoked at once.
 
 use chrono::{DateTime, Utc};
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::StatusCode;
 use serde_json::{Value, json};
 use undersigned_domain::{Country, FieldError};
-use undersigned_store::{AuditEntry, NewToken, Role, TokenRecord};
+use undersigned_store::{AuditEntry, NewToken, Role, Token, TokenRecord};
 use uuid::Uuid;
 
-use crate::fields::{Fields, check, validated};
+use crate::call::{Answer, Call};
+use crate::fields::{check, validated};
 use crate::problem::ApiError;
-use crate::reply::{Body, full, json};
-use crate::request::MAX_BODY;
-use crate::server::HttpConfig;
-use crate::{App, auth};
+use crate::reply::{json, no_content};
 
 fn record_json(r: &TokenRecord) -> Value {
     json!({
@@ -64,16 +61,12 @@ fn scope_errors(role: Role, petitions: usize, countries: usize) -> Vec<FieldErro
     errors
 }
 
-pub async fn create(
-    app: &App,
-    config: &HttpConfig,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let admin = auth::require(app, &parts.headers, Role::Admin).await?;
-    let fields =
-        Fields::read_json(&parts.headers, body, config.body_read_timeout, MAX_BODY).await?;
-    fields.only(&["role", "petitions", "countries", "expires_at"])?;
+/// `POST /v1/tokens` (admins): the secret is in this answer only.
+pub async fn create(mut call: Call<'_>, admin: Token) -> Answer {
+    let app = call.app;
+    let fields = call
+        .fields(&["role", "petitions", "countries", "expires_at"])
+        .await?;
     let mut errors = Vec::new();
     let role = fields.text("role", &mut errors);
     let slugs = fields.list("petitions", &mut errors).unwrap_or_default();
@@ -132,7 +125,7 @@ pub async fn create(
     };
     let new = validated(errors, new)?;
     let audit = AuditEntry::new(
-        &auth::actor(&admin, &parts.extensions),
+        &call.actor(&admin),
         "token.create",
         json!({"role": new.role.as_str(), "petitions": slugs, "countries": new.countries}),
     );
@@ -151,31 +144,26 @@ pub async fn create(
     ))
 }
 
-pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    auth::require(app, req.headers(), Role::Admin).await?;
-    let tokens: Vec<Value> = app.store.tokens().await?.iter().map(record_json).collect();
+/// `GET /v1/tokens` (admins): never a secret.
+pub async fn list(call: Call<'_>, _: Token) -> Answer {
+    let tokens: Vec<Value> = call
+        .app
+        .store
+        .tokens()
+        .await?
+        .iter()
+        .map(record_json)
+        .collect();
     Ok(json(StatusCode::OK, &json!({ "tokens": tokens })))
 }
 
-pub async fn revoke(
-    app: &App,
-    id: &str,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    let admin = auth::require(app, req.headers(), Role::Admin).await?;
-    let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
-    let audit = AuditEntry::new(
-        &auth::actor(&admin, req.extensions()),
-        "token.revoke",
-        json!({"token": id}),
-    );
-    if !app.store.revoke_token(id, audit).await? {
+/// `DELETE /v1/tokens/{id}` (admins): refused at once on every instance.
+pub async fn revoke(call: Call<'_>, admin: Token) -> Answer {
+    let id = Uuid::parse_str(call.id()).map_err(|_| ApiError::NotFound)?;
+    let audit = AuditEntry::new(&call.actor(&admin), "token.revoke", json!({"token": id}));
+    if !call.app.store.revoke_token(id, audit).await? {
         return Err(ApiError::NotFound);
     }
     tracing::info!(token = %id, "token revoked");
-    Ok(full(
-        StatusCode::NO_CONTENT,
-        "text/plain; charset=utf-8",
-        "",
-    ))
+    Ok(no_content())
 }
