@@ -22,9 +22,7 @@ use tokio::sync::mpsc;
 use undersigned_store::{ExportFilter, ExportMessage, Petition, Store, StoreError};
 use uuid::Uuid;
 
-pub use bundle::{
-    BundleCheck, Proof, check_proof, prove, verify_bundle, verify_bundle_reporting,
-};
+pub use bundle::{BundleCheck, Proof, check_proof, prove, verify_bundle, verify_bundle_reporting};
 pub use columns::{Column, RECEIPT_DIGEST, defuse, receipt_digest};
 pub use request::ExportRequest;
 

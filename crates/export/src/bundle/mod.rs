@@ -261,9 +261,13 @@ pub(crate) mod tests {
         // 20 rows in batches of 7: 7, 14, 20 written in each pass.
         let mut rows = crate::sample::reported_snapshot((0..20).map(row).collect(), 2, report);
         let mut out = Vec::new();
-        write(&job(&p, &key, Format::Bundle), &mut rows, &mut Hashing::new(&mut out))
-            .await
-            .unwrap();
+        write(
+            &job(&p, &key, Format::Bundle),
+            &mut rows,
+            &mut Hashing::new(&mut out),
+        )
+        .await
+        .unwrap();
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
             seen,
