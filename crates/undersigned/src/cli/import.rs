@@ -26,6 +26,11 @@ pub struct ImportOptions {
     dry_run: bool,
 }
 
+/// "1 line", "2 lines".
+fn line_count(n: usize) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
+}
+
 /// One line of the report per line of the file (`line<TAB>status<TAB>field:code …`),
 /// then the totals.
 pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliError> {
@@ -40,12 +45,12 @@ pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliEr
         )));
     }
     let mut line = ProgressLine::new();
-    let checked = |n| line.update(|_| format!("import: {n} lines checked"));
+    let checked = |n| line.update(|_| format!("import: {} checked", line_count(n)));
     let lines = read_paper_forms_reporting(&file, &petition, chrono::Utc::now(), checked)
         .map_err(|e| refused(&options.file, e))?;
     line.show(&format!(
-        "import: {} lines checked, {}",
-        lines.len(),
+        "import: {} checked, {}",
+        line_count(lines.len()),
         if options.dry_run {
             "looking for duplicates"
         } else {

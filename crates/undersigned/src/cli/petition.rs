@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{Map, Value, json};
 use undersigned::{Config, open_store};
-use undersigned_domain::{PetitionStatus, SignerField};
+use undersigned_domain::PetitionStatus;
 use undersigned_http::{ApiError, new_petition_from};
 use undersigned_ingest::Counter;
 use undersigned_store::{PetitionUpdate, Store, StoreError};
@@ -73,25 +73,6 @@ impl From<StatusName> for PetitionStatus {
     }
 }
 
-/// A field signers must give beyond name, e-mail and country.
-#[derive(Clone, Copy, ValueEnum)]
-#[value(rename_all = "snake_case")]
-pub enum RequiredField {
-    /// The signer's postal code.
-    PostalCode,
-    /// The signer's city.
-    City,
-}
-
-impl From<RequiredField> for SignerField {
-    fn from(field: RequiredField) -> Self {
-        match field {
-            RequiredField::PostalCode => Self::PostalCode,
-            RequiredField::City => Self::City,
-        }
-    }
-}
-
 #[derive(clap::Args)]
 pub struct PetitionCreate {
     /// A JSON file with the petition as `POST /v1/petitions` takes it: texts
@@ -127,9 +108,10 @@ pub struct PetitionCreate {
     /// When signing closes (RFC 3339).
     #[arg(long)]
     closes_at: Option<String>,
-    /// A signer field the petition requires; repeatable.
-    #[arg(long = "require", value_enum)]
-    required_fields: Vec<RequiredField>,
+    /// A signer field the petition requires: postal_code or city;
+    /// repeatable. Checked with the petition's other fields, all reported at once.
+    #[arg(long = "require")]
+    required_fields: Vec<String>,
     /// Only people may sign, not organizations.
     #[arg(long)]
     no_organizations: bool,
@@ -167,12 +149,7 @@ impl PetitionCreate {
         set("opens_at", self.opens_at.map(Value::from));
         set("closes_at", self.closes_at.map(Value::from));
         if !self.required_fields.is_empty() {
-            let names: Vec<&str> = self
-                .required_fields
-                .into_iter()
-                .map(|f| SignerField::from(f).as_str())
-                .collect();
-            set("required_fields", Some(names.into()));
+            set("required_fields", Some(Value::from(self.required_fields)));
         }
         if self.no_organizations {
             set("organizations_may_sign", Some(Value::Bool(false)));
@@ -318,23 +295,17 @@ async fn set_status(config: &Config, slug: &str, status: PetitionStatus) -> Resu
 #[cfg(test)]
 mod tests {
     use clap::ValueEnum;
-    use undersigned_domain::{PetitionStatus, SignerField};
+    use undersigned_domain::PetitionStatus;
 
-    use super::{RequiredField, StatusName};
+    use super::StatusName;
     use crate::cli::choice_name;
 
     #[test]
-    fn the_command_line_names_statuses_and_fields_as_the_api_does() {
+    fn the_command_line_names_statuses_as_the_api_does() {
         for s in StatusName::value_variants() {
             assert_eq!(
                 PetitionStatus::parse(&choice_name(s)),
                 Some(PetitionStatus::from(*s))
-            );
-        }
-        for f in RequiredField::value_variants() {
-            assert_eq!(
-                SignerField::parse(&choice_name(f)),
-                Some(SignerField::from(*f))
             );
         }
     }
