@@ -73,15 +73,16 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A petition, open, with a goal of 1000.
+fn create_petition(ns: &Namespace, slug: &str) {
+    let args = ["petition", "create", "--slug", slug, "--title", "Signed"];
+    printed(ns, &[&args[..], &["--goal", "1000"]].concat());
+}
+
 /// A petition with three paper signatures: two from Belgium, one from the
 /// Netherlands.
 fn signed_petition(ns: &Namespace, slug: &str) -> std::path::PathBuf {
-    printed(
-        ns,
-        &[
-            "petition", "create", "--slug", slug, "--title", "Signed", "--goal", "1000",
-        ],
-    );
+    create_petition(ns, slug);
     let forms = std::env::temp_dir().join(format!("{}-{slug}-forms.csv", ns.database));
     std::fs::write(
         &forms,
@@ -198,19 +199,7 @@ async fn petitions_are_listed_shown_closed_and_opened_and_each_change_is_audited
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_listed_without_their_secret_and_revoked_with_an_audit_entry() {
     let ns = Namespace::new();
-    printed(
-        &ns,
-        &[
-            "petition",
-            "create",
-            "--slug",
-            "declaration",
-            "--title",
-            "D",
-            "--goal",
-            "10",
-        ],
-    );
+    create_petition(&ns, "declaration");
     let admin = printed(&ns, &["token", "create", "--role", "admin"]);
     let coordinator = printed(
         &ns,
@@ -292,19 +281,7 @@ async fn tokens_are_listed_without_their_secret_and_revoked_with_an_audit_entry(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_is_created_listed_and_hands_out_a_code_a_tablet_enrolls_with() {
     let ns = Namespace::new();
-    printed(
-        &ns,
-        &[
-            "petition",
-            "create",
-            "--slug",
-            "declaration",
-            "--title",
-            "D",
-            "--goal",
-            "10",
-        ],
-    );
+    create_petition(&ns, "declaration");
     let starts = rfc3339(Utc::now() + Duration::hours(1));
     let ends = rfc3339(Utc::now() + Duration::hours(9));
     let event = |extra: &[&str]| -> Vec<String> {
