@@ -189,6 +189,8 @@ pub async fn execute(
         Command::Export(options) => export::export(options, &config).await,
         Command::Import(options) => import::import(options, &config).await,
         Command::Bundle { command } => bundle::execute(command),
+        // `main` prints these before it reads the configuration, which they
+        // do not need; here for a caller that does not.
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
