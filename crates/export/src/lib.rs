@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use undersigned_store::{ExportFilter, ExportMessage, Petition, Store, StoreError};
 use uuid::Uuid;
 
-pub use bundle::{BundleCheck, Proof, check_proof, prove, verify_bundle};
+pub use bundle::{BundleCheck, Proof, check_proof, prove, verify_bundle, verify_bundle_reporting};
 pub use columns::{Column, RECEIPT_DIGEST, defuse, receipt_digest};
 pub use request::ExportRequest;
 
@@ -172,6 +172,31 @@ pub async fn write_export<W: AsyncWrite + Unpin + Send>(
     job: &ExportJob<'_>,
     out: &mut W,
 ) -> Result<Summary, ExportError> {
+    write_export_reporting(store, job, out, |_| {}).await
+}
+
+/// How far an export has come, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Rows written in this pass over the snapshot.
+    pub rows: u64,
+    /// The rows the snapshot holds.
+    pub total: u64,
+    /// This pass, from 1, of `passes`: a bundle reads the snapshot twice, for
+    /// its CSV and then for its PDF.
+    pub pass: u8,
+    pub passes: u8,
+}
+
+/// As [`write_export`], telling `report` how far it has come: once the
+/// snapshot's totals are known, then each time the writer has written a
+/// batch and asks for the next.
+pub async fn write_export_reporting<W: AsyncWrite + Unpin + Send>(
+    store: &Store,
+    job: &ExportJob<'_>,
+    out: &mut W,
+    report: impl FnMut(Progress) + Send + 'static,
+) -> Result<Summary, ExportError> {
     // Two batches in flight at most: Postgres waits for a slow reader.
     let (sender, receiver) = mpsc::channel(2);
     // A bundle reads the snapshot twice: for its CSV, then for its PDF.
@@ -179,7 +204,7 @@ pub async fn write_export<W: AsyncWrite + Unpin + Send>(
     let reading = store.export_snapshot(&job.filter, passes, sender);
     let mut out = Hashing::new(out);
     let writing = async {
-        let mut rows = Rows(receiver);
+        let mut rows = Rows::new(receiver, passes as u8, Box::new(report));
         let summary = match job.format {
             Format::Csv | Format::Jsonl => plain(job, &mut rows, &mut out).await?,
             Format::Pdf => printable(job, &mut rows, &mut out).await?,
@@ -195,22 +220,66 @@ pub async fn write_export<W: AsyncWrite + Unpin + Send>(
     Ok(summary)
 }
 
-/// The snapshot's messages, checked for order.
-pub(crate) struct Rows(mpsc::Receiver<ExportMessage>);
+/// The snapshot's messages, checked for order, and the progress they make.
+pub(crate) struct Rows {
+    receiver: mpsc::Receiver<ExportMessage>,
+    progress: Progress,
+    /// Whether `progress` moved since it was last reported.
+    moved: bool,
+    report: Box<dyn FnMut(Progress) + Send>,
+}
 
 impl Rows {
+    pub(crate) fn new(
+        receiver: mpsc::Receiver<ExportMessage>,
+        passes: u8,
+        report: Box<dyn FnMut(Progress) + Send>,
+    ) -> Self {
+        Self {
+            receiver,
+            progress: Progress {
+                rows: 0,
+                total: 0,
+                pass: 1,
+                passes,
+            },
+            moved: false,
+            report,
+        }
+    }
+
     async fn totals(&mut self) -> Result<(u64, BTreeMap<String, u64>), ExportError> {
-        match self.0.recv().await {
-            Some(ExportMessage::Totals { rows, by_country }) => Ok((rows, by_country)),
+        match self.receiver.recv().await {
+            Some(ExportMessage::Totals { rows, by_country }) => {
+                self.progress.total = rows;
+                (self.report)(self.progress);
+                Ok((rows, by_country))
+            }
             _ => Err(ExportError::Incomplete),
         }
     }
 
-    /// The next batch; `None` at the end of the pass.
+    /// The next batch; `None` at the end of the pass. Every writer asks for
+    /// the next batch once it has written the last one, so the rows taken so
+    /// far are the rows written.
     async fn batch(&mut self) -> Result<Option<Vec<undersigned_store::ExportRow>>, ExportError> {
-        match self.0.recv().await {
-            Some(ExportMessage::Rows(rows)) => Ok(Some(rows)),
-            Some(ExportMessage::PassEnd) => Ok(None),
+        if std::mem::take(&mut self.moved) {
+            (self.report)(self.progress);
+        }
+        match self.receiver.recv().await {
+            Some(ExportMessage::Rows(rows)) => {
+                self.progress.rows += rows.len() as u64;
+                self.moved = true;
+                Ok(Some(rows))
+            }
+            Some(ExportMessage::PassEnd) => {
+                if self.progress.pass < self.progress.passes {
+                    self.progress.pass += 1;
+                    self.progress.rows = 0;
+                    self.moved = true;
+                }
+                Ok(None)
+            }
             _ => Err(ExportError::Incomplete),
         }
     }

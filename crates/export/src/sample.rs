@@ -71,6 +71,15 @@ pub(crate) fn row(i: u32) -> ExportRow {
 /// A snapshot of `rows` as the snapshot reader sends it: the totals, then
 /// the rows `passes` times.
 pub(crate) fn snapshot(rows: Vec<ExportRow>, passes: usize) -> Rows {
+    reported_snapshot(rows, passes, |_| {})
+}
+
+/// As [`snapshot`], telling `report` how far the writer has come.
+pub(crate) fn reported_snapshot(
+    rows: Vec<ExportRow>,
+    passes: usize,
+    report: impl FnMut(crate::Progress) + Send + 'static,
+) -> Rows {
     let (send, receive) = mpsc::channel(4);
     let mut by_country = BTreeMap::new();
     for row in &rows {
@@ -90,5 +99,5 @@ pub(crate) fn snapshot(rows: Vec<ExportRow>, passes: usize) -> Rows {
             let _ = send.send(ExportMessage::PassEnd).await;
         }
     });
-    Rows(receive)
+    Rows::new(receive, passes as u8, Box::new(report))
 }

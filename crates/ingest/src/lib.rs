@@ -30,7 +30,7 @@ pub use counter::{CountView, Counter};
 pub use metrics::IngestMetrics;
 pub use paper::{
     ImportReport, LineOutcome, PAPER_COLUMNS, PAPER_MAX_LINES, PaperError, PaperLine,
-    read_paper_forms,
+    read_paper_forms, read_paper_forms_reporting,
 };
 
 /// Sizes of the queue and the writers.

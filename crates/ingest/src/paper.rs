@@ -108,6 +108,17 @@ pub fn read_paper_forms(
     petition: &Petition,
     now: DateTime<Utc>,
 ) -> Result<Vec<PaperLine>, PaperError> {
+    read_paper_forms_reporting(file, petition, now, |_| {})
+}
+
+/// As [`read_paper_forms`], telling `checked` how many lines have been
+/// checked after each.
+pub fn read_paper_forms_reporting(
+    file: &[u8],
+    petition: &Petition,
+    now: DateTime<Utc>,
+    mut checked: impl FnMut(usize),
+) -> Result<Vec<PaperLine>, PaperError> {
     let file = file.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(file);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -163,7 +174,7 @@ pub fn read_paper_forms(
         if lines.len() == PAPER_MAX_LINES {
             return Err(PaperError::TooManyLines);
         }
-        let checked = if record.len() != columns.len() {
+        let outcome = if record.len() != columns.len() {
             Err(vec![FieldError::new("line", "wrong_number_of_cells")])
         } else {
             let cell = |name: &str| {
@@ -174,7 +185,11 @@ pub fn read_paper_forms(
             };
             check_line(&cell, petition, now)
         };
-        lines.push(PaperLine { line, checked });
+        lines.push(PaperLine {
+            line,
+            checked: outcome,
+        });
+        checked(lines.len());
     }
     Ok(lines)
 }

@@ -272,6 +272,20 @@ impl Store {
         Ok(created)
     }
 
+    /// Every petition, oldest first: for the operators' listing.
+    pub async fn petitions(&self) -> Result<Vec<Petition>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                &format!("SELECT {COLUMNS} FROM petitions ORDER BY created_at, id"),
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(Petition::try_from)
+            .collect()
+    }
+
     pub async fn petition_by_slug(&self, slug: &str) -> Result<Option<Petition>, StoreError> {
         self.petition_where("slug = $1", &slug).await
     }

@@ -33,7 +33,7 @@ use crate::merkle::RootBuilder;
 use crate::{ExportError, ExportJob, Hashing, Rows, Summary, pdf};
 
 pub use proof::{Proof, check_proof, prove};
-pub use verify::{BundleCheck, verify_bundle};
+pub use verify::{BundleCheck, verify_bundle, verify_bundle_reporting};
 
 pub const FORMAT: &str = "undersigned-bundle/1";
 const PETITION: &str = "petition.json";
@@ -247,6 +247,41 @@ pub(crate) mod tests {
         let mut hashing = Hashing::new(&mut out);
         write(job, &mut rows, &mut hashing).await.unwrap();
         out
+    }
+
+    #[tokio::test]
+    async fn progress_is_reported_from_the_totals_to_every_row_of_each_pass() {
+        let p = petition();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let report = {
+            let seen = seen.clone();
+            move |p: crate::Progress| seen.lock().unwrap().push((p.pass, p.rows, p.total))
+        };
+        // 20 rows in batches of 7: 7, 14, 20 written in each pass.
+        let mut rows = crate::sample::reported_snapshot((0..20).map(row).collect(), 2, report);
+        let mut out = Vec::new();
+        write(
+            &job(&p, &key, Format::Bundle),
+            &mut rows,
+            &mut Hashing::new(&mut out),
+        )
+        .await
+        .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                (1, 0, 20),
+                (1, 7, 20),
+                (1, 14, 20),
+                (1, 20, 20),
+                (2, 0, 20),
+                (2, 7, 20),
+                (2, 14, 20),
+                (2, 20, 20)
+            ]
+        );
     }
 
     #[tokio::test]

@@ -451,13 +451,23 @@ pub fn verify_bundle(
     bytes: &[u8],
     trusted: Option<&VerifyingKey>,
 ) -> Result<BundleCheck, Vec<String>> {
+    verify_bundle_reporting(bytes, trusted, |_, _| {})
+}
+
+/// As [`verify_bundle`], telling `report` how many of the members the
+/// manifest lists have been checked, and of how many, after each.
+pub fn verify_bundle_reporting(
+    bytes: &[u8],
+    trusted: Option<&VerifyingKey>,
+    mut report: impl FnMut(usize, usize),
+) -> Result<BundleCheck, Vec<String>> {
     let mut problems = Problems::default();
     let checked = ZipArchive::from_slice(bytes)
         .map_err(|e| format!("not a zip: {e}"))
         .and_then(|archive| {
             let members = list(&archive, &mut problems)?;
             let manifest = signed_manifest(&archive, &members, trusted, &mut problems)?;
-            check_members(&archive, &members, &manifest, &mut problems);
+            check_members(&archive, &members, &manifest, &mut problems, &mut report);
             Ok(manifest)
         });
     match checked {
@@ -526,8 +536,10 @@ fn check_members(
     members: &BTreeMap<String, Listed>,
     manifest: &Manifest,
     problems: &mut Problems,
+    report: &mut dyn FnMut(usize, usize),
 ) {
     let mut csv = None;
+    let mut checked = 0;
     for (name, member) in members {
         let Some(hash) = manifest.files.get(name) else {
             if name != MANIFEST && name != SIGNATURE {
@@ -548,6 +560,8 @@ fn check_members(
             }
             Err(e) => problems.push(e),
         }
+        checked += 1;
+        report(checked, manifest.files.len());
     }
     for name in manifest.files.keys().filter(|n| !members.contains_key(*n)) {
         problems.push(format!("{} is missing", shown(name.as_bytes())));
@@ -621,6 +635,18 @@ mod tests {
     const UNCOMPRESSED_SIZE: usize = 24;
     /// And of its compression method.
     const METHOD: usize = 10;
+
+    #[tokio::test]
+    async fn verifying_reports_each_member_the_manifest_lists_as_it_is_checked() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let bytes = bundle(5, &key).await;
+        let mut seen = Vec::new();
+        verify_bundle_reporting(&bytes, Some(&key.verifying_key()), |done, of| {
+            seen.push((done, of))
+        })
+        .unwrap();
+        assert_eq!(seen, [(1, 3), (2, 3), (3, 3)]);
+    }
 
     #[tokio::test]
     async fn a_bundle_verifies_and_no_byte_of_any_member_can_change() {

@@ -545,7 +545,14 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
         "--out",
         "/dev/null",
     ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--format: invalid"));
+    // A format the command line does not know is bad usage, named with the
+    // ones it knows.
+    assert_eq!(out.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        error.contains("'pdfx' for '--format <FORMAT>': one of csv, jsonl, pdf, bundle"),
+        "{error}"
+    );
     let sql = ns.sql().await;
     let by_cli: i64 = sql
         .query_one(

@@ -16,6 +16,7 @@ mod kiosk;
 mod limits;
 mod moderation;
 mod operators;
+mod operators_cli;
 mod paper;
 mod petitions;
 mod readme;
