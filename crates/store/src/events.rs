@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
+use undersigned_domain::{Country, FieldError, Text, parse_time};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, record};
@@ -21,6 +22,87 @@ pub struct NewEvent {
     pub country: Option<String>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
+}
+
+/// An event as an organizer describes it, each value as typed: the API's
+/// fields and the command line's options, checked by [`NewEvent::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct EventInput {
+    pub name: Option<String>,
+    pub place: Option<String>,
+    pub country: Option<String>,
+    pub starts_at: Option<String>,
+    pub ends_at: Option<String>,
+}
+
+/// The longest an event's name or place may be, in characters.
+const EVENT_TEXT_MAX: usize = 200;
+
+impl NewEvent {
+    /// An event for the petition `petition_id`, every value checked: a name
+    /// (and a place, when given) of at most 200 characters, a known country
+    /// when given, and a window that ends after it starts and after `now`
+    /// (an event over already has nothing left to collect). Each refusal
+    /// names its field.
+    pub fn parse(
+        petition_id: i64,
+        input: EventInput,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<FieldError>> {
+        fn check<T>(
+            invalid: &mut Vec<FieldError>,
+            field: &'static str,
+            result: Result<T, &'static str>,
+        ) -> Option<T> {
+            result
+                .map_err(|code| invalid.push(FieldError::new(field, code)))
+                .ok()
+        }
+        let mut invalid = Vec::new();
+        let text = |v: String| Text::parse(&v, EVENT_TEXT_MAX).map(Text::into_string);
+        let name = check(
+            &mut invalid,
+            "name",
+            input.name.ok_or("required").and_then(text),
+        );
+        // Absent is fine (`Some(None)`); present and refused is `None`.
+        let place = input.place.map(text).transpose();
+        let place = check(&mut invalid, "place", place);
+        let country = input
+            .country
+            .map(|c| {
+                Country::parse(&c)
+                    .map(|c| c.as_str().to_owned())
+                    .ok_or("unknown_country")
+            })
+            .transpose();
+        let country = check(&mut invalid, "country", country);
+        let time = |t: Option<String>| t.ok_or("required").and_then(|t| parse_time(&t));
+        let starts_at = check(&mut invalid, "starts_at", time(input.starts_at));
+        let ends_at = check(&mut invalid, "ends_at", time(input.ends_at));
+        if let (Some(s), Some(e)) = (starts_at, ends_at) {
+            if e <= s {
+                invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
+            } else if e <= now {
+                invalid.push(FieldError::new("ends_at", "past"));
+            }
+        }
+        match (name, place, country, starts_at, ends_at) {
+            (Some(name), Some(place), Some(country), Some(starts_at), Some(ends_at))
+                if invalid.is_empty() =>
+            {
+                Ok(Self {
+                    petition_id,
+                    name,
+                    place,
+                    country,
+                    starts_at,
+                    ends_at,
+                })
+            }
+            _ => Err(invalid),
+        }
+    }
 }
 
 /// An event as stored: what its organizer set, with its id.
@@ -71,6 +153,18 @@ pub struct Enrollment {
 
 /// How long after its event a tablet's token still works, for late syncs.
 pub const DEVICE_GRACE: chrono::Duration = chrono::Duration::days(1);
+
+/// How long an enrollment code can be spent.
+pub const ENROLLMENT_CODE_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
+
+impl Event {
+    /// Whether a tablet enrolled at `now` could still sign: its token lasts
+    /// until [`DEVICE_GRACE`] after the event, so past that a code would
+    /// enroll a tablet that can do nothing.
+    pub fn enrolls_tablets_at(&self, now: DateTime<Utc>) -> bool {
+        self.details.ends_at + DEVICE_GRACE > now
+    }
+}
 
 /// How far outside its event's window a signature's time may fall: stands
 /// open early and close late, and tablets' clocks drift.
@@ -351,6 +445,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{Duration, TimeZone};
+
     use super::*;
 
     #[test]
@@ -365,5 +461,59 @@ mod tests {
         assert_eq!(code_hash("0000-1111-222"), None);
         assert_eq!(code_hash("0000-1111-222U"), None);
         assert_eq!(code_hash(""), None);
+    }
+
+    fn input(starts: &str, ends: &str) -> EventInput {
+        EventInput {
+            name: Some("Flash mob".into()),
+            starts_at: Some(starts.into()),
+            ends_at: Some(ends.into()),
+            ..EventInput::default()
+        }
+    }
+
+    fn refused(result: Result<NewEvent, Vec<undersigned_domain::FieldError>>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .iter()
+            .map(|e| format!("{}:{}", e.field, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn an_event_without_place_or_country_is_taken() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let new = NewEvent::parse(
+            7,
+            input("2026-06-02T10:00:00Z", "2026-06-02T18:00:00Z"),
+            now,
+        )
+        .unwrap();
+        assert_eq!((new.petition_id, new.place, new.country), (7, None, None));
+        assert_eq!(new.ends_at - new.starts_at, Duration::hours(8));
+    }
+
+    #[test]
+    fn every_refusal_names_its_field() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
+        let mut bad = input("2026-06-02T10:00:00Z", "2026-06-02T09:00:00Z");
+        bad.name = Some(" ".into());
+        bad.place = Some("x".repeat(201));
+        bad.country = Some("XX".into());
+        assert_eq!(
+            refused(NewEvent::parse(7, bad, now)),
+            [
+                "name:required",
+                "place:too_long",
+                "country:unknown_country",
+                "ends_at:not_after_starts_at"
+            ]
+        );
+        let over = input("2026-05-01T10:00:00Z", "2026-05-01T18:00:00Z");
+        assert_eq!(refused(NewEvent::parse(7, over, now)), ["ends_at:past"]);
+        assert_eq!(
+            refused(NewEvent::parse(7, EventInput::default(), now)),
+            ["name:required", "starts_at:required", "ends_at:required"]
+        );
     }
 }

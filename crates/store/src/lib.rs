@@ -27,7 +27,9 @@ pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
 pub use error::StoreError;
-pub use events::{DEVICE_GRACE, Device, Enrollment, Event, NewEvent};
+pub use events::{
+    DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,
+};
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use petitions::{Petition, PetitionUpdate};

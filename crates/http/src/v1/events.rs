@@ -2,12 +2,14 @@
 //! out one-time enrollment codes; a tablet exchanges a code for a device token
 //! bound to the event; the organizer lists the event's tablets and revokes any.
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
-use undersigned_domain::{Country, FieldError, Text, parse_time};
+use undersigned_domain::{FieldError, Text};
 use undersigned_guard::Scope;
-use undersigned_store::{AuditEntry, DEVICE_GRACE, Device, Event, NewEvent, Role, Token};
+use undersigned_store::{
+    AuditEntry, Device, ENROLLMENT_CODE_LIFETIME, Event, EventInput, NewEvent, Role, Token,
+};
 use uuid::Uuid;
 
 use crate::auth;
@@ -15,9 +17,6 @@ use crate::call::{Answer, Call, Managed};
 use crate::fields::{check, validated};
 use crate::problem::ApiError;
 use crate::reply::{Body, json, no_content};
-
-/// How long an enrollment code can be spent.
-const CODE_LIFETIME: Duration = Duration::hours(24);
 
 fn event_json(event: &Event, slug: &str) -> Value {
     let e = &event.details;
@@ -50,66 +49,14 @@ pub async fn create(mut call: Call<'_>, Managed { petition, token }: Managed) ->
         .fields(&["name", "place", "country", "starts_at", "ends_at"])
         .await?;
     let mut errors = Vec::new();
-    let name = fields.text("name", &mut errors);
-    let place = fields.text("place", &mut errors);
-    let country = fields.text("country", &mut errors);
-    let starts = fields.text("starts_at", &mut errors);
-    let ends = fields.text("ends_at", &mut errors);
-
-    let mut invalid: Vec<FieldError> = Vec::new();
-    let required = |v: Option<String>| v.ok_or("required");
-    let name = check(
-        &mut invalid,
-        "name",
-        required(name).and_then(|n| Text::parse(&n, 200)),
-    );
-    let place = match place {
-        Some(p) => check(&mut invalid, "place", Text::parse(&p, 200)).map(Some),
-        None => Some(None),
+    let input = EventInput {
+        name: fields.text("name", &mut errors),
+        place: fields.text("place", &mut errors),
+        country: fields.text("country", &mut errors),
+        starts_at: fields.text("starts_at", &mut errors),
+        ends_at: fields.text("ends_at", &mut errors),
     };
-    let country = match country {
-        Some(c) => check(
-            &mut invalid,
-            "country",
-            Country::parse(&c).ok_or("unknown_country"),
-        )
-        .map(|c| Some(c.as_str().to_owned())),
-        None => Some(None),
-    };
-    let starts_at = check(
-        &mut invalid,
-        "starts_at",
-        required(starts).and_then(|t| parse_time(&t)),
-    );
-    let ends_at = check(
-        &mut invalid,
-        "ends_at",
-        required(ends).and_then(|t| parse_time(&t)),
-    );
-    if let (Some(s), Some(e)) = (starts_at, ends_at) {
-        if e <= s {
-            invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
-        } else if e <= Utc::now() {
-            // Over already: nothing is left to collect at it.
-            invalid.push(FieldError::new("ends_at", "past"));
-        }
-    }
-    let new = match (name, place, country, starts_at, ends_at) {
-        (Some(name), Some(place), Some(country), Some(starts_at), Some(ends_at))
-            if invalid.is_empty() =>
-        {
-            Ok(NewEvent {
-                petition_id: petition.id,
-                name: name.into_string(),
-                place: place.map(Text::into_string),
-                country,
-                starts_at,
-                ends_at,
-            })
-        }
-        _ => Err(invalid),
-    };
-    let new = validated(errors, new)?;
+    let new = validated(errors, NewEvent::parse(petition.id, input, Utc::now()))?;
     let audit = AuditEntry::new(
         &call.actor(&token),
         "event.create",
@@ -162,12 +109,10 @@ fn secret(value: &Value) -> Response<Body> {
 /// one-time code, shown this once.
 pub async fn enrollment_code(call: Call<'_>) -> Answer {
     let (event, token) = managed_event(&call).await?;
-    // A tablet's token lasts until a day after its event: past that, a code
-    // would enroll a tablet that can do nothing.
-    if event.details.ends_at + DEVICE_GRACE <= Utc::now() {
+    if !event.enrolls_tablets_at(Utc::now()) {
         return Err(ApiError::EventOver);
     }
-    let expires_at = Utc::now() + CODE_LIFETIME;
+    let expires_at = Utc::now() + ENROLLMENT_CODE_LIFETIME;
     let audit = AuditEntry::new(
         &call.actor(&token),
         "event.enrollment_code",

@@ -2,19 +2,15 @@
 //! with the checks, store calls and audit entries of `POST
 //! /v1/petitions/{slug}/events` and `POST /v1/events/{id}/enrollment-codes`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use undersigned::{Config, open_store};
-use undersigned_domain::Text;
-use undersigned_store::{DEVICE_GRACE, NewEvent};
+use undersigned_store::{ENROLLMENT_CODE_LIFETIME, EventInput, NewEvent};
 
 use super::listing::{self, time};
 use super::petition::counts;
 use super::{CliError, audited, country, id, petition_named};
-
-/// How long an enrollment code can be spent: the API's lifetime for its codes.
-const CODE_LIFETIME: Duration = Duration::hours(24);
 
 #[derive(Subcommand)]
 pub enum EventCommand {
@@ -68,37 +64,28 @@ pub async fn execute(command: EventCommand, config: &Config) -> Result<(), CliEr
     }
 }
 
-/// A text the API takes in a field of at most 200 characters.
-fn text(option: &str, value: &str) -> Result<String, CliError> {
-    Text::parse(value, 200)
-        .map(Text::into_string)
-        .map_err(|code| CliError::Usage(format!("{option}: {code}")))
-}
-
 async fn create(options: EventCreate, config: &Config) -> Result<(), CliError> {
-    let name = text("--name", &options.name)?;
-    let place = options
-        .place
-        .as_deref()
-        .map(|p| text("--place", p))
-        .transpose()?;
-    if options.ends_at <= options.starts_at {
-        return Err(CliError::Usage("--ends-at: not after --starts-at".into()));
-    }
-    if options.ends_at <= Utc::now() {
-        // Over already: nothing is left to collect at it.
-        return Err(CliError::Usage("--ends-at: past".into()));
-    }
+    let input = EventInput {
+        name: Some(options.name),
+        place: options.place,
+        country: Some(options.country),
+        starts_at: Some(options.starts_at.to_rfc3339()),
+        ends_at: Some(options.ends_at.to_rfc3339()),
+    };
+    // Checked as the API checks an event, before the database is opened;
+    // the petition is only known after.
+    let mut new = NewEvent::parse(0, input, Utc::now()).map_err(|errors| {
+        CliError::Usage(
+            errors
+                .iter()
+                .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.code))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+    })?;
     let (store, _) = open_store(config).await?;
     let petition = petition_named(&store, "--petition", &options.petition).await?;
-    let new = NewEvent {
-        petition_id: petition.id,
-        name,
-        place,
-        country: Some(options.country),
-        starts_at: options.starts_at,
-        ends_at: options.ends_at,
-    };
+    new.petition_id = petition.id;
     let audit = audited(
         "event.create",
         json!({"name": new.name, "country": new.country, "starts_at": new.starts_at,
@@ -156,14 +143,12 @@ async fn code(config: &Config, id: uuid::Uuid) -> Result<(), CliError> {
         .event(id)
         .await?
         .ok_or_else(|| CliError::Refused(format!("event {id}: no such event")))?;
-    // A tablet's token lasts until a day after its event: past that, a code
-    // would enroll a tablet that can do nothing.
-    if event.details.ends_at + DEVICE_GRACE <= Utc::now() {
+    if !event.enrolls_tablets_at(Utc::now()) {
         return Err(CliError::Refused(format!(
             "event {id}: over, and its tablets' time with it"
         )));
     }
-    let expires_at = Utc::now() + CODE_LIFETIME;
+    let expires_at = Utc::now() + ENROLLMENT_CODE_LIFETIME;
     let audit = audited(
         "event.enrollment_code",
         json!({"event": event.id, "expires_at": expires_at}),

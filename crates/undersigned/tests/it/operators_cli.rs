@@ -370,7 +370,7 @@ async fn an_event_is_created_listed_and_hands_out_a_code_a_tablet_enrolls_with()
     refused_value(&ns, &args, &["--country", "Narnia"]);
     let args = event(&["--ends-at", &starts, "--country", "NL"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    refused_value(&ns, &args, &["--ends-at", "--starts-at"]);
+    refused_value(&ns, &args, &["--ends-at", "not_after_starts_at"]);
     let (status, error) = failure(&ns, &["event", "code", &uuid::Uuid::nil().to_string()]);
     assert_eq!(status, Some(1));
     assert!(error.contains("no such event"), "{error}");
