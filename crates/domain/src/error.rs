@@ -30,33 +30,34 @@ impl FieldError {
 
 /// Collects the errors of every field of one request, so all are reported at once.
 #[derive(Debug, Default)]
-pub(crate) struct FieldErrors(pub(crate) Vec<FieldError>);
+pub struct FieldErrors(pub Vec<FieldError>);
 
 impl FieldErrors {
     /// The value when the field parsed, `None` (and the error noted) when not.
-    pub(crate) fn check<T>(
-        &mut self,
-        field: &'static str,
-        result: Result<T, &'static str>,
-    ) -> Option<T> {
+    pub fn check<T>(&mut self, field: &'static str, result: Result<T, &'static str>) -> Option<T> {
         result
             .map_err(|code| self.0.push(FieldError::new(field, code)))
             .ok()
     }
 
     /// The value when it parsed; else its errors, each found inside `outer`.
-    pub(crate) fn nested<T>(
-        &mut self,
-        outer: &str,
-        result: Result<T, Vec<FieldError>>,
-    ) -> Option<T> {
+    pub fn nested<T>(&mut self, outer: &str, result: Result<T, Vec<FieldError>>) -> Option<T> {
         result
             .map_err(|e| self.0.extend(e.into_iter().map(|e| e.within(outer))))
             .ok()
     }
 
     /// The value when it parsed; else its errors, as they are.
-    pub(crate) fn nested_here<T>(&mut self, result: Result<T, Vec<FieldError>>) -> Option<T> {
+    pub fn nested_here<T>(&mut self, result: Result<T, Vec<FieldError>>) -> Option<T> {
         result.map_err(|e| self.0.extend(e)).ok()
+    }
+
+    /// A refusal of one more field.
+    pub fn push(&mut self, field: &'static str, code: &'static str) {
+        self.0.push(FieldError::new(field, code));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }

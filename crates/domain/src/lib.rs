@@ -17,7 +17,7 @@ mod wording;
 
 pub use country::Country;
 pub use email::Email;
-pub use error::FieldError;
+pub use error::{FieldError, FieldErrors};
 pub use identity::{IdentityKey, Pepper};
 pub use locale::{Locale, accepted_locales, matching, negotiate};
 pub use petition::{

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
-use undersigned_domain::{Country, FieldError, Text, parse_time};
+use undersigned_domain::{Country, FieldError, FieldErrors, Text, parse_time};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, record};
@@ -49,25 +49,12 @@ impl NewEvent {
         input: EventInput,
         now: DateTime<Utc>,
     ) -> Result<Self, Vec<FieldError>> {
-        fn check<T>(
-            invalid: &mut Vec<FieldError>,
-            field: &'static str,
-            result: Result<T, &'static str>,
-        ) -> Option<T> {
-            result
-                .map_err(|code| invalid.push(FieldError::new(field, code)))
-                .ok()
-        }
-        let mut invalid = Vec::new();
+        let mut invalid = FieldErrors::default();
         let text = |v: String| Text::parse(&v, EVENT_TEXT_MAX).map(Text::into_string);
-        let name = check(
-            &mut invalid,
-            "name",
-            input.name.ok_or("required").and_then(text),
-        );
+        let name = invalid.check("name", input.name.ok_or("required").and_then(text));
         // Absent is fine (`Some(None)`); present and refused is `None`.
         let place = input.place.map(text).transpose();
-        let place = check(&mut invalid, "place", place);
+        let place = invalid.check("place", place);
         let country = input
             .country
             .map(|c| {
@@ -76,15 +63,15 @@ impl NewEvent {
                     .ok_or("unknown_country")
             })
             .transpose();
-        let country = check(&mut invalid, "country", country);
+        let country = invalid.check("country", country);
         let time = |t: Option<String>| t.ok_or("required").and_then(|t| parse_time(&t));
-        let starts_at = check(&mut invalid, "starts_at", time(input.starts_at));
-        let ends_at = check(&mut invalid, "ends_at", time(input.ends_at));
+        let starts_at = invalid.check("starts_at", time(input.starts_at));
+        let ends_at = invalid.check("ends_at", time(input.ends_at));
         if let (Some(s), Some(e)) = (starts_at, ends_at) {
             if e <= s {
-                invalid.push(FieldError::new("ends_at", "not_after_starts_at"));
+                invalid.push("ends_at", "not_after_starts_at");
             } else if e <= now {
-                invalid.push(FieldError::new("ends_at", "past"));
+                invalid.push("ends_at", "past");
             }
         }
         match (name, place, country, starts_at, ends_at) {
@@ -100,7 +87,7 @@ impl NewEvent {
                     ends_at,
                 })
             }
-            _ => Err(invalid),
+            _ => Err(invalid.0),
         }
     }
 }
