@@ -21,7 +21,7 @@ pub enum CaptchaConfigError {
     Sitekey,
     #[error("UNDERSIGNED_HCAPTCHA_SITEKEY is required with UNDERSIGNED_HCAPTCHA_SECRET")]
     MissingSitekey,
-    #[error("UNDERSIGNED_HCAPTCHA_VERIFY_URL: {0}")]
+    #[error("UNDERSIGNED_HCAPTCHA_VERIFY_URL: {0}; expected a URL like {DEFAULT_VERIFY_URL}")]
     VerifyUrl(String),
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_hcaptcha::{FakeHcaptcha, SECRET, SITEKEY};
+use crate::support::limits;
 use crate::support::{Namespace, TestApp, problem, receipt, retry_after, rows, signer, stored};
 
 const SITE: &str = "https://campaign.example";
@@ -549,7 +550,7 @@ async fn a_form_from_a_site_not_listed_lands_on_the_error_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_form_lands_on_the_error_page_told_how_long_to_wait() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.ip_limit = "1/60s".into()).await;
+    let app = TestApp::start(&ns, |c| c.ip_limit = limits("1/60s")).await;
     let slug = app.petition("patience").await;
     patch(
         &app,
