@@ -864,6 +864,70 @@ mod tests {
         }
     }
 
+    /// The rows of README.md's `## Configuration` table: each variable and
+    /// its default as written.
+    fn readme_rows() -> Vec<(String, String)> {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Configuration\n"))
+            .expect("README.md has a ## Configuration section");
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `UNDERSIGNED_"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split(" | ").collect();
+                let variable = cells[0].trim_start_matches("| ").trim_matches('`');
+                (variable.to_owned(), cells[1].trim().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_configuration_table_lists_each_variable_once() {
+        let rows = readme_rows();
+        let mut listed: Vec<String> = rows.iter().map(|(v, _)| v.clone()).collect();
+        listed.sort();
+        let mut once = listed.clone();
+        once.dedup();
+        assert_eq!(listed, once, "a variable listed twice in README.md");
+        let mut fields = variables();
+        fields.sort();
+        assert_eq!(
+            listed, fields,
+            "README.md lists exactly the variables of Config"
+        );
+    }
+
+    #[test]
+    fn the_readme_configuration_table_shows_the_defaults_of_the_code() {
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        for (variable, shown) in readme_rows() {
+            let key = variable
+                .trim_start_matches("UNDERSIGNED_")
+                .to_ascii_lowercase();
+            let default = &defaults[&key];
+            match shown.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
+                // Read as the environment would give it, so that `3/60s`
+                // matches a default written `3/1m`.
+                Some(literal) => {
+                    let value: figment::value::Value = literal.parse().expect("infallible");
+                    let read: Config = Figment::from(Serialized::defaults(Config::default()))
+                        .merge(Serialized::default(&key, value))
+                        .extract()
+                        .unwrap_or_else(|e| panic!("README.md's {variable} default: {e}"));
+                    let read = serde_json::to_value(read).unwrap();
+                    assert_eq!(&read[&key], default, "README.md's {variable} default");
+                }
+                None if shown == "none" => assert!(
+                    default.is_null() || default.as_str() == Some(""),
+                    "{variable} has a default, {default}, README.md says none"
+                ),
+                None => {}
+            }
+        }
+    }
+
     #[test]
     fn config_values_are_read_into_their_types() {
         figment::Jail::expect_with(|jail| {
