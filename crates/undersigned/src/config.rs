@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_guard::{Limit, Limits};
 use undersigned_http::{
-    Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL, ForwardedHeader, HttpConfig, MetricsToken,
-    TrustedProxies,
+    Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL,
+    ForwardedHeader, HttpConfig, MetricsToken, TrustedProxies,
 };
 use undersigned_ingest::IngestConfig;
 
@@ -72,14 +72,17 @@ pub struct Config {
     /// one address).
     #[serde(with = "limit_or_off")]
     pub device_limit: Option<Limit>,
-    /// hCaptcha's public site key (a UUID), shown to forms.
-    pub hcaptcha_sitekey: String,
+    /// hCaptcha's public site key (a UUID), shown to forms; required with the
+    /// secret.
+    #[serde(with = "parsed_option")]
+    pub hcaptcha_sitekey: Option<CaptchaSitekey>,
     /// hCaptcha's secret; when set, web signatures need a solved captcha
     /// (petitions may turn it off).
-    #[serde(deserialize_with = "text")]
-    pub hcaptcha_secret: String,
+    #[serde(with = "parsed_option")]
+    pub hcaptcha_secret: Option<CaptchaSecret>,
     /// Where captchas are verified.
-    pub hcaptcha_verify_url: String,
+    #[serde(with = "verify_url")]
+    pub hcaptcha_verify_url: url::Url,
     /// Milliseconds hCaptcha gets to answer before it counts as unreachable.
     pub hcaptcha_timeout_ms: u64,
     /// Proxies (written as comma-separated CIDRs) whose forwarding header is
@@ -171,9 +174,9 @@ impl Default for Config {
             device_limit: limit("3000/10m"),
             trusted_proxies: TrustedProxies::default(),
             forwarded_header: ForwardedHeader::XForwardedFor,
-            hcaptcha_sitekey: String::new(),
-            hcaptcha_secret: String::new(),
-            hcaptcha_verify_url: DEFAULT_VERIFY_URL.into(),
+            hcaptcha_sitekey: None,
+            hcaptcha_secret: None,
+            hcaptcha_verify_url: DEFAULT_VERIFY_URL.parse().expect("hCaptcha's URL is valid"),
             hcaptcha_timeout_ms: 3000,
             writers: 2,
             batch_max: 1000,
@@ -224,6 +227,8 @@ pub enum ConfigError {
     Load(#[from] Box<figment::Error>),
     #[error(transparent)]
     Captcha(#[from] CaptchaConfigError),
+    #[error("UNDERSIGNED_HCAPTCHA_SITEKEY is required with UNDERSIGNED_HCAPTCHA_SECRET")]
+    MissingSitekey,
     #[error("UNDERSIGNED_IDENTITY_PEPPER must be at least 16 bytes")]
     WeakPepper,
     #[error("the stored export signing key is not {EXPORT_KEY_FORM}")]
@@ -368,10 +373,11 @@ impl Config {
         Ok(config)
     }
 
-    /// What no single value's type can say: how values fit together, and
-    /// hCaptcha's credentials, which only its client can judge.
+    /// What no single value's type can say: how values fit together.
     fn check(&self) -> Result<(), ConfigError> {
-        self.captcha()?;
+        if self.hcaptcha_secret.is_some() && self.hcaptcha_sitekey.is_none() {
+            return Err(ConfigError::MissingSitekey);
+        }
         if self.pool_size <= self.writers {
             return Err(ConfigError::PoolTooSmall);
         }
@@ -409,12 +415,15 @@ impl Config {
 
     /// hCaptcha, `None` without a secret. Builds the one shared client.
     pub fn captcha(&self) -> Result<Option<Captcha>, ConfigError> {
-        Ok(Captcha::new(
-            &self.hcaptcha_secret,
-            &self.hcaptcha_sitekey,
+        let (Some(secret), Some(sitekey)) = (&self.hcaptcha_secret, &self.hcaptcha_sitekey) else {
+            return Ok(None);
+        };
+        Ok(Some(Captcha::new(
+            secret,
+            sitekey,
             &self.hcaptcha_verify_url,
             Duration::from_millis(self.hcaptcha_timeout_ms.max(1)),
-        )?)
+        )?))
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -589,6 +598,24 @@ mod domain_list {
     }
 }
 
+/// Where captchas are verified: a URL.
+mod verify_url {
+    use undersigned_http::DEFAULT_VERIFY_URL;
+
+    pub fn serialize<S: serde::Serializer>(url: &url::Url, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(url.as_str())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
+        let written = super::text(d)?;
+        written.trim().parse().map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{written:?} ({e}): expected a URL like {DEFAULT_VERIFY_URL}"
+            ))
+        })
+    }
+}
+
 /// An address and port to listen on.
 fn address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
     optional_address(d)?.ok_or_else(|| serde::de::Error::custom(ADDRESS_FORM))
@@ -727,12 +754,11 @@ mod tests {
             bad: &[("x", "expected 0x and 40 hex digits")],
             with: &[("HCAPTCHA_SITEKEY", SITEKEY)],
         },
-        Row {
-            name: "HCAPTCHA_VERIFY_URL",
-            good: &["http://127.0.0.1:9/siteverify"],
-            bad: &[("not a url", "expected a URL")],
-            with: &[("HCAPTCHA_SECRET", SECRET), ("HCAPTCHA_SITEKEY", SITEKEY)],
-        },
+        row(
+            "HCAPTCHA_VERIFY_URL",
+            &["http://127.0.0.1:9/siteverify"],
+            &[("not a url", "expected a URL like https://")],
+        ),
         row("HCAPTCHA_TIMEOUT_MS", &["300"], &[("soon", UNSIGNED)]),
         row(
             "TRUSTED_PROXIES",

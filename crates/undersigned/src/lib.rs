@@ -217,7 +217,7 @@ async fn serve_under(
         shield_limit = %written_limit(config.shield_limit),
         device_limit = %written_limit(config.device_limit),
         connections_per_address = config.max_connections_per_address,
-        captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
+        captcha = if config.hcaptcha_secret.is_none() { "off" } else { "hcaptcha" },
         metrics_token = if config.metrics_token.is_some() { "on" } else { "off" },
         "serving"
     );

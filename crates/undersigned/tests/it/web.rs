@@ -324,9 +324,9 @@ async fn hcaptcha_passes_fails_and_times_out_closed_or_open() {
     let ns = Namespace::new();
     let fake = FakeHcaptcha::start().await;
     let app = TestApp::start(&ns, |c| {
-        c.hcaptcha_secret = SECRET.into();
-        c.hcaptcha_sitekey = SITEKEY.into();
-        c.hcaptcha_verify_url = fake.url.clone();
+        c.hcaptcha_secret = Some(SECRET.parse().expect("a secret"));
+        c.hcaptcha_sitekey = Some(SITEKEY.parse().expect("a site key"));
+        c.hcaptcha_verify_url = fake.url.parse().expect("a URL");
         c.hcaptcha_timeout_ms = 300;
     })
     .await;
@@ -416,9 +416,9 @@ async fn an_unreachable_hcaptcha_fails_closed() {
     let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
     drop(closed);
     let app = TestApp::start(&ns, |c| {
-        c.hcaptcha_secret = SECRET.into();
-        c.hcaptcha_sitekey = SITEKEY.into();
-        c.hcaptcha_verify_url = url;
+        c.hcaptcha_secret = Some(SECRET.parse().expect("a secret"));
+        c.hcaptcha_sitekey = Some(SITEKEY.parse().expect("a site key"));
+        c.hcaptcha_verify_url = url.parse().expect("a URL");
     })
     .await;
     let slug = app.petition("unreachable").await;
