@@ -74,11 +74,11 @@ pub struct Config {
     pub device_limit: Option<Limit>,
     /// hCaptcha's public site key (a UUID), shown to forms; required with the
     /// secret.
-    #[serde(with = "parsed_option")]
+    #[serde(with = "parsed_or_empty")]
     pub hcaptcha_sitekey: Option<CaptchaSitekey>,
     /// hCaptcha's secret; when set, web signatures need a solved captcha
     /// (petitions may turn it off).
-    #[serde(with = "parsed_option")]
+    #[serde(with = "parsed_or_empty")]
     pub hcaptcha_secret: Option<CaptchaSecret>,
     /// Where captchas are verified.
     #[serde(with = "verify_url")]
@@ -516,7 +516,9 @@ mod parsed {
     }
 }
 
-/// Like [`parsed`], for a value that may be unset: absent or empty is none.
+/// Like [`parsed`], for a value that may be unset. Set empty, it is read
+/// (and a secret or a key refuses it): an empty secret is a mistake, not a
+/// wish for none.
 mod parsed_option {
     use std::fmt::Display;
     use std::str::FromStr;
@@ -530,6 +532,24 @@ mod parsed_option {
             None => s.serialize_none(),
         }
     }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: serde::Deserializer<'de>,
+    {
+        super::text_or_number(d)?
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+/// Like [`parsed_option`], where empty also means none (hCaptcha off).
+mod parsed_or_empty {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub use super::parsed_option::serialize;
 
     pub fn deserialize<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
     where
@@ -688,8 +708,8 @@ mod tests {
         ),
         row(
             "METRICS_TOKEN",
-            &["1234567890123456", "the scraper's own token", ""],
-            &[("short", "16 bytes or more")],
+            &["1234567890123456", "the scraper's own token"],
+            &[("short", "16 bytes or more"), ("", "16 bytes or more")],
         ),
         // Reached only when used: a bad URL fails at connection, naming it.
         row(
@@ -702,15 +722,12 @@ mod tests {
         row(
             "IDENTITY_PEPPER",
             &["12345678901234567890123", "a long enough pepper"],
-            &[("short", "16 bytes or more")],
+            &[("short", "16 bytes or more"), ("", "16 bytes or more")],
         ),
         row(
             "EXPORT_SIGNING_KEY",
-            &[
-                "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-                "",
-            ],
-            &[("abc", "64 hex digits"), ("00ff", "64 hex digits")],
+            &["000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"],
+            &[("abc", "64 hex digits"), ("", "64 hex digits")],
         ),
         row(
             "IP_LIMIT",
@@ -867,26 +884,24 @@ mod tests {
                     assert!(!e.contains('\n'), "one line: {e}");
                     assert!(!e.starts_with("configuration"), "{e}");
                 }
-                // Back to the default, so the next row fails alone.
-                for name in std::iter::once(row.name).chain(row.with.iter().map(|(n, _)| *n)) {
-                    jail.set_env(format!("UNDERSIGNED_{name}"), default_of(name));
-                }
+                // Back to the defaults, so the next row fails alone.
+                jail.clear_env();
             }
             Ok(())
         });
     }
 
-    /// The default of `name` as written in the environment.
-    fn default_of(name: &str) -> String {
+    /// The default of `name` as written in the environment; none when unset.
+    fn default_of(name: &str) -> Option<String> {
         let serde_json::Value::Object(fields) =
             serde_json::to_value(Config::default()).expect("the defaults serialize")
         else {
             panic!("a configuration serializes as a map");
         };
         match &fields[&name.to_ascii_lowercase()] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
         }
     }
 
@@ -1055,7 +1070,9 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             for var in variables() {
                 let name = var.trim_start_matches("UNDERSIGNED_");
-                jail.set_env(&var, default_of(name));
+                if let Some(default) = default_of(name) {
+                    jail.set_env(&var, default);
+                }
             }
             let loaded = serde_json::to_value(Config::load(None).map_err(|e| e.to_string())?)
                 .expect("serializes");
