@@ -156,18 +156,32 @@ async fn all_kept(ns: &Namespace, receipts: &Arc<Mutex<Vec<Uuid>>>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
-    let ns = Namespace::new();
-    let (mut child, base) = served_binary(&ns, "killed").await;
+/// The service binary taking signatures from 16 clients, 300 of them
+/// acknowledged already: the moment to stop it.
+async fn binary_mid_stream(
+    ns: &Namespace,
+    slug: &str,
+) -> (
+    tokio::process::Child,
+    Arc<Mutex<Vec<Uuid>>>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (child, base) = served_binary(ns, slug).await;
     let receipts = Arc::new(Mutex::new(Vec::new()));
     let workers = stream(
         Client::new(),
-        format!("{base}/v1/petitions/killed/signatures"),
+        format!("{base}/v1/petitions/{slug}/signatures"),
         16,
         receipts.clone(),
     );
     wait_for(&receipts, 300).await;
+    (child, receipts, workers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
+    let ns = Namespace::new();
+    let (mut child, receipts, workers) = binary_mid_stream(&ns, "killed").await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     for w in workers {
@@ -180,15 +194,7 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_exits_zero_with_every_acknowledged_signature_written() {
     let ns = Namespace::new();
-    let (mut child, base) = served_binary(&ns, "terminated").await;
-    let receipts = Arc::new(Mutex::new(Vec::new()));
-    let workers = stream(
-        Client::new(),
-        format!("{base}/v1/petitions/terminated/signatures"),
-        16,
-        receipts.clone(),
-    );
-    wait_for(&receipts, 300).await;
+    let (mut child, receipts, workers) = binary_mid_stream(&ns, "terminated").await;
     let pid = child.id().expect("running").to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
