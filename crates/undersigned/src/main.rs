@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use thiserror::Error;
 use tracing_subscriber::EnvFilter;
-use undersigned::{
-    Config, LogFormat, StartError, offline_ingest, open_export_key, open_store, run,
-};
+use undersigned::{Config, StartError, offline_ingest, open_export_key, open_store, run};
 use undersigned_export::{ExportRequest, Proof, check_proof, prove, verify_bundle, write_export};
 use undersigned_http::{ApiError, new_petition_from};
 use undersigned_ingest::{LineOutcome, read_paper_forms};
@@ -401,8 +399,8 @@ fn init_logging(config: &Config) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        undersigned::LogFormat::Json => builder.json().init(),
+        undersigned::LogFormat::Text => builder.init(),
     }
 }
 
