@@ -11,6 +11,7 @@ use futures_util::future::join_all;
 use undersigned_benches::redis_url;
 use undersigned_domain::IdentityKey;
 use undersigned_guard::{Guard, Limit, Limits, RedisLink, RedisState, Subject, Verdict};
+use undersigned_supervisor::Supervisor;
 
 fn identity(n: u64) -> IdentityKey {
     let mut key = [0u8; 32];
@@ -45,10 +46,12 @@ fn subject(n: u64, key: &IdentityKey) -> Subject<'_> {
 fn guard(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let n = AtomicU64::new(0);
+    // The guard's Redis queues run under it until the benchmark ends.
+    let tasks = Supervisor::new();
 
     let redis = runtime.block_on(async {
         let link = RedisLink::new(&redis_url()).expect("redis url");
-        let guard = Guard::new(Some(link), "bench", limits(), Duration::ZERO);
+        let guard = Guard::new(Some(link), "bench", limits(), Duration::ZERO, &tasks);
         assert_eq!(guard.check(subject(0, &identity(0))).await, Verdict::Pass);
         assert_eq!(
             guard.redis_state(),
@@ -78,7 +81,8 @@ fn guard(c: &mut Criterion) {
         })
     });
     group.finish();
-    let local = runtime.block_on(async { Guard::new(None, "bench", limits(), Duration::ZERO) });
+    let local =
+        runtime.block_on(async { Guard::new(None, "bench", limits(), Duration::ZERO, &tasks) });
     c.bench_function("guard: in-process governor", |b| {
         b.to_async(&runtime).iter(|| async {
             let i = n.fetch_add(1, Ordering::Relaxed);

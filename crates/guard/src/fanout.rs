@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+use undersigned_supervisor::{Policy, Supervisor};
 
 use crate::RedisLink;
 
@@ -59,20 +60,25 @@ impl Fanout {
 
     /// Every payload published by any instance (this one included), for as long
     /// as the receiver is kept; reconnects by itself after Redis comes back, and
-    /// says so, since payloads published meanwhile were missed.
-    pub fn subscribe(&self) -> mpsc::Receiver<Announcement> {
+    /// says so, since payloads published meanwhile were missed. The listener
+    /// runs under `tasks`.
+    pub fn subscribe(&self, tasks: &Supervisor) -> mpsc::Receiver<Announcement> {
         let (tx, rx) = mpsc::channel(1024);
         let this = self.clone();
-        tokio::spawn(async move {
-            while !tx.is_closed() {
-                if let Err(e) = this.listen(&tx).await {
-                    warn!(error = %e, "count announcements interrupted");
-                }
-                this.subscribed.store(false, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+        tasks.spawn("count announcements listener", Policy::Restart, move || {
+            this.clone().listen_while_received(tx.clone())
         });
         rx
+    }
+
+    async fn listen_while_received(self, tx: mpsc::Sender<Announcement>) {
+        while !tx.is_closed() {
+            if let Err(e) = self.listen(&tx).await {
+                warn!(error = %e, "count announcements interrupted");
+            }
+            self.subscribed.store(false, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn listen(&self, tx: &mpsc::Sender<Announcement>) -> redis::RedisResult<()> {

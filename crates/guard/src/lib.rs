@@ -14,11 +14,13 @@ mod shield;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use undersigned_domain::IdentityKey;
+use undersigned_supervisor::{Policy, Supervisor};
 
 pub use device::{DeviceLimit, DeviceRefusal};
 pub use fanout::{Announcement, Fanout};
@@ -107,16 +109,26 @@ const SEEN_BACKLOG: usize = 1024;
 impl Guard {
     /// `link` is `None` in single-node mode; `linger` is how long a call to
     /// Redis holding only a few checks waits for more (zero: never). Must be
-    /// called inside a Tokio runtime.
-    pub fn new(link: Option<RedisLink>, prefix: &str, limits: Limits, linger: Duration) -> Self {
+    /// called inside a Tokio runtime; its tasks (with Redis) run under `tasks`.
+    pub fn new(
+        link: Option<RedisLink>,
+        prefix: &str,
+        limits: Limits,
+        linger: Duration,
+        tasks: &Supervisor,
+    ) -> Self {
         let seen_tx = link.clone().map(|link| {
             let (tx, rx) = mpsc::channel(SEEN_BACKLOG);
-            tokio::spawn(script::mark_seen_loop(link, prefix.to_owned(), rx));
+            let rx: script::SharedQueue<_> = Arc::new(tokio::sync::Mutex::new(rx));
+            let prefix: Arc<str> = prefix.into();
+            tasks.spawn("marking signers seen", Policy::Restart, move || {
+                script::mark_seen_loop(link.clone(), prefix.clone(), rx.clone())
+            });
             tx
         });
         let checks = link
             .clone()
-            .map(|link| script::spawn_checker(link, prefix.to_owned(), linger));
+            .map(|link| script::spawn_checker(link, prefix.to_owned(), linger, tasks));
         Self {
             link,
             checks,

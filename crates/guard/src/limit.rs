@@ -1,5 +1,6 @@
 //! Rate limits written like `5/300s`.
 
+use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,6 +37,19 @@ impl Limit {
         match s.trim() {
             "off" | "none" => Ok(Vec::new()),
             other => other.split(',').map(str::parse).collect(),
+        }
+    }
+}
+
+/// The written form `FromStr` reads back, in the largest whole unit
+/// (`3/60s` is written `3/1m`).
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.period.as_secs();
+        match seconds {
+            s if s % 3600 == 0 => write!(f, "{}/{}h", self.count, s / 3600),
+            s if s % 60 == 0 => write!(f, "{}/{}m", self.count, s / 60),
+            s => write!(f, "{}/{s}s", self.count),
         }
     }
 }
@@ -90,6 +104,11 @@ mod tests {
         assert_eq!(both[1].interval(), Duration::from_secs(60));
         assert!(Limit::parse_list("off").unwrap().is_empty());
         assert!(Limit::parse_list("1/60s,").is_err());
+        for written in ["5/300s", "10/1m", "100/h", "7/90s"] {
+            let limit: Limit = written.parse().unwrap();
+            assert_eq!(limit.to_string().parse::<Limit>().unwrap(), limit);
+        }
+        assert_eq!("3/60s".parse::<Limit>().unwrap().to_string(), "3/1m");
         for bad in ["5", "0/1s", "5/0s", "x/1s", "5/1d", ""] {
             assert!(bad.parse::<Limit>().is_err(), "{bad}");
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use undersigned_domain::IdentityKey;
+use undersigned_supervisor::{Policy, Supervisor};
 
 use crate::{Limit, RedisLink, Scope, Verdict};
 
@@ -139,42 +140,60 @@ impl Keys {
     }
 }
 
+/// A queue's receiving end, shared so that a task restarted after a death
+/// takes over the same queue.
+pub(crate) type SharedQueue<T> = Arc<tokio::sync::Mutex<mpsc::Receiver<T>>>;
+
 /// Starts the task that gathers checks into calls; returns where to send them.
+/// The task ends when the guard (the sender) is dropped.
 pub(crate) fn spawn_checker(
     link: RedisLink,
     prefix: String,
     linger: Duration,
+    tasks: &Supervisor,
 ) -> mpsc::Sender<Check> {
-    let (tx, mut rx) = mpsc::channel::<Check>(BACKLOG);
-    tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
-        let prefix: Arc<str> = prefix.into();
-        let mut batch = Vec::with_capacity(BATCH_MAX);
-        loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
-                return;
-            }
-            if batch.len() < LINGER_BELOW && !linger.is_zero() {
-                tokio::time::sleep(linger).await;
-                while batch.len() < BATCH_MAX {
-                    match rx.try_recv() {
-                        Ok(check) => batch.push(check),
-                        Err(_) => break,
-                    }
-                }
-            }
-            let checks = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX));
-            let (link, prefix) = (link.clone(), prefix.clone());
-            tokio::spawn(async move {
-                answer(&link, &prefix, checks).await;
-                drop(permit);
-            });
-        }
+    let (tx, rx) = mpsc::channel::<Check>(BACKLOG);
+    let rx: SharedQueue<Check> = Arc::new(tokio::sync::Mutex::new(rx));
+    let prefix: Arc<str> = prefix.into();
+    tasks.spawn("guard checks", Policy::Restart, move || {
+        gather_checks(link.clone(), prefix.clone(), linger, rx.clone())
     });
     tx
+}
+
+async fn gather_checks(
+    link: RedisLink,
+    prefix: Arc<str>,
+    linger: Duration,
+    rx: SharedQueue<Check>,
+) {
+    let mut rx = rx.lock().await;
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
+            return;
+        }
+        if batch.len() < LINGER_BELOW && !linger.is_zero() {
+            tokio::time::sleep(linger).await;
+            while batch.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(check) => batch.push(check),
+                    Err(_) => break,
+                }
+            }
+        }
+        let checks = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_MAX));
+        let (link, prefix) = (link.clone(), prefix.clone());
+        // One call's round trip, answering the requests it carries.
+        tokio::spawn(async move {
+            answer(&link, &prefix, checks).await;
+            drop(permit);
+        });
+    }
 }
 
 /// One call per petition in the batch, all sent at once on the shared connection.
@@ -240,9 +259,10 @@ async fn call(link: &RedisLink, seen: String, checks: Vec<Check>) {
 /// petition for every batch committed while the last command was under way.
 pub(crate) async fn mark_seen_loop(
     link: RedisLink,
-    prefix: String,
-    mut rx: mpsc::Receiver<(i64, Vec<IdentityKey>)>,
+    prefix: Arc<str>,
+    rx: SharedQueue<(i64, Vec<IdentityKey>)>,
 ) {
+    let mut rx = rx.lock().await;
     let mut batches = Vec::new();
     while rx.recv_many(&mut batches, 64).await > 0 {
         let mut by_petition: BTreeMap<i64, Vec<IdentityKey>> = BTreeMap::new();

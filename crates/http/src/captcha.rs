@@ -1,8 +1,10 @@
 //! hCaptcha on the web channel: one shared client, every verification with a
-//! deadline, and a configuration checked before the service starts (the crate
-//! panics on some malformed secrets instead of refusing them).
+//! deadline, and a secret and site key checked when the configuration is
+//! read (the crate panics on some malformed secrets instead of refusing them).
 
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -13,16 +15,69 @@ pub const DEFAULT_VERIFY_URL: &str = "https://api.hcaptcha.com/siteverify";
 
 #[derive(Debug, Error)]
 pub enum CaptchaConfigError {
-    #[error(
-        "UNDERSIGNED_HCAPTCHA_SECRET is malformed: expected 0x and 40 hex digits, or ES_ and 32 hex digits"
-    )]
-    Secret,
-    #[error("UNDERSIGNED_HCAPTCHA_SITEKEY is malformed: expected a UUID")]
-    Sitekey,
-    #[error("UNDERSIGNED_HCAPTCHA_SITEKEY is required with UNDERSIGNED_HCAPTCHA_SECRET")]
-    MissingSitekey,
-    #[error("UNDERSIGNED_HCAPTCHA_VERIFY_URL: {0}")]
+    #[error("UNDERSIGNED_HCAPTCHA_VERIFY_URL: {0}; expected a URL like {DEFAULT_VERIFY_URL}")]
     VerifyUrl(String),
+}
+
+/// hCaptcha's secret: `0x` and 40 hex digits, or `ES_` and 32. Checked the
+/// way the crate checks it when a request is made, once, before the service
+/// starts (the crate panics on some malformed secrets instead of refusing them).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaptchaSecret(String);
+
+impl FromStr for CaptchaSecret {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORM: &str = "expected 0x and 40 hex digits, or ES_ and 32 hex digits";
+        let secret = s.trim();
+        // The crate slices the first two bytes of a secret before checking it.
+        if secret.len() < 3 || !secret.is_ascii() {
+            return Err(FORM);
+        }
+        let probe = hcaptcha::Captcha::new("probe").map_err(|_| FORM)?;
+        hcaptcha::Request::new(secret, probe).map_err(|_| FORM)?;
+        Ok(Self(secret.to_owned()))
+    }
+}
+
+impl fmt::Display for CaptchaSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Never shows the secret in a debug print.
+impl fmt::Debug for CaptchaSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CaptchaSecret(..)")
+    }
+}
+
+/// hCaptcha's public site key, a UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptchaSitekey(String);
+
+impl FromStr for CaptchaSitekey {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORM: &str = "expected a UUID";
+        // A well-formed secret, only to ask the crate whether it takes the key.
+        const ANY_SECRET: &str = "0x0000000000000000000000000000000000000000";
+        let sitekey = s.trim();
+        let probe = hcaptcha::Captcha::new("probe").map_err(|_| FORM)?;
+        hcaptcha::Request::new(ANY_SECRET, probe)
+            .and_then(|r| r.set_sitekey(sitekey))
+            .map_err(|_| FORM)?;
+        Ok(Self(sitekey.to_owned()))
+    }
+}
+
+impl fmt::Display for CaptchaSitekey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Why a signature's captcha did not pass.
@@ -51,38 +106,21 @@ pub struct Captcha {
 }
 
 impl Captcha {
-    /// `None` when no secret is configured: captchas are then never asked for.
+    /// The one shared client; `verify_url` is hCaptcha's own, or a fake's in tests.
     pub fn new(
-        secret: &str,
-        sitekey: &str,
-        verify_url: &str,
+        secret: &CaptchaSecret,
+        sitekey: &CaptchaSitekey,
+        verify_url: &url::Url,
         timeout: Duration,
-    ) -> Result<Option<Self>, CaptchaConfigError> {
-        let (secret, sitekey) = (secret.trim(), sitekey.trim());
-        if secret.is_empty() {
-            return Ok(None);
-        }
-        // The crate slices the first two bytes of a secret before checking it.
-        if secret.len() < 3 || !secret.is_ascii() {
-            return Err(CaptchaConfigError::Secret);
-        }
-        let probe = hcaptcha::Captcha::new("probe").map_err(|_| CaptchaConfigError::Secret)?;
-        hcaptcha::Request::new(secret, probe).map_err(|_| CaptchaConfigError::Secret)?;
-        if sitekey.is_empty() {
-            return Err(CaptchaConfigError::MissingSitekey);
-        }
-        let probe = hcaptcha::Captcha::new("probe").map_err(|_| CaptchaConfigError::Sitekey)?;
-        hcaptcha::Request::new(secret, probe)
-            .and_then(|r| r.set_sitekey(sitekey))
-            .map_err(|_| CaptchaConfigError::Sitekey)?;
-        let client = hcaptcha::Client::new_with(verify_url)
+    ) -> Result<Self, CaptchaConfigError> {
+        let client = hcaptcha::Client::new_with(verify_url.as_str())
             .map_err(|e| CaptchaConfigError::VerifyUrl(e.to_string()))?;
-        Ok(Some(Self {
+        Ok(Self {
             client,
-            secret: secret.to_owned(),
-            sitekey: sitekey.to_owned(),
+            secret: secret.0.clone(),
+            sitekey: sitekey.0.clone(),
             timeout,
-        }))
+        })
     }
 
     /// The public site key, for forms to render the widget.
@@ -141,35 +179,17 @@ mod tests {
     const SECRET: &str = "0x0000000000000000000000000000000000000000";
     const SITEKEY: &str = "10000000-ffff-ffff-ffff-000000000001";
 
-    fn new(secret: &str, sitekey: &str) -> Result<Option<Captcha>, CaptchaConfigError> {
-        Captcha::new(secret, sitekey, DEFAULT_VERIFY_URL, Duration::from_secs(1))
-    }
-
-    #[test]
-    fn no_secret_no_captcha() {
-        assert!(new("", "").unwrap().is_none());
-    }
-
     #[test]
     fn malformed_settings_are_refused_not_panicked_on() {
         for bad in ["x", "0x", "é", "0x123", "not a secret at all"] {
-            assert!(
-                matches!(new(bad, SITEKEY), Err(CaptchaConfigError::Secret)),
-                "{bad}"
-            );
+            assert!(bad.parse::<CaptchaSecret>().is_err(), "{bad}");
         }
-        assert!(matches!(
-            new(SECRET, ""),
-            Err(CaptchaConfigError::MissingSitekey)
-        ));
-        assert!(matches!(
-            new(SECRET, "site"),
-            Err(CaptchaConfigError::Sitekey)
-        ));
-        assert!(matches!(
-            Captcha::new(SECRET, SITEKEY, "not a url", Duration::from_secs(1)),
-            Err(CaptchaConfigError::VerifyUrl(_))
-        ));
-        assert_eq!(new(SECRET, SITEKEY).unwrap().unwrap().sitekey(), SITEKEY);
+        assert!("site".parse::<CaptchaSitekey>().is_err());
+        let (secret, sitekey) = (SECRET.parse().unwrap(), SITEKEY.parse().unwrap());
+        let url = DEFAULT_VERIFY_URL.parse().unwrap();
+        let captcha = Captcha::new(&secret, &sitekey, &url, Duration::from_secs(1)).unwrap();
+        assert_eq!(captcha.sitekey(), SITEKEY);
+        assert_eq!(secret.to_string(), SECRET);
+        assert_eq!(format!("{secret:?}"), "CaptchaSecret(..)");
     }
 }

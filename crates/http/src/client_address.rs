@@ -8,7 +8,9 @@
 //! and pass a client's own `Forwarded` through untouched, so believing both
 //! would let a client name its address in the other one.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 use http::HeaderMap;
 use ipnet::IpNet;
@@ -29,6 +31,24 @@ impl ForwardedHeader {
             "forwarded" => Ok(Self::Forwarded),
             other => Err(format!("{other:?}: expected x-forwarded-for or forwarded")),
         }
+    }
+}
+
+impl FromStr for ForwardedHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The written form [`ForwardedHeader::parse`] reads back.
+impl fmt::Display for ForwardedHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        })
     }
 }
 
@@ -94,6 +114,28 @@ impl TrustedProxies {
             }
         }
         client
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// The comma-separated list [`TrustedProxies::parse`] reads back (the header
+/// is configured apart).
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, net) in self.nets.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
     }
 }
 
@@ -216,6 +258,19 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "192.0.2.5:1234")]);
         assert_eq!(xff.client(mapped, &h).to_string(), "192.0.2.5");
         assert!(ForwardedHeader::parse("X-Real-IP").is_err());
+    }
+
+    #[test]
+    fn the_written_forms_read_back() {
+        for header in [ForwardedHeader::XForwardedFor, ForwardedHeader::Forwarded] {
+            assert_eq!(header.to_string().parse::<ForwardedHeader>(), Ok(header));
+        }
+        let list = TrustedProxies::parse("10.0.0.0/8, 2001:db8::1").unwrap();
+        assert_eq!(list.to_string(), "10.0.0.0/8,2001:db8::1/128");
+        assert_eq!(
+            list.to_string().parse::<TrustedProxies>().unwrap().nets,
+            list.nets
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use undersigned_guard::{DeviceLimit, Shield};
 use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
 
-pub use captcha::{Captcha, CaptchaConfigError, DEFAULT_VERIFY_URL};
+pub use captcha::{Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use config::HttpConfig;
 pub use metrics::{HttpMetrics, SignalMetrics};

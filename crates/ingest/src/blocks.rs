@@ -3,12 +3,13 @@
 //! no I/O.
 
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tracing::warn;
 use undersigned_store::{BlockAction, BlockKind, BlockRule, Store, StoreError};
+use undersigned_supervisor::{Policy, Supervisor};
 
 /// How stale another instance's view of the rules may be.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -103,26 +104,31 @@ pub struct BlockList {
 }
 
 impl BlockList {
-    /// Loads the rules and keeps reloading them.
-    pub async fn start(store: Store) -> Result<Arc<Self>, StoreError> {
+    /// Loads the rules and keeps reloading them (under `tasks`) while the
+    /// list is in use.
+    pub async fn start(store: Store, tasks: &Supervisor) -> Result<Arc<Self>, StoreError> {
         let list = Arc::new(Self {
             store,
             rules: RwLock::new(Arc::new(Vec::new())),
         });
         list.reload().await?;
         let weak = Arc::downgrade(&list);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RELOAD_EVERY);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(list) = weak.upgrade() else { return };
-                if let Err(e) = list.reload().await {
-                    warn!(error = %e, "reloading block rules failed; keeping the last ones");
-                }
-            }
+        tasks.spawn("block rule reload", Policy::Restart, move || {
+            Self::keep_reloading(weak.clone())
         });
         Ok(list)
+    }
+
+    async fn keep_reloading(list: Weak<Self>) {
+        let mut tick = tokio::time::interval(RELOAD_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(list) = list.upgrade() else { return };
+            if let Err(e) = list.reload().await {
+                warn!(error = %e, "reloading block rules failed; keeping the last ones");
+            }
+        }
     }
 
     /// Reads the rules in force now.

@@ -13,6 +13,7 @@ use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
 use undersigned_guard::{Announcement, Fanout};
 use undersigned_store::{CountCell, EventCell, Store};
+use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
 
 /// One petition's counts as readers see them.
@@ -234,26 +235,30 @@ struct Pending {
 }
 
 impl Announcer {
-    pub(crate) fn start(fanout: Fanout) -> Arc<Self> {
+    pub(crate) fn start(fanout: Fanout, tasks: &Supervisor) -> Arc<Self> {
         let this = Arc::new(Self {
             pending: std::sync::Mutex::new(Pending::default()),
             wake: Notify::new(),
         });
         let announcer = this.clone();
-        tokio::spawn(async move {
-            loop {
-                announcer.wake.notified().await;
-                let (cells, events) = announcer.take();
-                if cells.is_empty() && events.is_empty() {
-                    continue;
-                }
-                if !fanout.publish(&encode(&cells, &events)).await {
-                    announcer.announce(&cells, &events);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
+        tasks.spawn("count announcer", Policy::Restart, move || {
+            announcer.clone().publish(fanout.clone())
         });
         this
+    }
+
+    async fn publish(self: Arc<Self>, fanout: Fanout) {
+        loop {
+            self.wake.notified().await;
+            let (cells, events) = self.take();
+            if cells.is_empty() && events.is_empty() {
+                continue;
+            }
+            if !fanout.publish(&encode(&cells, &events)).await {
+                self.announce(&cells, &events);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
     }
 
     pub(crate) fn announce(&self, cells: &[CountCell], events: &[EventCell]) {
@@ -314,37 +319,52 @@ impl Announcer {
 /// Applies other instances' announcements as they come, and reloads from
 /// Postgres: on every (re)subscription, every second while announcements are
 /// not arriving (Redis absent or down), and every few seconds otherwise.
-pub(crate) fn spawn_refresh(counter: Arc<Counter>, store: Store, fanout: Option<Fanout>) {
-    tokio::spawn(async move {
-        let mut announcements = fanout.as_ref().map(Fanout::subscribe);
-        let mut next_reload = tokio::time::Instant::now();
-        loop {
-            let announcement = async {
-                match announcements.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
+pub(crate) fn spawn_refresh(
+    counter: Arc<Counter>,
+    store: Store,
+    fanout: Option<Fanout>,
+    tasks: &Supervisor,
+) {
+    let listeners = tasks.clone();
+    tasks.spawn("count refresh", Policy::Restart, move || {
+        refresh(
+            counter.clone(),
+            store.clone(),
+            fanout.clone(),
+            listeners.clone(),
+        )
+    });
+}
+
+async fn refresh(counter: Arc<Counter>, store: Store, fanout: Option<Fanout>, tasks: Supervisor) {
+    let mut announcements = fanout.as_ref().map(|f| f.subscribe(&tasks));
+    let mut next_reload = tokio::time::Instant::now();
+    loop {
+        let announcement = async {
+            match announcements.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(announcement) = announcement => match announcement {
+                Announcement::Payload(payload) => {
+                    let (cells, events) = decode(&payload);
+                    counter.merge_all(&cells, &events);
                 }
-            };
-            tokio::select! {
-                Some(announcement) = announcement => match announcement {
-                    Announcement::Payload(payload) => {
-                        let (cells, events) = decode(&payload);
-                        counter.merge_all(&cells, &events);
-                    }
-                    Announcement::Subscribed => next_reload = tokio::time::Instant::now(),
-                },
-                _ = tokio::time::sleep_until(next_reload) => {
-                    match tokio::try_join!(store.count_cells(), store.event_cells()) {
-                        Ok((cells, events)) => counter.merge_all(&cells, &events),
-                        Err(e) => warn!(error = %e, "reloading counts failed"),
-                    }
-                    let subscribed = fanout.as_ref().is_some_and(Fanout::is_subscribed);
-                    let period = if subscribed { Duration::from_secs(5) } else { Duration::from_secs(1) };
-                    next_reload = tokio::time::Instant::now() + period;
+                Announcement::Subscribed => next_reload = tokio::time::Instant::now(),
+            },
+            _ = tokio::time::sleep_until(next_reload) => {
+                match tokio::try_join!(store.count_cells(), store.event_cells()) {
+                    Ok((cells, events)) => counter.merge_all(&cells, &events),
+                    Err(e) => warn!(error = %e, "reloading counts failed"),
                 }
+                let subscribed = fanout.as_ref().is_some_and(Fanout::is_subscribed);
+                let period = if subscribed { Duration::from_secs(5) } else { Duration::from_secs(1) };
+                next_reload = tokio::time::Instant::now() + period;
             }
         }
-    });
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use tracing::info;
 use undersigned_domain::{Channel, Pepper, Signature};
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
 use undersigned_store::{Petition, RowOutcome, SignatureRow, Store, StoreError};
+use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
 
 pub use blocks::{BlockList, Screening, glob_matches, parse_range};
@@ -120,10 +121,13 @@ pub struct Ingest {
     metrics: IngestMetrics,
     capacity: usize,
     writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    tasks: Supervisor,
 }
 
 impl Ingest {
-    /// Loads the counts, then starts the writers and the counter's listener.
+    /// Loads the counts, then starts the writers (stopped by
+    /// [`Ingest::drain`]) and, under `tasks`, the counter's listener, the rule
+    /// reload and the invalidation jobs.
     pub async fn start(
         config: IngestConfig,
         store: Store,
@@ -131,12 +135,13 @@ impl Ingest {
         fanout: Option<Fanout>,
         pepper: Pepper,
         metrics: IngestMetrics,
+        tasks: &Supervisor,
     ) -> Result<Arc<Self>, StoreError> {
-        let blocks = BlockList::start(store.clone()).await?;
+        let blocks = BlockList::start(store.clone(), tasks).await?;
         let counter = Arc::new(Counter::default());
         counter.merge_all(&store.count_cells().await?, &store.event_cells().await?);
-        counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone());
-        let announcer = fanout.map(counter::Announcer::start);
+        counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone(), tasks);
+        let announcer = fanout.map(|fanout| counter::Announcer::start(fanout, tasks));
 
         let (queue, queued) = mpsc::channel(config.queue_capacity.max(1));
         let queued = Arc::new(Mutex::new(queued));
@@ -166,13 +171,15 @@ impl Ingest {
             })
             .collect();
         let forget = guard.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
+        tasks.every(
+            "forgetting idle guard limits",
+            Duration::from_secs(60),
+            Policy::Restart,
+            move || {
                 forget.forget_idle();
-            }
-        });
+                std::future::ready(())
+            },
+        );
         Ok(Arc::new(Self {
             pepper,
             blocks,
@@ -185,6 +192,7 @@ impl Ingest {
             metrics,
             capacity: config.queue_capacity.max(1),
             writers: std::sync::Mutex::new(writers),
+            tasks: tasks.clone(),
         }))
     }
 
@@ -387,30 +395,35 @@ impl Ingest {
     /// chunk by chunk, each chunk's count adjustment shown at once.
     pub fn run_invalidation(self: &Arc<Self>, id: i64) {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_secs(1);
-            loop {
-                match this.store.invalidation_step(id).await {
-                    Ok(chunk) if chunk.signatures == 0 => {
-                        info!(invalidation = id, "invalidation job finished");
-                        return;
-                    }
-                    Ok(chunk) => {
-                        backoff = Duration::from_secs(1);
-                        this.counter.merge_all(&chunk.cells, &chunk.event_cells);
-                        if let Some(announcer) = &this.announcer {
-                            announcer.announce(&chunk.cells, &chunk.event_cells);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(invalidation = id, error = %e, retry_in = ?backoff,
-                                       "invalidation step failed; retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
+        self.tasks
+            .spawn("invalidation job", Policy::Restart, move || {
+                this.clone().invalidate(id)
+            });
+    }
+
+    async fn invalidate(self: Arc<Self>, id: i64) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.store.invalidation_step(id).await {
+                Ok(chunk) if chunk.signatures == 0 => {
+                    info!(invalidation = id, "invalidation job finished");
+                    return;
+                }
+                Ok(chunk) => {
+                    backoff = Duration::from_secs(1);
+                    self.counter.merge_all(&chunk.cells, &chunk.event_cells);
+                    if let Some(announcer) = &self.announcer {
+                        announcer.announce(&chunk.cells, &chunk.event_cells);
                     }
                 }
+                Err(e) => {
+                    tracing::warn!(invalidation = id, error = %e, retry_in = ?backoff,
+                                   "invalidation step failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
             }
-        });
+        }
     }
 
     /// Resumes the invalidations a stop or a crash interrupted.

@@ -77,3 +77,39 @@ pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::embedded;
+
+    /// Fails when the build embedded another set of migrations than the
+    /// folder holds: a file added without the crate being rebuilt.
+    #[test]
+    fn the_embedded_migrations_are_the_files_in_the_migrations_folder() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut files: Vec<(i64, String)> = std::fs::read_dir(&folder)
+            .expect("the migrations folder")
+            .map(|entry| {
+                entry
+                    .expect("an entry")
+                    .file_name()
+                    .into_string()
+                    .expect("UTF-8")
+            })
+            .filter_map(|name| {
+                let stem = name.strip_suffix(".sql")?.strip_prefix('V')?;
+                let (version, name) = stem.split_once("__")?;
+                Some((version.parse().expect("a version number"), name.to_owned()))
+            })
+            .collect();
+        files.sort();
+        let mut embedded: Vec<(i64, String)> = embedded::migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| (i64::from(m.version()), m.name().to_owned()))
+            .collect();
+        embedded.sort();
+        assert!(!files.is_empty());
+        assert_eq!(embedded, files);
+    }
+}

@@ -3,6 +3,7 @@
 //! shutdown future, so tests start the real service on port 0.
 
 pub mod config;
+mod tasks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,8 +17,10 @@ use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
 use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_store::{Store, StoreError};
+pub use undersigned_supervisor::{Policy, Supervisor, TaskFailure};
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LogFormat};
+use config::{ExportKey, written_limit, written_limits};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -31,18 +34,23 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Task(#[from] TaskFailure),
 }
 
 /// The signature path without a server, for the command line (paper
 /// imports): the same checks and writers, no Redis. A running service learns
-/// the new counts at its next reload from Postgres, within seconds.
+/// the new counts at its next reload from Postgres, within seconds. Its
+/// background tasks (the rule reload, the count refresh) end with the command.
 pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), StartError> {
     let (store, pepper) = open_store(config).await?;
+    let tasks = Supervisor::new();
     let guard = Arc::new(Guard::new(
         None,
         &config.redis_prefix,
-        config.limits()?,
+        config.limits(),
         Duration::ZERO,
+        &tasks,
     ));
     let ingest = Ingest::start(
         config.ingest(),
@@ -51,6 +59,7 @@ pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), Sta
         None,
         pepper,
         IngestMetrics::register(&Registry::new())?,
+        &tasks,
     )
     .await?;
     Ok((store, ingest))
@@ -60,7 +69,7 @@ pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), Sta
 pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> {
     let store = Store::open(&config.database_url, config.pool_size).await?;
     let secret = match &config.identity_pepper {
-        Some(secret) => secret.clone(),
+        Some(secret) => secret.expose().to_owned(),
         None => {
             let (secret, generated) = store.stored_pepper().await?;
             if generated {
@@ -82,8 +91,8 @@ pub async fn open_export_key(
     config: &Config,
     store: &Store,
 ) -> Result<ed25519_dalek::SigningKey, StartError> {
-    let seed = match &config.export_signing_key {
-        Some(seed) => seed.clone(),
+    let key = match &config.export_signing_key {
+        Some(key) => key.clone(),
         None => {
             let (seed, generated) = store.stored_export_key().await?;
             if generated {
@@ -92,25 +101,10 @@ pub async fn open_export_key(
                      the database; set it in the environment to keep it apart from the data"
                 );
             }
-            seed
+            ExportKey::from_stored(&seed)?
         }
     };
-    Ok(config::export_key(&seed)?)
-}
-
-/// Keeps the suspicion signals' gauges current. Each refresh is one grouped
-/// read of the last hour's rows.
-fn spawn_signals(store: Store, metrics: SignalMetrics, every: Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match store.all_signals(5).await {
-                Ok(all) => metrics.show(&all),
-                Err(e) => warn!(error = %e, "reading suspicion signals failed"),
-            }
-        }
-    });
+    Ok(key.into_signing_key())
 }
 
 /// Binds the public listener and, when configured, the operators' one.
@@ -119,15 +113,38 @@ pub fn bind(config: &Config) -> Result<Listeners, StartError> {
 }
 
 /// Serves on `listeners` until `shutdown` completes, then finishes requests in
-/// flight and writes every queued signature before returning.
+/// flight, writes every queued signature and stops every background task
+/// before returning.
 pub async fn run(
     config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let limits = config.limits()?;
-    let shield = Arc::new(Shield::new(config.shield_limit()?));
-    let devices = Arc::new(DeviceLimit::new(config.device_limit()?));
+    run_supervised(config, listeners, shutdown, Supervisor::new()).await
+}
+
+/// [`run`], with the background tasks under `tasks`, which the caller may
+/// watch (how many are live) or add to. A task with [`Policy::Fatal`] that
+/// dies stops the service like `shutdown` does, and is the error returned.
+pub async fn run_supervised(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    tasks: Supervisor,
+) -> Result<(), StartError> {
+    let served = serve_under(config, listeners, shutdown, &tasks).await;
+    tasks.shutdown().await;
+    served
+}
+
+async fn serve_under(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    tasks: &Supervisor,
+) -> Result<(), StartError> {
+    let shield = Arc::new(Shield::new(config.shield_limit));
+    let devices = Arc::new(DeviceLimit::new(config.device_limit));
     let (store, pepper) = open_store(&config).await?;
 
     let registry = Registry::new();
@@ -139,8 +156,9 @@ pub async fn run(
     let guard = Arc::new(Guard::new(
         link.clone(),
         &config.redis_prefix,
-        limits,
+        config.limits(),
         Duration::from_millis(config.guard_linger_ms),
+        tasks,
     ));
     let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
     let ingest = Ingest::start(
@@ -150,49 +168,31 @@ pub async fn run(
         fanout,
         pepper,
         IngestMetrics::register(&registry)?,
+        tasks,
     )
     .await?;
     ingest.resume_invalidations().await?;
     let metrics = HttpMetrics::register(&registry)?;
-    spawn_signals(
-        store.clone(),
+    tasks::start(
+        tasks,
+        &config,
+        &store,
         SignalMetrics::register(&registry)?,
-        Duration::from_secs(config.signals_refresh_secs.max(1)),
+        LocalLimits {
+            shield: shield.clone(),
+            devices: devices.clone(),
+        },
     );
     let export_key = open_export_key(&config, &store).await?;
-    let store_for_sweep = store.clone();
     let app = Arc::new(App::new(
         store,
         ingest.clone(),
         registry,
         metrics,
-        LocalLimits {
-            shield: shield.clone(),
-            devices: devices.clone(),
-        },
+        LocalLimits { shield, devices },
         config.captcha()?,
         export_key,
     ));
-    let sweeper = store_for_sweep.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match sweeper.forget_expired_codes().await {
-                Ok(0) => {}
-                Ok(n) => info!(codes = n, "forgot expired enrollment codes"),
-                Err(e) => warn!(error = %e, "forgetting expired enrollment codes failed"),
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
-        loop {
-            tick.tick().await;
-            shield.forget_idle();
-            devices.forget_idle();
-        }
-    });
 
     let operator = match &listeners.operator {
         Some(listener) => listener.local_addr()?.to_string(),
@@ -211,18 +211,30 @@ pub async fn run(
         address = %listeners.public.local_addr()?,
         operator = %operator,
         redis = if config.redis_url().is_some() { "on" } else { "off" },
-        ip_limit = %config.ip_limit,
-        domain_limit = %config.domain_limit,
-        petition_limit = %config.petition_limit,
-        shield_limit = %config.shield_limit,
-        device_limit = %config.device_limit,
+        ip_limit = %written_limits(&config.ip_limit),
+        domain_limit = %written_limit(config.domain_limit),
+        petition_limit = %written_limit(config.petition_limit),
+        shield_limit = %written_limit(config.shield_limit),
+        device_limit = %written_limit(config.device_limit),
         connections_per_address = config.max_connections_per_address,
-        captcha = if config.hcaptcha_secret.is_empty() { "off" } else { "hcaptcha" },
+        captcha = if config.hcaptcha_secret.is_none() { "off" } else { "hcaptcha" },
         metrics_token = if config.metrics_token.is_some() { "on" } else { "off" },
         "serving"
     );
-    serve(listeners, app, config.http(), shutdown).await;
+    let mut failed = None;
+    let stop = async {
+        tokio::select! {
+            () = shutdown => {}
+            failure = tasks.failure() => failed = Some(failure),
+        }
+    };
+    serve(listeners, app, config.http(), stop).await;
     ingest.drain().await;
-    info!("stopped");
-    Ok(())
+    match failed {
+        Some(failure) => Err(failure.into()),
+        None => {
+            info!("stopped");
+            Ok(())
+        }
+    }
 }

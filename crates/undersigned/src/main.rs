@@ -54,10 +54,9 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if config.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match config.log_format {
+        undersigned::LogFormat::Json => builder.json().init(),
+        undersigned::LogFormat::Text => builder.init(),
     }
 }
 

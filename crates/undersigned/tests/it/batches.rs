@@ -7,6 +7,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::support::limit;
 use crate::support::{
     Namespace, TestApp, count_reaches, email_optional_offline, event_ran_hours_ago, event_tally,
     fate, problem, problem_fields, receipt, rows, signer, tablet,
@@ -200,7 +201,7 @@ async fn a_tablet_batch_is_answered_item_by_item_and_sending_it_again_changes_no
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_for_their_own_tablet_bounded_and_refused_once_revoked() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.device_limit = "6/1h".into()).await;
+    let app = TestApp::start(&ns, |c| c.device_limit = limit("6/1h")).await;
     let slug = app.petition("bounded").await;
     let now = Utc::now();
     let (event, token) = ongoing_tablet(&app, &slug).await;

@@ -75,15 +75,15 @@ async fn a_graceful_stop_mid_stream_keeps_every_acknowledged_signature() {
     ns.clean().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
-    let ns = Namespace::new();
+/// The service binary serving `ns` on a free port, with a petition `slug`
+/// created in its database; returns the child and the base URL.
+async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_undersigned"))
+    let child = Command::new(env!("CARGO_BIN_EXE_undersigned"))
         .arg("serve")
         .env("UNDERSIGNED_LISTEN", format!("127.0.0.1:{port}"))
         .env("UNDERSIGNED_DATABASE_URL", ns.database_url())
@@ -97,26 +97,12 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
         .spawn()
         .expect("service binary starts");
     let base = format!("http://127.0.0.1:{port}");
-    let http = Client::new();
-    let mut up = false;
-    for _ in 0..400 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(up, "service did not start");
+    wait_ready(&Client::new(), &base).await;
     let store = undersigned_store::Store::connect(&ns.database_url(), 1).unwrap();
     let petition = undersigned_domain::NewPetition::parse(undersigned_domain::NewPetitionInput {
-        slug: Some("killed".into()),
+        slug: Some(slug.into()),
         wording: undersigned_domain::WordingInput {
-            title: Some("Killed".into()),
+            title: Some("Stopped".into()),
             text: Some("Mid-stream.".into()),
             ask: None,
         },
@@ -128,23 +114,30 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
     let audit = undersigned_store::AuditEntry::new(
         &undersigned_store::Actor::default(),
         "petition.create",
-        serde_json::json!({"slug": "killed"}),
+        serde_json::json!({"slug": slug}),
     );
     store.create_petition(&petition, audit).await.unwrap();
+    (child, base)
+}
 
-    let receipts = Arc::new(Mutex::new(Vec::new()));
-    let workers = stream(
-        http,
-        format!("{base}/v1/petitions/killed/signatures"),
-        16,
-        receipts.clone(),
-    );
-    wait_for(&receipts, 300).await;
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
-    for w in workers {
-        w.await.unwrap();
+/// Waits until the service at `base` answers `/readyz` with 200.
+pub async fn wait_ready(http: &Client, base: &str) {
+    for _ in 0..400 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    panic!("service did not start");
+}
+
+/// Every receipt is stored, and the counts were committed with their rows.
+async fn all_kept(ns: &Namespace, receipts: &Arc<Mutex<Vec<Uuid>>>) {
     let receipts = receipts.lock().unwrap().clone();
     let sql = ns.sql().await;
     assert_eq!(stored(&sql, &receipts).await, receipts.len() as i64);
@@ -161,5 +154,61 @@ async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
         rows(&sql).await,
         "counts committed with their rows"
     );
+}
+
+/// The service binary taking signatures from 16 clients, 300 of them
+/// acknowledged already: the moment to stop it.
+async fn binary_mid_stream(
+    ns: &Namespace,
+    slug: &str,
+) -> (
+    tokio::process::Child,
+    Arc<Mutex<Vec<Uuid>>>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    let (child, base) = served_binary(ns, slug).await;
+    let receipts = Arc::new(Mutex::new(Vec::new()));
+    let workers = stream(
+        Client::new(),
+        format!("{base}/v1/petitions/{slug}/signatures"),
+        16,
+        receipts.clone(),
+    );
+    wait_for(&receipts, 300).await;
+    (child, receipts, workers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_loses_no_acknowledged_signature() {
+    let ns = Namespace::new();
+    let (mut child, receipts, workers) = binary_mid_stream(&ns, "killed").await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    all_kept(&ns, &receipts).await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_exits_zero_with_every_acknowledged_signature_written() {
+    let ns = Namespace::new();
+    let (mut child, receipts, workers) = binary_mid_stream(&ns, "terminated").await;
+    let pid = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within its grace")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "a stop asked for is a success");
+    for w in workers {
+        w.await.unwrap();
+    }
+    all_kept(&ns, &receipts).await;
     ns.clean().await;
 }

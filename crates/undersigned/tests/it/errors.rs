@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::support::limits;
 use crate::support::{Namespace, TestApp, problem, problem_fields, receipt, rows, signer};
 
 fn sign_url(app: &TestApp, slug: &str) -> String {
@@ -288,7 +289,7 @@ async fn creating_petitions_needs_an_admin_token_and_valid_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_over_its_limit_gets_429_with_retry_after() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.ip_limit = "2/60s".into()).await;
+    let app = TestApp::start(&ns, |c| c.ip_limit = limits("2/60s")).await;
     let slug = app.petition("limited").await;
     assert_eq!(app.sign(&slug, &signer(0)).await.status(), 202);
     assert_eq!(app.sign(&slug, &signer(1)).await.status(), 202);

@@ -9,6 +9,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 
 use crate::support::{Namespace, TestApp, problem, retry_after, rows, signer};
+use crate::support::{limit, limits};
 
 async fn sign_via(app: &TestApp, slug: &str, body: &Value, forwarded_for: &str) -> Response {
     app.http
@@ -35,7 +36,7 @@ async fn limited(r: Response, limit: &str, seconds: std::ops::RangeInclusive<u64
 async fn a_spoofed_forwarding_header_does_not_bypass_the_address_limit() {
     let ns = Namespace::new();
     // No trusted proxies (the default): the socket's address is the client's.
-    let app = TestApp::start(&ns, |c| c.ip_limit = "2/60s".into()).await;
+    let app = TestApp::start(&ns, |c| c.ip_limit = limits("2/60s")).await;
     let slug = app.petition("spoofed").await;
     assert_eq!(
         sign_via(&app, &slug, &signer(0), "203.0.113.1")
@@ -68,8 +69,8 @@ async fn a_spoofed_forwarding_header_does_not_bypass_the_address_limit() {
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
-        c.ip_limit = "2/60s".into();
-        c.trusted_proxies = "127.0.0.1/32, ::1".into();
+        c.ip_limit = limits("2/60s");
+        c.trusted_proxies = "127.0.0.1/32, ::1".parse().expect("proxies");
     })
     .await;
     let slug = app.petition("proxied").await;
@@ -104,7 +105,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_limit_and_a_sustained_limit_both_apply() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.ip_limit = "2/2s,3/1h".into()).await;
+    let app = TestApp::start(&ns, |c| c.ip_limit = limits("2/2s,3/1h")).await;
     let slug = app.petition("burst").await;
     assert_eq!(app.sign(&slug, &signer(0)).await.status(), 202);
     assert_eq!(app.sign(&slug, &signer(1)).await.status(), 202);
@@ -124,8 +125,8 @@ async fn a_burst_limit_and_a_sustained_limit_both_apply() {
 async fn an_email_domain_over_its_limit_gets_429_and_big_providers_are_exempt() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
-        c.domain_limit = "2/1h".into();
-        c.domain_limit_exempt = "gmail.com".into();
+        c.domain_limit = limit("2/1h");
+        c.domain_limit_exempt = ["gmail.com".to_owned()].into();
     })
     .await;
     let slug = app.petition("domains").await;
@@ -165,7 +166,7 @@ async fn an_email_domain_over_its_limit_gets_429_and_big_providers_are_exempt() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_petition_over_its_overall_limit_gets_429() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.petition_limit = "3/1m".into()).await;
+    let app = TestApp::start(&ns, |c| c.petition_limit = limit("3/1m")).await;
     let slug = app.petition("overall").await;
     for i in 0..3 {
         assert_eq!(app.sign(&slug, &signer(i)).await.status(), 202);
@@ -180,7 +181,7 @@ async fn a_petition_over_its_overall_limit_gets_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shield_turns_a_flood_away_before_reading_the_body() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.shield_limit = "2/10s".into()).await;
+    let app = TestApp::start(&ns, |c| c.shield_limit = limit("2/10s")).await;
     let slug = app.petition("shielded").await;
     let url = app.url(&format!("/v1/petitions/{slug}/signatures"));
     assert_eq!(app.sign(&slug, &signer(0)).await.status(), 202);
@@ -201,8 +202,8 @@ async fn the_shield_turns_a_flood_away_before_reading_the_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_address_limit() {
     let ns = Namespace::new();
-    let a = TestApp::start(&ns, |c| c.ip_limit = "2/60s".into()).await;
-    let b = TestApp::start(&ns, |c| c.ip_limit = "2/60s".into()).await;
+    let a = TestApp::start(&ns, |c| c.ip_limit = limits("2/60s")).await;
+    let b = TestApp::start(&ns, |c| c.ip_limit = limits("2/60s")).await;
     let slug = a.petition("shared-limit").await;
     assert_eq!(a.sign(&slug, &signer(0)).await.status(), 202);
     assert_eq!(b.sign(&slug, &signer(1)).await.status(), 202);

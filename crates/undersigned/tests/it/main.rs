@@ -22,6 +22,7 @@ mod petitions;
 mod readme;
 mod redis_outage;
 mod roles;
+mod shutdown;
 mod support;
 mod timing;
 mod web;

@@ -8,6 +8,7 @@ use reqwest::Response;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::support::limits;
 use crate::support::{
     Namespace, TestApp, count_reaches, email_optional_offline, problem, receipt, rows, signer,
 };
@@ -109,8 +110,8 @@ async fn shadow_accepted_signatures_get_202_and_are_stored_but_never_counted() {
 async fn reject_rules_refuse_allow_rules_exempt_and_rules_can_be_lifted() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
-        c.ip_limit = "1/60s".into();
-        c.trusted_proxies = "127.0.0.1".into();
+        c.ip_limit = limits("1/60s");
+        c.trusted_proxies = "127.0.0.1".parse().expect("proxies");
     })
     .await;
     let slug = app.petition("rules").await;
@@ -219,7 +220,10 @@ async fn wait_for_state(app: &TestApp, location: &str, state: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidating_ten_thousand_signatures_keeps_the_count_exact_and_can_be_undone() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.trusted_proxies = "127.0.0.1".into()).await;
+    let app = TestApp::start(&ns, |c| {
+        c.trusted_proxies = "127.0.0.1".parse().expect("proxies")
+    })
+    .await;
     let slug = app.petition("invalidated").await;
     // 10,000 from a range a bot used, 2,000 from elsewhere.
     let statuses: Vec<u16> = stream::iter(0..12_000usize)
@@ -372,7 +376,7 @@ async fn invalidations_by_receipts_domain_and_country_touch_only_their_match() {
 async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
-        c.trusted_proxies = "127.0.0.1".into();
+        c.trusted_proxies = "127.0.0.1".parse().expect("proxies");
         c.signals_refresh_secs = 1;
     })
     .await;

@@ -56,7 +56,7 @@ async fn with_an_operator_listener_metrics_are_served_there_and_not_publicly() {
 async fn with_a_metrics_token_only_its_bearer_reads_the_metrics() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
-        c.metrics_token = Some("the scraper's own token".into());
+        c.metrics_token = Some("the scraper's own token".parse().expect("a long token"));
     })
     .await;
     let metrics = || app.http.get(app.url("/metrics"));

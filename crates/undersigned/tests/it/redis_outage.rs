@@ -3,6 +3,7 @@
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
+use crate::support::limits;
 use crate::support::{Namespace, TestApp, private_redis, receipt, rows, signer, stored};
 
 /// Signs all bodies concurrently; every one must be acknowledged.
@@ -28,7 +29,7 @@ async fn without_redis_counts_stay_exact() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |c| {
         c.redis_url = String::new();
-        c.ip_limit = "3/60s".into();
+        c.ip_limit = limits("3/60s");
     })
     .await;
     let ready: Value = app.get_json("/readyz").await;

@@ -218,7 +218,10 @@ async fn every_role_against_every_administrative_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_issued_scoped_listed_and_revoked_at_once_on_every_instance() {
     let ns = Namespace::new();
-    let a = TestApp::start(&ns, |c| c.trusted_proxies = "127.0.0.1".into()).await;
+    let a = TestApp::start(&ns, |c| {
+        c.trusted_proxies = "127.0.0.1".parse().expect("proxies")
+    })
+    .await;
     let b = TestApp::start(&ns, |_| {}).await;
     let slug = a.petition("scoped").await;
     let admin = a.admin_token().await;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use undersigned::Config;
+use undersigned_guard::Limit;
 use undersigned_store::{NewToken, Role, Store};
 use uuid::Uuid;
 
@@ -45,10 +46,10 @@ impl Namespace {
             database_url: self.database_url(),
             redis_url: REDIS.into(),
             redis_prefix: self.prefix.clone(),
-            identity_pepper: Some(PEPPER.into()),
-            ip_limit: "off".into(),
-            domain_limit: "off".into(),
-            shield_limit: "off".into(),
+            identity_pepper: Some(PEPPER.parse().expect("a long pepper")),
+            ip_limit: Vec::new(),
+            domain_limit: None,
+            shield_limit: None,
             max_connections_per_address: Config::default().max_connections,
             pool_size: 6,
             shutdown_grace_secs: 5,
@@ -539,4 +540,14 @@ pub async fn private_redis() -> (tokio::process::Child, String) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("private redis did not start");
+}
+
+/// Limits as a test writes them, like `2/60s,3/1h`.
+pub fn limits(written: &str) -> Vec<Limit> {
+    Limit::parse_list(written).expect("limits")
+}
+
+/// One limit as a test writes it, like `2/1h`.
+pub fn limit(written: &str) -> Option<Limit> {
+    Some(written.parse().expect("a limit"))
 }

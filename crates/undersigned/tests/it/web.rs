@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fake_hcaptcha::{FakeHcaptcha, SECRET, SITEKEY};
+use crate::support::limits;
 use crate::support::{Namespace, TestApp, problem, receipt, retry_after, rows, signer, stored};
 
 const SITE: &str = "https://campaign.example";
@@ -323,9 +324,9 @@ async fn hcaptcha_passes_fails_and_times_out_closed_or_open() {
     let ns = Namespace::new();
     let fake = FakeHcaptcha::start().await;
     let app = TestApp::start(&ns, |c| {
-        c.hcaptcha_secret = SECRET.into();
-        c.hcaptcha_sitekey = SITEKEY.into();
-        c.hcaptcha_verify_url = fake.url.clone();
+        c.hcaptcha_secret = Some(SECRET.parse().expect("a secret"));
+        c.hcaptcha_sitekey = Some(SITEKEY.parse().expect("a site key"));
+        c.hcaptcha_verify_url = fake.url.parse().expect("a URL");
         c.hcaptcha_timeout_ms = 300;
     })
     .await;
@@ -415,9 +416,9 @@ async fn an_unreachable_hcaptcha_fails_closed() {
     let url = format!("http://{}/siteverify", closed.local_addr().unwrap());
     drop(closed);
     let app = TestApp::start(&ns, |c| {
-        c.hcaptcha_secret = SECRET.into();
-        c.hcaptcha_sitekey = SITEKEY.into();
-        c.hcaptcha_verify_url = url;
+        c.hcaptcha_secret = Some(SECRET.parse().expect("a secret"));
+        c.hcaptcha_sitekey = Some(SITEKEY.parse().expect("a site key"));
+        c.hcaptcha_verify_url = url.parse().expect("a URL");
     })
     .await;
     let slug = app.petition("unreachable").await;
@@ -549,7 +550,7 @@ async fn a_form_from_a_site_not_listed_lands_on_the_error_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_form_lands_on_the_error_page_told_how_long_to_wait() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.ip_limit = "1/60s".into()).await;
+    let app = TestApp::start(&ns, |c| c.ip_limit = limits("1/60s")).await;
     let slug = app.petition("patience").await;
     patch(
         &app,

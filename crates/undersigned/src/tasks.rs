@@ -1,0 +1,74 @@
+//! The service's own periodic tasks, each started by one call with its name,
+//! its period and what its death means. The lower crates start theirs under
+//! the same [`Supervisor`] (the guard's Redis queues, the count refresh and
+//! announcer, the rule reload, the invalidation jobs), so [`crate::run`] stops
+//! them all at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+use undersigned_http::{LocalLimits, SignalMetrics};
+use undersigned_store::Store;
+use undersigned_supervisor::{Policy, Supervisor};
+
+use crate::Config;
+
+/// How often enrollment codes past their time are deleted.
+const CODE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often the in-process shield and tablet limits drop idle entries.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(10);
+
+pub(crate) fn start(
+    tasks: &Supervisor,
+    config: &Config,
+    store: &Store,
+    signals: SignalMetrics,
+    local: LocalLimits,
+) {
+    // Each refresh is one grouped read of the last hour's rows.
+    let signal_store = store.clone();
+    let signals = Arc::new(signals);
+    tasks.every(
+        "suspicion signals refresh",
+        Duration::from_secs(config.signals_refresh_secs.max(1)),
+        Policy::Restart,
+        move || {
+            let (store, signals) = (signal_store.clone(), signals.clone());
+            async move {
+                match store.all_signals(5).await {
+                    Ok(all) => signals.show(&all),
+                    Err(e) => warn!(error = %e, "reading suspicion signals failed"),
+                }
+            }
+        },
+    );
+
+    let sweep_store = store.clone();
+    tasks.every(
+        "enrollment code sweep",
+        CODE_SWEEP_EVERY,
+        Policy::Restart,
+        move || {
+            let store = sweep_store.clone();
+            async move {
+                match store.forget_expired_codes().await {
+                    Ok(0) => {}
+                    Ok(n) => info!(codes = n, "forgot expired enrollment codes"),
+                    Err(e) => warn!(error = %e, "forgetting expired enrollment codes failed"),
+                }
+            }
+        },
+    );
+
+    tasks.every(
+        "forgetting idle local limits",
+        FORGET_IDLE_EVERY,
+        Policy::Restart,
+        move || {
+            local.shield.forget_idle();
+            local.devices.forget_idle();
+            std::future::ready(())
+        },
+    );
+}
