@@ -40,9 +40,24 @@ pub enum StartError {
 
 /// The signature path without a server, for the command line (paper
 /// imports): the same checks and writers, no Redis. A running service learns
-/// the new counts at its next reload from Postgres, within seconds. Its
-/// background tasks (the rule reload, the count refresh) end with the command.
-pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), StartError> {
+/// the new counts at its next reload from Postgres, within seconds.
+pub struct OfflineIngest {
+    pub store: Store,
+    pub ingest: Arc<Ingest>,
+    /// Its background tasks: the rule reload, the count refresh.
+    tasks: Supervisor,
+}
+
+impl OfflineIngest {
+    /// Writes every queued signature, then stops the background tasks.
+    pub async fn close(self) {
+        self.ingest.drain().await;
+        self.tasks.shutdown().await;
+    }
+}
+
+/// Starts the signature path without a server; [`OfflineIngest::close`] ends it.
+pub async fn offline_ingest(config: &Config) -> Result<OfflineIngest, StartError> {
     let (store, pepper) = open_store(config).await?;
     let tasks = Supervisor::new();
     let guard = Arc::new(Guard::new(
@@ -62,7 +77,11 @@ pub async fn offline_ingest(config: &Config) -> Result<(Store, Arc<Ingest>), Sta
         &tasks,
     )
     .await?;
-    Ok((store, ingest))
+    Ok(OfflineIngest {
+        store,
+        ingest,
+        tasks,
+    })
 }
 
 /// Opens the database (creating and migrating it when needed) and resolves the pepper.

@@ -31,8 +31,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
     let serving = matches!(cli.command, Command::Serve);
+    init_logging(&config, serving);
     match cli::execute(cli.command, config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -49,8 +49,11 @@ async fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, so stdout carries only what a command prints for scripts.
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// The service logs at info; a command only its warnings and errors, so that
+/// what it prints is not buried (`RUST_LOG` sets either).
+fn init_logging(config: &Config, serving: bool) {
+    let level = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -35,7 +35,8 @@ fn line_count(n: usize) -> String {
 /// then the totals.
 pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliError> {
     let file = read_file(&options.file)?;
-    let (store, ingest) = offline_ingest(config).await?;
+    let offline = offline_ingest(config).await?;
+    let (store, ingest) = (offline.store.clone(), offline.ingest.clone());
     let petition = petition_named(&store, "--petition", &options.petition).await?;
     if petition.status != undersigned_domain::PetitionStatus::Open {
         return Err(CliError::Refused(format!(
@@ -61,7 +62,7 @@ pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliEr
         .import(&petition, lines, options.dry_run)
         .await
         .map_err(|e| refused(&options.file, format!("not imported: {e}")))?;
-    ingest.drain().await;
+    offline.close().await;
     drop(line);
     let [accepted, duplicate, refused] = report.tally();
     store

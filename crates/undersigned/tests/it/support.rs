@@ -68,6 +68,7 @@ impl Namespace {
             .args(args)
             .env("UNDERSIGNED_DATABASE_URL", self.database_url())
             .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
+            .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .output()
             .expect("cli runs")
