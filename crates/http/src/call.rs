@@ -12,6 +12,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{HeaderMap, Request, Response, Uri};
 use hyper::body::Incoming;
+use undersigned_guard::Scope;
 use undersigned_store::{Actor, Petition, Role, Token};
 
 use crate::config::HttpConfig;
@@ -108,6 +109,16 @@ impl<'a> Call<'a> {
     /// The caller's token, whatever its role: 401 without a valid one.
     pub async fn authenticate(&self) -> Result<Token, ApiError> {
         auth::authenticate(self.app, self.headers()).await
+    }
+
+    /// The flood shield, for the routes anyone may hammer (signing, a
+    /// tablet's enrollment): 429 for a client over its rate, before its body
+    /// is read or the database asked.
+    pub fn shield(&self) -> Result<(), ApiError> {
+        self.app
+            .shield
+            .check(self.client())
+            .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))
     }
 
     /// The body, once.

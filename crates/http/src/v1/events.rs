@@ -6,7 +6,6 @@ use chrono::Utc;
 use http::{Response, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{FieldError, Text};
-use undersigned_guard::Scope;
 use undersigned_store::{
     AuditEntry, Device, ENROLLMENT_CODE_LIFETIME, Event, EventInput, NewEvent, Role, Token,
 };
@@ -147,12 +146,9 @@ pub async fn devices(call: Call<'_>) -> Answer {
 /// An unknown, spent or expired code is 422 `code invalid`, all alike.
 pub async fn enroll(mut call: Call<'_>) -> Answer {
     let app = call.app;
-    // Anyone may try a code: the flood shield turns a guesser away before
-    // the body is read or the database asked.
+    // Anyone may try a code: the flood shield turns a guesser away.
+    call.shield()?;
     let client = call.client();
-    app.shield
-        .check(client)
-        .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
     let fields = call.fields(&["code", "label"]).await?;
     let mut errors = Vec::new();
     let code = fields.text("code", &mut errors);

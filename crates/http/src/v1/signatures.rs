@@ -9,7 +9,6 @@ use serde_json::json;
 use undersigned_domain::{
     CaptchaPolicy, Channel, Country, FieldError, Signature, SignatureInput, SignerRules, parse_time,
 };
-use undersigned_guard::Scope;
 use undersigned_ingest::{Receipt, SignError};
 use undersigned_store::{AuditEntry, Petition, SignatureFilter};
 use uuid::Uuid;
@@ -28,10 +27,7 @@ use crate::{App, auth, cors};
 pub async fn sign(mut call: Call<'_>) -> Answer {
     let app = call.app;
     let client = call.client();
-    // The flood shield turns a client away before its body is read.
-    app.shield
-        .check(client)
-        .map_err(|wait| ApiError::RateLimited(wait, Scope::Address))?;
+    call.shield()?;
     let petition = call.petition().await.map_err(ApiError::signing)?;
     let body = call.take_body()?;
     let parts = &call.parts;
