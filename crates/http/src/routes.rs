@@ -153,7 +153,8 @@ macro_rules! route {
 }
 
 /// The route table. Where two routes share a path, the first whose method
-/// fits answers; a path none has is 404, a method none has is 405.
+/// fits answers; a path none has is 404, a method none has is 405, counted
+/// under the label of the path's first route.
 pub(crate) static ROUTES: &[Route] = &[
     Route {
         listener: Listener::Both,
@@ -171,8 +172,10 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Post "/v1/petitions", "create_petition", admin v1::petitions::create),
     route!(Get "/v1/petitions/{slug}", "petition", open v1::petitions::show),
     route!(Patch "/v1/petitions/{slug}", "petition", organizer v1::petitions::update),
-    route!(Get "/v1/petitions/{slug}/signatures", "signatures", reader v1::signatures::list),
+    // Signing first: a wrong method here is counted under `sign`, as signing's
+    // are the requests that matter on this path.
     route!(Post "/v1/petitions/{slug}/signatures", "sign", open v1::signatures::sign),
+    route!(Get "/v1/petitions/{slug}/signatures", "signatures", reader v1::signatures::list),
     route!(Options "/v1/petitions/{slug}/signatures", "sign", open v1::signatures::preflight),
     route!(Post "/v1/petitions/{slug}/signatures:import", "imports", admin v1::imports::import),
     route!(Get "/v1/petitions/{slug}/count", "count", open v1::count::show),

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tracing::info;
 use undersigned_domain::{Channel, Pepper, Signature};
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
@@ -120,7 +119,9 @@ pub struct Ingest {
     store: Store,
     metrics: IngestMetrics,
     capacity: usize,
-    writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Closed (`recv` gives `None`) once every writer has ended: each writer
+    /// task, and each future it runs, holds a sender.
+    writers_ended: Mutex<mpsc::Receiver<()>>,
     tasks: Supervisor,
 }
 
@@ -149,27 +150,45 @@ impl Ingest {
         // Shards spread count rows over writers of all instances; two writers
         // that happen to share one only wait on each other, counts stay right.
         let first_shard: i16 = rand_shard();
-        let small_commits = Arc::default();
-        let writers = (0..config.writers.max(1))
-            .map(|i| {
-                let shard = (first_shard + i16::try_from(i).unwrap_or(0)) % writer::SHARDS;
-                tokio::spawn(
-                    writer::Writer {
-                        store: store.signature_writer(shard),
-                        queued: queued.clone(),
-                        stop: stopped.clone(),
-                        batch_max: config.batch_max.max(1),
-                        linger: config.batch_linger,
-                        guard: guard.clone(),
-                        counter: counter.clone(),
-                        announcer: announcer.clone(),
-                        metrics: metrics.clone(),
-                        small_commits: Arc::clone(&small_commits),
-                    }
-                    .run(),
-                )
-            })
-            .collect();
+        let small_commits: Arc<std::sync::Mutex<writer::Durations>> = Arc::default();
+        let (alive, writers_ended) = mpsc::channel::<()>(1);
+        for i in 0..config.writers.max(1) {
+            let shard = (first_shard + i16::try_from(i).unwrap_or(0)) % writer::SHARDS;
+            let (store, queued, stopped, guard, counter, announcer, metrics, small_commits) = (
+                store.clone(),
+                queued.clone(),
+                stopped.clone(),
+                guard.clone(),
+                counter.clone(),
+                announcer.clone(),
+                metrics.clone(),
+                small_commits.clone(),
+            );
+            let alive = alive.clone();
+            // A writer that dies (a panic: its batch's signers hear 503) is
+            // logged and replaced by a fresh one on a fresh connection; the
+            // others go on meanwhile. It ends for good once stopped and the
+            // queue is empty.
+            tasks.spawn("signature writer", Policy::Restart, move || {
+                let writer = writer::Writer {
+                    store: store.signature_writer(shard),
+                    queued: queued.clone(),
+                    stop: stopped.clone(),
+                    batch_max: config.batch_max.max(1),
+                    linger: config.batch_linger,
+                    guard: guard.clone(),
+                    counter: counter.clone(),
+                    announcer: announcer.clone(),
+                    metrics: metrics.clone(),
+                    small_commits: Arc::clone(&small_commits),
+                };
+                let alive = alive.clone();
+                async move {
+                    writer.run().await;
+                    drop(alive);
+                }
+            });
+        }
         let forget = guard.clone();
         tasks.every(
             "forgetting idle guard limits",
@@ -191,7 +210,7 @@ impl Ingest {
             store: store.clone(),
             metrics,
             capacity: config.queue_capacity.max(1),
-            writers: std::sync::Mutex::new(writers),
+            writers_ended: Mutex::new(writers_ended),
             tasks: tasks.clone(),
         }))
     }
@@ -446,11 +465,9 @@ impl Ingest {
     /// Refuses new signatures, writes every queued one to Postgres, then returns.
     pub async fn drain(&self) {
         self.stop.send_replace(true);
-        let writers = std::mem::take(&mut *self.writers.lock().unwrap_or_else(|e| e.into_inner()));
         let queued = self.depth();
-        for w in writers {
-            let _ = w.await;
-        }
+        // Nothing is ever sent: `recv` returns once every sender is dropped.
+        self.writers_ended.lock().await.recv().await;
         info!(queued, "signature queue drained");
     }
 }

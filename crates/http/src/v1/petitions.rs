@@ -158,7 +158,9 @@ fn targets_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<Ta
 pub fn new_petition_from(
     document: serde_json::Map<String, Value>,
 ) -> Result<NewPetition, ApiError> {
-    new_petition(&Fields::Json(document))
+    let fields = Fields::Json(document);
+    fields.only(&CREATABLE)?;
+    new_petition(&fields)
 }
 
 fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::json;
-use undersigned::{Config, offline_ingest};
+use undersigned::{Config, OfflineIngest, offline_ingest};
 use undersigned_ingest::{LineOutcome, read_paper_forms_reporting};
 
 use super::progress::ProgressLine;
@@ -36,8 +36,19 @@ fn line_count(n: usize) -> String {
 pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliError> {
     let file = read_file(&options.file)?;
     let offline = offline_ingest(config).await?;
-    let (store, ingest) = (offline.store.clone(), offline.ingest.clone());
-    let petition = petition_named(&store, "--petition", &options.petition).await?;
+    let imported = import_with(&options, &file, &offline).await;
+    // On every path: what was queued is written, the tasks stop.
+    offline.close().await;
+    imported
+}
+
+async fn import_with(
+    options: &ImportOptions,
+    file: &[u8],
+    offline: &OfflineIngest,
+) -> Result<(), CliError> {
+    let (store, ingest) = (&offline.store, &offline.ingest);
+    let petition = petition_named(store, "--petition", &options.petition).await?;
     if petition.status != undersigned_domain::PetitionStatus::Open {
         return Err(CliError::Refused(format!(
             "--petition {:?}: the petition is {}, not open",
@@ -47,7 +58,7 @@ pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliEr
     }
     let mut line = ProgressLine::new();
     let checked = |n| line.update(|_| format!("import: {} checked", line_count(n)));
-    let lines = read_paper_forms_reporting(&file, &petition, chrono::Utc::now(), checked)
+    let lines = read_paper_forms_reporting(file, &petition, chrono::Utc::now(), checked)
         .map_err(|e| refused(&options.file, e))?;
     line.show(&format!(
         "import: {} checked, {}",
@@ -62,7 +73,7 @@ pub async fn import(options: ImportOptions, config: &Config) -> Result<(), CliEr
         .import(&petition, lines, options.dry_run)
         .await
         .map_err(|e| refused(&options.file, format!("not imported: {e}")))?;
-    offline.close().await;
+    ingest.drain().await;
     drop(line);
     let [accepted, duplicate, refused] = report.tally();
     store
