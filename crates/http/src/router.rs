@@ -65,20 +65,26 @@ static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The path's variable segments when `template` matches it.
+/// Whether `template` matches the path's segments.
+fn fits(template: &[Segment], segments: &[&str]) -> bool {
+    template.len() == segments.len()
+        && template.iter().zip(segments).all(|(t, s)| match t {
+            Segment::Literal(l) => l == s,
+            Segment::Variable(_) => true,
+        })
+}
+
+/// The path's variable segments when `template` matches it: checked first,
+/// so the routes that do not fit cost no allocation.
 fn matches(template: &[Segment], segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
-    if template.len() != segments.len() {
+    if !fits(template, segments) {
         return None;
     }
-    let mut params = Vec::new();
-    for (t, s) in template.iter().zip(segments) {
-        match t {
-            Segment::Literal(l) if l == s => {}
-            Segment::Literal(_) => return None,
-            Segment::Variable(name) => params.push((*name, (*s).to_owned())),
-        }
-    }
-    Some(params)
+    let params = template.iter().zip(segments).filter_map(|(t, s)| match t {
+        Segment::Variable(name) => Some((*name, (*s).to_owned())),
+        Segment::Literal(_) => None,
+    });
+    Some(params.collect())
 }
 
 pub(crate) async fn handle(
@@ -110,16 +116,15 @@ async fn dispatch(
     req.extensions_mut().insert(ClientAddress(client));
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let templates = &*TEMPLATES;
     let mut first_on_path = None;
-    for (i, route) in ROUTES.iter().enumerate() {
-        if !surface.answers(route) {
+    for (i, (route, template)) in ROUTES.iter().zip(templates).enumerate() {
+        if !fits(template, &segments) || !surface.answers(route) {
             continue;
         }
-        let Some(params) = matches(&TEMPLATES[i], &segments) else {
-            continue;
-        };
         first_on_path.get_or_insert(i);
         if route.verb.answers(req.method()) {
+            let params = matches(template, &segments).unwrap_or_default();
             let call = Call::new(app, config, req, params);
             return (Some(i), run(route.handler, call).await);
         }
@@ -127,10 +132,11 @@ async fn dispatch(
     match first_on_path {
         None => (None, Err(ApiError::NotFound)),
         Some(i) => {
-            let on_path = ROUTES.iter().enumerate().filter(|(j, r)| {
-                surface.answers(r) && matches(&TEMPLATES[*j], &segments).is_some()
-            });
-            let allowed = allow(on_path.map(|(_, r)| r));
+            let on_path = ROUTES
+                .iter()
+                .zip(templates)
+                .filter(|(r, t)| surface.answers(r) && fits(t, &segments));
+            let allowed = allow(on_path.map(|(r, _)| r));
             (Some(i), Err(ApiError::MethodNotAllowed(allowed)))
         }
     }
