@@ -7,6 +7,7 @@
 //! caller's token, the petition), so no handler repeats the check.
 
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 use http::request::Parts;
@@ -33,7 +34,37 @@ pub(crate) struct Call<'a> {
     body: Option<Incoming>,
     /// The path's variable segments, by the names the route's template gives
     /// them (`{slug}`, `{id}`).
-    params: Vec<(&'static str, String)>,
+    params: Params,
+}
+
+/// Variable segments in one route's template, at most.
+pub(crate) const MAX_PARAMS: usize = 2;
+
+/// A path's variable segments: each template's name, and where the value is
+/// in the path.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Params {
+    found: [(&'static str, Range<usize>); MAX_PARAMS],
+    len: usize,
+}
+
+impl Params {
+    /// Notes one (the route table's tests keep templates within [`MAX_PARAMS`]).
+    pub fn push(&mut self, name: &'static str, at: Range<usize>) {
+        if let Some(slot) = self.found.get_mut(self.len) {
+            *slot = (name, at);
+            self.len += 1;
+        }
+    }
+
+    /// The value of `{name}` in `path` (empty when the template names none).
+    pub fn get<'p>(&self, path: &'p str, name: &str) -> &'p str {
+        self.found[..self.len]
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, at)| path.get(at.clone()))
+            .unwrap_or("")
+    }
 }
 
 /// The petition a route's `{slug}` names, and the caller's token, which may
@@ -57,7 +88,7 @@ impl<'a> Call<'a> {
         app: &'a App,
         config: &'a HttpConfig,
         req: Request<Incoming>,
-        params: Vec<(&'static str, String)>,
+        params: Params,
     ) -> Self {
         let (parts, body) = req.into_parts();
         Self {
@@ -72,10 +103,7 @@ impl<'a> Call<'a> {
     /// The path segment the route's template names `{name}` (empty when it
     /// names none, which the table's tests rule out).
     pub fn param(&self, name: &str) -> &str {
-        self.params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or("", |(_, value)| value.as_str())
+        self.params.get(self.parts.uri.path(), name)
     }
 
     /// `{slug}`: the petition's name in the path.

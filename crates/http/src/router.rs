@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use crate::App;
 use crate::auth::ClientAddress;
-use crate::call::{Answer, Call};
+use crate::call::{Answer, Call, Params};
 use crate::config::HttpConfig;
 use crate::problem::ApiError;
 use crate::reply::Body;
@@ -65,26 +65,79 @@ static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Whether `template` matches the path's segments.
-fn fits(template: &[Segment], segments: &[&str]) -> bool {
-    template.len() == segments.len()
-        && template.iter().zip(segments).all(|(t, s)| match t {
-            Segment::Literal(l) => l == s,
-            Segment::Variable(_) => true,
+/// The path's segments, each with where it starts in the path.
+fn segments(path: &str) -> Vec<(usize, &str)> {
+    let trimmed = path.trim_start_matches('/');
+    let mut at = path.len() - trimmed.len();
+    trimmed
+        .split('/')
+        .map(|segment| {
+            let start = at;
+            at += segment.len() + 1;
+            (start, segment)
         })
+        .collect()
 }
 
-/// The path's variable segments when `template` matches it: checked first,
-/// so the routes that do not fit cost no allocation.
-fn matches(template: &[Segment], segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
+/// Whether `template` matches the path's segments. Compared from the end,
+/// where routes sharing a prefix differ, so a route that does not fit costs
+/// a length comparison or two.
+fn fits(template: &[Segment], segments: &[(usize, &str)]) -> bool {
+    template.len() == segments.len()
+        && template
+            .iter()
+            .zip(segments)
+            .rev()
+            .all(|(t, (_, s))| match t {
+                Segment::Literal(l) => l == s,
+                Segment::Variable(_) => true,
+            })
+}
+
+/// The path's variable segments when `template` matches it, as places in the
+/// path: nothing is copied.
+fn matches(template: &[Segment], segments: &[(usize, &str)]) -> Option<Params> {
     if !fits(template, segments) {
         return None;
     }
-    let params = template.iter().zip(segments).filter_map(|(t, s)| match t {
-        Segment::Variable(name) => Some((*name, (*s).to_owned())),
-        Segment::Literal(_) => None,
-    });
-    Some(params.collect())
+    let mut params = Params::default();
+    for (t, (start, s)) in template.iter().zip(segments) {
+        if let Segment::Variable(name) = t {
+            params.push(name, *start..*start + s.len());
+        }
+    }
+    Some(params)
+}
+
+/// What the path asks for: a route (its index in [`ROUTES`] and the path's
+/// variable segments), a path whose routes take other methods (the first
+/// one's index and `Allow`), or nothing.
+enum Found {
+    Route(usize, Params),
+    OtherMethods(usize, String),
+    Nothing,
+}
+
+fn find(path: &str, method: &http::Method, surface: Surface) -> Found {
+    let segments = segments(path);
+    let on_path = || {
+        ROUTES
+            .iter()
+            .zip(TEMPLATES.iter())
+            .enumerate()
+            .filter(|(_, (r, t))| fits(t, &segments) && surface.answers(r))
+    };
+    let mut first = None;
+    for (i, (route, template)) in on_path() {
+        first.get_or_insert(i);
+        if route.verb.answers(method) {
+            return Found::Route(i, matches(template, &segments).unwrap_or_default());
+        }
+    }
+    match first {
+        None => Found::Nothing,
+        Some(i) => Found::OtherMethods(i, allow(on_path().map(|(_, (r, _))| r))),
+    }
 }
 
 pub(crate) async fn handle(
@@ -114,31 +167,13 @@ async fn dispatch(
 ) -> (Option<usize>, Answer) {
     let client = config.trusted_proxies.client(peer, req.headers());
     req.extensions_mut().insert(ClientAddress(client));
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let templates = &*TEMPLATES;
-    let mut first_on_path = None;
-    for (i, (route, template)) in ROUTES.iter().zip(templates).enumerate() {
-        if !fits(template, &segments) || !surface.answers(route) {
-            continue;
-        }
-        first_on_path.get_or_insert(i);
-        if route.verb.answers(req.method()) {
-            let params = matches(template, &segments).unwrap_or_default();
+    match find(req.uri().path(), req.method(), surface) {
+        Found::Route(i, params) => {
             let call = Call::new(app, config, req, params);
-            return (Some(i), run(route.handler, call).await);
+            (Some(i), run(ROUTES[i].handler, call).await)
         }
-    }
-    match first_on_path {
-        None => (None, Err(ApiError::NotFound)),
-        Some(i) => {
-            let on_path = ROUTES
-                .iter()
-                .zip(templates)
-                .filter(|(r, t)| surface.answers(r) && fits(t, &segments));
-            let allowed = allow(on_path.map(|(r, _)| r));
-            (Some(i), Err(ApiError::MethodNotAllowed(allowed)))
-        }
+        Found::OtherMethods(i, allowed) => (Some(i), Err(ApiError::MethodNotAllowed(allowed))),
+        Found::Nothing => (None, Err(ApiError::NotFound)),
     }
 }
 
@@ -166,11 +201,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::{Segment, TEMPLATES, matches};
+    use crate::call::MAX_PARAMS;
     use crate::routes::{ROUTES, Verb, allow};
 
-    fn split(path: &str) -> Vec<&str> {
-        path.trim_start_matches('/').split('/').collect()
-    }
+    use super::segments;
 
     #[test]
     fn every_route_is_reachable_and_declared_once() {
@@ -191,7 +225,8 @@ mod tests {
                     Segment::Variable(name) => format!("x-{name}"),
                 })
                 .collect();
-            let example: Vec<&str> = example.iter().map(String::as_str).collect();
+            let example = example.join("/");
+            let example = segments(&example);
             let first = ROUTES
                 .iter()
                 .enumerate()
@@ -210,20 +245,22 @@ mod tests {
             .iter()
             .position(|r| r.path == "/v1/petitions/{slug}/invalidations/{id}/undo")
             .unwrap();
-        let params = matches(
-            &TEMPLATES[i],
-            &split("/v1/petitions/declaration/invalidations/42/undo"),
-        )
-        .unwrap();
-        assert_eq!(
-            params,
-            vec![("slug", "declaration".to_owned()), ("id", "42".to_owned())]
-        );
+        let path = "//v1/petitions/declaration/invalidations/42/undo";
+        let params = matches(&TEMPLATES[i], &segments(path)).unwrap();
+        assert_eq!(params.get(path, "slug"), "declaration");
+        assert_eq!(params.get(path, "id"), "42");
+        assert_eq!(params.get(path, "file"), "");
         for template in TEMPLATES.iter() {
-            for segment in template {
-                if let Segment::Variable(name) = segment {
-                    assert!(["slug", "id", "file"].contains(name), "{{{name}}}");
-                }
+            let variables: Vec<_> = template
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::Variable(name) => Some(*name),
+                    Segment::Literal(_) => None,
+                })
+                .collect();
+            assert!(variables.len() <= MAX_PARAMS, "{variables:?}");
+            for name in variables {
+                assert!(["slug", "id", "file"].contains(&name), "{{{name}}}");
             }
         }
     }
