@@ -325,19 +325,31 @@ pub(crate) fn spawn_refresh(
     fanout: Option<Fanout>,
     tasks: &Supervisor,
 ) {
-    let listeners = tasks.clone();
+    // Subscribed once: a refresh started again after a death takes the same
+    // announcements, instead of leaving a listener behind.
+    let announcements = fanout
+        .as_ref()
+        .map(|f| Arc::new(tokio::sync::Mutex::new(f.subscribe(tasks))));
     tasks.spawn("count refresh", Policy::Restart, move || {
         refresh(
             counter.clone(),
             store.clone(),
             fanout.clone(),
-            listeners.clone(),
+            announcements.clone(),
         )
     });
 }
 
-async fn refresh(counter: Arc<Counter>, store: Store, fanout: Option<Fanout>, tasks: Supervisor) {
-    let mut announcements = fanout.as_ref().map(|f| f.subscribe(&tasks));
+async fn refresh(
+    counter: Arc<Counter>,
+    store: Store,
+    fanout: Option<Fanout>,
+    announcements: Option<Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Announcement>>>>,
+) {
+    let mut announcements = match &announcements {
+        Some(shared) => Some(shared.lock().await),
+        None => None,
+    };
     let mut next_reload = tokio::time::Instant::now();
     loop {
         let announcement = async {
