@@ -39,6 +39,7 @@ fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
                 signed_at: None,
                 event_id: None,
                 device_id: None,
+                confirmation: None,
             }
         })
         .collect()

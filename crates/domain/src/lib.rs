@@ -9,9 +9,11 @@ mod email;
 mod error;
 mod identity;
 mod locale;
+mod notices;
 mod petition;
 mod signature;
 mod text;
+mod token;
 mod web;
 mod wording;
 
@@ -20,13 +22,15 @@ pub use email::Email;
 pub use error::{FieldError, FieldErrors};
 pub use identity::{IdentityKey, Pepper};
 pub use locale::{Locale, accepted_locales, matching, negotiate};
+pub use notices::{BUILT_IN, Notices, Placeholders, fill, notices, right_to_left};
 pub use petition::{
     NewPetition, NewPetitionInput, NotSigning, PetitionStatus, Slug, Window, parse_goal,
     parse_status, parse_time,
 };
 pub use signature::{Channel, Signature, SignatureInput, SignerField, SignerKind, SignerRules};
 pub use text::{LongText, Text};
-pub use web::{CaptchaPolicy, Origin, PageUrl, WebSettings, WebSettingsInput};
+pub use token::SignerToken;
+pub use web::{CaptchaPolicy, Origin, PageUrl, Verification, WebSettings, WebSettingsInput};
 pub use wording::{
     Target, TargetInput, TranslationChanges, Wording, WordingInput, Wordings, parse_ask,
     parse_text, parse_title,

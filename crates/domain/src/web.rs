@@ -92,6 +92,33 @@ impl CaptchaPolicy {
     }
 }
 
+/// Whether a web signature counts at once or once its signer has followed
+/// the link emailed to them. Signatures collected in person (tablets, paper)
+/// count at once either way: they were witnessed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    Email,
+    None,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        match s.trim() {
+            "email" => Ok(Self::Email),
+            "none" => Ok(Self::None),
+            _ => Err("invalid"),
+        }
+    }
+}
+
 /// A petition's web settings as they arrive; `None` leaves a setting as it is,
 /// and an empty text clears an address.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,6 +129,8 @@ pub struct WebSettingsInput {
     pub error_url: Option<String>,
     pub captcha: Option<String>,
     pub captcha_fail_open: Option<bool>,
+    pub verification: Option<String>,
+    pub confirmed_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,6 +145,10 @@ pub struct WebSettings {
     /// Accept signatures without a verdict while hCaptcha is unreachable
     /// (`false`, the default, refuses them with 503 until it answers again).
     pub captcha_fail_open: bool,
+    /// Email confirmation for web signatures: the default for new petitions.
+    pub verification: Verification,
+    /// Where a signer lands after confirming, instead of the service's page.
+    pub confirmed_url: Option<PageUrl>,
 }
 
 impl Default for WebSettings {
@@ -126,6 +159,8 @@ impl Default for WebSettings {
             error_url: None,
             captcha: CaptchaPolicy::Required,
             captcha_fail_open: false,
+            verification: Verification::Email,
+            confirmed_url: None,
         }
     }
 }
@@ -181,6 +216,17 @@ impl WebSettings {
         if let Some(fail_open) = input.captcha_fail_open {
             next.captcha_fail_open = fail_open;
         }
+        if let Some(verification) = input.verification
+            && let Some(v) = errors.check("verification", Verification::parse(&verification))
+        {
+            next.verification = v;
+        }
+        page(
+            &mut errors,
+            "confirmed_url",
+            input.confirmed_url,
+            &mut next.confirmed_url,
+        );
         if errors.0.is_empty() {
             Ok(next)
         } else {
@@ -267,6 +313,38 @@ mod tests {
                 FieldError::new("allowed_origins", "invalid"),
                 FieldError::new("error_url", "invalid"),
                 FieldError::new("captcha", "invalid"),
+            ]
+        );
+    }
+
+    #[test]
+    fn new_petitions_confirm_by_email_unless_told_otherwise() {
+        let start = WebSettings::default();
+        assert_eq!(start.verification, Verification::Email);
+        let none = start
+            .apply(WebSettingsInput {
+                verification: Some("none".into()),
+                confirmed_url: Some("https://a.example/welcome".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(none.verification, Verification::None);
+        assert_eq!(
+            none.confirmed_url.as_ref().map(PageUrl::as_str),
+            Some("https://a.example/welcome")
+        );
+        let errors = none
+            .apply(WebSettingsInput {
+                verification: Some("sms".into()),
+                confirmed_url: Some("ftp://a.example".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                FieldError::new("verification", "invalid"),
+                FieldError::new("confirmed_url", "invalid"),
             ]
         );
     }

@@ -5,7 +5,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::call::{Answer, Call};
 use crate::problem::ApiError;
-use crate::reply::full;
+use crate::reply::{full, page_headers};
 
 const INDEX: &str = include_str!("../kiosk/index.html");
 const SCRIPT: &str = include_str!("../kiosk/kiosk.js");
@@ -25,21 +25,8 @@ pub async fn serve(call: Call<'_>) -> Answer {
         _ => return Err(ApiError::NotFound),
     };
     let mut response = full(StatusCode::OK, content_type, body);
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(POLICY),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     // A new release reaches the tablets at their next load.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    page_headers(&mut response, POLICY, "no-cache");
     Ok(response)
 }
 

@@ -15,6 +15,7 @@ mod memory;
 mod metrics;
 mod openapi;
 mod ops;
+mod pages;
 mod problem;
 mod query;
 mod reply;

@@ -28,6 +28,8 @@ pub enum ApiError {
     Conflict(Vec<FieldError>),
     /// The event ended more than a day ago: a tablet enrolled now could do nothing.
     EventOver,
+    /// A link (to confirm a signature) whose time ran out.
+    LinkExpired,
     TooLarge,
     UnsupportedMediaType,
     Invalid(Vec<FieldError>),
@@ -82,6 +84,7 @@ impl ApiError {
             // 409, not 410: the event is still there (its tablets can be
             // listed); only its state refuses new ones.
             Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver => StatusCode::CONFLICT,
+            Self::LinkExpired => StatusCode::GONE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -166,6 +169,11 @@ impl ApiError {
                 "/problems/event-over",
                 "Event over",
                 "This event ended more than a day ago; a tablet enrolled for it now could not sign.",
+            ),
+            Self::LinkExpired => (
+                "/problems/link-expired",
+                "Link expired",
+                "This link has expired: the signature it was for was never counted, and is erased.",
             ),
             Self::TooLarge => (
                 "/problems/body-too-large",

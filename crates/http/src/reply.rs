@@ -41,6 +41,26 @@ pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     }
 }
 
+/// The headers of a page the service serves itself: what it may load
+/// (`policy`), no type sniffing, no `Referer` to other sites (a page's
+/// address may hold a token), and how it is cached.
+pub fn page_headers(response: &mut Response<Body>, policy: &'static str, cache: &'static str) {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(policy),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+}
+
 /// 204 No Content: a removal done.
 pub fn no_content() -> Response<Body> {
     full(StatusCode::NO_CONTENT, "text/plain; charset=utf-8", "")

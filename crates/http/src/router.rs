@@ -260,7 +260,10 @@ mod tests {
                 .collect();
             assert!(variables.len() <= MAX_PARAMS, "{variables:?}");
             for name in variables {
-                assert!(["slug", "id", "file"].contains(&name), "{{{name}}}");
+                assert!(
+                    ["slug", "id", "file", "token"].contains(&name),
+                    "{{{name}}}"
+                );
             }
         }
     }

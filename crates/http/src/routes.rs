@@ -11,7 +11,7 @@ use http::Method;
 use undersigned_store::Token;
 
 use crate::call::{Answer, Call, Managed, Reading};
-use crate::{kiosk, openapi, ops, v1};
+use crate::{kiosk, openapi, ops, pages, v1};
 
 /// A handler's answer to come. Boxed so that handlers of every shape fit one table.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
@@ -202,6 +202,9 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Post "/v1/devices", "devices", open v1::events::enroll),
     route!(Delete "/v1/devices/{id}", "devices", open v1::events::revoke),
     route!(Get "/v1/audit", "audit", admin v1::audit::list),
+    // A signer's link: GET shows it and changes nothing, POST confirms.
+    route!(Get "/confirm/{token}", "confirm", open pages::confirm::show),
+    route!(Post "/confirm/{token}", "confirm", open pages::confirm::confirm),
     Route {
         documented: false,
         ..route!(Get "/kiosk", "kiosk", open kiosk::to_page)

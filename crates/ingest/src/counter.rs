@@ -25,6 +25,8 @@ pub struct CountView {
     pub by_country: BTreeMap<Country, i64>,
     /// Each event's own tally (signatures its tablets collected).
     pub by_event: BTreeMap<Uuid, i64>,
+    /// Signatures awaiting their signers' confirmation, in none of the above.
+    pub pending: i64,
     pub updated_at: DateTime<Utc>,
     /// A hash of the counts, equal on every instance for equal counts.
     pub fingerprint: u64,
@@ -32,14 +34,22 @@ pub struct CountView {
 
 type Cell = (Country, SignerKind, i16);
 
-/// A cell's three totals: added, removed by invalidations, restored by undoing them.
-type Totals = [i64; 3];
+/// A count cell's totals: counted, removed (invalidations, withdrawals),
+/// restored (undoing an invalidation), stored pending, settled (no longer pending).
+type Totals = [i64; 5];
+
+/// An event tally's totals: counted, removed, restored.
+type EventTotals = [i64; 3];
+
+fn totals(c: &CountCell) -> Totals {
+    [c.count, c.removed, c.restored, c.pending, c.settled]
+}
 
 /// One petition's shards: its counts, and its events' tallies.
 #[derive(Default)]
 struct Held {
     cells: HashMap<Cell, Totals>,
-    events: HashMap<(Uuid, i16), Totals>,
+    events: HashMap<(Uuid, i16), EventTotals>,
 }
 
 #[derive(Default)]
@@ -49,7 +59,7 @@ pub struct Counter {
 }
 
 /// Raises the held totals to the ones seen; whether anything changed.
-fn raise(held: &mut Totals, seen: Totals) -> bool {
+fn raise<const N: usize>(held: &mut [i64; N], seen: [i64; N]) -> bool {
     let higher = seen.iter().zip(held.iter()).any(|(s, h)| s > h);
     for (h, s) in held.iter_mut().zip(seen) {
         *h = (*h).max(s);
@@ -80,11 +90,8 @@ impl Counter {
             let totals = held
                 .cells
                 .entry((c.country, c.kind, c.shard))
-                .or_insert([0; 3]);
-            touch(
-                c.petition_id,
-                raise(totals, [c.count, c.removed, c.restored]),
-            );
+                .or_insert([0; 5]);
+            touch(c.petition_id, raise(totals, self::totals(c)));
         }
         for e in events {
             let held = all.entry(e.petition_id).or_default();
@@ -128,7 +135,10 @@ impl CountView {
     fn from_cells(held: &Held) -> Self {
         let (mut people, mut organizations) = (0, 0);
         let mut by_country = BTreeMap::new();
-        for (&(country, kind, _shard), &[added, removed, restored]) in &held.cells {
+        let mut pending = 0;
+        for (&(country, kind, _shard), &[added, removed, restored, stored, settled]) in &held.cells
+        {
+            pending += stored - settled;
             let n = added - removed + restored;
             match kind {
                 SignerKind::Person => people += n,
@@ -136,18 +146,22 @@ impl CountView {
             }
             *by_country.entry(country).or_insert(0) += n;
         }
+        // A country whose signatures are all pending (or all invalidated)
+        // has none to show.
+        by_country.retain(|_, n| *n != 0);
         let mut by_event = BTreeMap::new();
         for (&(event, _shard), &[added, removed, restored]) in &held.events {
             *by_event.entry(event).or_insert(0) += added - removed + restored;
         }
         let mut hasher = DefaultHasher::new();
-        (people, organizations, &by_country, &by_event).hash(&mut hasher);
+        (people, organizations, &by_country, &by_event, pending).hash(&mut hasher);
         Self {
             total: people + organizations,
             people,
             organizations,
             by_country,
             by_event,
+            pending,
             updated_at: Utc::now(),
             fingerprint: hasher.finish(),
         }
@@ -155,7 +169,8 @@ impl CountView {
 }
 
 /// Announcements are lines of `petition country kind shard count removed
-/// restored`, and for events' tallies `e event petition shard count removed
+/// restored pending settled` (instances that predate the last two ignore
+/// them), and for events' tallies `e event petition shard count removed
 /// restored` (which instances that predate them skip).
 pub(crate) fn encode(cells: &[CountCell], events: &[EventCell]) -> String {
     use std::fmt::Write;
@@ -163,14 +178,16 @@ pub(crate) fn encode(cells: &[CountCell], events: &[EventCell]) -> String {
     for c in cells {
         let _ = writeln!(
             out,
-            "{} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             c.petition_id,
             c.country,
             c.kind.as_str(),
             c.shard,
             c.count,
             c.removed,
-            c.restored
+            c.restored,
+            c.pending,
+            c.settled
         );
     }
     for e in events {
@@ -213,6 +230,8 @@ pub(crate) fn decode(payload: &[u8]) -> (Vec<CountCell>, Vec<EventCell>) {
                 count: f.next()?.parse().ok()?,
                 removed: f.next().map_or(Some(0), |n| n.parse().ok())?,
                 restored: f.next().map_or(Some(0), |n| n.parse().ok())?,
+                pending: f.next().map_or(Some(0), |n| n.parse().ok())?,
+                settled: f.next().map_or(Some(0), |n| n.parse().ok())?,
             })
         })
         .collect();
@@ -231,7 +250,7 @@ pub(crate) struct Announcer {
 #[derive(Default)]
 struct Pending {
     cells: HashMap<(i64, Cell), Totals>,
-    events: HashMap<(i64, Uuid, i16), Totals>,
+    events: HashMap<(i64, Uuid, i16), EventTotals>,
 }
 
 impl Announcer {
@@ -267,8 +286,8 @@ impl Announcer {
             let held = pending
                 .cells
                 .entry((c.petition_id, (c.country, c.kind, c.shard)))
-                .or_insert([0; 3]);
-            raise(held, [c.count, c.removed, c.restored]);
+                .or_insert([0; 5]);
+            raise(held, totals(c));
         }
         for e in events {
             let held = pending
@@ -301,7 +320,10 @@ impl Announcer {
             .cells
             .drain()
             .map(
-                |((petition_id, (country, kind, shard)), [count, removed, restored])| CountCell {
+                |(
+                    (petition_id, (country, kind, shard)),
+                    [count, removed, restored, pending, settled],
+                )| CountCell {
                     petition_id,
                     country,
                     kind,
@@ -309,6 +331,8 @@ impl Announcer {
                     count,
                     removed,
                     restored,
+                    pending,
+                    settled,
                 },
             )
             .collect();
@@ -392,7 +416,35 @@ mod tests {
             count,
             removed: 0,
             restored: 0,
+            pending: 0,
+            settled: 0,
         }
+    }
+
+    #[test]
+    fn pending_signatures_are_apart_from_the_count_until_confirmed() {
+        let counter = Counter::default();
+        let writer = |count, pending| CountCell {
+            pending,
+            ..cell("FR", SignerKind::Person, 3, count)
+        };
+        counter.merge(&[writer(2, 5)]);
+        let view = counter.view(7);
+        assert_eq!((view.total, view.pending, view.by_country.len()), (2, 5, 1));
+        // Two confirmations on their own shard: counted, no longer pending.
+        let confirmed = |n| CountCell {
+            settled: n,
+            ..cell("FR", SignerKind::Person, -2, n)
+        };
+        counter.merge(&[confirmed(2)]);
+        counter.merge(&[confirmed(1)]);
+        let view = counter.view(7);
+        assert_eq!((view.total, view.pending, view.people), (4, 3, 4));
+        let wire = decode(encode(&[writer(2, 5), confirmed(2)], &[]).as_bytes());
+        assert_eq!(wire.0, vec![writer(2, 5), confirmed(2)]);
+        // A line from an instance that predates pending counts reads as none.
+        let old = decode(b"7 FR person 3 2 0 0\n");
+        assert_eq!(old.0, vec![writer(2, 0)]);
     }
 
     #[test]

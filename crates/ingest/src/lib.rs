@@ -18,9 +18,12 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tracing::info;
-use undersigned_domain::{Channel, Pepper, Signature};
+use undersigned_domain::{Channel, Pepper, Signature, SignerToken, Verification};
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
-use undersigned_store::{Petition, RowOutcome, SignatureRow, Store, StoreError};
+use undersigned_mail::{ConfirmationLetter, Letterhead};
+use undersigned_store::{
+    Confirmation, Confirmed, PendingState, Petition, RowOutcome, SignatureRow, Store, StoreError,
+};
 use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
 
@@ -33,8 +36,8 @@ pub use paper::{
     read_paper_forms, read_paper_forms_reporting,
 };
 
-/// Sizes of the queue and the writers.
-#[derive(Debug, Clone, Copy)]
+/// Sizes of the queue and the writers, and how signatures are confirmed.
+#[derive(Debug, Clone)]
 pub struct IngestConfig {
     /// Writers, each with its own Postgres connection: one fills while another commits.
     pub writers: usize,
@@ -45,6 +48,7 @@ pub struct IngestConfig {
     pub batch_linger: Duration,
     /// Signatures waiting for a writer; past this, signers get 503 and retry.
     pub queue_capacity: usize,
+    pub confirming: Confirming,
 }
 
 #[derive(Debug, Error)]
@@ -61,8 +65,23 @@ pub enum SignError {
     /// A block rule refuses it.
     #[error("refused by block rule {0}")]
     Blocked(i64),
+    /// Its address is valid but no mail relay would take it, so it could
+    /// never be confirmed.
+    #[error("the address cannot receive mail")]
+    Undeliverable,
     #[error("storage failed: {0}")]
     Storage(String),
+}
+
+/// How web signatures on a petition that confirms by email become pending:
+/// the message that asks for confirmation, and how long it may wait.
+#[derive(Debug, Clone)]
+pub struct Confirming {
+    pub letterhead: Letterhead,
+    pub ttl: Duration,
+    /// Notified when a batch has queued messages: this process's mailers
+    /// send them at once instead of at their next look.
+    pub mail_queued: Arc<tokio::sync::Notify>,
 }
 
 /// A signer's answer: the same shape whether the signature is new or a duplicate.
@@ -123,6 +142,7 @@ pub struct Ingest {
     /// task, and each future it runs, holds a sender.
     writers_ended: Mutex<mpsc::Receiver<()>>,
     tasks: Supervisor,
+    confirming: Confirming,
 }
 
 impl Ingest {
@@ -138,13 +158,20 @@ impl Ingest {
         metrics: IngestMetrics,
         tasks: &Supervisor,
     ) -> Result<Arc<Self>, StoreError> {
+        let IngestConfig {
+            writers,
+            batch_max,
+            batch_linger,
+            queue_capacity,
+            confirming,
+        } = config;
         let blocks = BlockList::start(store.clone(), tasks).await?;
         let counter = Arc::new(Counter::default());
         counter.merge_all(&store.count_cells().await?, &store.event_cells().await?);
         counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone(), tasks);
         let announcer = fanout.map(|fanout| counter::Announcer::start(fanout, tasks));
 
-        let (queue, queued) = mpsc::channel(config.queue_capacity.max(1));
+        let (queue, queued) = mpsc::channel(queue_capacity.max(1));
         let queued = Arc::new(Mutex::new(queued));
         let (stop, stopped) = watch::channel(false);
         // Shards spread count rows over writers of all instances; two writers
@@ -152,7 +179,8 @@ impl Ingest {
         let first_shard: i16 = rand_shard();
         let small_commits: Arc<std::sync::Mutex<writer::Durations>> = Arc::default();
         let (alive, writers_ended) = mpsc::channel::<()>(1);
-        for i in 0..config.writers.max(1) {
+        let mail_queued = confirming.mail_queued.clone();
+        for i in 0..writers.max(1) {
             let shard = (first_shard + i16::try_from(i).unwrap_or(0)) % writer::SHARDS;
             let (store, queued, stopped, guard, counter, announcer, metrics, small_commits) = (
                 store.clone(),
@@ -164,7 +192,7 @@ impl Ingest {
                 metrics.clone(),
                 small_commits.clone(),
             );
-            let alive = alive.clone();
+            let (alive, mail_queued) = (alive.clone(), mail_queued.clone());
             // A writer that dies (a panic: its batch's signers hear 503) is
             // logged and replaced by a fresh one on a fresh connection; the
             // others go on meanwhile. It ends for good once stopped and the
@@ -174,13 +202,14 @@ impl Ingest {
                     store: store.signature_writer(shard),
                     queued: queued.clone(),
                     stop: stopped.clone(),
-                    batch_max: config.batch_max.max(1),
-                    linger: config.batch_linger,
+                    batch_max: batch_max.max(1),
+                    linger: batch_linger,
                     guard: guard.clone(),
                     counter: counter.clone(),
                     announcer: announcer.clone(),
                     metrics: metrics.clone(),
                     small_commits: Arc::clone(&small_commits),
+                    mail_queued: mail_queued.clone(),
                 };
                 let alive = alive.clone();
                 async move {
@@ -209,9 +238,10 @@ impl Ingest {
             announcer,
             store: store.clone(),
             metrics,
-            capacity: config.queue_capacity.max(1),
+            capacity: queue_capacity.max(1),
             writers_ended: Mutex::new(writers_ended),
             tasks: tasks.clone(),
+            confirming,
         }))
     }
 
@@ -244,9 +274,16 @@ impl Ingest {
             email_domain: signature.email.as_ref().map_or("", |e| e.domain()),
             exempt: screening == Screening::Allowed,
         };
+        let confirmation =
+            if channel == Channel::Web && petition.web.verification == Verification::Email {
+                self.confirmation(petition, receipt.id, &signature)?
+            } else {
+                None
+            };
         let row = match self.guard.check(subject).await {
             Verdict::Pass => Some(SignatureRow {
                 shadowed_by,
+                confirmation,
                 ..row(
                     petition.id,
                     receipt.id,
@@ -388,6 +425,75 @@ impl Ingest {
             .collect()
     }
 
+    /// What makes a web signature pending: a fresh token, its hash, and the
+    /// message carrying it, in the signer's locale when the petition speaks
+    /// it (else the petition's default).
+    fn confirmation(
+        &self,
+        petition: &Petition,
+        receipt: Uuid,
+        signature: &Signature,
+    ) -> Result<Option<Confirmation>, SignError> {
+        let Some(email) = &signature.email else {
+            return Ok(None);
+        };
+        let (locale, wording) = signature
+            .locale
+            .as_ref()
+            .and_then(|l| petition.wordings.find(l))
+            .unwrap_or((&petition.wordings.locale, &petition.wordings.default));
+        let token = SignerToken::from_random(rand::random());
+        let mail = self
+            .confirming
+            .letterhead
+            .confirmation(&ConfirmationLetter {
+                to: email.as_given(),
+                locale,
+                title: &wording.title,
+                slug: &petition.slug,
+                receipt,
+                token: &token.encoded(),
+            })
+            .map_err(|_| SignError::Undeliverable)?;
+        let ttl = chrono::Duration::from_std(self.confirming.ttl).unwrap_or(chrono::Duration::MAX);
+        Ok(Some(Confirmation {
+            token_hash: token.hash(),
+            pending_until: chrono::Utc::now() + ttl,
+            mail,
+        }))
+    }
+
+    /// Follows a confirmation link: counts the pending signature its token
+    /// (as written in the link) names, once, and shows the new count at
+    /// once. `None` for a token nobody was sent, or text that is no token.
+    pub async fn confirm(&self, token: &str) -> Result<Option<Confirmed>, StoreError> {
+        let confirmed = match SignerToken::parse(token) {
+            Some(token) => self.store.confirm(&token.hash()).await?,
+            None => None,
+        };
+        let outcome = match &confirmed {
+            None => "unknown",
+            Some(c) if c.now => "confirmed",
+            Some(c) => match c.signature.state {
+                PendingState::Expired => "expired",
+                PendingState::Confirmed | PendingState::Pending => "again",
+            },
+        };
+        self.metrics
+            .confirmations
+            .with_label_values(&[outcome])
+            .inc();
+        if let Some(c) = &confirmed
+            && !c.cells.is_empty()
+        {
+            self.counter.merge(&c.cells);
+            if let Some(announcer) = &self.announcer {
+                announcer.announce(&c.cells, &[]);
+            }
+        }
+        Ok(confirmed)
+    }
+
     fn screen(
         &self,
         petition: &Petition,
@@ -501,6 +607,7 @@ fn row(
         signed_at: None,
         event_id: None,
         device_id: None,
+        confirmation: None,
     }
 }
 

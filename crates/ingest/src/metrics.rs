@@ -11,6 +11,8 @@ pub struct IngestMetrics {
     pub batch_rows: Histogram,
     pub batch_commit_seconds: Histogram,
     pub queue_depth: IntGauge,
+    /// Confirmation links followed, by what they found.
+    pub confirmations: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -41,7 +43,15 @@ impl IngestMetrics {
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(batch_rows.clone()))?;
         registry.register(Box::new(batch_commit_seconds.clone()))?;
+        let confirmations = IntCounterVec::new(
+            Opts::new(
+                "undersigned_confirmations_total",
+                "Confirmation links followed: confirmed, again (confirmed before), expired, unknown",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(confirmations.clone()))?;
         Ok(Self {
             accepted: signatures.with_label_values(&["accepted"]),
             duplicate: signatures.with_label_values(&["duplicate"]),
@@ -50,6 +60,7 @@ impl IngestMetrics {
             batch_rows,
             batch_commit_seconds,
             queue_depth,
+            confirmations,
         })
     }
 }

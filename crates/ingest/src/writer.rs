@@ -45,6 +45,8 @@ pub(crate) struct Writer {
     /// Shared by the writers: with answers awaited one by one, one writer
     /// may take every new signer and the other every rider.
     pub(crate) small_commits: Arc<std::sync::Mutex<Durations>>,
+    /// Wakes this process's mailers when a batch queued messages.
+    pub(crate) mail_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Writer {
@@ -89,6 +91,10 @@ impl Writer {
                 let written = self.store.write(&rows).await;
                 if written.is_ok() && rows.len() < LINGER_BELOW {
                     self.small_commits().record(started.elapsed());
+                }
+                if written.is_ok() && rows.iter().any(|r| r.confirmation.is_some()) {
+                    // One permit, kept if no mailer waits right now: none is lost.
+                    self.mail_queued.notify_one();
                 }
                 written
             };

@@ -6,8 +6,10 @@ use undersigned_domain::{Country, SignerKind};
 use crate::{Store, StoreError};
 
 /// One shard of one (petition, country, signer kind) tally, as totals that only
-/// grow: signatures added, then removed by invalidations and restored by their
-/// undoing. Its net count is `count - removed + restored`.
+/// grow: signatures counted, then removed by invalidations (and withdrawals)
+/// and restored by undoing them; signatures stored pending, and pending ones
+/// settled (confirmed, expired, withdrawn). Its net count is `count - removed
+/// + restored`, its pending net `pending - settled`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountCell {
     pub petition_id: i64,
@@ -17,6 +19,8 @@ pub struct CountCell {
     pub count: i64,
     pub removed: i64,
     pub restored: i64,
+    pub pending: i64,
+    pub settled: i64,
 }
 
 /// The shard that invalidations adjust, apart from the writers' shards.
@@ -25,6 +29,10 @@ pub const ADJUSTMENT_SHARD: i16 = -1;
 impl CountCell {
     pub fn net(&self) -> i64 {
         self.count - self.removed + self.restored
+    }
+
+    pub fn net_pending(&self) -> i64 {
+        self.pending - self.settled
     }
 }
 
@@ -44,6 +52,8 @@ impl TryFrom<Row> for CountCell {
             count: row.try_get("count")?,
             removed: row.try_get("removed")?,
             restored: row.try_get("restored")?,
+            pending: row.try_get("pending")?,
+            settled: row.try_get("settled")?,
         })
     }
 }
@@ -80,7 +90,8 @@ impl Store {
         let client = self.pool.get().await?;
         client
             .query(
-                "SELECT petition_id, country, signer_kind, shard, count, removed, restored
+                "SELECT petition_id, country, signer_kind, shard, count, removed, restored,
+                        pending, settled
                  FROM signature_counts",
                 &[],
             )

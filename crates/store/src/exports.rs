@@ -41,7 +41,9 @@ impl ExportStatus {
 
     fn condition(self) -> &'static str {
         match self {
-            Self::Counted => "invalidated_by IS NULL AND shadowed_by IS NULL",
+            Self::Counted => {
+                "invalidated_by IS NULL AND shadowed_by IS NULL AND pending_until IS NULL"
+            }
             Self::Invalidated => "invalidated_by IS NOT NULL",
             Self::Shadowed => "shadowed_by IS NOT NULL",
             Self::All => "true",

@@ -143,6 +143,7 @@ const INVALIDATE_CHUNK: &str = "
     WITH chosen AS (
         SELECT id FROM signatures
         WHERE petition_id = $1 AND invalidated_by IS NULL AND shadowed_by IS NULL
+          AND pending_until IS NULL
           AND ($10::uuid IS NULL OR id > $10)
           AND ($2::text IS NULL OR client_address <<= $2::text::inet)
           AND ($3::text IS NULL OR lower(split_part(email, '@', 2)) LIKE $3)
@@ -172,7 +173,8 @@ fn adjust_counts(column: &str) -> String {
          FROM unnest($2::text[], $3::text[], $4::int8[]) AS t(c, k, n) ORDER BY c, k
          ON CONFLICT (petition_id, country, signer_kind, shard)
              DO UPDATE SET {column} = signature_counts.{column} + EXCLUDED.{column}
-         RETURNING petition_id, country, signer_kind, shard, count, removed, restored"
+         RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
+             settled"
     )
 }
 

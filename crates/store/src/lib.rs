@@ -4,12 +4,14 @@
 
 mod audit;
 mod blocks;
+mod confirmations;
 mod counts;
 mod database;
 mod error;
 mod events;
 mod exports;
 mod invalidations;
+mod outbox;
 mod petitions;
 mod settings;
 mod signals;
@@ -24,6 +26,7 @@ use tokio_postgres::NoTls;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord};
 pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
+pub use confirmations::{Confirmed, PendingSignature, PendingState};
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
 pub use error::StoreError;
@@ -32,10 +35,12 @@ pub use events::{
 };
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
+pub use outbox::{OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{
-    BatchOutcome, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow, SignatureWriter,
+    BatchOutcome, Confirmation, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow,
+    SignatureWriter,
 };
 pub use tokens::{NewToken, Role, Token, TokenRecord};
 

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 use undersigned_domain::{
     CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, SignerField, SignerRules, Target,
-    WebSettings, Window, Wording, Wordings,
+    Verification, WebSettings, Window, Wording, Wordings,
 };
 
 use crate::audit::AuditEntry;
@@ -58,7 +58,7 @@ impl From<&Petition> for PetitionUpdate {
 const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, status, created_at, \
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
                        opens_at, closes_at, targets, required_fields, organizations_may_sign, \
-                       email_optional_offline";
+                       email_optional_offline, verification, confirmed_url";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -114,19 +114,24 @@ impl TryFrom<Row> for Petition {
                 captcha: CaptchaPolicy::parse(row.try_get("captcha")?)
                     .map_err(|_| corrupt("an unknown captcha policy"))?,
                 captcha_fail_open: row.try_get("captcha_fail_open")?,
+                verification: Verification::parse(row.try_get("verification")?)
+                    .map_err(|_| corrupt("an unknown verification"))?,
+                confirmed_url: page("confirmed_url")?,
             },
             created_at: row.try_get("created_at")?,
         })
     }
 }
 
-/// The web settings as the five columns they are stored in, in `ASSIGNED` order.
+/// The web settings as the columns they are stored in, in `ASSIGNED` order.
 struct WebColumns<'a> {
     origins: Vec<&'a str>,
     thank_you_url: Option<&'a str>,
     error_url: Option<&'a str>,
     captcha: &'static str,
     fail_open: bool,
+    verification: &'static str,
+    confirmed_url: Option<&'a str>,
 }
 
 impl<'a> WebColumns<'a> {
@@ -137,16 +142,20 @@ impl<'a> WebColumns<'a> {
             error_url: web.error_url.as_ref().map(PageUrl::as_str),
             captcha: web.captcha.as_str(),
             fail_open: web.captcha_fail_open,
+            verification: web.verification.as_str(),
+            confirmed_url: web.confirmed_url.as_ref().map(PageUrl::as_str),
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
         [
             &self.origins,
             &self.thank_you_url,
             &self.error_url,
             &self.captcha,
             &self.fail_open,
+            &self.verification,
+            &self.confirmed_url,
         ]
     }
 }
@@ -210,7 +219,7 @@ impl<'a> PetitionColumns<'a> {
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 17] = [
+const ASSIGNED: [&str; 19] = [
     "title",
     "body",
     "ask",
@@ -228,6 +237,8 @@ const ASSIGNED: [&str; 17] = [
     "error_url",
     "captcha",
     "captcha_fail_open",
+    "verification",
+    "confirmed_url",
 ];
 
 impl Store {

@@ -12,7 +12,7 @@ use tracing::warn;
 use undersigned_domain::{Channel, Country, SignerKind};
 use uuid::Uuid;
 
-use crate::{CountCell, EventCell, StoreError};
+use crate::{CountCell, EventCell, OutgoingMail, StoreError};
 
 /// One signature ready to be stored.
 #[derive(Debug, Clone)]
@@ -44,6 +44,21 @@ pub struct SignatureRow {
     /// Where and through what it was collected, for a tablet's signature.
     pub event_id: Option<Uuid>,
     pub device_id: Option<Uuid>,
+    /// For a web signature on a petition that confirms by email: stored
+    /// pending, with the message that asks for confirmation queued in the
+    /// same transaction (only when the row is new). `None`: counted at once.
+    pub confirmation: Option<Confirmation>,
+}
+
+/// What makes a stored signature pending until its signer confirms it.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    /// SHA-256 of the emailed token; the token itself is never stored.
+    pub token_hash: [u8; 32],
+    /// When it is erased if it is still unconfirmed.
+    pub pending_until: chrono::DateTime<chrono::Utc>,
+    /// The message carrying the link.
+    pub mail: OutgoingMail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +85,19 @@ pub struct BatchOutcome {
 }
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
-    city, signer_kind, organization, consent_updates, locale, channel, client_address, shadowed_by";
+    city, signer_kind, organization, consent_updates, locale, channel, client_address, \
+    shadowed_by, pending_until, confirm_hash";
 
 /// Rows as arrays, one per column; `signed_at` takes the transaction's time.
 const UNNEST: &str = "SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
-    $12::text[], $13::text[], $14::inet[], $15::int8[])";
+    $12::text[], $13::text[], $14::inet[], $15::int8[], $16::timestamptz[], $17::bytea[])";
+
+/// Parameters of the web statements: the columns, then (fast path) the shard
+/// and the confirmation messages.
+const WEB_PARAMS: usize = 17;
+/// Parameters of the offline statements: the columns, then (fast path) the shard.
+const OFFLINE_PARAMS: usize = 18;
 
 /// Batches holding signatures collected offline also say when each was given
 /// (or now), where and through what, and when it arrived. Web-only batches,
@@ -100,9 +122,10 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 });
 
 /// The fast path, indexed by `[offline]`: one statement, its own transaction,
-/// that inserts the rows, adds them to the writer's count shard (`$16`, or
-/// `$19` offline) and to their events' tallies, and returns the cells it
-/// changed (count cells with a null `event_id`). One statement is one
+/// that inserts the rows, adds them to the writer's count shard (`$18`, or
+/// `$19` offline) and to their events' tallies, queues the confirmation
+/// messages of the rows it stored pending (web only: `$19` to `$23`), and
+/// returns the cells it changed (count cells with a null `event_id`). One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
 /// the insert, the count bump, COMMIT) each cost Postgres a send and the
 /// writer a wake-up, most of a small batch's cost (measured in
@@ -116,20 +139,38 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// carefully. Count rows are taken in sorted order, the same in every
 /// transaction that takes several.
 static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
-    [(COLUMNS, UNNEST, 16), (OFFLINE_COLUMNS, OFFLINE_UNNEST, 19)].map(|(columns, rows, shard)| {
+    let mail = "
+            , mail AS (
+                INSERT INTO outbox (kind, sender, recipient, message)
+                SELECT m.kind, m.sender, m.recipient, m.message
+                FROM unnest($19::uuid[], $20::text[], $21::text[], $22::text[], $23::bytea[])
+                    AS m(id, kind, sender, recipient, message)
+                JOIN ins ON ins.id = m.id
+            )";
+    [
+        (COLUMNS, UNNEST, WEB_PARAMS + 1, mail),
+        (OFFLINE_COLUMNS, OFFLINE_UNNEST, OFFLINE_PARAMS + 1, ""),
+    ]
+    .map(|(columns, rows, shard, mail)| {
         format!(
             "WITH ins AS (
                 INSERT INTO signatures ({columns}) {rows}
-                RETURNING petition_id, country, signer_kind, shadowed_by, event_id
+                RETURNING id, petition_id, country, signer_kind, shadowed_by, event_id,
+                    pending_until
             ), counts AS (
-                INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count)
-                SELECT petition_id, country, signer_kind, ${shard}::int2, count(*) FROM ins
+                INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count,
+                    pending)
+                SELECT petition_id, country, signer_kind, ${shard}::int2,
+                    count(*) FILTER (WHERE pending_until IS NULL),
+                    count(*) FILTER (WHERE pending_until IS NOT NULL) FROM ins
                     WHERE shadowed_by IS NULL
                     GROUP BY petition_id, country, signer_kind
                     ORDER BY petition_id, country, signer_kind
                 ON CONFLICT (petition_id, country, signer_kind, shard)
-                    DO UPDATE SET count = signature_counts.count + EXCLUDED.count
-                RETURNING petition_id, country, signer_kind, shard, count, removed, restored
+                    DO UPDATE SET count = signature_counts.count + EXCLUDED.count,
+                        pending = signature_counts.pending + EXCLUDED.pending
+                RETURNING petition_id, country, signer_kind, shard, count, removed, restored,
+                    pending, settled
             ), events AS (
                 INSERT INTO event_counts (event_id, petition_id, shard, count)
                 SELECT event_id, petition_id, ${shard}::int2, count(*) FROM ins
@@ -139,11 +180,11 @@ static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
                 ON CONFLICT (event_id, shard)
                     DO UPDATE SET count = event_counts.count + EXCLUDED.count
                 RETURNING event_id, petition_id, shard, count, removed, restored
-            )
+            ){mail}
             SELECT NULL::uuid AS event_id, petition_id, country, signer_kind, shard, count,
-                removed, restored FROM counts
+                removed, restored, pending, settled FROM counts
             UNION ALL
-            SELECT event_id, petition_id, NULL, NULL, shard, count, removed, restored
+            SELECT event_id, petition_id, NULL, NULL, shard, count, removed, restored, 0, 0
                 FROM events"
         )
     })
@@ -161,12 +202,14 @@ const SYNC: &str = "SELECT pg_current_xact_id()";
 
 // Sorted input gives every transaction the same lock order on count rows.
 const BUMP_COUNTS: &str = "
-    INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count)
-    SELECT p, c, k, $4, n FROM unnest($1::int8[], $2::text[], $3::text[], $5::int8[])
-        AS t(p, c, k, n) ORDER BY p, c, k
+    INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count, pending)
+    SELECT p, c, k, $4, n, q FROM unnest($1::int8[], $2::text[], $3::text[], $5::int8[],
+        $6::int8[]) AS t(p, c, k, n, q) ORDER BY p, c, k
     ON CONFLICT (petition_id, country, signer_kind, shard)
-        DO UPDATE SET count = signature_counts.count + EXCLUDED.count
-    RETURNING petition_id, country, signer_kind, shard, count, removed, restored";
+        DO UPDATE SET count = signature_counts.count + EXCLUDED.count,
+            pending = signature_counts.pending + EXCLUDED.pending
+    RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
+        settled";
 
 const BUMP_EVENTS: &str = "
     INSERT INTO event_counts (event_id, petition_id, shard, count)
@@ -372,7 +415,7 @@ impl SignatureWriter {
         let client = self.connection().await?;
         let offline = rows.iter().any(|r| r.channel != Channel::Web);
         let columns = Columns::of(rows);
-        let arrays = &columns.params()[..if offline { 18 } else { 15 }];
+        let arrays = &columns.params(offline)[..];
         // The fast path, nearly every batch: nothing to look up afterwards.
         if !careful && !probes.iter().any(|r| r.client_supplied) {
             let write = client
@@ -380,6 +423,10 @@ impl SignatureWriter {
                 .await?;
             let mut params = arrays.to_vec();
             params.push(&shard);
+            let mail = Mail::of(rows);
+            if !offline {
+                params.extend(mail.params());
+            }
             let mut outcome = BatchOutcome {
                 rows: vec![RowOutcome::Inserted; rows.len()],
                 cells: Vec::new(),
@@ -410,9 +457,15 @@ impl SignatureWriter {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        let tallies = Tallies::of(rows.iter().copied().filter(|r| inserted.contains(&r.id)));
+        let stored = || rows.iter().copied().filter(|r| inserted.contains(&r.id));
+        let tallies = Tallies::of(stored());
         let cells = tallies.bump_counts(&*tx, &bumps).await?;
         let event_cells = tallies.bump_events(&*tx, &bumps).await?;
+        let mail: Vec<OutgoingMail> = stored()
+            .filter_map(|r| r.confirmation.as_ref())
+            .map(|c| c.mail.clone())
+            .collect();
+        crate::outbox::enqueue(&*tx, &mail).await?;
 
         // A client id that was not inserted is either a retry (same signer) or an
         // id the client reused for someone else; only the latter is an error.
@@ -507,6 +560,8 @@ struct Columns<'a> {
     channels: Vec<&'a str>,
     addresses: Vec<Option<IpAddr>>,
     shadowed: Vec<Option<i64>>,
+    pending: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    hashes: Vec<Option<&'a [u8]>>,
     events: Vec<Option<Uuid>>,
     devices: Vec<Option<Uuid>>,
     signed: Vec<Option<chrono::DateTime<chrono::Utc>>>,
@@ -530,15 +585,23 @@ impl<'a> Columns<'a> {
             channels: rows.iter().map(|r| r.channel.as_str()).collect(),
             addresses: rows.iter().map(|r| r.client_address).collect(),
             shadowed: rows.iter().map(|r| r.shadowed_by).collect(),
+            pending: rows
+                .iter()
+                .map(|r| r.confirmation.as_ref().map(|c| c.pending_until))
+                .collect(),
+            hashes: rows
+                .iter()
+                .map(|r| r.confirmation.as_ref().map(|c| &c.token_hash[..]))
+                .collect(),
             events: rows.iter().map(|r| r.event_id).collect(),
             devices: rows.iter().map(|r| r.device_id).collect(),
             signed: rows.iter().map(|r| r.signed_at).collect(),
         }
     }
 
-    /// In the order of `OFFLINE_COLUMNS`; the web statement takes the first 15.
-    fn params(&self) -> [&(dyn ToSql + Sync); 18] {
-        [
+    /// In the order of `COLUMNS` (web) or `OFFLINE_COLUMNS`.
+    fn params(&self, offline: bool) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &self.ids,
             &self.petitions,
             &self.keys,
@@ -554,9 +617,50 @@ impl<'a> Columns<'a> {
             &self.channels,
             &self.addresses,
             &self.shadowed,
-            &self.events,
-            &self.devices,
-            &self.signed,
+        ];
+        if offline {
+            params.extend::<[&(dyn ToSql + Sync); 3]>([&self.events, &self.devices, &self.signed]);
+            debug_assert_eq!(params.len(), OFFLINE_PARAMS);
+        } else {
+            params.extend::<[&(dyn ToSql + Sync); 2]>([&self.pending, &self.hashes]);
+            debug_assert_eq!(params.len(), WEB_PARAMS);
+        }
+        params
+    }
+}
+
+/// The confirmation messages of a batch as arrays, by the receipt of the
+/// signature each one is for: the fast path queues those whose row it stored.
+struct Mail<'a> {
+    ids: Vec<Uuid>,
+    kinds: Vec<&'a str>,
+    senders: Vec<&'a str>,
+    recipients: Vec<&'a str>,
+    messages: Vec<&'a [u8]>,
+}
+
+impl<'a> Mail<'a> {
+    fn of(rows: &[&'a SignatureRow]) -> Self {
+        let with: Vec<(Uuid, &OutgoingMail)> = rows
+            .iter()
+            .filter_map(|r| Some((r.id, &r.confirmation.as_ref()?.mail)))
+            .collect();
+        Self {
+            ids: with.iter().map(|(id, _)| *id).collect(),
+            kinds: with.iter().map(|(_, m)| m.kind).collect(),
+            senders: with.iter().map(|(_, m)| m.sender.as_str()).collect(),
+            recipients: with.iter().map(|(_, m)| m.recipient.as_str()).collect(),
+            messages: with.iter().map(|(_, m)| m.message.as_slice()).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.ids,
+            &self.kinds,
+            &self.senders,
+            &self.recipients,
+            &self.messages,
         ]
     }
 }
@@ -564,7 +668,8 @@ impl<'a> Columns<'a> {
 /// What a batch adds to the counts and the events' tallies: its stored rows
 /// but the shadow-accepted ones, which are stored and never counted.
 struct Tallies<'a> {
-    counts: BTreeMap<(i64, &'a str, &'a str), i64>,
+    /// Signatures counted, and stored pending, per cell.
+    counts: BTreeMap<(i64, &'a str, &'a str), (i64, i64)>,
     events: BTreeMap<(Uuid, i64), i64>,
 }
 
@@ -575,10 +680,15 @@ impl<'a> Tallies<'a> {
             events: BTreeMap::new(),
         };
         for r in stored.filter(|r| r.shadowed_by.is_none()) {
-            *tallies
+            let cell = tallies
                 .counts
                 .entry((r.petition_id, r.country.as_str(), r.kind.as_str()))
-                .or_default() += 1;
+                .or_default();
+            if r.confirmation.is_some() {
+                cell.1 += 1;
+            } else {
+                cell.0 += 1;
+            }
             if let Some(event) = r.event_id {
                 *tallies.events.entry((event, r.petition_id)).or_default() += 1;
             }
@@ -599,9 +709,10 @@ impl<'a> Tallies<'a> {
         let p: Vec<i64> = self.counts.keys().map(|k| k.0).collect();
         let c: Vec<&str> = self.counts.keys().map(|k| k.1).collect();
         let k: Vec<&str> = self.counts.keys().map(|k| k.2).collect();
-        let n: Vec<i64> = self.counts.values().copied().collect();
+        let n: Vec<i64> = self.counts.values().map(|v| v.0).collect();
+        let q: Vec<i64> = self.counts.values().map(|v| v.1).collect();
         client
-            .query(&bumps.counts, &[&p, &c, &k, &bumps.shard, &n])
+            .query(&bumps.counts, &[&p, &c, &k, &bumps.shard, &n, &q])
             .await?
             .into_iter()
             .map(CountCell::try_from)
@@ -674,7 +785,8 @@ pub struct SignatureRecord {
     pub locale: Option<String>,
     pub channel: String,
     pub signed_at: chrono::DateTime<chrono::Utc>,
-    /// `counted`, `shadowed` or `invalidated`.
+    /// `counted`, `pending` (awaiting its signer's confirmation), `shadowed`
+    /// or `invalidated`.
     pub state: &'static str,
 }
 
@@ -735,7 +847,8 @@ impl crate::Store {
             .query(
                 "SELECT id, full_name, email, country, postal_code, city, signer_kind,
                         organization, consent_updates, locale, channel, signed_at,
-                        shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid
+                        shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid,
+                        pending_until IS NOT NULL AS pending
                  FROM signatures
                  WHERE petition_id = $1
                    AND ($2::text[] IS NULL OR country = ANY($2))
@@ -761,6 +874,8 @@ impl crate::Store {
                     "shadowed"
                 } else if r.try_get("invalid")? {
                     "invalidated"
+                } else if r.try_get("pending")? {
+                    "pending"
                 } else {
                     "counted"
                 };

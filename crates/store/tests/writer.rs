@@ -31,6 +31,7 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         signed_at: None,
         event_id: None,
         device_id: None,
+        confirmation: None,
     }
 }
 

@@ -17,7 +17,8 @@ use undersigned_http::{
     Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL,
     ForwardedHeader, HttpConfig, MetricsToken, TrustedProxies,
 };
-use undersigned_ingest::IngestConfig;
+use undersigned_ingest::{Confirming, IngestConfig};
+use undersigned_mail::Letterhead;
 
 /// Every value is read into its type when the configuration is loaded, so a
 /// bad one is refused once, at start, naming its variable and the forms it
@@ -122,6 +123,157 @@ pub struct Config {
     /// How log lines are written.
     #[serde(with = "parsed")]
     pub log_format: LogFormat,
+    /// The SMTP relay messages go through (`smtp://host:port`,
+    /// `smtps://user:password@host`, `smtp://host?tls=required`); none: they
+    /// are written as files in `mail_dir`.
+    #[serde(with = "parsed_or_empty")]
+    pub smtp_url: Option<SmtpUrl>,
+    /// Where messages are written as `.eml` files when there is no relay.
+    pub mail_dir: std::path::PathBuf,
+    /// Messages sent per period at most, the relay's quota, like `100/1s`;
+    /// none when `off`.
+    #[serde(with = "limit_or_off")]
+    pub mail_rate: Option<Limit>,
+    /// The address links in messages start with (`https://sign.example`);
+    /// unset: `http://` and the listen address. Links never come from a
+    /// request's `Host`.
+    #[serde(with = "parsed_or_empty")]
+    pub public_url: Option<PublicUrl>,
+    /// Who messages come from: `Campaign <campaign@sign.example>`.
+    #[serde(with = "parsed")]
+    pub mail_from: MailFrom,
+    /// How long a pending signature waits for its confirmation before it is
+    /// erased, like `7d`, `48h`.
+    #[serde(with = "parsed")]
+    pub confirm_ttl: Lifetime,
+}
+
+/// The public address of the service: `http` or `https`, a host, perhaps a
+/// port and a path prefix; no query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl FromStr for PublicUrl {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORMS: &str = "expected an http:// or https:// address, like https://sign.example";
+        let url = url::Url::parse(s.trim()).map_err(|_| FORMS)?;
+        let plain = url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !plain {
+            return Err(FORMS);
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A sender: an address, with a name or without.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailFrom(pub undersigned_mail::Mailbox);
+
+impl FromStr for MailFrom {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .parse()
+            .map(Self)
+            .map_err(|_| "expected an address, like campaign@sign.example or Campaign <campaign@sign.example>")
+    }
+}
+
+impl fmt::Display for MailFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A length of time written with its unit: `90s`, `30m`, `48h`, `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime(pub Duration);
+
+impl FromStr for Lifetime {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORMS: &str = "expected a time like 7d, 48h, 30m or 90s";
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).ok_or(FORMS)?;
+        let (amount, unit) = s.split_at(split);
+        let amount: u64 = amount.parse().map_err(|_| FORMS)?;
+        let unit = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(FORMS),
+        };
+        match amount.checked_mul(unit) {
+            Some(seconds) if seconds > 0 => Ok(Self(Duration::from_secs(seconds))),
+            _ => Err(FORMS),
+        }
+    }
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.0.as_secs();
+        match seconds {
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+/// An SMTP relay's URL: `smtp://` or `smtps://`, read as lettre reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(url::Url);
+
+impl SmtpUrl {
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl FromStr for SmtpUrl {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORMS: &str = "expected smtp://host:port or smtps://user:password@host";
+        let url = url::Url::parse(s.trim()).map_err(|_| FORMS)?;
+        if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
+            return Err(FORMS);
+        }
+        undersigned_mail::Transport::check_smtp_url(url.as_str()).map_err(|_| FORMS)?;
+        Ok(Self(url))
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+/// Never shows a password in a debug print of the configuration.
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self.0.host_str().unwrap_or("");
+        write!(
+            f,
+            "SmtpUrl({}://{host}:{:?})",
+            self.0.scheme(),
+            self.0.port()
+        )
+    }
 }
 
 /// How log lines are written: for a person reading a terminal (`text`), or
@@ -191,6 +343,14 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             signals_refresh_secs: 60,
             log_format: LogFormat::Text,
+            smtp_url: None,
+            mail_dir: "mail".into(),
+            mail_rate: limit("100/1s"),
+            public_url: None,
+            mail_from: "undersigned <undersigned@localhost>"
+                .parse()
+                .expect("the default sender is valid"),
+            confirm_ttl: Lifetime(Duration::from_secs(7 * 86_400)),
         }
     }
 }
@@ -430,12 +590,30 @@ impl Config {
         Some(self.redis_url.trim()).filter(|u| !u.is_empty())
     }
 
-    pub fn ingest(&self) -> IngestConfig {
+    /// The signature path's settings; confirmation links start with the
+    /// public URL, or `http://` and `served_on`.
+    pub fn ingest(&self, served_on: SocketAddr) -> IngestConfig {
         IngestConfig {
+            confirming: self.confirming(served_on),
             writers: self.writers,
             batch_max: self.batch_max,
             batch_linger: Duration::from_millis(self.batch_linger_ms),
             queue_capacity: self.queue_capacity,
+        }
+    }
+
+    /// How signatures awaiting confirmation are asked for it. Links start
+    /// with the public URL, or `http://` and the address served on.
+    fn confirming(&self, served_on: SocketAddr) -> Confirming {
+        let public_url = self
+            .public_url
+            .as_ref()
+            .map_or_else(|| format!("http://{served_on}"), ToString::to_string);
+        let days = self.confirm_ttl.0.as_secs().div_ceil(86_400);
+        Confirming {
+            letterhead: Letterhead::new(self.mail_from.0.clone(), &public_url, days),
+            ttl: self.confirm_ttl.0,
+            mail_queued: Default::default(),
         }
     }
 
@@ -830,6 +1008,45 @@ mod tests {
             "LOG_FORMAT",
             &["json", "text"],
             &[("xml", "expected text or json")],
+        ),
+        row(
+            "SMTP_URL",
+            &[
+                "smtp://127.0.0.1:2525",
+                "smtps://user:pass@mail.example",
+                "",
+            ],
+            &[
+                ("mail.example:25", "expected smtp://host:port"),
+                ("http://mail.example", "expected smtp://host:port"),
+            ],
+        ),
+        row("MAIL_DIR", &["/var/spool/undersigned", "mail"], &[]),
+        row("MAIL_RATE", &["100/1s", "off"], &[("fast", "like 5/300s")]),
+        row(
+            "PUBLIC_URL",
+            &["https://sign.example", "http://127.0.0.1:8080/", ""],
+            &[
+                ("sign.example", "expected an http:// or https://"),
+                (
+                    "https://sign.example/?a=b",
+                    "expected an http:// or https://",
+                ),
+            ],
+        ),
+        row(
+            "MAIL_FROM",
+            &["campaign@sign.example", "Campaign <campaign@sign.example>"],
+            &[("nobody", "expected an address")],
+        ),
+        row(
+            "CONFIRM_TTL",
+            &["7d", "48h", "30m", "90s"],
+            &[
+                ("7", "expected a time like 7d"),
+                ("0d", "expected a time"),
+                ("1w", "expected a time"),
+            ],
         ),
     ];
 

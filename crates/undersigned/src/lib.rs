@@ -16,6 +16,7 @@ use undersigned_domain::Pepper;
 use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
 use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
+use undersigned_mail::MailMetrics;
 use undersigned_store::{Store, StoreError};
 pub use undersigned_supervisor::{Policy, Supervisor, TaskFailure};
 
@@ -36,6 +37,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Task(#[from] TaskFailure),
+    #[error(transparent)]
+    Mail(#[from] undersigned_mail::TransportError),
 }
 
 /// The signature path without a server, for the command line (paper
@@ -67,8 +70,9 @@ pub async fn offline_ingest(config: &Config) -> Result<OfflineIngest, StartError
         Duration::ZERO,
         &tasks,
     ));
+    // Paper and tablets count at once: nothing here asks for confirmation.
     let ingest = Ingest::start(
-        config.ingest(),
+        config.ingest(config.listen),
         store.clone(),
         guard,
         None,
@@ -180,8 +184,10 @@ async fn serve_under(
         tasks,
     ));
     let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
+    let ingest_config = config.ingest(listeners.public.local_addr()?);
+    let mail_queued = ingest_config.confirming.mail_queued.clone();
     let ingest = Ingest::start(
-        config.ingest(),
+        ingest_config,
         store.clone(),
         guard,
         fanout,
@@ -201,7 +207,9 @@ async fn serve_under(
             shield: shield.clone(),
             devices: devices.clone(),
         },
-    );
+        MailMetrics::register(&registry)?,
+        mail_queued,
+    )?;
     let export_key = open_export_key(&config, &store).await?;
     let app = Arc::new(App::new(
         store,

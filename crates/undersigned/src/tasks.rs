@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use undersigned_http::{LocalLimits, SignalMetrics};
+use undersigned_mail::{MailMetrics, Mailer, Transport, TransportError};
 use undersigned_store::Store;
 use undersigned_supervisor::{Policy, Supervisor};
 
@@ -19,13 +20,51 @@ const CODE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// How often the in-process shield and tablet limits drop idle entries.
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(10);
 
+/// Mailers per process, sharing the relay's quota; those of every instance
+/// share the outbox.
+const MAILERS: usize = 4;
+
+/// Where messages go: the relay, or files on a development machine.
+fn mail_transport(config: &Config) -> Result<Transport, TransportError> {
+    match &config.smtp_url {
+        Some(url) => Transport::smtp(url.as_str()),
+        None => Ok(Transport::Files(config.mail_dir.clone())),
+    }
+}
+
 pub(crate) fn start(
     tasks: &Supervisor,
     config: &Config,
     store: &Store,
     signals: SignalMetrics,
     local: LocalLimits,
-) {
+    mail: MailMetrics,
+    mail_queued: Arc<tokio::sync::Notify>,
+) -> Result<(), TransportError> {
+    let transport = Arc::new(mail_transport(config)?);
+    match &*transport {
+        Transport::Smtp(_) => info!("sending mail through the SMTP relay"),
+        Transport::Files(dir) => {
+            let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+            info!(folder = %folder.display(),
+                  "UNDERSIGNED_SMTP_URL is not set: mail is written as .eml files");
+        }
+    }
+    let rate = undersigned_mail::rate(config.mail_rate);
+    for _ in 0..MAILERS {
+        let mailer = Arc::new(Mailer::new(
+            store.clone(),
+            transport.clone(),
+            rate.clone(),
+            mail.clone(),
+            mail_queued.clone(),
+        ));
+        tasks.spawn("mailer", Policy::Restart, move || {
+            let mailer = mailer.clone();
+            async move { mailer.run().await }
+        });
+    }
+
     // Each refresh is one grouped read of the last hour's rows.
     let signal_store = store.clone();
     let signals = Arc::new(signals);
@@ -71,4 +110,5 @@ pub(crate) fn start(
             std::future::ready(())
         },
     );
+    Ok(())
 }

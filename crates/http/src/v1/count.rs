@@ -44,6 +44,7 @@ impl RenderedCounts {
             "goal": petition.goal,
             "by_country": view.by_country,
             "by_event": view.by_event,
+            "pending": view.pending,
             "updated_at": view.updated_at,
         });
         let etag = format!(

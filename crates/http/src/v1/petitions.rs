@@ -50,6 +50,8 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
         "error_url": p.web.error_url,
         "captcha": p.web.captcha.as_str(),
         "captcha_fail_open": p.web.captcha_fail_open,
+        "verification": p.web.verification.as_str(),
+        "confirmed_url": p.web.confirmed_url,
         // What a form needs to render the widget: present only when signing
         // here does ask for a captcha.
         "captcha_sitekey": app.captcha.as_ref()
@@ -77,6 +79,8 @@ fn web_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WebSettingsInput 
         error_url: fields.text("error_url", errors),
         captcha: fields.text("captcha", errors),
         captcha_fail_open: fields.boolean("captcha_fail_open", errors),
+        verification: fields.text("verification", errors),
+        confirmed_url: fields.text("confirmed_url", errors),
     }
 }
 
@@ -221,7 +225,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 17] = [
+pub(crate) const CHANGEABLE: [&str; 19] = [
     "title",
     "text",
     "ask",
@@ -239,6 +243,8 @@ pub(crate) const CHANGEABLE: [&str; 17] = [
     "error_url",
     "captcha",
     "captcha_fail_open",
+    "verification",
+    "confirmed_url",
 ];
 
 /// What a new petition may carry: the changeable fields, its slug and its

@@ -85,6 +85,9 @@ pub(crate) fn refusal(e: SignError) -> ApiError {
         SignError::ShuttingDown | SignError::Storage(_) => ApiError::Unavailable(Undone::Signature),
         SignError::Blocked(_) => ApiError::Blocked,
         SignError::IdReused => ApiError::Conflict(vec![FieldError::new("id", "already_used")]),
+        SignError::Undeliverable => {
+            ApiError::Invalid(vec![FieldError::new("email", "undeliverable")])
+        }
     }
 }
 

@@ -115,6 +115,20 @@ pub struct PetitionCreate {
     /// Only people may sign, not organizations.
     #[arg(long)]
     no_organizations: bool,
+    /// Whether a web signature counts once its signer follows the link
+    /// emailed to them (`email`, when neither this nor --from says), or at
+    /// once (`none`).
+    #[arg(long, value_enum)]
+    verification: Option<VerificationName>,
+}
+
+/// How web signatures are verified, as the command line names it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum VerificationName {
+    /// Pending until the signer confirms by the emailed link.
+    Email,
+    /// Counted at once.
+    None,
 }
 
 impl PetitionCreate {
@@ -151,6 +165,10 @@ impl PetitionCreate {
         if !self.required_fields.is_empty() {
             set("required_fields", Some(Value::from(self.required_fields)));
         }
+        set(
+            "verification",
+            self.verification.map(|v| choice_name(&v).into()),
+        );
         if self.no_organizations {
             set("organizations_may_sign", Some(Value::Bool(false)));
         }

@@ -108,6 +108,10 @@ async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, St
         },
         goal: Some(1000),
         locale: None,
+        web: undersigned_domain::WebSettingsInput {
+            verification: Some("none".into()),
+            ..Default::default()
+        },
         ..Default::default()
     })
     .unwrap();

@@ -611,7 +611,7 @@ async fn a_printable_export_has_a_cover_in_the_chosen_language_and_numbered_page
         .post(app.url("/v1/petitions"))
         .bearer_auth(&admin)
         .json(&json!({
-            "slug": "printed", "locale": "en", "goal": 1000,
+            "slug": "printed", "locale": "en", "goal": 1000, "verification": "none",
             "title": "Stop the war", "text": "We call for peace.\nNow.",
             "translations": {
                 "fr": {"title": "Arrêtez la guerre", "text": "Nous appelons à la paix."},

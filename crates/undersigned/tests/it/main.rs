@@ -2,6 +2,7 @@
 
 mod batches;
 mod command_line;
+mod confirmation;
 mod connections;
 mod contract;
 mod counting;
@@ -14,6 +15,7 @@ mod grouping;
 mod instances;
 mod kiosk;
 mod limits;
+mod mail;
 mod moderation;
 mod operators;
 mod operators_cli;
@@ -23,6 +25,7 @@ mod readme;
 mod redis_outage;
 mod roles;
 mod shutdown;
+mod smtp_sink;
 mod support;
 mod timing;
 mod web;

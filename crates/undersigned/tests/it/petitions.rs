@@ -276,6 +276,7 @@ async fn a_petition_sets_what_signers_give_and_whether_organizations_sign() {
         &app,
         &admin,
         json!({"slug": "citizens", "title": "Citizens", "text": "Of the country.", "goal": 100,
+               "verification": "none",
                "required_fields": ["postal_code", "city"], "organizations_may_sign": false}),
     )
     .await;

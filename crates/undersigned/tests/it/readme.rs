@@ -376,20 +376,23 @@ async fn every_readme_walkthrough_replays_on_a_fresh_instance_and_answers_as_sho
     assert!(blocks >= 5, "only {blocks} console blocks replayed");
 
     let ns = Namespace::new();
-    // The limits a newcomer's `deploy/run` has: the walkthroughs must pass them.
+    let root = std::env::temp_dir().join(format!("us-readme-{}", ns.database));
+    let (work, record) = (root.join("work"), root.join("record"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(&record).unwrap();
+    // The limits a newcomer's `deploy/run` has: the walkthroughs must pass
+    // them. Its messages are files in `mail/` where the commands run, as
+    // `deploy/run`'s are at the repository's root.
+    let mail = work.join("mail");
     let app = TestApp::start(&ns, |config| {
         let defaults = undersigned::Config::default();
         config.ip_limit = defaults.ip_limit;
         config.domain_limit = defaults.domain_limit;
         config.shield_limit = defaults.shield_limit;
+        config.mail_dir = mail;
     })
     .await;
     let address = app.base.trim_start_matches("http://").to_owned();
-
-    let root = std::env::temp_dir().join(format!("us-readme-{}", ns.database));
-    let (work, record) = (root.join("work"), root.join("record"));
-    std::fs::create_dir_all(&work).unwrap();
-    std::fs::create_dir_all(&record).unwrap();
     let binary = Path::new(env!("CARGO_BIN_EXE_undersigned"));
     let path = format!(
         "{}:{}",

@@ -53,6 +53,8 @@ impl Namespace {
             max_connections_per_address: Config::default().max_connections,
             pool_size: 6,
             shutdown_grace_secs: 5,
+            // Never the working folder's `mail/`.
+            mail_dir: std::env::temp_dir().join(format!("{}-mail", self.database)),
             ..Config::default()
         }
     }
@@ -195,14 +197,25 @@ impl TestApp {
         store.create_token(&new, None).await.expect("token").1
     }
 
-    /// Creates an open petition through the API and returns its slug.
+    /// Creates an open petition through the API, counting web signatures at
+    /// once (no email confirmation), and returns its slug.
     pub async fn petition(&self, slug: &str) -> String {
+        self.petition_with(slug, json!({"verification": "none"}))
+            .await
+    }
+
+    /// Creates an open petition with these settings besides its wording.
+    pub async fn petition_with(&self, slug: &str, settings: Value) -> String {
         let token = self.admin_token().await;
+        let mut body = json!({"slug": slug, "title": "A declaration", "text": "We declare.", "goal": 1_000_000});
+        if let (Some(body), Value::Object(settings)) = (body.as_object_mut(), settings) {
+            body.extend(settings);
+        }
         let r = self
             .http
             .post(self.url("/v1/petitions"))
             .bearer_auth(token)
-            .json(&json!({"slug": slug, "title": "A declaration", "text": "We declare.", "goal": 1_000_000}))
+            .json(&body)
             .send()
             .await
             .expect("create petition");

@@ -1,0 +1,153 @@
+//! Confirming pending signatures: a signer follows the emailed link, and the
+//! signature moves from the pending tally to the count in one transaction.
+//! Only the token's SHA-256 is stored; a token confirms at most once, and a
+//! second use finds the signature already confirmed.
+
+use uuid::Uuid;
+
+use crate::{CountCell, Store, StoreError};
+
+/// Confirmations spread their count rows over these shards, apart from the
+/// writers' and the adjustments', so that thousands of confirmations a second
+/// neither queue on one row nor wait for a writer's batch.
+const CONFIRMATION_SHARDS: i16 = 16;
+const FIRST_CONFIRMATION_SHARD: i16 = -2;
+
+/// A pending signature as its token finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignature {
+    pub id: Uuid,
+    pub petition_id: i64,
+    pub slug: String,
+    /// The locale the signer chose, if any.
+    pub locale: Option<String>,
+    pub state: PendingState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingState {
+    /// Awaiting confirmation.
+    Pending,
+    /// Confirmed (now, or by an earlier use of the token).
+    Confirmed,
+    /// Its time ran out: it is (or is about to be) erased, never counted.
+    Expired,
+}
+
+/// What confirming did.
+#[derive(Debug, Clone)]
+pub struct Confirmed {
+    pub signature: PendingSignature,
+    /// Whether this call confirmed it (rather than finding it confirmed,
+    /// or expired).
+    pub now: bool,
+    /// The count cells it changed (empty when it counted nothing: confirmed
+    /// before, expired, or shadow-accepted).
+    pub cells: Vec<CountCell>,
+}
+
+const FIND: &str = "
+    SELECT s.id, s.petition_id, p.slug, s.locale,
+        CASE WHEN s.pending_until IS NULL THEN 'confirmed'
+             WHEN s.pending_until > now() THEN 'pending'
+             ELSE 'expired' END
+    FROM signatures s JOIN petitions p ON p.id = s.petition_id
+    WHERE s.confirm_hash = $1";
+
+const CONFIRM: &str = "
+    UPDATE signatures s SET pending_until = NULL FROM petitions p
+    WHERE s.confirm_hash = $1 AND s.pending_until > now() AND p.id = s.petition_id
+    RETURNING s.id, s.petition_id, p.slug, s.locale, s.country, s.signer_kind, s.shadowed_by";
+
+const COUNT: &str = "
+    INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count, settled)
+    VALUES ($1, $2, $3, $4, 1, 1)
+    ON CONFLICT (petition_id, country, signer_kind, shard)
+        DO UPDATE SET count = signature_counts.count + 1,
+            settled = signature_counts.settled + 1
+    RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
+        settled";
+
+fn state(text: &str) -> PendingState {
+    match text {
+        "confirmed" => PendingState::Confirmed,
+        "pending" => PendingState::Pending,
+        _ => PendingState::Expired,
+    }
+}
+
+fn confirmation_shard() -> i16 {
+    let spread = Uuid::new_v4().as_u128() % u128::from(CONFIRMATION_SHARDS.unsigned_abs());
+    FIRST_CONFIRMATION_SHARD - i16::try_from(spread).unwrap_or(0)
+}
+
+impl Store {
+    /// The signature a token names, changing nothing (what a link preview or
+    /// a mail scanner's fetch may see).
+    pub async fn pending_signature(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<PendingSignature>, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(FIND).await?;
+        let row = client.query_opt(&stmt, &[&&token_hash[..]]).await?;
+        row.map(|r| {
+            Ok(PendingSignature {
+                id: r.try_get(0)?,
+                petition_id: r.try_get(1)?,
+                slug: r.try_get(2)?,
+                locale: r.try_get(3)?,
+                state: state(r.try_get(4)?),
+            })
+        })
+        .transpose()
+    }
+
+    /// Confirms the pending signature a token names and counts it, in one
+    /// transaction; `None` for a token nobody was sent. Confirming again, or
+    /// after the signature's time ran out, changes nothing.
+    pub async fn confirm(&self, token_hash: &[u8; 32]) -> Result<Option<Confirmed>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let confirm = client.prepare_cached(CONFIRM).await?;
+        let count = client.prepare_cached(COUNT).await?;
+        let tx = client.transaction().await?;
+        let Some(row) = tx.query_opt(&confirm, &[&&token_hash[..]]).await? else {
+            tx.rollback().await?;
+            return Ok(self
+                .pending_signature(token_hash)
+                .await?
+                .map(|signature| Confirmed {
+                    signature,
+                    now: false,
+                    cells: Vec::new(),
+                }));
+        };
+        let signature = PendingSignature {
+            id: row.try_get("id")?,
+            petition_id: row.try_get("petition_id")?,
+            slug: row.try_get("slug")?,
+            locale: row.try_get("locale")?,
+            state: PendingState::Confirmed,
+        };
+        // A shadow-accepted signature was never in the pending tally, and
+        // never counts.
+        let shadowed: Option<i64> = row.try_get("shadowed_by")?;
+        let cells = if shadowed.is_some() {
+            Vec::new()
+        } else {
+            let country: &str = row.try_get("country")?;
+            let kind: &str = row.try_get("signer_kind")?;
+            let shard = confirmation_shard();
+            let cell = tx
+                .query_one(&count, &[&signature.petition_id, &country, &kind, &shard])
+                .await?;
+            vec![CountCell::try_from(cell)?]
+        };
+        tx.commit().await?;
+        Ok(Some(Confirmed {
+            signature,
+            now: true,
+            cells,
+        }))
+    }
+}

@@ -1,0 +1,336 @@
+//! Email confirmation, against a real SMTP server on 127.0.0.1: a web
+//! signature on a petition that confirms by email is pending until its signer
+//! follows the emailed link; the link's GET changes nothing, its POST counts
+//! the signature once.
+
+use std::time::Duration;
+
+use mail_parser::MessageParser;
+use serde_json::{Value, json};
+
+use crate::smtp_sink::{Received, SmtpSink};
+use crate::support::{Namespace, TestApp, problem, signer};
+
+const PUBLIC_URL: &str = "https://sign.example/campaign";
+
+/// The app with a relay and links under [`PUBLIC_URL`], not its own address.
+async fn app_with_relay(ns: &Namespace) -> (TestApp, SmtpSink) {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::start(ns, |c| {
+        c.smtp_url = Some(url.parse().unwrap());
+        c.mail_rate = None;
+        c.public_url = Some(PUBLIC_URL.parse().unwrap());
+    })
+    .await;
+    (app, sink)
+}
+
+/// The token of the confirmation link in a message's text part.
+fn token_in(message: &Received) -> String {
+    let parsed = MessageParser::default()
+        .parse(&message.data)
+        .expect("a message");
+    let text = parsed.body_text(0).expect("a text part");
+    let start = text
+        .find(&format!("{PUBLIC_URL}/confirm/"))
+        .unwrap_or_else(|| panic!("a link under the public URL in\n{text}"));
+    text[start + PUBLIC_URL.len() + "/confirm/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+async fn count(app: &TestApp, slug: &str) -> Value {
+    app.get_json(&format!("/v1/petitions/{slug}/count")).await
+}
+
+fn counted(c: &Value) -> (i64, i64) {
+    (c["count"].as_i64().unwrap(), c["pending"].as_i64().unwrap())
+}
+
+/// Waits until the counter shows `expected` as (count, pending).
+async fn counts_reach(app: &TestApp, slug: &str, expected: (i64, i64)) -> Value {
+    for _ in 0..100 {
+        let c = count(app, slug).await;
+        if counted(&c) == expected {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "counts never reached {expected:?}: {}",
+        count(app, slug).await
+    );
+}
+
+fn confirmations(metrics: &str, outcome: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "undersigned_confirmations_total{{outcome=\"{outcome}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_signature_counts_once_its_signer_posts_the_emailed_link() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("peace", json!({})).await;
+    let shown = app.get_json(&format!("/v1/petitions/{slug}")).await;
+    assert_eq!(
+        shown["verification"], "email",
+        "the default for new petitions"
+    );
+
+    // Signed through a request that names another host: the link must not follow it.
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .json(
+            &json!({"full_name": "Leyla Məmmədova", "email": "leyla@example.az",
+                      "country": "AZ", "locale": "fr"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["status"], "accepted");
+    let receipt = answer["receipt"].as_str().unwrap().to_owned();
+    let c = counts_reach(&app, &slug, (0, 1)).await;
+    assert_eq!(
+        (&c["people"], &c["by_country"]),
+        (&json!(0), &json!({})),
+        "pending is in no other figure"
+    );
+
+    let mail = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mail[0].to, ["leyla@example.az"]);
+    let raw = String::from_utf8_lossy(&mail[0].data);
+    assert!(!raw.contains("evil.example"), "{raw}");
+    assert!(raw.contains(&receipt), "the receipt is in the message");
+    let token = token_in(&mail[0]);
+    assert_eq!(token.len(), 22, "{token}");
+    let stored = ns
+        .sql()
+        .await
+        .query_one(
+            "SELECT count(*) FROM signatures WHERE confirm_hash IS NOT NULL
+             AND position(convert_to($1, 'UTF8') IN confirm_hash) = 0",
+            &[&token],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(stored, 1, "only a hash of the token is stored");
+
+    // A mail scanner, a link preview: GET shows a page and changes nothing.
+    for _ in 0..3 {
+        let page = app
+            .http
+            .get(app.url(&format!("/confirm/{token}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\""), "{html}");
+        assert!(
+            html.contains("lang=\"en\""),
+            "the petition speaks no French: {html}"
+        );
+    }
+    let state = app
+        .http
+        .get(app.url(&format!("/confirm/{token}")))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.json::<Value>().await.unwrap()["status"], "pending");
+    assert_eq!(counted(&count(&app, &slug).await), (0, 1));
+
+    // The button: counted, once however often it is pressed.
+    let confirmed = app
+        .http
+        .post(app.url(&format!("/confirm/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let c = counts_reach(&app, &slug, (1, 0)).await;
+    assert_eq!(
+        (&c["people"], &c["by_country"]),
+        (&json!(1), &json!({"AZ": 1}))
+    );
+    let again = app
+        .http
+        .post(app.url(&format!("/confirm/{token}")))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        json!({"status": "confirmed", "receipt": receipt, "petition": slug})
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(counted(&count(&app, &slug).await), (1, 0));
+
+    // A token nobody was sent, or not a token at all.
+    for unknown in ["AAAAAAAAAAAAAAAAAAAAAA", "nonsense"] {
+        let page = app
+            .http
+            .post(app.url(&format!("/confirm/{unknown}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 404);
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("This link is not valid")
+        );
+        let r = app
+            .http
+            .get(app.url(&format!("/confirm/{unknown}")))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        problem(r, 404).await;
+    }
+    let metrics = app.metrics_text().await;
+    assert_eq!(confirmations(&metrics, "confirmed"), 1.0);
+    assert_eq!(confirmations(&metrics, "again"), 1.0);
+    assert_eq!(confirmations(&metrics, "unknown"), 2.0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirming_lands_on_the_petitions_page_and_an_expired_link_counts_nothing() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app
+        .petition_with(
+            "welcome",
+            json!({"confirmed_url": "https://campaign.example/welcome",
+                   "translations": {"ar": {"title": "سلام", "text": "نص"}}}),
+        )
+        .await;
+    for i in 0..2 {
+        let mut body = signer(i);
+        body["locale"] = json!("ar");
+        assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    }
+    let mail = sink.wait_for(2, Duration::from_secs(10)).await;
+    let parsed = MessageParser::default().parse(&mail[0].data).unwrap();
+    assert!(
+        parsed.subject().unwrap().contains("سلام"),
+        "the signer's language when the petition speaks it: {:?}",
+        parsed.subject()
+    );
+    let tokens: Vec<String> = mail.iter().map(token_in).collect();
+
+    // One link expires before it is followed: erased later, never counted.
+    ns.sql()
+        .await
+        .execute(
+            "UPDATE signatures SET pending_until = now() - interval '1 second'
+             WHERE email = 'signer.1@example.org'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let expired = tokens
+        .iter()
+        .zip(&mail)
+        .find(|(_, m)| m.to == ["signer.1@example.org"])
+        .map(|(t, _)| t.clone())
+        .unwrap();
+    let live = tokens.iter().find(|t| **t != expired).unwrap();
+
+    let page = app
+        .http
+        .get(app.url(&format!("/confirm/{live}")))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("dir=\"rtl\"") && html.contains("lang=\"ar\""),
+        "{html}"
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .post(app.url(&format!("/confirm/{live}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://campaign.example/welcome?receipt="),
+        "{location}"
+    );
+
+    let gone = app
+        .http
+        .post(app.url(&format!("/confirm/{expired}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 410);
+    let r = app
+        .http
+        .post(app.url(&format!("/confirm/{expired}")))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r, 410).await["type"], "/problems/link-expired");
+    counts_reach(&app, &slug, (1, 1)).await;
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_counts_at_once_and_a_petition_without_verification_too() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("witnessed", json!({})).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/petitions/{slug}/signatures:import")))
+        .bearer_auth(&admin)
+        .header("content-type", "text/csv")
+        .body("full_name,email,country\r\nAnna Jansen,anna@example.nl,NL\r\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    counts_reach(&app, &slug, (1, 0)).await;
+
+    let open = app.petition("trusted").await;
+    assert_eq!(app.sign(&open, &signer(3)).await.status(), 202);
+    counts_reach(&app, &open, (1, 0)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.received().is_empty(), "nobody is asked to confirm");
+    app.stop().await;
+    ns.clean().await;
+}
