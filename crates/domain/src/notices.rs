@@ -24,6 +24,25 @@ pub struct Notices {
     pub unknown_link: &'static str,
     /// For a signature whose time ran out before it was confirmed.
     pub expired_link: &'static str,
+    /// The withdrawal link's message: `{title}`; its text: `{title}`,
+    /// `{link}`, `{receipt}`.
+    pub withdraw_subject: &'static str,
+    pub withdraw_body: &'static str,
+    /// The withdrawal page: heading, what it says above its button
+    /// (`{title}`), the button, what it says once done, and for a link
+    /// whose time ran out.
+    pub withdraw_heading: &'static str,
+    pub withdraw_intro: &'static str,
+    pub withdraw_button: &'static str,
+    pub withdrawn: &'static str,
+    pub withdraw_expired: &'static str,
+    /// The form asking for a withdrawal link: its text (`{title}`), the
+    /// field's label, the button, and what it says once sent (whether or not
+    /// the address signed).
+    pub request_intro: &'static str,
+    pub request_label: &'static str,
+    pub request_button: &'static str,
+    pub request_sent: &'static str,
 }
 
 const EN: Notices = Notices {
@@ -41,6 +60,21 @@ const EN: Notices = Notices {
     confirmed: "Thank you: your signature is confirmed and counted.",
     unknown_link: "This link is not valid. It may have been copied incompletely, or replaced by a newer email.",
     expired_link: "This link has expired, and the signature it was for has been erased. You may sign again.",
+    withdraw_subject: "Withdraw your signature: {title}",
+    withdraw_body: "Someone, most likely you, asked to withdraw the signature given with this address to “{title}”.\n\n\
+        To withdraw it and erase your data, open this link and press the button:\n\
+        {link}\n\n\
+        Your receipt: {receipt}\n\n\
+        If you did not ask for this, ignore this message: nothing changes.",
+    withdraw_heading: "Withdraw your signature",
+    withdraw_intro: "Press the button to withdraw your signature from “{title}”. Your name and address are erased, and your signature is no longer counted.",
+    withdraw_button: "Withdraw my signature",
+    withdrawn: "Your signature is withdrawn and your data erased. You may sign again at any time.",
+    withdraw_expired: "This link has expired. Ask for a new one to withdraw your signature.",
+    request_intro: "Enter the email address you signed “{title}” with. If it signed, a link to withdraw the signature is sent to it.",
+    request_label: "Email address",
+    request_button: "Send me the link",
+    request_sent: "If this address signed, a message with a link to withdraw the signature is on its way.",
 };
 
 const FR: Notices = Notices {
@@ -58,6 +92,21 @@ const FR: Notices = Notices {
     confirmed: "Merci : votre signature est confirmée et comptée.",
     unknown_link: "Ce lien n’est pas valide. Il a peut-être été copié incomplètement, ou remplacé par un message plus récent.",
     expired_link: "Ce lien a expiré et la signature correspondante a été effacée. Vous pouvez signer à nouveau.",
+    withdraw_subject: "Retirer votre signature : {title}",
+    withdraw_body: "Quelqu’un, sans doute vous, a demandé à retirer la signature donnée avec cette adresse à « {title} ».\n\n\
+        Pour la retirer et effacer vos données, ouvrez ce lien et appuyez sur le bouton :\n\
+        {link}\n\n\
+        Votre reçu : {receipt}\n\n\
+        Si vous n’avez rien demandé, ignorez ce message : rien ne change.",
+    withdraw_heading: "Retirer votre signature",
+    withdraw_intro: "Appuyez sur le bouton pour retirer votre signature de « {title} ». Votre nom et votre adresse sont effacés, et votre signature n’est plus comptée.",
+    withdraw_button: "Retirer ma signature",
+    withdrawn: "Votre signature est retirée et vos données effacées. Vous pouvez signer de nouveau à tout moment.",
+    withdraw_expired: "Ce lien a expiré. Demandez-en un nouveau pour retirer votre signature.",
+    request_intro: "Saisissez l’adresse e-mail avec laquelle vous avez signé « {title} ». Si elle a signé, un lien pour retirer la signature lui est envoyé.",
+    request_label: "Adresse e-mail",
+    request_button: "M’envoyer le lien",
+    request_sent: "Si cette adresse a signé, un message avec un lien pour retirer la signature est en route.",
 };
 
 const RU: Notices = Notices {
@@ -75,6 +124,21 @@ const RU: Notices = Notices {
     confirmed: "Спасибо: ваша подпись подтверждена и учтена.",
     unknown_link: "Эта ссылка недействительна. Возможно, она скопирована не полностью или заменена более новым письмом.",
     expired_link: "Срок действия ссылки истёк, и подпись удалена. Вы можете подписать снова.",
+    withdraw_subject: "Отзыв подписи: {title}",
+    withdraw_body: "Кто-то, скорее всего вы, попросил отозвать подпись под «{title}», оставленную с этим адресом.\n\n\
+        Чтобы отозвать её и удалить ваши данные, откройте эту ссылку и нажмите кнопку:\n\
+        {link}\n\n\
+        Номер вашей квитанции: {receipt}\n\n\
+        Если вы ничего не просили, не обращайте внимания на это письмо: ничего не изменится.",
+    withdraw_heading: "Отозвать подпись",
+    withdraw_intro: "Нажмите кнопку, чтобы отозвать свою подпись под «{title}». Ваше имя и адрес будут удалены, а подпись перестанет учитываться.",
+    withdraw_button: "Отозвать подпись",
+    withdrawn: "Ваша подпись отозвана, а данные удалены. Вы можете подписать снова в любое время.",
+    withdraw_expired: "Срок действия ссылки истёк. Запросите новую, чтобы отозвать подпись.",
+    request_intro: "Введите адрес электронной почты, с которым вы подписали «{title}». Если с него подписывались, на него придёт ссылка для отзыва подписи.",
+    request_label: "Адрес электронной почты",
+    request_button: "Прислать ссылку",
+    request_sent: "Если с этого адреса подписывались, письмо со ссылкой для отзыва подписи уже в пути.",
 };
 
 const TR: Notices = Notices {
@@ -92,6 +156,21 @@ const TR: Notices = Notices {
     confirmed: "Teşekkürler: imzanız onaylandı ve sayıldı.",
     unknown_link: "Bu bağlantı geçerli değil. Eksik kopyalanmış ya da daha yeni bir iletiyle değiştirilmiş olabilir.",
     expired_link: "Bu bağlantının süresi doldu ve ilgili imza silindi. Yeniden imzalayabilirsiniz.",
+    withdraw_subject: "İmzanızı geri çekin: {title}",
+    withdraw_body: "Biri, büyük olasılıkla siz, bu adresle “{title}” metnine verilen imzanın geri çekilmesini istedi.\n\n\
+        İmzayı geri çekmek ve verilerinizi silmek için bu bağlantıyı açın ve düğmeye basın:\n\
+        {link}\n\n\
+        Makbuz numaranız: {receipt}\n\n\
+        Böyle bir istekte bulunmadıysanız bu iletiyi dikkate almayın: hiçbir şey değişmez.",
+    withdraw_heading: "İmzanızı geri çekin",
+    withdraw_intro: "“{title}” metnine verdiğiniz imzayı geri çekmek için düğmeye basın. Adınız ve adresiniz silinir, imzanız artık sayılmaz.",
+    withdraw_button: "İmzamı geri çek",
+    withdrawn: "İmzanız geri çekildi ve verileriniz silindi. İstediğiniz zaman yeniden imzalayabilirsiniz.",
+    withdraw_expired: "Bu bağlantının süresi doldu. İmzanızı geri çekmek için yeni bir bağlantı isteyin.",
+    request_intro: "“{title}” metnini imzaladığınız e-posta adresini girin. Bu adresle imza verildiyse, imzayı geri çekmek için bir bağlantı gönderilir.",
+    request_label: "E-posta adresi",
+    request_button: "Bağlantıyı gönder",
+    request_sent: "Bu adresle imza verildiyse, imzayı geri çekme bağlantısını içeren bir ileti yolda.",
 };
 
 const AZ: Notices = Notices {
@@ -109,6 +188,21 @@ const AZ: Notices = Notices {
     confirmed: "Təşəkkür edirik: imzanız təsdiqləndi və sayıldı.",
     unknown_link: "Bu keçid etibarlı deyil. Natamam köçürülmüş və ya daha yeni məktubla əvəz olunmuş ola bilər.",
     expired_link: "Bu keçidin müddəti bitib və aid olduğu imza silinib. Yenidən imzalaya bilərsiniz.",
+    withdraw_subject: "İmzanızı geri götürün: {title}",
+    withdraw_body: "Kimsə, çox güman ki, siz, bu ünvanla “{title}” sənədinə verilmiş imzanın geri götürülməsini istədi.\n\n\
+        İmzanı geri götürmək və məlumatlarınızı silmək üçün bu keçidi açın və düyməni basın:\n\
+        {link}\n\n\
+        Qəbzinizin nömrəsi: {receipt}\n\n\
+        Əgər bunu istəməmisinizsə, bu məktubu nəzərə almayın: heç nə dəyişməyəcək.",
+    withdraw_heading: "İmzanızı geri götürün",
+    withdraw_intro: "“{title}” sənədinə verdiyiniz imzanı geri götürmək üçün düyməni basın. Adınız və ünvanınız silinəcək, imzanız artıq sayılmayacaq.",
+    withdraw_button: "İmzamı geri götür",
+    withdrawn: "İmzanız geri götürüldü və məlumatlarınız silindi. İstənilən vaxt yenidən imzalaya bilərsiniz.",
+    withdraw_expired: "Bu keçidin müddəti bitib. İmzanızı geri götürmək üçün yenisini istəyin.",
+    request_intro: "“{title}” sənədini imzaladığınız e-poçt ünvanını daxil edin. Bu ünvanla imza verilibsə, imzanı geri götürmək üçün ona keçid göndəriləcək.",
+    request_label: "E-poçt ünvanı",
+    request_button: "Keçidi göndərin",
+    request_sent: "Bu ünvanla imza verilibsə, imzanı geri götürmək üçün keçid olan məktub yoldadır.",
 };
 
 const AR: Notices = Notices {
@@ -126,6 +220,21 @@ const AR: Notices = Notices {
     confirmed: "شكرًا لك: تم تأكيد توقيعك واحتسابه.",
     unknown_link: "هذا الرابط غير صالح. ربما نُسخ بشكل ناقص، أو استُبدل برسالة أحدث.",
     expired_link: "انتهت صلاحية هذا الرابط وحُذف التوقيع المرتبط به. يمكنك التوقيع من جديد.",
+    withdraw_subject: "سحب توقيعك: {title}",
+    withdraw_body: "طلب شخصٌ ما، وعلى الأرجح أنت، سحب التوقيع المقدَّم بهذا العنوان على «{title}».\n\n\
+        لسحبه ومحو بياناتك، افتح هذا الرابط واضغط على الزر:\n\
+        {link}\n\n\
+        رقم إيصالك: {receipt}\n\n\
+        إذا لم تطلب ذلك، فتجاهل هذه الرسالة: لن يتغير شيء.",
+    withdraw_heading: "اسحب توقيعك",
+    withdraw_intro: "اضغط على الزر لسحب توقيعك من «{title}». سيُمحى اسمك وعنوانك، ولن يُحتسب توقيعك بعد الآن.",
+    withdraw_button: "سحب توقيعي",
+    withdrawn: "تم سحب توقيعك ومحو بياناتك. يمكنك التوقيع من جديد في أي وقت.",
+    withdraw_expired: "انتهت صلاحية هذا الرابط. اطلب رابطًا جديدًا لسحب توقيعك.",
+    request_intro: "أدخل عنوان البريد الإلكتروني الذي وقّعت به على «{title}». إذا كان قد وقّع، فسيُرسَل إليه رابط لسحب التوقيع.",
+    request_label: "عنوان البريد الإلكتروني",
+    request_button: "أرسل لي الرابط",
+    request_sent: "إذا كان هذا العنوان قد وقّع، فرسالة تحتوي على رابط لسحب التوقيع في طريقها إليه.",
 };
 
 /// Every language with built-in words, English first (the fallback).
@@ -212,6 +321,12 @@ mod tests {
                 assert!(n.confirm_body.contains(p), "{} lacks {p}", n.language);
             }
             assert!(n.confirm_intro.contains("{title}"), "{}", n.language);
+            assert!(n.withdraw_subject.contains("{title}"), "{}", n.language);
+            for p in ["{title}", "{link}", "{receipt}"] {
+                assert!(n.withdraw_body.contains(p), "{} lacks {p}", n.language);
+            }
+            assert!(n.withdraw_intro.contains("{title}"), "{}", n.language);
+            assert!(n.request_intro.contains("{title}"), "{}", n.language);
         }
     }
 

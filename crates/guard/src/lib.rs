@@ -197,6 +197,17 @@ impl Guard {
         }
     }
 
+    /// Takes identities out of the seen sets, so that their signers may sign
+    /// again; whether Redis (when there is one) took it.
+    pub async fn forget_seen(&self, identities: &[(i64, IdentityKey)]) -> bool {
+        match &self.link {
+            Some(link) if !identities.is_empty() => {
+                script::forget_seen(link, &self.prefix, identities).await
+            }
+            _ => true,
+        }
+    }
+
     /// Evicts idle in-process limiter keys; call periodically to bound memory.
     pub fn forget_idle(&self) {
         self.local.forget_idle();

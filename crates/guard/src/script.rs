@@ -298,3 +298,39 @@ async fn mark_seen(link: &RedisLink, prefix: &str, petition_id: i64, identities:
             .await;
     }
 }
+
+/// Takes identities out of their petitions' seen sets (their signatures
+/// were withdrawn, erased or expired: they may sign again). Whether Redis
+/// took every command; when it is down, nothing is lost but the signer's
+/// chance to sign again until the set is rebuilt or Redis restarts empty.
+pub(crate) async fn forget_seen(
+    link: &RedisLink,
+    prefix: &str,
+    identities: &[(i64, IdentityKey)],
+) -> bool {
+    let mut by_petition: BTreeMap<i64, Vec<&[u8]>> = BTreeMap::new();
+    for (petition_id, key) in identities {
+        by_petition
+            .entry(*petition_id)
+            .or_default()
+            .push(&key.0[..]);
+    }
+    let mut all = true;
+    for (petition_id, members) in by_petition {
+        let key = Keys::new(prefix, petition_id).seen();
+        for chunk in members.chunks(SADD_MAX) {
+            let key = &key;
+            let removed: Option<i64> = link
+                .call(|mut conn| async move {
+                    redis::cmd("SREM")
+                        .arg(key)
+                        .arg(chunk)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await;
+            all &= removed.is_some();
+        }
+    }
+    all
+}

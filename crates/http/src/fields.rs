@@ -54,6 +54,23 @@ impl Fields {
     }
 
     /// A text field; numbers and booleans are refused in JSON, `null` is absent.
+    /// The one field `email`, parsed: its absence or its fault is the
+    /// whole answer (422).
+    pub fn email(&self) -> Result<undersigned_domain::Email, ApiError> {
+        let mut errors = Vec::new();
+        let code = match self
+            .text("email", &mut errors)
+            .as_deref()
+            .map(undersigned_domain::Email::parse)
+        {
+            Some(Ok(email)) => return Ok(email),
+            Some(Err(code)) => code,
+            None if errors.is_empty() => "required",
+            None => return Err(ApiError::Invalid(errors)),
+        };
+        Err(ApiError::Invalid(vec![FieldError::new("email", code)]))
+    }
+
     pub fn text(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
             Self::Form(map) => map.get(name).cloned(),

@@ -205,6 +205,12 @@ pub(crate) static ROUTES: &[Route] = &[
     // A signer's link: GET shows it and changes nothing, POST confirms.
     route!(Get "/confirm/{token}", "confirm", open pages::confirm::show),
     route!(Post "/confirm/{token}", "confirm", open pages::confirm::confirm),
+    route!(Post "/v1/petitions/{slug}/withdrawals", "withdrawals", open v1::withdrawals::request),
+    route!(Get "/withdraw", "withdraw", open pages::withdraw::form),
+    // The link a withdrawal request sends: GET shows it, POST withdraws.
+    route!(Get "/withdraw/{token}", "withdraw", open pages::withdraw::show),
+    route!(Post "/withdraw/{token}", "withdraw", open pages::withdraw::withdraw),
+    route!(Post "/v1/erasures", "erasures", admin v1::erasures::erase),
     Route {
         documented: false,
         ..route!(Get "/kiosk", "kiosk", open kiosk::to_page)

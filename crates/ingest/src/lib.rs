@@ -18,11 +18,14 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tracing::info;
-use undersigned_domain::{Channel, Pepper, Signature, SignerToken, Verification};
+use undersigned_domain::{
+    Channel, Email, IdentityKey, Pepper, Signature, SignerToken, Verification,
+};
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
-use undersigned_mail::{ConfirmationLetter, Letterhead};
+use undersigned_mail::{ConfirmationLetter, Letterhead, WithdrawalLetter};
 use undersigned_store::{
-    Confirmation, Confirmed, PendingState, Petition, RowOutcome, SignatureRow, Store, StoreError,
+    AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, RowOutcome, SignatureRow,
+    Store, StoreError,
 };
 use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
@@ -218,6 +221,24 @@ impl Ingest {
                 }
             });
         }
+        // Pending signatures whose time ran out are erased soon after, a
+        // chunk at a time (any instance may; they skip each other's rows).
+        let expiry = Arc::new(Aftermath {
+            store: store.clone(),
+            counter: counter.clone(),
+            announcer: announcer.clone(),
+            guard: guard.clone(),
+            metrics: metrics.clone(),
+        });
+        tasks.every(
+            "pending signature expiry",
+            (confirming.ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            Policy::Restart,
+            move || {
+                let expiry = expiry.clone();
+                async move { expiry.sweep().await }
+            },
+        );
         let forget = guard.clone();
         tasks.every(
             "forgetting idle guard limits",
@@ -437,11 +458,7 @@ impl Ingest {
         let Some(email) = &signature.email else {
             return Ok(None);
         };
-        let (locale, wording) = signature
-            .locale
-            .as_ref()
-            .and_then(|l| petition.wordings.find(l))
-            .unwrap_or((&petition.wordings.locale, &petition.wordings.default));
+        let (locale, title) = petition.title_for(signature.locale.as_ref().map(|l| l.as_str()));
         let token = SignerToken::from_random(rand::random());
         let mail = self
             .confirming
@@ -449,7 +466,7 @@ impl Ingest {
             .confirmation(&ConfirmationLetter {
                 to: email.as_given(),
                 locale,
-                title: &wording.title,
+                title,
                 slug: &petition.slug,
                 receipt,
                 token: &token.encoded(),
@@ -492,6 +509,89 @@ impl Ingest {
             }
         }
         Ok(confirmed)
+    }
+
+    /// Sends a withdrawal link to the signer of `email` on `petition`, if
+    /// that address signed it (and has not had its messages for the day).
+    /// The caller answers the same either way.
+    pub async fn request_withdrawal(
+        &self,
+        petition: &Petition,
+        email: &Email,
+    ) -> Result<(), StoreError> {
+        self.metrics.withdrawal_requests.inc();
+        let identity = self.pepper.identity(petition.id, email);
+        let token = SignerToken::from_random(rand::random());
+        let ttl = chrono::Duration::from_std(self.confirming.ttl).unwrap_or(chrono::Duration::MAX);
+        let letterhead = &self.confirming.letterhead;
+        let sent = self
+            .store
+            .request_withdrawal(
+                petition.id,
+                &identity.0,
+                &token.hash(),
+                chrono::Utc::now() + ttl,
+                |found| {
+                    let (locale, title) = petition.title_for(found.locale.as_deref());
+                    letterhead
+                        .withdrawal(&WithdrawalLetter {
+                            to: &found.email,
+                            locale,
+                            title,
+                            receipt: found.id,
+                            token: &token.encoded(),
+                        })
+                        .ok()
+                },
+            )
+            .await?;
+        if sent {
+            self.confirming.mail_queued.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Follows a withdrawal link: erases the signature it names and
+    /// uncounts it. `None` when the token names none (unknown, spent,
+    /// expired, or text that is no token).
+    pub async fn withdraw(&self, token: &str) -> Result<Option<Erased>, StoreError> {
+        let Some(token) = SignerToken::parse(token) else {
+            return Ok(None);
+        };
+        let erased = self.store.withdraw(&token.hash()).await?;
+        if let Some(e) = &erased {
+            self.aftermath().show(e, "withdrawal").await;
+        }
+        Ok(erased)
+    }
+
+    /// Erases every signature of `email` in every petition (a data
+    /// subject's request), recording `audit` with the number erased.
+    pub async fn erase(
+        &self,
+        email: &Email,
+        audit: impl FnOnce(u64) -> AuditEntry,
+    ) -> Result<u64, StoreError> {
+        let keys: Vec<(i64, [u8; 32])> = self
+            .store
+            .petitions()
+            .await?
+            .iter()
+            .map(|p| (p.id, self.pepper.identity(p.id, email).0))
+            .collect();
+        let erased = self.store.erase_identities(&keys, audit).await?;
+        self.aftermath().show(&erased, "erasure").await;
+        Ok(erased.signatures)
+    }
+
+    fn aftermath(&self) -> Aftermath {
+        Aftermath {
+            store: self.store.clone(),
+            counter: self.counter.clone(),
+            announcer: self.announcer.clone(),
+            guard: self.guard.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     fn screen(
@@ -575,6 +675,65 @@ impl Ingest {
         // Nothing is ever sent: `recv` returns once every sender is dropped.
         self.writers_ended.lock().await.recv().await;
         info!(queued, "signature queue drained");
+    }
+}
+
+/// What erasing signatures leaves to do beyond Postgres: the live counter,
+/// the other instances, Redis's seen sets (so that the signer may sign
+/// again), the metrics; and the sweep that erases expired pending ones.
+struct Aftermath {
+    store: Store,
+    counter: Arc<Counter>,
+    announcer: Option<Arc<counter::Announcer>>,
+    guard: Arc<Guard>,
+    metrics: IngestMetrics,
+}
+
+impl Aftermath {
+    /// Erases pending signatures whose time ran out, until none is left.
+    async fn sweep(&self) {
+        loop {
+            match self.store.expire_pending(1000).await {
+                Ok(e) if e.signatures == 0 => return,
+                Ok(e) => {
+                    info!(
+                        signatures = e.signatures,
+                        "erased pending signatures never confirmed"
+                    );
+                    self.show(&e, "expiry").await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "erasing expired pending signatures failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn show(&self, erased: &Erased, reason: &str) {
+        if erased.signatures == 0 {
+            return;
+        }
+        self.metrics
+            .erased
+            .with_label_values(&[reason])
+            .inc_by(erased.signatures);
+        self.counter.merge_all(&erased.cells, &erased.event_cells);
+        if let Some(announcer) = &self.announcer {
+            announcer.announce(&erased.cells, &erased.event_cells);
+        }
+        let identities: Vec<(i64, IdentityKey)> = erased
+            .identities
+            .iter()
+            .map(|(p, k)| (*p, IdentityKey(*k)))
+            .collect();
+        if !self.guard.forget_seen(&identities).await {
+            tracing::warn!(
+                signers = identities.len(),
+                "Redis did not take the erased signers out of its seen sets: they can sign \
+                 again once it restarts or their petition's set is rebuilt"
+            );
+        }
     }
 }
 

@@ -13,6 +13,10 @@ pub struct IngestMetrics {
     pub queue_depth: IntGauge,
     /// Confirmation links followed, by what they found.
     pub confirmations: IntCounterVec,
+    /// Signatures whose data was erased, by why: withdrawal, erasure, expiry.
+    pub erased: IntCounterVec,
+    /// Withdrawal links asked for (whether or not the address signed).
+    pub withdrawal_requests: IntCounter,
 }
 
 impl IngestMetrics {
@@ -52,6 +56,19 @@ impl IngestMetrics {
         )?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(confirmations.clone()))?;
+        let erased = IntCounterVec::new(
+            Opts::new(
+                "undersigned_erased_signatures_total",
+                "Signatures whose signer's data was erased: withdrawal, erasure (on request), expiry (never confirmed)",
+            ),
+            &["reason"],
+        )?;
+        let withdrawal_requests = IntCounter::new(
+            "undersigned_withdrawal_requests_total",
+            "Withdrawal links asked for, whether or not the address had signed",
+        )?;
+        registry.register(Box::new(erased.clone()))?;
+        registry.register(Box::new(withdrawal_requests.clone()))?;
         Ok(Self {
             accepted: signatures.with_label_values(&["accepted"]),
             duplicate: signatures.with_label_values(&["duplicate"]),
@@ -61,6 +78,8 @@ impl IngestMetrics {
             batch_commit_seconds,
             queue_depth,
             confirmations,
+            erased,
+            withdrawal_requests,
         })
     }
 }

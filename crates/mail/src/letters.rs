@@ -74,6 +74,15 @@ pub struct ConfirmationLetter<'a> {
     pub token: &'a str,
 }
 
+/// A withdrawal link for one signature, sent when its signer asks for one.
+pub struct WithdrawalLetter<'a> {
+    pub to: &'a str,
+    pub locale: &'a str,
+    pub title: &'a str,
+    pub receipt: Uuid,
+    pub token: &'a str,
+}
+
 impl Letterhead {
     /// The message asking a signer to confirm, ready for the outbox.
     pub fn confirmation(&self, letter: &ConfirmationLetter) -> Result<OutgoingMail, LetterError> {
@@ -87,23 +96,50 @@ impl Letterhead {
             days: self.confirm_days,
             withdraw: &withdraw,
         };
-        let subject = fill(words.confirm_subject, &values, |s| {
-            s.replace(['\r', '\n'], " ")
-        });
-        let text = fill(words.confirm_body, &values, str::to_owned);
-        let html = html_page(
-            letter.locale,
-            &escape(&subject),
-            &linked(&fill(words.confirm_body, &values, escape), &link, &withdraw),
-        );
-        self.compose(
+        self.letter(
             "confirmation",
-            letter.to,
-            letter.locale,
-            &subject,
-            text,
-            html,
+            (letter.to, letter.locale),
+            (words.confirm_subject, words.confirm_body),
+            &values,
         )
+    }
+
+    /// The message carrying a withdrawal link, ready for the outbox.
+    pub fn withdrawal(&self, letter: &WithdrawalLetter) -> Result<OutgoingMail, LetterError> {
+        let words = notices(letter.locale);
+        let link = format!("{}/withdraw/{}", self.public_url, letter.token);
+        let values = Placeholders {
+            title: letter.title,
+            link: &link,
+            receipt: letter.receipt,
+            days: self.confirm_days,
+            withdraw: &link,
+        };
+        self.letter(
+            "withdrawal",
+            (letter.to, letter.locale),
+            (words.withdraw_subject, words.withdraw_body),
+            &values,
+        )
+    }
+
+    /// A message from its words: the subject on one line, the text as is,
+    /// and the same text as HTML with its links made clickable.
+    fn letter(
+        &self,
+        kind: &'static str,
+        (to, locale): (&str, &str),
+        (subject, body): (&str, &str),
+        values: &Placeholders,
+    ) -> Result<OutgoingMail, LetterError> {
+        let subject = fill(subject, values, |s| s.replace(['\r', '\n'], " "));
+        let text = fill(body, values, str::to_owned);
+        let html = html_page(
+            locale,
+            &escape(&subject),
+            &linked(&fill(body, values, escape), values.link, values.withdraw),
+        );
+        self.compose(kind, to, locale, &subject, text, html)
     }
 
     fn compose(
@@ -169,7 +205,7 @@ fn linked(escaped: &str, link: &str, withdraw: &str) -> String {
             );
             p = p.replace(&link, &button);
         }
-        if p.contains(&withdraw) {
+        if withdraw != link && p.contains(&withdraw) {
             p = p.replace(&withdraw, &format!("<a href=\"{withdraw}\">{withdraw}</a>"));
         }
         body.push_str("<p>");
@@ -306,6 +342,29 @@ mod tests {
         let message = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(message.subject(), Some("Confirmez votre signature : Paix"));
         assert!(message.body_html(0).unwrap().contains("dir=\"ltr\""));
+    }
+
+    #[test]
+    fn a_withdrawal_link_goes_to_its_own_page() {
+        let mail = letterhead()
+            .withdrawal(&WithdrawalLetter {
+                to: "signer@example.org",
+                locale: "tr",
+                title: "Barış",
+                receipt: Uuid::nil(),
+                token: "BBBBBBBBBBBBBBBBBBBBBB",
+            })
+            .unwrap();
+        assert_eq!(mail.kind, "withdrawal");
+        let message = MessageParser::default().parse(&mail.message).unwrap();
+        assert_eq!(message.subject(), Some("İmzanızı geri çekin: Barış"));
+        let text = message.body_text(0).unwrap();
+        assert!(
+            text.contains("https://sign.example:8443/withdraw/BBBBBBBBBBBBBBBBBBBBBB"),
+            "{text}"
+        );
+        let html = message.body_html(0).unwrap();
+        assert_eq!(html.matches("<a href=").count(), 1, "{html}");
     }
 
     #[test]

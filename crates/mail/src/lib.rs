@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use undersigned_guard::Limit;
 use undersigned_store::{QueuedMail, Store, StoreError};
 
-pub use letters::{ConfirmationLetter, LetterError, Letterhead, escape};
+pub use letters::{ConfirmationLetter, LetterError, Letterhead, WithdrawalLetter, escape};
 pub use lettre::message::Mailbox;
 
 /// Messages one mailer takes at a time.

@@ -39,14 +39,16 @@ impl ExportStatus {
             .find(|v| v.as_str() == s)
     }
 
+    /// Which rows; a withdrawn signature (a tombstone) is in none.
     fn condition(self) -> &'static str {
         match self {
             Self::Counted => {
-                "invalidated_by IS NULL AND shadowed_by IS NULL AND pending_until IS NULL"
+                "invalidated_by IS NULL AND shadowed_by IS NULL AND pending_until IS NULL \
+                 AND withdrawn_at IS NULL"
             }
-            Self::Invalidated => "invalidated_by IS NOT NULL",
-            Self::Shadowed => "shadowed_by IS NOT NULL",
-            Self::All => "true",
+            Self::Invalidated => "invalidated_by IS NOT NULL AND withdrawn_at IS NULL",
+            Self::Shadowed => "shadowed_by IS NOT NULL AND withdrawn_at IS NULL",
+            Self::All => "withdrawn_at IS NULL",
         }
     }
 }

@@ -143,7 +143,7 @@ const INVALIDATE_CHUNK: &str = "
     WITH chosen AS (
         SELECT id FROM signatures
         WHERE petition_id = $1 AND invalidated_by IS NULL AND shadowed_by IS NULL
-          AND pending_until IS NULL
+          AND pending_until IS NULL AND withdrawn_at IS NULL
           AND ($10::uuid IS NULL OR id > $10)
           AND ($2::text IS NULL OR client_address <<= $2::text::inet)
           AND ($3::text IS NULL OR lower(split_part(email, '@', 2)) LIKE $3)

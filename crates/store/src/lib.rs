@@ -7,6 +7,7 @@ mod blocks;
 mod confirmations;
 mod counts;
 mod database;
+mod erasure;
 mod error;
 mod events;
 mod exports;
@@ -29,6 +30,7 @@ pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
 pub use confirmations::{Confirmed, PendingSignature, PendingState};
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
+pub use erasure::{Erased, LinkState, MAIL_PER_DAY, Withdrawable, WithdrawalLink};
 pub use error::StoreError;
 pub use events::{
     DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,

@@ -28,6 +28,18 @@ pub struct Petition {
     pub created_at: DateTime<Utc>,
 }
 
+impl Petition {
+    /// The locale and title a signer reads it in: theirs when the petition
+    /// speaks it (`fr-CA` finds `fr`), else the petition's default.
+    pub fn title_for(&self, locale: Option<&str>) -> (&str, &str) {
+        let (locale, wording) = locale
+            .and_then(|l| undersigned_domain::Locale::parse(l).ok())
+            .and_then(|l| self.wordings.find(&l))
+            .unwrap_or((&self.wordings.locale, &self.wordings.default));
+        (locale, &wording.title)
+    }
+}
+
 /// What an organizer may change in a petition (all but its slug and default
 /// locale); every field is written.
 #[derive(Debug, Clone)]

@@ -485,11 +485,11 @@ impl SignatureWriter {
             for row in tx.query(&existing, &[&retried]).await? {
                 let id: Uuid = row.get(0);
                 let petition: i64 = row.get(1);
-                let key: &[u8] = row.get(2);
-                let same = rows
-                    .iter()
-                    .chain(probes)
-                    .any(|r| r.id == id && r.petition_id == petition && r.identity_key == key);
+                // None once withdrawn: then the id is no longer this signer's.
+                let key: Option<&[u8]> = row.get(2);
+                let same = rows.iter().chain(probes).any(|r| {
+                    r.id == id && r.petition_id == petition && key == Some(&r.identity_key[..])
+                });
                 if same {
                     again.insert(id);
                 } else {
@@ -774,6 +774,7 @@ pub struct SignatureFilter {
 #[derive(Debug, Clone)]
 pub struct SignatureRecord {
     pub id: Uuid,
+    /// Empty once withdrawn.
     pub full_name: String,
     pub email: Option<String>,
     pub country: String,
@@ -785,8 +786,8 @@ pub struct SignatureRecord {
     pub locale: Option<String>,
     pub channel: String,
     pub signed_at: chrono::DateTime<chrono::Utc>,
-    /// `counted`, `pending` (awaiting its signer's confirmation), `shadowed`
-    /// or `invalidated`.
+    /// `counted`, `pending` (awaiting its signer's confirmation), `shadowed`,
+    /// `invalidated`, or `withdrawn` (a tombstone: no personal data left).
     pub state: &'static str,
 }
 
@@ -848,7 +849,7 @@ impl crate::Store {
                 "SELECT id, full_name, email, country, postal_code, city, signer_kind,
                         organization, consent_updates, locale, channel, signed_at,
                         shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid,
-                        pending_until IS NOT NULL AS pending
+                        pending_until IS NOT NULL AS pending, withdrawn_at IS NOT NULL AS withdrawn
                  FROM signatures
                  WHERE petition_id = $1
                    AND ($2::text[] IS NULL OR country = ANY($2))
@@ -870,7 +871,9 @@ impl crate::Store {
             .await?;
         rows.iter()
             .map(|r| {
-                let state = if r.try_get("shadowed")? {
+                let state = if r.try_get("withdrawn")? {
+                    "withdrawn"
+                } else if r.try_get("shadowed")? {
                     "shadowed"
                 } else if r.try_get("invalid")? {
                     "invalidated"

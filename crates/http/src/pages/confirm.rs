@@ -8,7 +8,7 @@ use undersigned_domain::{Placeholders, SignerToken, fill, notices};
 use undersigned_mail::escape;
 use undersigned_store::{PendingSignature, PendingState};
 
-use super::{page, wants_json, wording_for};
+use super::{linked_petition, page, paragraph, wants_json};
 use crate::call::{Answer, Call};
 use crate::problem::{ApiError, Undone};
 use crate::reply::{json, see_other};
@@ -44,26 +44,13 @@ pub async fn confirm(call: Call<'_>) -> Answer {
 }
 
 async fn answer(call: &Call<'_>, found: Option<PendingSignature>, posted: bool) -> Answer {
-    let headers = call.headers();
-    let json_client = wants_json(headers);
-    let petition = match &found {
-        Some(s) => call.app.catalog.by_slug(&s.slug).await?,
-        None => None,
-    };
-    let (Some(signature), Some(petition)) = (found, petition) else {
-        if json_client {
-            return Err(ApiError::NotFound);
-        }
-        // Neither the signer's language nor the petition is known: English.
-        let words = notices("en");
-        return Ok(page(
-            StatusCode::NOT_FOUND,
-            "en",
-            words.confirm_heading,
-            &format!("<p>{}</p>\n", escape(words.unknown_link)),
-        ));
-    };
-    let (locale, title) = wording_for(&petition, signature.locale.as_deref());
+    let json_client = wants_json(call.headers());
+    let (signature, petition) =
+        match linked_petition(call, found, |s| &s.slug, |w| w.confirm_heading).await {
+            Ok(linked) => linked,
+            Err(answer) => return answer,
+        };
+    let (locale, title) = petition.title_for(signature.locale.as_deref());
     let words = notices(locale);
     let receipt = signature.id.to_string();
     match signature.state {
@@ -72,7 +59,7 @@ async fn answer(call: &Call<'_>, found: Option<PendingSignature>, posted: bool) 
             StatusCode::GONE,
             locale,
             words.confirm_heading,
-            &format!("<p>{}</p>\n", escape(words.expired_link)),
+            &paragraph(words.expired_link),
         )),
         PendingState::Pending if json_client => Ok(json(
             StatusCode::OK,
@@ -106,7 +93,7 @@ async fn answer(call: &Call<'_>, found: Option<PendingSignature>, posted: bool) 
                 StatusCode::OK,
                 locale,
                 words.confirm_heading,
-                &format!("<p>{}</p>\n", escape(words.confirmed)),
+                &paragraph(words.confirmed),
             )),
         },
     }

@@ -4,12 +4,17 @@
 //! any host or mirror serving the service serves them too.
 
 pub mod confirm;
+pub mod withdraw;
 
 use http::{HeaderMap, StatusCode, header};
-use undersigned_domain::right_to_left;
+use std::sync::Arc;
+
+use undersigned_domain::{Locale, Notices, accepted_locales, notices, right_to_left};
 use undersigned_mail::escape;
 use undersigned_store::Petition;
 
+use crate::call::{Answer, Call};
+use crate::problem::ApiError;
 use crate::reply::{Body, full, page_headers};
 
 /// Nothing loads from anywhere; forms post to this service only.
@@ -32,14 +37,63 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
     accept.contains("json") && !accept.contains("text/html")
 }
 
-/// The locale and title a signer reads a petition in: theirs when the
-/// petition speaks it, else the petition's default.
-pub fn wording_for<'p>(petition: &'p Petition, locale: Option<&str>) -> (&'p str, &'p str) {
-    let (locale, wording) = locale
-        .and_then(|l| undersigned_domain::Locale::parse(l).ok())
-        .and_then(|l| petition.wordings.find(&l))
-        .unwrap_or((&petition.wordings.locale, &petition.wordings.default));
-    (locale, &wording.title)
+/// The petition a link's signature belongs to, with the link's finding;
+/// `Err` answers a link that names nothing (or a petition gone): 404, as a
+/// page in English (neither the signer's language nor the petition is
+/// known), or as problem+json for a JSON client.
+pub async fn linked_petition<T>(
+    call: &Call<'_>,
+    found: Option<T>,
+    slug: impl Fn(&T) -> &str,
+    heading: impl Fn(&Notices) -> &'static str,
+) -> Result<(T, Arc<Petition>), Answer> {
+    let petition = match &found {
+        Some(f) => call
+            .app
+            .catalog
+            .by_slug(slug(f))
+            .await
+            .map_err(|e| Err(e.into()))?,
+        None => None,
+    };
+    match (found, petition) {
+        (Some(found), Some(petition)) => Ok((found, petition)),
+        _ if wants_json(call.headers()) => Err(Err(ApiError::NotFound)),
+        _ => {
+            let words = notices("en");
+            Err(Ok(page(
+                StatusCode::NOT_FOUND,
+                "en",
+                heading(words),
+                &paragraph(words.unknown_link),
+            )))
+        }
+    }
+}
+
+/// One paragraph of plain text.
+pub fn paragraph(text: &str) -> String {
+    format!("<p>{}</p>\n", escape(text))
+}
+
+/// The locale a reader gets a petition's page in: `?locale=`, then
+/// `Accept-Language`, then the petition's default.
+pub fn reader_locale<'p>(
+    petition: &'p Petition,
+    headers: &HeaderMap,
+    asked: Option<&str>,
+) -> &'p str {
+    let mut wanted: Vec<Locale> = asked
+        .and_then(|l| Locale::parse(l).ok())
+        .into_iter()
+        .collect();
+    if let Some(header) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        wanted.extend(accepted_locales(header));
+    }
+    petition.wordings.pick(&wanted).0
 }
 
 /// A whole page: `heading` and `body` (already HTML) in `locale`.

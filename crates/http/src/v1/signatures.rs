@@ -158,7 +158,7 @@ async fn check_captcha(
 }
 
 /// A browser submitting a form without JavaScript asks for a page.
-fn accepts_html(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()

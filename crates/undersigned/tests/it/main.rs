@@ -23,6 +23,7 @@ mod paper;
 mod petitions;
 mod readme;
 mod redis_outage;
+mod rights;
 mod roles;
 mod shutdown;
 mod smtp_sink;
