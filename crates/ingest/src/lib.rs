@@ -24,8 +24,8 @@ use undersigned_domain::{
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
 use undersigned_mail::{ConfirmationLetter, Letterhead, WithdrawalLetter};
 use undersigned_store::{
-    AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, RowOutcome, SignatureRow,
-    Store, StoreError,
+    AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, Resend, RowOutcome,
+    SignatureRow, Store, StoreError,
 };
 use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
@@ -127,6 +127,9 @@ pub(crate) struct Pending {
     /// `None`: a signer already known to have signed, who rides the next
     /// commit and writes nothing.
     row: Option<SignatureRow>,
+    /// A signer already known, whose signature may be pending: sent a new
+    /// confirmation link once the commit it rides is done.
+    resend: Option<Resend>,
     reply: oneshot::Sender<Result<RowOutcome, SignError>>,
 }
 
@@ -301,6 +304,7 @@ impl Ingest {
             } else {
                 None
             };
+        let mut resend = None;
         let row = match self.guard.check(subject).await {
             Verdict::Pass => Some(SignatureRow {
                 shadowed_by,
@@ -320,6 +324,11 @@ impl Ingest {
             // durable step instead, in the same queue, and shares its fate.
             Verdict::Seen => {
                 self.metrics.duplicate.inc();
+                resend = confirmation.map(|confirmation| Resend {
+                    petition_id: petition.id,
+                    identity_key: identity.0,
+                    confirmation,
+                });
                 None
             }
             Verdict::Limited { retry_after, scope } => {
@@ -330,7 +339,7 @@ impl Ingest {
         };
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Pending { row, reply })
+            .try_send(Pending { row, resend, reply })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SignError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => SignError::ShuttingDown,
@@ -426,6 +435,7 @@ impl Ingest {
                     let id = row.id;
                     permit.send(Pending {
                         row: Some(row),
+                        resend: None,
                         reply,
                     });
                     (i, id, answer)

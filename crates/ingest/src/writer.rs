@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc, watch};
-use tracing::error;
+use tracing::{error, warn};
 use undersigned_domain::IdentityKey;
 use undersigned_guard::Guard;
-use undersigned_store::{BatchOutcome, RowOutcome, SignatureWriter};
+use undersigned_store::{BatchOutcome, Resend, RowOutcome, SignatureWriter};
 
 use crate::counter::Announcer;
 use crate::{Counter, IngestMetrics, Pending, SignError};
@@ -61,6 +61,7 @@ impl Writer {
             let mut rows = Vec::with_capacity(batch.len());
             let mut replies = Vec::with_capacity(batch.len());
             let mut riders = Vec::new();
+            let mut resends = Vec::new();
             for pending in batch.drain(..) {
                 match pending.row {
                     Some(row) => {
@@ -69,6 +70,7 @@ impl Writer {
                     }
                     None => riders.push(pending.reply),
                 }
+                resends.extend(pending.resend);
             }
             let started = Instant::now();
             // Riders alone still wait for a commit's flush to disk, as a new
@@ -105,12 +107,25 @@ impl Writer {
                 Ok(outcome) => {
                     failures = 0;
                     self.publish(&rows, &outcome);
-                    for (reply, outcome) in replies.into_iter().zip(outcome.rows) {
+                    for (reply, outcome) in replies.into_iter().zip(outcome.rows.iter().copied()) {
                         let _ = reply.send(Ok(outcome));
                     }
                     for rider in riders {
                         let _ = rider.send(Ok(RowOutcome::Duplicate));
                     }
+                    // Pending signers who signed again: a new link, once
+                    // they have their answer (so that it never tells).
+                    resends.extend(rows.into_iter().zip(&outcome.rows).filter_map(
+                        |(row, outcome)| {
+                            let confirmation = row.confirmation?;
+                            (*outcome == RowOutcome::Duplicate).then_some(Resend {
+                                petition_id: row.petition_id,
+                                identity_key: row.identity_key,
+                                confirmation,
+                            })
+                        },
+                    ));
+                    self.resend(&resends).await;
                 }
                 Err(e) => {
                     // Nothing of this batch was acknowledged: its signers get a 503
@@ -158,6 +173,15 @@ impl Writer {
             }
         }
         batch.len()
+    }
+
+    async fn resend(&mut self, resends: &[Resend]) {
+        match self.store.resend(resends).await {
+            Ok(0) => {}
+            Ok(_) => self.mail_queued.notify_one(),
+            Err(e) => warn!(error = %e, signers = resends.len(),
+                            "sending confirmation links again failed"),
+        }
     }
 
     fn small_commits(&self) -> std::sync::MutexGuard<'_, Durations> {

@@ -68,6 +68,41 @@ const COUNT: &str = "
     RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
         settled";
 
+/// A signer who signed again while their signature is pending: sent a new
+/// link (the newest replaces the one before), within the day's allowance.
+#[derive(Debug, Clone)]
+pub struct Resend {
+    pub petition_id: i64,
+    pub identity_key: [u8; 32],
+    pub confirmation: crate::Confirmation,
+}
+
+/// Rows are locked in id order, the same in every transaction; a signer
+/// twice in one call is sent one message.
+pub(crate) const RESEND: &str = "
+    WITH r AS (
+        SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::text[], $5::text[],
+            $6::text[], $7::bytea[]) AS r(p, k, h, kind, sender, recipient, message)
+    ), chosen AS (
+        SELECT DISTINCT ON (s.id) s.id, r.h, r.kind, r.sender, r.recipient, r.message
+        FROM r JOIN signatures s ON s.petition_id = r.p AND s.identity_key = r.k
+        WHERE s.pending_until > now()
+          AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+               OR s.mail_sent < $8)
+        ORDER BY s.id
+    ), locked AS (
+        SELECT s.id FROM signatures s JOIN chosen USING (id) ORDER BY s.id FOR UPDATE OF s
+    ), sent AS (
+        UPDATE signatures s SET confirm_hash = chosen.h,
+            mail_sent = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+                             THEN 1 ELSE s.mail_sent + 1 END,
+            mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+                               THEN now() ELSE s.mail_window END
+        FROM chosen JOIN locked USING (id) WHERE s.id = chosen.id
+        RETURNING chosen.kind, chosen.sender, chosen.recipient, chosen.message
+    )
+    INSERT INTO outbox (kind, sender, recipient, message) SELECT * FROM sent";
+
 fn state(text: &str) -> PendingState {
     match text {
         "confirmed" => PendingState::Confirmed,

@@ -290,6 +290,49 @@ impl SignatureWriter {
         result
     }
 
+    /// Sends pending signers who signed again a new confirmation link, at
+    /// most [`crate::MAIL_PER_DAY`] a day each; how many were sent.
+    pub async fn resend(&mut self, resends: &[crate::Resend]) -> Result<u64, StoreError> {
+        if resends.is_empty() {
+            return Ok(0);
+        }
+        let petitions: Vec<i64> = resends.iter().map(|r| r.petition_id).collect();
+        let keys: Vec<&[u8]> = resends.iter().map(|r| &r.identity_key[..]).collect();
+        let hashes: Vec<&[u8]> = resends
+            .iter()
+            .map(|r| &r.confirmation.token_hash[..])
+            .collect();
+        let mail: Vec<&OutgoingMail> = resends.iter().map(|r| &r.confirmation.mail).collect();
+        let kinds: Vec<&str> = mail.iter().map(|m| m.kind).collect();
+        let senders: Vec<&str> = mail.iter().map(|m| m.sender.as_str()).collect();
+        let recipients: Vec<&str> = mail.iter().map(|m| m.recipient.as_str()).collect();
+        let messages: Vec<&[u8]> = mail.iter().map(|m| m.message.as_slice()).collect();
+        let result = async {
+            let client = self.connection().await?;
+            let statement = client.prepare_cached(crate::confirmations::RESEND).await?;
+            Ok(client
+                .execute(
+                    &statement,
+                    &[
+                        &petitions,
+                        &keys,
+                        &hashes,
+                        &kinds,
+                        &senders,
+                        &recipients,
+                        &messages,
+                        &crate::MAIL_PER_DAY,
+                    ],
+                )
+                .await?)
+        }
+        .await;
+        if result.is_err() {
+            self.forget_connection();
+        }
+        result
+    }
+
     /// Stores a batch in one transaction. Deadlocks and serialization failures are
     /// retried; any other error leaves the batch uncommitted, and the connection
     /// is dropped so the next batch starts on a fresh one.

@@ -334,3 +334,69 @@ async fn paper_counts_at_once_and_a_petition_without_verification_too() {
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_again_while_pending_resends_the_link_three_times_a_day_at_most() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("again", json!({})).await;
+    let spellings = [
+        "ayse@example.org",
+        "Ayse@Example.org",
+        "AYSE@example.org",
+        "ayse@EXAMPLE.org",
+    ];
+    for (i, email) in spellings.iter().chain(&spellings).enumerate() {
+        let r = app
+            .sign(
+                &slug,
+                &json!({"full_name": "Ayşe Kaya", "email": email, "country": "TR"}),
+            )
+            .await;
+        assert_eq!(r.status(), 202, "signing {i}: answered like any other");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["status"], "accepted");
+        assert!(answer["receipt"].is_string());
+        // Each one after the last message arrived, so the count below is exact.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // The first message and three more: the day's allowance.
+    let mail = sink.wait_for(4, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(sink.received().len(), 4, "no more than three resends a day");
+    assert_eq!(
+        counted(&count(&app, &slug).await),
+        (0, 1),
+        "one signer, pending"
+    );
+    let tokens: Vec<String> = mail.iter().map(token_in).collect();
+    // Each link replaces the one before: only the newest confirms.
+    let old = app
+        .http
+        .post(app.url(&format!("/confirm/{}", tokens[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+    let newest = &tokens[3];
+    let r = app
+        .http
+        .post(app.url(&format!("/confirm/{newest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    counts_reach(&app, &slug, (1, 0)).await;
+    // Signing again once confirmed sends nothing.
+    let r = app
+        .sign(
+            &slug,
+            &json!({"full_name": "Ayşe Kaya", "email": spellings[0], "country": "TR"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(sink.received().len(), 4);
+    app.stop().await;
+    ns.clean().await;
+}
