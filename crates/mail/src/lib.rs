@@ -6,6 +6,7 @@
 //! many tries, gives the message up. Logs and metrics never name an address.
 
 mod letters;
+mod smtp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,8 +36,11 @@ pub const MAX_ATTEMPTS: i32 = 12;
 
 /// Where messages go.
 pub enum Transport {
-    /// An SMTP relay, through a pool of connections.
+    /// An SMTP relay behind implicit TLS (`smtps://`), through lettre's pool.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// An SMTP relay over `smtp://` (STARTTLS or none): each mailer its own
+    /// connection, opened by [`smtp`] without Nagle's delay.
+    Relay(smtp::Relay),
     /// `.eml` files in a folder, one per message: for a development machine
     /// without a relay.
     Files(PathBuf),
@@ -50,6 +54,9 @@ impl Transport {
     /// A relay from its URL as lettre reads it: `smtp://host:port`,
     /// `smtps://user:pass@host`, `smtp://host?tls=required` for STARTTLS.
     pub fn smtp(url: &str) -> Result<Self, TransportError> {
+        if let Some(relay) = smtp::Relay::from_url(url)? {
+            return Ok(Self::Relay(relay));
+        }
         AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map(|builder| Self::Smtp(builder.build()))
             .map_err(|e| TransportError(e.to_string()))
@@ -58,28 +65,45 @@ impl Transport {
     /// Whether lettre reads `url` as a relay, without connecting or starting
     /// the pool (which needs a runtime): for checking the configuration.
     pub fn check_smtp_url(url: &str) -> Result<(), TransportError> {
+        smtp::Relay::from_url(url)?;
         AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map(drop)
             .map_err(|e| TransportError(e.to_string()))
     }
 
-    async fn send(&self, mail: &QueuedMail) -> Result<(), Failure> {
+    /// Sends one message; `connection` is the mailer's own, for a relay
+    /// over `smtp://`.
+    async fn send(
+        &self,
+        mail: &QueuedMail,
+        connection: Option<&smtp::Connection>,
+    ) -> Result<(), Failure> {
+        let refused = |permanent: bool, code: Option<String>| {
+            if permanent {
+                Failure::Refused(code)
+            } else {
+                Failure::Temporary(code)
+            }
+        };
         match self {
-            Self::Smtp(smtp) => {
-                let parse = |a: &str| a.parse::<Address>().map_err(|_| Failure::Undeliverable);
-                let envelope =
-                    Envelope::new(Some(parse(&mail.sender)?), vec![parse(&mail.recipient)?])
-                        .map_err(|_| Failure::Undeliverable)?;
-                smtp.send_raw(&envelope, &mail.message)
+            Self::Smtp(smtp) => smtp
+                .send_raw(&envelope(mail)?, &mail.message)
+                .await
+                .map(drop)
+                .map_err(|e| refused(e.is_permanent(), e.status().map(|c| c.to_string()))),
+            Self::Relay(_) => {
+                let Some(connection) = connection else {
+                    return Err(Failure::Temporary(None));
+                };
+                connection
+                    .send(&envelope(mail)?, &mail.message)
                     .await
                     .map(drop)
                     .map_err(|e| {
-                        let code = e.status().map(|c| c.to_string());
-                        if e.is_permanent() {
-                            Failure::Refused(code)
-                        } else {
-                            Failure::Temporary(code)
+                        if let smtp::SendError::Connect(why) = &e {
+                            warn!(error = %why, "connecting to the SMTP relay failed");
                         }
+                        refused(e.is_permanent(), e.status())
                     })
             }
             Self::Files(dir) => {
@@ -97,6 +121,13 @@ impl Transport {
             }
         }
     }
+}
+
+/// A message's envelope: its sender and its one recipient.
+fn envelope(mail: &QueuedMail) -> Result<Envelope, Failure> {
+    let parse = |a: &str| a.parse::<Address>().map_err(|_| Failure::Undeliverable);
+    Envelope::new(Some(parse(&mail.sender)?), vec![parse(&mail.recipient)?])
+        .map_err(|_| Failure::Undeliverable)
 }
 
 /// Why a message was not sent, without its address.
@@ -168,6 +199,8 @@ pub struct Mailer {
     metrics: MailMetrics,
     /// Notified when this process queues messages.
     queued: Arc<tokio::sync::Notify>,
+    /// Its own connection, for a relay over `smtp://`.
+    connection: Option<smtp::Connection>,
 }
 
 /// A rate limiter for `limit` (`None`: no limit).
@@ -186,12 +219,17 @@ impl Mailer {
         metrics: MailMetrics,
         queued: Arc<tokio::sync::Notify>,
     ) -> Self {
+        let connection = match &*transport {
+            Transport::Relay(relay) => Some(smtp::Connection::new(relay.clone())),
+            _ => None,
+        };
         Self {
             store,
             transport,
             rate,
             metrics,
             queued,
+            connection,
         }
     }
 
@@ -219,7 +257,7 @@ impl Mailer {
             if let Some(rate) = &self.rate {
                 rate.until_ready().await;
             }
-            match self.transport.send(mail).await {
+            match self.transport.send(mail, self.connection.as_ref()).await {
                 Ok(()) => {
                     self.metrics.count(&mail.kind, "sent");
                     done.push(mail.id);

@@ -111,6 +111,16 @@ fn state(text: &str) -> PendingState {
     }
 }
 
+fn found_signature(r: &tokio_postgres::Row) -> Result<PendingSignature, StoreError> {
+    Ok(PendingSignature {
+        id: r.try_get(0)?,
+        petition_id: r.try_get(1)?,
+        slug: r.try_get(2)?,
+        locale: r.try_get(3)?,
+        state: state(r.try_get(4)?),
+    })
+}
+
 fn confirmation_shard() -> i16 {
     let spread = Uuid::new_v4().as_u128() % u128::from(CONFIRMATION_SHARDS.unsigned_abs());
     FIRST_CONFIRMATION_SHARD - i16::try_from(spread).unwrap_or(0)
@@ -126,16 +136,7 @@ impl Store {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(FIND).await?;
         let row = client.query_opt(&stmt, &[&&token_hash[..]]).await?;
-        row.map(|r| {
-            Ok(PendingSignature {
-                id: r.try_get(0)?,
-                petition_id: r.try_get(1)?,
-                slug: r.try_get(2)?,
-                locale: r.try_get(3)?,
-                state: state(r.try_get(4)?),
-            })
-        })
-        .transpose()
+        row.map(|r| found_signature(&r)).transpose()
     }
 
     /// Confirms the pending signature a token names and counts it, in one
@@ -147,15 +148,21 @@ impl Store {
         let count = client.prepare_cached(COUNT).await?;
         let tx = client.transaction().await?;
         let Some(row) = tx.query_opt(&confirm, &[&&token_hash[..]]).await? else {
+            // Nothing to confirm: what the token names, if anything, read on
+            // this same connection (a second one, taken while this is held,
+            // could wait forever for a pool that many such calls have emptied).
+            let find = tx.prepare_cached(FIND).await?;
+            let found = tx.query_opt(&find, &[&&token_hash[..]]).await?;
             tx.rollback().await?;
-            return Ok(self
-                .pending_signature(token_hash)
-                .await?
-                .map(|signature| Confirmed {
-                    signature,
-                    now: false,
-                    cells: Vec::new(),
-                }));
+            return found
+                .map(|r| {
+                    Ok(Confirmed {
+                        signature: found_signature(&r)?,
+                        now: false,
+                        cells: Vec::new(),
+                    })
+                })
+                .transpose();
         };
         let signature = PendingSignature {
             id: row.try_get("id")?,

@@ -43,7 +43,7 @@ pub(crate) fn start(
 ) -> Result<(), TransportError> {
     let transport = Arc::new(mail_transport(config)?);
     match &*transport {
-        Transport::Smtp(_) => info!("sending mail through the SMTP relay"),
+        Transport::Smtp(_) | Transport::Relay(_) => info!("sending mail through the SMTP relay"),
         Transport::Files(dir) => {
             let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
             info!(folder = %folder.display(),

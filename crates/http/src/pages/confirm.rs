@@ -39,7 +39,10 @@ pub async fn confirm(call: Call<'_>) -> Answer {
         .ingest
         .confirm(call.param("token"))
         .await
-        .map_err(|_| ApiError::Unavailable(Undone::Change))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "a confirmation failed; nothing was counted");
+            ApiError::Unavailable(Undone::Change)
+        })?;
     answer(&call, confirmed.map(|c| c.signature), true).await
 }
 

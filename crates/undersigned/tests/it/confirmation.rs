@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
@@ -397,6 +398,92 @@ async fn signing_again_while_pending_resends_the_link_three_times_a_day_at_most(
     assert_eq!(r.status(), 202);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(sink.received().len(), 4);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_exactly() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("crowd", json!({})).await;
+    let mut bodies: Vec<Value> = (0..1600)
+        .map(|i| {
+            let mut s = signer(i);
+            s["email"] = json!(crate::counting::email(i));
+            s
+        })
+        .collect();
+    bodies.extend((0..400).map(|m| crate::counting::written_differently(m * 4 + m % 4, m)));
+    let order: Vec<usize> = (0..2000).map(|k| (k * 7919) % 2000).collect();
+    let answers = join_all(order.iter().map(|&k| app.sign(&slug, &bodies[k]))).await;
+    assert!(answers.iter().all(|a| a.status() == 202));
+    let c = counts_reach(&app, &slug, (0, 1600)).await;
+    assert_eq!(c["by_country"], json!({}));
+
+    // Every signer is sent a link; a duplicate may be sent a newer one.
+    let mail = sink.wait_for(1600, Duration::from_secs(30)).await;
+    for _ in 0..100 {
+        let waiting: i64 = ns
+            .sql()
+            .await
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mail = if sink.received().len() > mail.len() {
+        sink.received()
+    } else {
+        mail
+    };
+    assert!(
+        (1600..=2000).contains(&mail.len()),
+        "{} messages",
+        mail.len()
+    );
+    let mut mailboxes: Vec<String> = mail
+        .iter()
+        .map(|m| {
+            let to = m.to[0].trim().to_lowercase();
+            let (local, domain) = to.split_once('@').unwrap();
+            let local = local.split('+').next().unwrap().replace('.', "");
+            format!("{local}@{}", domain.replace("googlemail.com", "gmail.com"))
+        })
+        .collect();
+    mailboxes.sort();
+    mailboxes.dedup();
+    assert_eq!(mailboxes.len(), 1600, "each signer is written to");
+
+    // Each signature's newest link confirms it, once; a replaced one is 404.
+    let tokens: Vec<String> = mail.iter().map(token_in).collect();
+    let mut confirmed = 0;
+    for chunk in tokens.chunks(200) {
+        let posts = join_all(
+            chunk
+                .iter()
+                .map(|t| app.http.post(app.url(&format!("/confirm/{t}"))).send()),
+        )
+        .await;
+        for r in posts {
+            match r.unwrap().status().as_u16() {
+                200 => confirmed += 1,
+                404 => {}
+                other => panic!("confirming answered {other}"),
+            }
+        }
+    }
+    assert_eq!(confirmed, 1600);
+    let c = counts_reach(&app, &slug, (1600, 0)).await;
+    let expected: serde_json::Map<String, Value> = crate::support::COUNTRIES
+        .iter()
+        .map(|c| (c.to_string(), json!(200)))
+        .collect();
+    assert_eq!(c["by_country"], Value::Object(expected));
     app.stop().await;
     ns.clean().await;
 }

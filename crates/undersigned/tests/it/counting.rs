@@ -9,7 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::support::{COUNTRIES, NAMES, Namespace, TestApp, receipt, rows, signer, stored};
 
 /// Signer `i`'s address: every fourth one on Gmail, to exercise its folding.
-fn email(i: usize) -> String {
+pub(crate) fn email(i: usize) -> String {
     if i.is_multiple_of(4) {
         format!("first.last{i}@gmail.com")
     } else {
@@ -18,7 +18,7 @@ fn email(i: usize) -> String {
 }
 
 /// The same mailbox and person, written another way.
-fn written_differently(i: usize, variant: usize) -> Value {
+pub(crate) fn written_differently(i: usize, variant: usize) -> Value {
     let email = email(i);
     let (local, domain) = email.split_once('@').unwrap();
     let other = match variant % 5 {

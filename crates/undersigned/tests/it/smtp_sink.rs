@@ -90,6 +90,9 @@ fn address(line: &str) -> String {
 }
 
 async fn session(stream: TcpStream, shared: Arc<Shared>) {
+    // Replies go out at once, as a real server's do (no 40 ms wait for an
+    // acknowledgement of the last reply before the next is sent).
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let say = async |write: &mut tokio::net::tcp::OwnedWriteHalf, text: &str| {
