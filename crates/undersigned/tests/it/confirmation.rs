@@ -10,7 +10,7 @@ use mail_parser::MessageParser;
 use serde_json::{Value, json};
 
 use crate::smtp_sink::{Received, SmtpSink};
-use crate::support::{Namespace, TestApp, problem, signer};
+use crate::support::{Namespace, TestApp, outbox_empties, problem, signer};
 
 const PUBLIC_URL: &str = "https://sign.example/campaign";
 
@@ -423,19 +423,7 @@ async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_ex
 
     // Every signer is sent a link; a duplicate may be sent a newer one.
     let mail = sink.wait_for(1600, Duration::from_secs(30)).await;
-    for _ in 0..100 {
-        let waiting: i64 = ns
-            .sql()
-            .await
-            .query_one("SELECT count(*) FROM outbox", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    outbox_empties(&ns, Duration::from_secs(10)).await;
     let mail = if sink.received().len() > mail.len() {
         sink.received()
     } else {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use undersigned_store::{OutgoingMail, Store};
 
 use crate::smtp_sink::SmtpSink;
-use crate::support::{Namespace, TestApp};
+use crate::support::{Namespace, TestApp, outbox_empties};
 
 fn message(i: usize) -> OutgoingMail {
     OutgoingMail {
@@ -25,26 +25,6 @@ fn message(i: usize) -> OutgoingMail {
 async fn queue(ns: &Namespace, mail: &[OutgoingMail]) {
     let store = Store::connect(&ns.database_url(), 1).expect("store");
     store.enqueue_mail(mail).await.expect("queued");
-}
-
-async fn outbox_rows(ns: &Namespace) -> i64 {
-    let sql = ns.sql().await;
-    sql.query_one("SELECT count(*) FROM outbox", &[])
-        .await
-        .unwrap()
-        .get(0)
-}
-
-/// The outbox once it is empty (panics after `within`).
-async fn outbox_empties(ns: &Namespace, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    while outbox_rows(ns).await > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the outbox kept messages"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn counted(metrics: &str, outcome: &str) -> f64 {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use undersigned::config::Lifetime;
 
 use crate::smtp_sink::{Received, SmtpSink};
-use crate::support::{Namespace, TestApp, problem};
+use crate::support::{Namespace, TestApp, outbox_empties, problem};
 
 /// The app with a relay, links under its own address.
 async fn app_with_relay(ns: &Namespace, ttl: Option<Duration>) -> (TestApp, SmtpSink) {
@@ -72,23 +72,6 @@ async fn sign_and_confirm(app: &TestApp, sink: &SmtpSink, slug: &str, body: Valu
     let link = link_in(&mail[before], "confirm");
     let r = app.http.post(app.url(&link)).send().await.unwrap();
     assert_eq!(r.status(), 200);
-}
-
-async fn outbox_empties(ns: &Namespace) {
-    for _ in 0..200 {
-        let n: i64 = ns
-            .sql()
-            .await
-            .query_one("SELECT count(*) FROM outbox", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if n == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the outbox kept messages");
 }
 
 /// The whole database as `pg_dump` writes it.
@@ -264,7 +247,7 @@ async fn a_withdrawal_and_an_erasure_uncount_and_leave_no_trace() {
     assert_eq!(r.status(), 401, "admins only");
 
     // Nothing of either signer is left anywhere in the database.
-    outbox_empties(&ns).await;
+    outbox_empties(&ns, Duration::from_secs(10)).await;
     let everything = dump(&ns);
     for trace in [
         "Jan de Vries",
@@ -330,7 +313,7 @@ async fn pending_signatures_nobody_confirms_expire_and_are_never_counted() {
     let r = app.http.post(app.url(&late)).send().await.unwrap();
     assert_eq!(r.status(), 404, "the link names nothing any more");
     assert_eq!(erased_metric(&app.metrics_text().await, "expiry"), 3.0);
-    outbox_empties(&ns).await;
+    outbox_empties(&ns, Duration::from_secs(10)).await;
     let everything = dump(&ns);
     for trace in names.iter().copied().chain(["expiring.0@example.org"]) {
         assert!(

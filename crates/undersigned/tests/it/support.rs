@@ -565,3 +565,23 @@ pub fn limits(written: &str) -> Vec<Limit> {
 pub fn limit(written: &str) -> Option<Limit> {
     Some(written.parse().expect("a limit"))
 }
+
+pub async fn outbox_rows(ns: &Namespace) -> i64 {
+    let sql = ns.sql().await;
+    sql.query_one("SELECT count(*) FROM outbox", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// The outbox once it is empty (panics after `within`).
+pub async fn outbox_empties(ns: &Namespace, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while outbox_rows(ns).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outbox kept messages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
