@@ -26,13 +26,15 @@ pub use lettre::message::Mailbox;
 
 /// Messages one mailer takes at a time.
 const BATCH: i64 = 64;
-/// How long a taken message is a mailer's before another may take it.
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a taken message is a mailer's before another may take it: what
+/// a message a mailer died with waits before it is sent by another. A
+/// mailer renews the lease of what it still holds halfway through.
+const LEASE: Duration = Duration::from_secs(10);
 /// How long a mailer with nothing to send waits before it looks again,
 /// unless woken.
 const IDLE: Duration = Duration::from_secs(1);
-/// Tries before a message is given up on.
-pub const MAX_ATTEMPTS: i32 = 12;
+/// Tries before a message is given up on: with [`backoff`], about a day.
+pub const MAX_ATTEMPTS: i32 = 30;
 
 /// Where messages go.
 pub enum Transport {
@@ -252,8 +254,17 @@ impl Mailer {
     /// Takes one batch and says what became of each message; how many it took.
     pub async fn round(&self) -> Result<usize, StoreError> {
         let taken = self.store.take_mail(BATCH, LEASE).await?;
+        let mut renew_at = tokio::time::Instant::now() + LEASE / 2;
         let mut done = Vec::with_capacity(taken.len());
-        for mail in &taken {
+        for (i, mail) in taken.iter().enumerate() {
+            if tokio::time::Instant::now() >= renew_at {
+                // What is done leaves now; what is left stays this mailer's.
+                self.store.forget_mail(&done).await?;
+                done.clear();
+                let held: Vec<i64> = taken[i..].iter().map(|m| m.id).collect();
+                self.store.renew_mail_lease(&held, LEASE).await?;
+                renew_at = tokio::time::Instant::now() + LEASE / 2;
+            }
             if let Some(rate) = &self.rate {
                 rate.until_ready().await;
             }
@@ -289,7 +300,9 @@ mod tests {
     use super::backoff;
 
     #[test]
-    fn retries_wait_longer_each_time_up_to_an_hour() {
+    fn retries_wait_longer_each_time_up_to_an_hour_for_about_a_day() {
+        let total: Duration = (1..super::MAX_ATTEMPTS).map(backoff).sum();
+        assert!((20..=26).contains(&(total.as_secs() / 3600)), "{total:?}");
         assert_eq!(backoff(1), Duration::from_secs(5));
         assert_eq!(backoff(2), Duration::from_secs(10));
         assert_eq!(backoff(5), Duration::from_secs(80));

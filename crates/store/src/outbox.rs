@@ -98,6 +98,18 @@ impl Store {
         Ok(taken)
     }
 
+    /// Keeps messages a mailer still holds its own for `lease` more.
+    pub async fn renew_mail_lease(&self, ids: &[i64], lease: Duration) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE outbox SET due_at = now() + make_interval(secs => $2) WHERE id = ANY($1)",
+                &[&ids, &seconds(lease)],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Forgets messages sent, or given up on: the outbox keeps no copy.
     pub async fn forget_mail(&self, ids: &[i64]) -> Result<(), StoreError> {
         if ids.is_empty() {

@@ -8,7 +8,10 @@ use reqwest::Client;
 use tokio::process::Command;
 use uuid::Uuid;
 
-use crate::support::{NO_LIMITS, Namespace, PEPPER, REDIS, TestApp, receipt, rows, signer, stored};
+use crate::smtp_sink::SmtpSink;
+use crate::support::{
+    NO_LIMITS, Namespace, PEPPER, REDIS, TestApp, outbox_empties, receipt, rows, signer, stored,
+};
 
 /// Signs with `workers` concurrent clients until their requests fail, keeping
 /// every receipt the service acknowledged.
@@ -76,8 +79,16 @@ async fn a_graceful_stop_mid_stream_keeps_every_acknowledged_signature() {
 }
 
 /// The service binary serving `ns` on a free port, with a petition `slug`
-/// created in its database; returns the child and the base URL.
+/// (counting at once) created in its database; returns the child and the
+/// base URL.
 async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, String) {
+    let (child, base) = binary(ns, &[]).await;
+    create_petition(ns, slug, "none").await;
+    (child, base)
+}
+
+/// The service binary serving `ns` on a free port, with `env` besides.
+async fn binary(ns: &Namespace, env: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -90,7 +101,12 @@ async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, St
         .env("UNDERSIGNED_REDIS_URL", REDIS)
         .env("UNDERSIGNED_REDIS_PREFIX", &ns.prefix)
         .env("UNDERSIGNED_IDENTITY_PEPPER", PEPPER)
+        .env(
+            "UNDERSIGNED_MAIL_DIR",
+            std::env::temp_dir().join(format!("{}-mail", ns.database)),
+        )
         .envs(NO_LIMITS)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -98,6 +114,10 @@ async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, St
         .expect("service binary starts");
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&Client::new(), &base).await;
+    (child, base)
+}
+
+async fn create_petition(ns: &Namespace, slug: &str, verification: &str) {
     let store = undersigned_store::Store::connect(&ns.database_url(), 1).unwrap();
     let petition = undersigned_domain::NewPetition::parse(undersigned_domain::NewPetitionInput {
         slug: Some(slug.into()),
@@ -109,7 +129,7 @@ async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, St
         goal: Some(1000),
         locale: None,
         web: undersigned_domain::WebSettingsInput {
-            verification: Some("none".into()),
+            verification: Some(verification.into()),
             ..Default::default()
         },
         ..Default::default()
@@ -121,7 +141,6 @@ async fn served_binary(ns: &Namespace, slug: &str) -> (tokio::process::Child, St
         serde_json::json!({"slug": slug}),
     );
     store.create_petition(&petition, audit).await.unwrap();
-    (child, base)
 }
 
 /// Waits until the service at `base` answers `/readyz` with 200.
@@ -214,5 +233,56 @@ async fn sigterm_mid_stream_exits_zero_with_every_acknowledged_signature_written
         w.await.unwrap();
     }
     all_kept(&ns, &receipts).await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_stream_leaves_no_acknowledged_signer_without_their_email() {
+    let ns = Namespace::new();
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let env = [
+        ("UNDERSIGNED_SMTP_URL", url.as_str()),
+        ("UNDERSIGNED_MAIL_RATE", "off"),
+    ];
+    let (mut child, base) = binary(&ns, &env).await;
+    create_petition(&ns, "mailed", "email").await;
+    let receipts = Arc::new(Mutex::new(Vec::new()));
+    let workers = stream(
+        Client::new(),
+        format!("{base}/v1/petitions/mailed/signatures"),
+        16,
+        receipts.clone(),
+    );
+    wait_for(&receipts, 300).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    for w in workers {
+        w.await.unwrap();
+    }
+    // Started again, it sends what the killed one had queued and not sent.
+    let (_child, _) = binary(&ns, &env).await;
+    outbox_empties(&ns, Duration::from_secs(20)).await;
+    let texts: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|m| {
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&m.data)
+                .unwrap();
+            parsed.body_text(0).unwrap().into_owned()
+        })
+        .collect();
+    let receipts = receipts.lock().unwrap().clone();
+    let unsent: Vec<&Uuid> = receipts
+        .iter()
+        .filter(|r| !texts.iter().any(|t| t.contains(&r.to_string())))
+        .collect();
+    assert!(
+        unsent.is_empty(),
+        "{} of {} acknowledged signers got no email",
+        unsent.len(),
+        receipts.len()
+    );
     ns.clean().await;
 }
