@@ -227,6 +227,8 @@ pub(crate) struct Rows {
     /// Whether `progress` moved since it was last reported.
     moved: bool,
     report: Box<dyn FnMut(Progress) + Send>,
+    /// Withdrawn signatures the filters left out (known with the totals).
+    withdrawn: u64,
 }
 
 impl Rows {
@@ -245,13 +247,19 @@ impl Rows {
             },
             moved: false,
             report,
+            withdrawn: 0,
         }
     }
 
     async fn totals(&mut self) -> Result<(u64, BTreeMap<String, u64>), ExportError> {
         match self.receiver.recv().await {
-            Some(ExportMessage::Totals { rows, by_country }) => {
+            Some(ExportMessage::Totals {
+                rows,
+                by_country,
+                withdrawn,
+            }) => {
                 self.progress.total = rows;
+                self.withdrawn = withdrawn;
                 (self.report)(self.progress);
                 Ok((rows, by_country))
             }

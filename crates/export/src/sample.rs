@@ -90,6 +90,7 @@ pub(crate) fn reported_snapshot(
             .send(ExportMessage::Totals {
                 rows: rows.len() as u64,
                 by_country,
+                withdrawn: 0,
             })
             .await;
         for _ in 0..passes {

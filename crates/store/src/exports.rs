@@ -90,6 +90,9 @@ pub enum ExportMessage {
     Totals {
         rows: u64,
         by_country: BTreeMap<String, u64>,
+        /// Withdrawn signatures the filters would otherwise have taken:
+        /// their receipts are left out, and a bundle says how many.
+        withdrawn: u64,
     },
     Rows(Vec<ExportRow>),
     PassEnd,
@@ -119,16 +122,13 @@ impl Store {
         // A snapshot held open holds back vacuum: one left idle is ended.
         tx.batch_execute("SET LOCAL idle_in_transaction_session_timeout = '2min'")
             .await?;
-        let condition = format!(
-            "petition_id = $1
+        let filters = "petition_id = $1
              AND ($2::text[] IS NULL OR country = ANY($2))
              AND ($3::timestamptz IS NULL OR signed_at >= $3)
              AND ($4::timestamptz IS NULL OR signed_at < $4)
              AND ($5::text IS NULL OR channel = $5)
-             AND ($6::text IS NULL OR signer_kind = $6)
-             AND {}",
-            filter.status.condition()
-        );
+             AND ($6::text IS NULL OR signer_kind = $6)";
+        let condition = format!("{filters} AND {}", filter.status.condition());
         let channel = filter.channel.map(Channel::as_str);
         let kind = filter.signer_kind.map(SignerKind::as_str);
         let params: [&(dyn ToSql + Sync); 6] = [
@@ -154,8 +154,22 @@ impl Store {
             rows += n as u64;
             by_country.insert(row.try_get::<_, String>(0)?, n as u64);
         }
+        let withdrawn: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM signatures WHERE {filters} AND withdrawn_at IS NOT NULL"
+                ),
+                &params,
+            )
+            .await?
+            .try_get(0)?;
+        let withdrawn = withdrawn as u64;
         if out
-            .send(ExportMessage::Totals { rows, by_country })
+            .send(ExportMessage::Totals {
+                rows,
+                by_country,
+                withdrawn,
+            })
             .await
             .is_err()
         {

@@ -90,7 +90,7 @@ fn add<W: Write>(
 /// root of the signatures.
 fn manifest(
     job: &ExportJob<'_>,
-    total: u64,
+    (total, withdrawn): (u64, u64),
     by_country: &BTreeMap<String, u64>,
     files: &BTreeMap<&str, String>,
     merkle_root: &str,
@@ -110,6 +110,9 @@ fn manifest(
         "locale": job.locale,
         "columns": std::iter::once(RECEIPT_DIGEST).chain(job.column_names()).collect::<Vec<_>>(),
         "row_count": total,
+        // Receipts of signatures withdrawn by their signers (or erased on
+        // request): left out, their data gone, counted here.
+        "withdrawn_skipped": withdrawn,
         "by_country": by_country,
         "exported_at": job.exported_at,
         "files": files,
@@ -202,7 +205,13 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
         files.insert(PRINTABLE, hex::encode(file.finalize()));
     }
 
-    let manifest = manifest(job, total, &by_country, &files, &merkle_root);
+    let manifest = manifest(
+        job,
+        (total, rows.withdrawn),
+        &by_country,
+        &files,
+        &merkle_root,
+    );
     add(&mut archive, MANIFEST, at, &manifest)?;
     add(
         &mut archive,
@@ -364,7 +373,13 @@ pub(crate) mod tests {
         let files = [PETITION, SIGNATURES, PRINTABLE]
             .map(|name| (name, "f".repeat(64)))
             .into();
-        let manifest = manifest(&job, u64::MAX, &by_country, &files, &"f".repeat(64));
+        let manifest = manifest(
+            &job,
+            (u64::MAX, u64::MAX),
+            &by_country,
+            &files,
+            &"f".repeat(64),
+        );
         assert!(
             manifest.len() as u64 <= verify::MANIFEST_MAX / 2,
             "{} bytes",

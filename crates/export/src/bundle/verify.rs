@@ -66,6 +66,9 @@ fn size(bytes: u64) -> String {
 struct Manifest {
     format: String,
     row_count: u64,
+    /// Absent from bundles made before withdrawals existed: none.
+    #[serde(default)]
+    withdrawn_skipped: u64,
     by_country: BTreeMap<String, u64>,
     files: BTreeMap<String, String>,
     merkle_root: String,
@@ -78,6 +81,8 @@ struct Manifest {
 pub struct BundleCheck {
     pub petition: String,
     pub row_count: u64,
+    /// Withdrawn signatures the export left out, as its manifest says.
+    pub withdrawn_skipped: u64,
     pub merkle_root: String,
     /// The key that signed it (base64), checked against the trusted one when
     /// one was given.
@@ -477,6 +482,7 @@ pub fn verify_bundle_reporting(
                 .unwrap_or_default()
                 .to_owned(),
             row_count: manifest.row_count,
+            withdrawn_skipped: manifest.withdrawn_skipped,
             merkle_root: manifest.merkle_root,
             public_key: manifest.public_key,
             key_trusted: trusted.is_some(),
