@@ -30,7 +30,10 @@ pub use petition::{
 pub use signature::{Channel, Signature, SignatureInput, SignerField, SignerKind, SignerRules};
 pub use text::{LongText, Text};
 pub use token::SignerToken;
-pub use web::{CaptchaPolicy, Origin, PageUrl, Verification, WebSettings, WebSettingsInput};
+pub use web::{
+    CaptchaPolicy, MailText, MailTextInput, Origin, PageUrl, Verification, WebSettings,
+    WebSettingsInput,
+};
 pub use wording::{
     Target, TargetInput, TranslationChanges, Wording, WordingInput, Wordings, parse_ask,
     parse_text, parse_title,

@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use std::collections::BTreeMap;
+
+use crate::FieldError;
 use crate::error::FieldErrors;
 
 /// A web origin, `scheme://host[:port]`, as browsers send it in `Origin`:
@@ -131,6 +134,66 @@ pub struct WebSettingsInput {
     pub captcha_fail_open: Option<bool>,
     pub verification: Option<String>,
     pub confirmed_url: Option<String>,
+    /// The confirmation email's words to set per locale (`None` removes a
+    /// locale's).
+    #[serde(skip)]
+    pub confirmation_texts: Vec<(String, Option<MailTextInput>)>,
+}
+
+/// A petition's own words for its confirmation email in one locale, with
+/// the placeholders `{title}`, `{link}`, `{receipt}`, `{days}`, `{withdraw}`;
+/// the body must carry `{link}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailText {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MailTextInput {
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+const SUBJECT_MAX: usize = 200;
+const BODY_MAX: usize = 5000;
+
+impl MailText {
+    /// Checks one locale's words; refusals are named within `at`.
+    fn parse(at: &str, input: MailTextInput, errors: &mut FieldErrors) -> Option<Self> {
+        let subject = input.subject.as_deref().map(str::trim).unwrap_or("");
+        let body = input.body.as_deref().map(str::trim).unwrap_or("");
+        let subject_fault = if subject.is_empty() {
+            Some("required")
+        } else if subject.chars().count() > SUBJECT_MAX {
+            Some("too_long")
+        } else if subject.chars().any(char::is_control) {
+            Some("control_character")
+        } else {
+            None
+        };
+        let body_fault = if body.is_empty() {
+            Some("required")
+        } else if body.chars().count() > BODY_MAX {
+            Some("too_long")
+        } else if !body.contains("{link}") {
+            Some("no_link")
+        } else {
+            None
+        };
+        if let Some(code) = subject_fault {
+            errors
+                .0
+                .push(FieldError::new(format!("{at}.subject"), code));
+        }
+        if let Some(code) = body_fault {
+            errors.0.push(FieldError::new(format!("{at}.body"), code));
+        }
+        (subject_fault.is_none() && body_fault.is_none()).then(|| Self {
+            subject: subject.to_owned(),
+            body: body.replace("\r\n", "\n"),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,6 +212,9 @@ pub struct WebSettings {
     pub verification: Verification,
     /// Where a signer lands after confirming, instead of the service's page.
     pub confirmed_url: Option<PageUrl>,
+    /// The petition's own words for its confirmation email, by locale; the
+    /// service's built-in words where it has none.
+    pub confirmation_texts: BTreeMap<String, MailText>,
 }
 
 impl Default for WebSettings {
@@ -161,6 +227,7 @@ impl Default for WebSettings {
             captcha_fail_open: false,
             verification: Verification::Email,
             confirmed_url: None,
+            confirmation_texts: BTreeMap::new(),
         }
     }
 }
@@ -227,6 +294,24 @@ impl WebSettings {
             input.confirmed_url,
             &mut next.confirmed_url,
         );
+        for (tag, change) in input.confirmation_texts {
+            let Ok(locale) = crate::Locale::parse(&tag) else {
+                errors.check::<()>("confirmation_texts", Err("invalid_locale"));
+                continue;
+            };
+            let locale = locale.as_str().to_owned();
+            match change {
+                None => {
+                    next.confirmation_texts.remove(&locale);
+                }
+                Some(input) => {
+                    let at = format!("confirmation_texts.{locale}");
+                    if let Some(text) = MailText::parse(&at, input, &mut errors) {
+                        next.confirmation_texts.insert(locale, text);
+                    }
+                }
+            }
+        }
         if errors.0.is_empty() {
             Ok(next)
         } else {
@@ -347,5 +432,56 @@ mod tests {
                 FieldError::new("confirmed_url", "invalid"),
             ]
         );
+    }
+
+    #[test]
+    fn a_petitions_confirmation_words_need_a_subject_and_the_link() {
+        let words = |subject: &str, body: &str| MailTextInput {
+            subject: Some(subject.into()),
+            body: Some(body.into()),
+        };
+        let set = WebSettings::default()
+            .apply(WebSettingsInput {
+                confirmation_texts: vec![(
+                    "fr-fr".into(),
+                    Some(words(" Confirmez : {title} ", "Cliquez {link}")),
+                )],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            set.confirmation_texts["fr-FR"].subject,
+            "Confirmez : {title}"
+        );
+        let errors = set
+            .apply(WebSettingsInput {
+                confirmation_texts: vec![
+                    ("nl".into(), Some(words("", "Klik hier"))),
+                    (
+                        "de".into(),
+                        Some(words("Zeile\neins", &"x{link}".repeat(1000))),
+                    ),
+                    ("not a locale".into(), None),
+                ],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                FieldError::new("confirmation_texts.nl.subject", "required"),
+                FieldError::new("confirmation_texts.nl.body", "no_link"),
+                FieldError::new("confirmation_texts.de.subject", "control_character"),
+                FieldError::new("confirmation_texts.de.body", "too_long"),
+                FieldError::new("confirmation_texts", "invalid_locale"),
+            ]
+        );
+        let removed = set
+            .apply(WebSettingsInput {
+                confirmation_texts: vec![("fr-FR".into(), None)],
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(removed.confirmation_texts.is_empty());
     }
 }

@@ -480,6 +480,11 @@ impl Ingest {
                 slug: &petition.slug,
                 receipt,
                 token: &token.encoded(),
+                words: petition
+                    .web
+                    .confirmation_texts
+                    .get(locale)
+                    .map(|t| (t.subject.as_str(), t.body.as_str())),
             })
             .map_err(|_| SignError::Undeliverable)?;
         let ttl = chrono::Duration::from_std(self.confirming.ttl).unwrap_or(chrono::Duration::MAX);

@@ -72,6 +72,8 @@ pub struct ConfirmationLetter<'a> {
     pub receipt: Uuid,
     /// The token, as written in the link.
     pub token: &'a str,
+    /// The petition's own subject and body for this locale, if it has them.
+    pub words: Option<(&'a str, &'a str)>,
 }
 
 /// A withdrawal link for one signature, sent when its signer asks for one.
@@ -99,7 +101,9 @@ impl Letterhead {
         self.letter(
             "confirmation",
             (letter.to, letter.locale),
-            (words.confirm_subject, words.confirm_body),
+            letter
+                .words
+                .unwrap_or((words.confirm_subject, words.confirm_body)),
             &values,
         )
     }
@@ -284,6 +288,7 @@ mod tests {
                 slug: "peace",
                 receipt: Uuid::nil(),
                 token: "AAAAAAAAAAAAAAAAAAAAAA",
+                words: None,
             })
             .unwrap();
         assert_eq!(mail.kind, "confirmation");
@@ -365,6 +370,31 @@ mod tests {
         );
         let html = message.body_html(0).unwrap();
         assert_eq!(html.matches("<a href=").count(), 1, "{html}");
+    }
+
+    #[test]
+    fn a_petitions_own_words_replace_the_built_in_ones() {
+        let mail = letterhead()
+            .confirmation(&ConfirmationLetter {
+                to: "signer@example.org",
+                locale: "nl",
+                title: "Vrede",
+                slug: "peace",
+                receipt: Uuid::nil(),
+                token: "AAAAAAAAAAAAAAAAAAAAAA",
+                words: Some((
+                    "Bevestig: {title}",
+                    "Klik {link} binnen {days} dagen. {unknown}",
+                )),
+            })
+            .unwrap();
+        let message = MessageParser::default().parse(&mail.message).unwrap();
+        assert_eq!(message.subject(), Some("Bevestig: Vrede"));
+        let text = message.body_text(0).unwrap();
+        assert!(
+            text.contains("Klik https://sign.example:8443/confirm/AAAAAAAAAAAAAAAAAAAAAA binnen 7 dagen. {unknown}"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 use undersigned_domain::{
-    CaptchaPolicy, NewPetition, Origin, PageUrl, PetitionStatus, SignerField, SignerRules, Target,
-    Verification, WebSettings, Window, Wording, Wordings,
+    CaptchaPolicy, MailText, NewPetition, Origin, PageUrl, PetitionStatus, SignerField,
+    SignerRules, Target, Verification, WebSettings, Window, Wording, Wordings,
 };
 
 use crate::audit::AuditEntry;
@@ -70,7 +70,8 @@ impl From<&Petition> for PetitionUpdate {
 const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, status, created_at, \
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
                        opens_at, closes_at, targets, required_fields, organizations_may_sign, \
-                       email_optional_offline, verification, confirmed_url";
+                       email_optional_offline, verification, confirmed_url, \
+                       confirmation_texts";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -129,6 +130,10 @@ impl TryFrom<Row> for Petition {
                 verification: Verification::parse(row.try_get("verification")?)
                     .map_err(|_| corrupt("an unknown verification"))?,
                 confirmed_url: page("confirmed_url")?,
+                confirmation_texts: {
+                    let Json(texts) = row.try_get("confirmation_texts")?;
+                    texts
+                },
             },
             created_at: row.try_get("created_at")?,
         })
@@ -144,6 +149,7 @@ struct WebColumns<'a> {
     fail_open: bool,
     verification: &'static str,
     confirmed_url: Option<&'a str>,
+    confirmation_texts: Json<&'a BTreeMap<String, MailText>>,
 }
 
 impl<'a> WebColumns<'a> {
@@ -156,10 +162,11 @@ impl<'a> WebColumns<'a> {
             fail_open: web.captcha_fail_open,
             verification: web.verification.as_str(),
             confirmed_url: web.confirmed_url.as_ref().map(PageUrl::as_str),
+            confirmation_texts: Json(&web.confirmation_texts),
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 8] {
         [
             &self.origins,
             &self.thank_you_url,
@@ -168,6 +175,7 @@ impl<'a> WebColumns<'a> {
             &self.fail_open,
             &self.verification,
             &self.confirmed_url,
+            &self.confirmation_texts,
         ]
     }
 }
@@ -231,7 +239,7 @@ impl<'a> PetitionColumns<'a> {
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 19] = [
+const ASSIGNED: [&str; 20] = [
     "title",
     "body",
     "ask",
@@ -251,6 +259,7 @@ const ASSIGNED: [&str; 19] = [
     "captcha_fail_open",
     "verification",
     "confirmed_url",
+    "confirmation_texts",
 ];
 
 impl Store {

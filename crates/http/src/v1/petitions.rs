@@ -3,9 +3,9 @@
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{
-    CaptchaPolicy, FieldError, Locale, NewPetition, NewPetitionInput, SignerRules, Target,
-    TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput, accepted_locales,
-    parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
+    CaptchaPolicy, FieldError, Locale, MailTextInput, NewPetition, NewPetitionInput, SignerRules,
+    Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
+    accepted_locales, parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
 };
 use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError, Token};
 
@@ -60,6 +60,7 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
     });
     if reader.organizer {
         body["translations"] = json!(p.wordings.translations);
+        body["confirmation_texts"] = json!(p.web.confirmation_texts);
     }
     body
 }
@@ -81,6 +82,7 @@ fn web_input(fields: &Fields, errors: &mut Vec<FieldError>) -> WebSettingsInput 
         captcha_fail_open: fields.boolean("captcha_fail_open", errors),
         verification: fields.text("verification", errors),
         confirmed_url: fields.text("confirmed_url", errors),
+        confirmation_texts: confirmation_texts_input(fields, errors),
     }
 }
 
@@ -134,6 +136,38 @@ fn translations_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Translat
                 Err(_) => "translations".into(),
             };
             (tag.clone(), Some(inner(at, wording, errors, wording_input)))
+        })
+        .collect()
+}
+
+/// `{"fr": {"subject", "body"}, "de": null, …}`: the confirmation email's
+/// words to set or remove, by locale.
+fn confirmation_texts_input(
+    fields: &Fields,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, Option<MailTextInput>)> {
+    let Some(value) = fields.value("confirmation_texts") else {
+        return Vec::new();
+    };
+    let Value::Object(map) = value else {
+        errors.push(FieldError::new("confirmation_texts", "not_an_object"));
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(tag, text)| {
+            if text.is_null() {
+                return (tag.clone(), None);
+            }
+            let read = inner(
+                format!("confirmation_texts.{tag}"),
+                text,
+                errors,
+                |f, errors| MailTextInput {
+                    subject: f.text("subject", errors),
+                    body: f.text("body", errors),
+                },
+            );
+            (tag.clone(), Some(read))
         })
         .collect()
 }
@@ -225,7 +259,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 19] = [
+pub(crate) const CHANGEABLE: [&str; 20] = [
     "title",
     "text",
     "ask",
@@ -245,6 +279,7 @@ pub(crate) const CHANGEABLE: [&str; 19] = [
     "captcha_fail_open",
     "verification",
     "confirmed_url",
+    "confirmation_texts",
 ];
 
 /// What a new petition may carry: the changeable fields, its slug and its

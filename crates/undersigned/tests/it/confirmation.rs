@@ -227,7 +227,9 @@ async fn confirming_lands_on_the_petitions_page_and_an_expired_link_counts_nothi
         .petition_with(
             "welcome",
             json!({"confirmed_url": "https://campaign.example/welcome",
-                   "translations": {"ar": {"title": "سلام", "text": "نص"}}}),
+                   "translations": {"ar": {"title": "سلام", "text": "نص"}},
+                   "confirmation_texts": {"ar": {"subject": "تأكيد: {title}",
+                                                 "body": "اضغط هنا: {link}"}}}),
         )
         .await;
     for i in 0..2 {
@@ -237,10 +239,24 @@ async fn confirming_lands_on_the_petitions_page_and_an_expired_link_counts_nothi
     }
     let mail = sink.wait_for(2, Duration::from_secs(10)).await;
     let parsed = MessageParser::default().parse(&mail[0].data).unwrap();
-    assert!(
-        parsed.subject().unwrap().contains("سلام"),
-        "the signer's language when the petition speaks it: {:?}",
-        parsed.subject()
+    assert_eq!(
+        parsed.subject(),
+        Some("تأكيد: سلام"),
+        "the petition's own words in the signer's language"
+    );
+    // Words without the link would leave signers nothing to follow.
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .patch(app.url(&format!("/v1/petitions/{slug}")))
+        .bearer_auth(&admin)
+        .json(&json!({"confirmation_texts": {"fr": {"subject": "Merci", "body": "Merci !"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(r, 422).await["errors"],
+        json!([{"field": "confirmation_texts.fr.body", "code": "no_link"}])
     );
     let tokens: Vec<String> = mail.iter().map(token_in).collect();
 
