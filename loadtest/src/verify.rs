@@ -11,12 +11,20 @@ use uuid::Uuid;
 use crate::client::{Conn, Error};
 
 /// The petition's count as the service reports it.
+/// The petition's signatures, counted or awaiting their signers'
+/// confirmation (on a petition that confirms by email, every web signature
+/// of a run is pending).
 pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
-    counter(target, slug)
-        .await?
+    let answer = counter(target, slug).await?;
+    let count = answer
         .get("count")
         .and_then(serde_json::Value::as_i64)
-        .ok_or_else(|| "no count in the answer".into())
+        .ok_or("no count in the answer")?;
+    let pending = answer
+        .get("pending")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(0);
+    Ok(count + pending)
 }
 
 /// An event's tally on the petition's counter.

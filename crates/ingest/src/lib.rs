@@ -561,6 +561,7 @@ impl Ingest {
             )
             .await?;
         if sent {
+            self.metrics.mail_queued("withdrawal", 1);
             self.confirming.mail_queued.notify_one();
         }
         Ok(())

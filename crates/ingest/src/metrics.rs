@@ -17,6 +17,8 @@ pub struct IngestMetrics {
     pub erased: IntCounterVec,
     /// Withdrawal links asked for (whether or not the address signed).
     pub withdrawal_requests: IntCounter,
+    /// Messages queued in the outbox, by kind.
+    queued: IntCounterVec,
 }
 
 impl IngestMetrics {
@@ -69,6 +71,14 @@ impl IngestMetrics {
         )?;
         registry.register(Box::new(erased.clone()))?;
         registry.register(Box::new(withdrawal_requests.clone()))?;
+        let queued = IntCounterVec::new(
+            Opts::new(
+                "undersigned_mail_queued_total",
+                "Messages queued in the outbox with the change that makes them due, by kind",
+            ),
+            &["kind"],
+        )?;
+        registry.register(Box::new(queued.clone()))?;
         Ok(Self {
             accepted: signatures.with_label_values(&["accepted"]),
             duplicate: signatures.with_label_values(&["duplicate"]),
@@ -80,6 +90,11 @@ impl IngestMetrics {
             confirmations,
             erased,
             withdrawal_requests,
+            queued,
         })
+    }
+
+    pub fn mail_queued(&self, kind: &str, n: u64) {
+        self.queued.with_label_values(&[kind]).inc_by(n);
     }
 }

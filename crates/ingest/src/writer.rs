@@ -178,7 +178,10 @@ impl Writer {
     async fn resend(&mut self, resends: &[Resend]) {
         match self.store.resend(resends).await {
             Ok(0) => {}
-            Ok(_) => self.mail_queued.notify_one(),
+            Ok(sent) => {
+                self.metrics.mail_queued("confirmation", sent);
+                self.mail_queued.notify_one();
+            }
             Err(e) => warn!(error = %e, signers = resends.len(),
                             "sending confirmation links again failed"),
         }
@@ -194,7 +197,12 @@ impl Writer {
         let mut by_petition: Vec<(i64, Vec<IdentityKey>)> = Vec::new();
         for (row, result) in rows.iter().zip(&outcome.rows) {
             match result {
-                RowOutcome::Inserted => self.metrics.accepted.inc(),
+                RowOutcome::Inserted => {
+                    self.metrics.accepted.inc();
+                    if row.confirmation.is_some() {
+                        self.metrics.mail_queued("confirmation", 1);
+                    }
+                }
                 RowOutcome::Duplicate | RowOutcome::Retried => self.metrics.duplicate.inc(),
                 RowOutcome::IdReused => {
                     self.metrics.rejected.inc();

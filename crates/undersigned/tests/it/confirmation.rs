@@ -212,6 +212,10 @@ async fn a_web_signature_counts_once_its_signer_posts_the_emailed_link() {
         problem(r, 404).await;
     }
     let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("undersigned_mail_queued_total{kind=\"confirmation\"} 1\n"),
+        "{metrics}"
+    );
     assert_eq!(confirmations(&metrics, "confirmed"), 1.0);
     assert_eq!(confirmations(&metrics, "again"), 1.0);
     assert_eq!(confirmations(&metrics, "unknown"), 2.0);
