@@ -4,9 +4,10 @@
 
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart, header};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use undersigned_domain::{Placeholders, fill, notices, right_to_left};
-use undersigned_store::OutgoingMail;
+use undersigned_store::{Content, OutgoingMail};
 use uuid::Uuid;
 
 #[derive(Debug, Error)]
@@ -85,80 +86,139 @@ pub struct WithdrawalLetter<'a> {
     pub token: &'a str,
 }
 
+/// A letter as it waits in the outbox: what the mailer needs to compose the
+/// message when it sends it (a hundred bytes or so, where the message itself
+/// is two kilobytes: the signature path writes the letter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Letter {
+    kind: LetterKind,
+    locale: String,
+    title: String,
+    /// The petition's slug (for the withdrawal form's link).
+    slug: String,
+    receipt: Uuid,
+    token: String,
+    /// The petition's own subject and body, if it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    words: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LetterKind {
+    Confirmation,
+    Withdrawal,
+}
+
+impl LetterKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmation => "confirmation",
+            Self::Withdrawal => "withdrawal",
+        }
+    }
+}
+
 impl Letterhead {
-    /// The message asking a signer to confirm, ready for the outbox.
+    /// The letter asking a signer to confirm, ready for the outbox; refused
+    /// when no relay would take the address.
     pub fn confirmation(&self, letter: &ConfirmationLetter) -> Result<OutgoingMail, LetterError> {
-        let words = notices(letter.locale);
-        let link = self.confirm_link(letter.token);
-        let withdraw = self.withdraw_link(letter.slug);
+        self.queue(
+            letter.to,
+            &Letter {
+                kind: LetterKind::Confirmation,
+                locale: letter.locale.to_owned(),
+                title: letter.title.to_owned(),
+                slug: letter.slug.to_owned(),
+                receipt: letter.receipt,
+                token: letter.token.to_owned(),
+                words: letter.words.map(|(s, b)| (s.to_owned(), b.to_owned())),
+            },
+        )
+    }
+
+    /// The letter carrying a withdrawal link, ready for the outbox.
+    pub fn withdrawal(&self, letter: &WithdrawalLetter) -> Result<OutgoingMail, LetterError> {
+        self.queue(
+            letter.to,
+            &Letter {
+                kind: LetterKind::Withdrawal,
+                locale: letter.locale.to_owned(),
+                title: letter.title.to_owned(),
+                slug: String::new(),
+                receipt: letter.receipt,
+                token: letter.token.to_owned(),
+                words: None,
+            },
+        )
+    }
+
+    fn queue(&self, to: &str, letter: &Letter) -> Result<OutgoingMail, LetterError> {
+        let recipient: lettre::Address = to.parse().map_err(|_| LetterError::Recipient)?;
+        Ok(OutgoingMail {
+            kind: letter.kind.as_str(),
+            sender: self.from.email.to_string(),
+            recipient: recipient.to_string(),
+            content: Content::Letter(
+                serde_json::to_string(letter).map_err(|e| LetterError::Compose(e.to_string()))?,
+            ),
+        })
+    }
+
+    /// The message a queued letter (its JSON) stands for, to `to`: composed
+    /// now, with its own `Message-ID` and the time of sending.
+    pub fn render(&self, to: &str, letter: &str) -> Result<Vec<u8>, LetterError> {
+        let letter: Letter =
+            serde_json::from_str(letter).map_err(|e| LetterError::Compose(e.to_string()))?;
+        let words = notices(&letter.locale);
+        let (link, withdraw, built_in) = match letter.kind {
+            LetterKind::Confirmation => (
+                self.confirm_link(&letter.token),
+                self.withdraw_link(&letter.slug),
+                (words.confirm_subject, words.confirm_body),
+            ),
+            LetterKind::Withdrawal => {
+                let link = format!("{}/withdraw/{}", self.public_url, letter.token);
+                (
+                    link.clone(),
+                    link,
+                    (words.withdraw_subject, words.withdraw_body),
+                )
+            }
+        };
         let values = Placeholders {
-            title: letter.title,
+            title: &letter.title,
             link: &link,
             receipt: letter.receipt,
             days: self.confirm_days,
             withdraw: &withdraw,
         };
-        self.letter(
-            "confirmation",
-            (letter.to, letter.locale),
-            letter
-                .words
-                .unwrap_or((words.confirm_subject, words.confirm_body)),
-            &values,
-        )
-    }
-
-    /// The message carrying a withdrawal link, ready for the outbox.
-    pub fn withdrawal(&self, letter: &WithdrawalLetter) -> Result<OutgoingMail, LetterError> {
-        let words = notices(letter.locale);
-        let link = format!("{}/withdraw/{}", self.public_url, letter.token);
-        let values = Placeholders {
-            title: letter.title,
-            link: &link,
-            receipt: letter.receipt,
-            days: self.confirm_days,
-            withdraw: &link,
+        let (subject, body) = match &letter.words {
+            Some((subject, body)) => (subject.as_str(), body.as_str()),
+            None => built_in,
         };
-        self.letter(
-            "withdrawal",
-            (letter.to, letter.locale),
-            (words.withdraw_subject, words.withdraw_body),
-            &values,
-        )
-    }
-
-    /// A message from its words: the subject on one line, the text as is,
-    /// and the same text as HTML with its links made clickable.
-    fn letter(
-        &self,
-        kind: &'static str,
-        (to, locale): (&str, &str),
-        (subject, body): (&str, &str),
-        values: &Placeholders,
-    ) -> Result<OutgoingMail, LetterError> {
-        let subject = fill(subject, values, |s| s.replace(['\r', '\n'], " "));
-        let text = fill(body, values, str::to_owned);
+        let subject = fill(subject, &values, |s| s.replace(['\r', '\n'], " "));
+        let text = fill(body, &values, str::to_owned);
         let html = html_page(
-            locale,
+            &letter.locale,
             &escape(&subject),
-            &linked(&fill(body, values, escape), values.link, values.withdraw),
+            &linked(&fill(body, &values, escape), values.link, values.withdraw),
         );
-        self.compose(kind, to, locale, &subject, text, html)
+        self.compose(to, &letter.locale, &subject, text, html)
     }
 
     fn compose(
         &self,
-        kind: &'static str,
         to: &str,
         locale: &str,
         subject: &str,
         text: String,
         html: String,
-    ) -> Result<OutgoingMail, LetterError> {
+    ) -> Result<Vec<u8>, LetterError> {
         let recipient: lettre::Address = to.parse().map_err(|_| LetterError::Recipient)?;
         let message = Message::builder()
             .from(self.from.clone())
-            .to(Mailbox::new(None, recipient.clone()))
+            .to(Mailbox::new(None, recipient))
             .subject(subject)
             .message_id(Some(format!(
                 "<{}@{}>",
@@ -170,12 +230,7 @@ impl Letterhead {
             .header(AutoSubmitted)
             .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| LetterError::Compose(e.to_string()))?;
-        Ok(OutgoingMail {
-            kind,
-            sender: self.from.email.to_string(),
-            recipient: recipient.to_string(),
-            message: message.formatted(),
-        })
+        Ok(message.formatted())
     }
 }
 
@@ -294,7 +349,15 @@ mod tests {
         assert_eq!(mail.kind, "confirmation");
         assert_eq!(mail.sender, "campaign@sign.example");
         assert_eq!(mail.recipient, "signer@example.org");
-        mail.message
+        rendered(&mail)
+    }
+
+    fn rendered(mail: &OutgoingMail) -> Vec<u8> {
+        let Content::Letter(letter) = &mail.content else {
+            panic!("a letter: the message is composed when sent");
+        };
+        assert!(letter.len() < 400, "a short letter: {letter}");
+        letterhead().render(&mail.recipient, letter).unwrap()
     }
 
     #[test]
@@ -361,7 +424,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(mail.kind, "withdrawal");
-        let message = MessageParser::default().parse(&mail.message).unwrap();
+        let raw = rendered(&mail);
+        let message = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(message.subject(), Some("İmzanızı geri çekin: Barış"));
         let text = message.body_text(0).unwrap();
         assert!(
@@ -388,7 +452,8 @@ mod tests {
                 )),
             })
             .unwrap();
-        let message = MessageParser::default().parse(&mail.message).unwrap();
+        let raw = rendered(&mail);
+        let message = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(message.subject(), Some("Bevestig: Vrede"));
         let text = message.body_text(0).unwrap();
         assert!(

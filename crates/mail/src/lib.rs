@@ -19,7 +19,7 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use thiserror::Error;
 use tracing::{info, warn};
 use undersigned_guard::Limit;
-use undersigned_store::{QueuedMail, Store, StoreError};
+use undersigned_store::{Content, QueuedMail, Store, StoreError};
 
 pub use letters::{ConfirmationLetter, LetterError, Letterhead, WithdrawalLetter, escape};
 pub use lettre::message::Mailbox;
@@ -78,6 +78,7 @@ impl Transport {
     async fn send(
         &self,
         mail: &QueuedMail,
+        message: &[u8],
         connection: Option<&smtp::Connection>,
     ) -> Result<(), Failure> {
         let refused = |permanent: bool, code: Option<String>| {
@@ -89,7 +90,7 @@ impl Transport {
         };
         match self {
             Self::Smtp(smtp) => smtp
-                .send_raw(&envelope(mail)?, &mail.message)
+                .send_raw(&envelope(mail)?, message)
                 .await
                 .map(drop)
                 .map_err(|e| refused(e.is_permanent(), e.status().map(|c| c.to_string()))),
@@ -98,7 +99,7 @@ impl Transport {
                     return Err(Failure::Temporary(None));
                 };
                 connection
-                    .send(&envelope(mail)?, &mail.message)
+                    .send(&envelope(mail)?, message)
                     .await
                     .map(drop)
                     .map_err(|e| {
@@ -113,7 +114,7 @@ impl Transport {
                 let partial = dir.join(format!("{}.eml.partial", mail.id));
                 let written = async {
                     tokio::fs::create_dir_all(dir).await?;
-                    tokio::fs::write(&partial, &mail.message).await?;
+                    tokio::fs::write(&partial, message).await?;
                     tokio::fs::rename(&partial, &path).await
                 };
                 written.await.map_err(|e| {
@@ -203,6 +204,8 @@ pub struct Mailer {
     queued: Arc<tokio::sync::Notify>,
     /// Its own connection, for a relay over `smtp://`.
     connection: Option<smtp::Connection>,
+    /// Composes the letters waiting in the outbox.
+    letterhead: Arc<Letterhead>,
 }
 
 /// A rate limiter for `limit` (`None`: no limit).
@@ -220,6 +223,7 @@ impl Mailer {
         rate: Option<Arc<DefaultDirectRateLimiter>>,
         metrics: MailMetrics,
         queued: Arc<tokio::sync::Notify>,
+        letterhead: Arc<Letterhead>,
     ) -> Self {
         let connection = match &*transport {
             Transport::Relay(relay) => Some(smtp::Connection::new(relay.clone())),
@@ -232,6 +236,7 @@ impl Mailer {
             metrics,
             queued,
             connection,
+            letterhead,
         }
     }
 
@@ -268,7 +273,28 @@ impl Mailer {
             if let Some(rate) = &self.rate {
                 rate.until_ready().await;
             }
-            match self.transport.send(mail, self.connection.as_ref()).await {
+            let composed;
+            let message = match &mail.content {
+                Content::Message(message) => message.as_slice(),
+                Content::Letter(letter) => match self.letterhead.render(&mail.recipient, letter) {
+                    Ok(m) => {
+                        composed = m;
+                        composed.as_slice()
+                    }
+                    Err(e) => {
+                        warn!(message = mail.id, kind = %mail.kind, error = %e,
+                              "a letter could not be composed; given up");
+                        self.metrics.count(&mail.kind, "failed");
+                        done.push(mail.id);
+                        continue;
+                    }
+                },
+            };
+            let sent = self
+                .transport
+                .send(mail, message, self.connection.as_ref())
+                .await;
+            match sent {
                 Ok(()) => {
                     self.metrics.count(&mail.kind, "sent");
                     done.push(mail.id);

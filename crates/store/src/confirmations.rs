@@ -82,9 +82,11 @@ pub struct Resend {
 pub(crate) const RESEND: &str = "
     WITH r AS (
         SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::text[], $5::text[],
-            $6::text[], $7::bytea[]) AS r(p, k, h, kind, sender, recipient, message)
+            $6::text[], $7::bytea[], $9::text[])
+            AS r(p, k, h, kind, sender, recipient, message, letter)
     ), chosen AS (
-        SELECT DISTINCT ON (s.id) s.id, r.h, r.kind, r.sender, r.recipient, r.message
+        SELECT DISTINCT ON (s.id) s.id, r.h, r.kind, r.sender, r.recipient, r.message,
+            r.letter
         FROM r JOIN signatures s ON s.petition_id = r.p AND s.identity_key = r.k
         WHERE s.pending_until > now()
           AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
@@ -99,9 +101,10 @@ pub(crate) const RESEND: &str = "
             mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
                                THEN now() ELSE s.mail_window END
         FROM chosen JOIN locked USING (id) WHERE s.id = chosen.id
-        RETURNING chosen.kind, chosen.sender, chosen.recipient, chosen.message
+        RETURNING chosen.kind, chosen.sender, chosen.recipient, chosen.message, chosen.letter
     )
-    INSERT INTO outbox (kind, sender, recipient, message) SELECT * FROM sent";
+    INSERT INTO outbox (kind, sender, recipient, message, letter)
+    SELECT kind, sender, recipient, message, letter::jsonb FROM sent";
 
 fn state(text: &str) -> PendingState {
     match text {

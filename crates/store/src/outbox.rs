@@ -9,14 +9,39 @@ use tokio_postgres::GenericClient;
 
 use crate::{Store, StoreError};
 
-/// A message to queue: its envelope and its rendered text (RFC 5322).
+/// A message to queue: its envelope and its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
     /// What it is for (`confirmation`, `withdrawal`), for metrics.
     pub kind: &'static str,
     pub sender: String,
     pub recipient: String,
-    pub message: Vec<u8>,
+    pub content: Content,
+}
+
+/// What a queued message holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Its whole text (RFC 5322), sent as it is.
+    Message(Vec<u8>),
+    /// A letter (JSON) the mailer composes when it sends it.
+    Letter(String),
+}
+
+impl Content {
+    pub(crate) fn message(&self) -> Option<&[u8]> {
+        match self {
+            Self::Message(m) => Some(m),
+            Self::Letter(_) => None,
+        }
+    }
+
+    pub(crate) fn letter(&self) -> Option<&str> {
+        match self {
+            Self::Message(_) => None,
+            Self::Letter(l) => Some(l),
+        }
+    }
 }
 
 /// A queued message a mailer has taken, leased to it for a while.
@@ -26,7 +51,7 @@ pub struct QueuedMail {
     pub kind: String,
     pub sender: String,
     pub recipient: String,
-    pub message: Vec<u8>,
+    pub content: Content,
     /// Tries so far, this one included.
     pub attempts: i32,
 }
@@ -42,12 +67,15 @@ pub(crate) async fn enqueue(
     let kinds: Vec<&str> = mail.iter().map(|m| m.kind).collect();
     let senders: Vec<&str> = mail.iter().map(|m| m.sender.as_str()).collect();
     let recipients: Vec<&str> = mail.iter().map(|m| m.recipient.as_str()).collect();
-    let messages: Vec<&[u8]> = mail.iter().map(|m| m.message.as_slice()).collect();
+    let messages: Vec<Option<&[u8]>> = mail.iter().map(|m| m.content.message()).collect();
+    let letters: Vec<Option<&str>> = mail.iter().map(|m| m.content.letter()).collect();
     client
         .execute(
-            "INSERT INTO outbox (kind, sender, recipient, message)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[])",
-            &[&kinds, &senders, &recipients, &messages],
+            "INSERT INTO outbox (kind, sender, recipient, message, letter)
+             SELECT k, s, r, m, l::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[])
+                 AS t(k, s, r, m, l)",
+            &[&kinds, &senders, &recipients, &messages, &letters],
         )
         .await?;
     Ok(())
@@ -79,7 +107,7 @@ impl Store {
                         due_at = now() + make_interval(secs => $2)
                  WHERE id IN (SELECT id FROM outbox WHERE due_at <= now()
                               ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id, kind, sender, recipient, message, attempts",
+                 RETURNING id, kind, sender, recipient, message, letter::text, attempts",
                 &[&limit, &seconds(lease)],
             )
             .await?;
@@ -90,8 +118,11 @@ impl Store {
                 kind: r.get(1),
                 sender: r.get(2),
                 recipient: r.get(3),
-                message: r.get(4),
-                attempts: r.get(5),
+                content: match r.get::<_, Option<Vec<u8>>>(4) {
+                    Some(message) => Content::Message(message),
+                    None => Content::Letter(r.get::<_, Option<String>>(5).unwrap_or_default()),
+                },
+                attempts: r.get(6),
             })
             .collect();
         taken.sort_by_key(|m| m.id);

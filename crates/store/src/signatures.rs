@@ -124,7 +124,7 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// The fast path, indexed by `[offline]`: one statement, its own transaction,
 /// that inserts the rows, adds them to the writer's count shard (`$18`, or
 /// `$19` offline) and to their events' tallies, queues the confirmation
-/// messages of the rows it stored pending (web only: `$19` to `$23`), and
+/// messages of the rows it stored pending (web only: `$19` to `$24`), and
 /// returns the cells it changed (count cells with a null `event_id`). One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
 /// the insert, the count bump, COMMIT) each cost Postgres a send and the
@@ -141,10 +141,10 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
     let mail = "
             , mail AS (
-                INSERT INTO outbox (kind, sender, recipient, message)
-                SELECT m.kind, m.sender, m.recipient, m.message
-                FROM unnest($19::uuid[], $20::text[], $21::text[], $22::text[], $23::bytea[])
-                    AS m(id, kind, sender, recipient, message)
+                INSERT INTO outbox (kind, sender, recipient, message, letter)
+                SELECT m.kind, m.sender, m.recipient, m.message, m.letter::jsonb
+                FROM unnest($19::uuid[], $20::text[], $21::text[], $22::text[], $23::bytea[],
+                    $24::text[]) AS m(id, kind, sender, recipient, message, letter)
                 JOIN ins ON ins.id = m.id
             )";
     [
@@ -306,7 +306,8 @@ impl SignatureWriter {
         let kinds: Vec<&str> = mail.iter().map(|m| m.kind).collect();
         let senders: Vec<&str> = mail.iter().map(|m| m.sender.as_str()).collect();
         let recipients: Vec<&str> = mail.iter().map(|m| m.recipient.as_str()).collect();
-        let messages: Vec<&[u8]> = mail.iter().map(|m| m.message.as_slice()).collect();
+        let messages: Vec<Option<&[u8]>> = mail.iter().map(|m| m.content.message()).collect();
+        let letters: Vec<Option<&str>> = mail.iter().map(|m| m.content.letter()).collect();
         let result = async {
             let client = self.connection().await?;
             let statement = client.prepare_cached(crate::confirmations::RESEND).await?;
@@ -322,6 +323,7 @@ impl SignatureWriter {
                         &recipients,
                         &messages,
                         &crate::MAIL_PER_DAY,
+                        &letters,
                     ],
                 )
                 .await?)
@@ -679,7 +681,8 @@ struct Mail<'a> {
     kinds: Vec<&'a str>,
     senders: Vec<&'a str>,
     recipients: Vec<&'a str>,
-    messages: Vec<&'a [u8]>,
+    messages: Vec<Option<&'a [u8]>>,
+    letters: Vec<Option<&'a str>>,
 }
 
 impl<'a> Mail<'a> {
@@ -693,17 +696,19 @@ impl<'a> Mail<'a> {
             kinds: with.iter().map(|(_, m)| m.kind).collect(),
             senders: with.iter().map(|(_, m)| m.sender.as_str()).collect(),
             recipients: with.iter().map(|(_, m)| m.recipient.as_str()).collect(),
-            messages: with.iter().map(|(_, m)| m.message.as_slice()).collect(),
+            messages: with.iter().map(|(_, m)| m.content.message()).collect(),
+            letters: with.iter().map(|(_, m)| m.content.letter()).collect(),
         }
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
         [
             &self.ids,
             &self.kinds,
             &self.senders,
             &self.recipients,
             &self.messages,
+            &self.letters,
         ]
     }
 }

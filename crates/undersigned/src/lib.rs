@@ -186,6 +186,7 @@ async fn serve_under(
     let fanout = link.map(|l| Fanout::new(l, &config.redis_prefix, "counts"));
     let ingest_config = config.ingest(listeners.public.local_addr()?);
     let mail_queued = ingest_config.confirming.mail_queued.clone();
+    let letterhead = ingest_config.confirming.letterhead.clone();
     let ingest = Ingest::start(
         ingest_config,
         store.clone(),
@@ -207,8 +208,11 @@ async fn serve_under(
             shield: shield.clone(),
             devices: devices.clone(),
         },
-        MailMetrics::register(&registry)?,
-        mail_queued,
+        tasks::Mailing {
+            metrics: MailMetrics::register(&registry)?,
+            queued: mail_queued,
+            letterhead,
+        },
     )?;
     let export_key = open_export_key(&config, &store).await?;
     let app = Arc::new(App::new(

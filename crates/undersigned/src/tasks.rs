@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use undersigned_http::{LocalLimits, SignalMetrics};
-use undersigned_mail::{MailMetrics, Mailer, Transport, TransportError};
+use undersigned_mail::{Letterhead, MailMetrics, Mailer, Transport, TransportError};
 use undersigned_store::Store;
 use undersigned_supervisor::{Policy, Supervisor};
 
@@ -32,15 +32,28 @@ fn mail_transport(config: &Config) -> Result<Transport, TransportError> {
     }
 }
 
+/// What the mailers share: their metrics, the signal that messages were
+/// queued here, and the letterhead they compose letters with.
+pub(crate) struct Mailing {
+    pub metrics: MailMetrics,
+    pub queued: Arc<tokio::sync::Notify>,
+    pub letterhead: Letterhead,
+}
+
 pub(crate) fn start(
     tasks: &Supervisor,
     config: &Config,
     store: &Store,
     signals: SignalMetrics,
     local: LocalLimits,
-    mail: MailMetrics,
-    mail_queued: Arc<tokio::sync::Notify>,
+    mail: Mailing,
 ) -> Result<(), TransportError> {
+    let Mailing {
+        metrics,
+        queued,
+        letterhead,
+    } = mail;
+    let letterhead = Arc::new(letterhead);
     let transport = Arc::new(mail_transport(config)?);
     match &*transport {
         Transport::Smtp(_) | Transport::Relay(_) => info!("sending mail through the SMTP relay"),
@@ -56,8 +69,9 @@ pub(crate) fn start(
             store.clone(),
             transport.clone(),
             rate.clone(),
-            mail.clone(),
-            mail_queued.clone(),
+            metrics.clone(),
+            queued.clone(),
+            letterhead.clone(),
         ));
         tasks.spawn("mailer", Policy::Restart, move || {
             let mailer = mailer.clone();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use undersigned_store::{OutgoingMail, Store};
+use undersigned_store::{Content, OutgoingMail, Store};
 
 use crate::smtp_sink::SmtpSink;
 use crate::support::{Namespace, TestApp, outbox_empties};
@@ -14,11 +14,21 @@ fn message(i: usize) -> OutgoingMail {
         kind: "confirmation",
         sender: "campaign@undersigned.test".into(),
         recipient: format!("signer{i}@example.org"),
-        message: format!(
-            "From: campaign@undersigned.test\r\nTo: signer{i}@example.org\r\n\
+        content: Content::Message(
+            format!(
+                "From: campaign@undersigned.test\r\nTo: signer{i}@example.org\r\n\
              Subject: Message {i}\r\n\r\nPlease confirm, {i}.\r\n"
-        )
-        .into_bytes(),
+            )
+            .into_bytes(),
+        ),
+    }
+}
+
+/// The text a queued message carries.
+fn text(mail: &OutgoingMail) -> &[u8] {
+    match &mail.content {
+        Content::Message(m) => m,
+        Content::Letter(_) => panic!("these tests queue whole messages"),
     }
 }
 
@@ -54,7 +64,7 @@ async fn queued_messages_reach_a_real_smtp_server_and_leave_the_outbox() {
         assert_eq!(got.from, sent.sender);
         assert_eq!(got.to, std::slice::from_ref(&sent.recipient));
         // lettre ends the data with CRLF.CRLF after the message's own CRLF.
-        assert_eq!(got.data.trim_ascii_end(), sent.message.trim_ascii_end());
+        assert_eq!(got.data.trim_ascii_end(), text(sent).trim_ascii_end());
     }
     outbox_empties(&ns, Duration::from_secs(5)).await;
     assert_eq!(sink.received().len(), 3, "each message sent once");
@@ -107,7 +117,7 @@ async fn without_a_relay_each_message_is_written_as_a_file() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0].extension().unwrap(), "eml");
-    assert_eq!(std::fs::read(&files[0]).unwrap(), sent.message);
+    assert_eq!(std::fs::read(&files[0]).unwrap(), text(&sent));
     let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
     ns.clean().await;
