@@ -2,6 +2,7 @@
 //! throughput, latency percentiles and errors, then checks the count is exact.
 
 mod client;
+mod confirm;
 mod flood;
 mod reference;
 mod run;
@@ -57,6 +58,9 @@ enum Command {
     /// Hold many slow connections open, as an attacker would, timing
     /// `/healthz` from another address meanwhile.
     Flood(flood::FloodArgs),
+    /// POST the confirmation links of the `.eml` files a service wrote, on a
+    /// fixed schedule, and check the count grew by exactly those confirmed.
+    Confirm(confirm::ConfirmArgs),
 }
 
 #[derive(Args)]
@@ -155,6 +159,20 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Confirm(args) => {
+            let confirmed = match resolve(args.target()) {
+                Ok(target) => confirm::confirm(args, target).await,
+                Err(e) => Err(e),
+            };
+            match confirmed {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(3),
+                Err(e) => {
+                    eprintln!("loadtest: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run(args) => match execute(args).await {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(3),

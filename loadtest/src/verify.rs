@@ -10,11 +10,16 @@ use uuid::Uuid;
 
 use crate::client::{Conn, Error};
 
-/// The petition's count as the service reports it.
 /// The petition's signatures, counted or awaiting their signers'
 /// confirmation (on a petition that confirms by email, every web signature
 /// of a run is pending).
 pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
+    let (count, pending) = counts(target, slug).await?;
+    Ok(count + pending)
+}
+
+/// The petition's (confirmed count, pending) as the service reports them.
+pub async fn counts(target: SocketAddr, slug: &str) -> Result<(i64, i64), Error> {
     let answer = counter(target, slug).await?;
     let count = answer
         .get("count")
@@ -24,7 +29,7 @@ pub async fn count(target: SocketAddr, slug: &str) -> Result<i64, Error> {
         .get("pending")
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(0);
-    Ok(count + pending)
+    Ok((count, pending))
 }
 
 /// An event's tally on the petition's counter.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, Semaphore, mpsc, oneshot, watch};
 use tracing::info;
 use undersigned_domain::{
     Channel, Email, IdentityKey, Pepper, Signature, SignerToken, Verification,
@@ -149,7 +149,18 @@ pub struct Ingest {
     writers_ended: Mutex<mpsc::Receiver<()>>,
     tasks: Supervisor,
     confirming: Confirming,
+    /// Withdrawal requests being looked up, at most [`WITHDRAWALS_AT_ONCE`].
+    withdrawals: Arc<Semaphore>,
 }
+
+/// Withdrawal requests looked up at once, after their answers: more are
+/// answered 503 (whatever their address), as a full queue is.
+const WITHDRAWALS_AT_ONCE: usize = 64;
+
+/// Too many withdrawal requests are being looked up; try again later.
+#[derive(Debug, Error)]
+#[error("too many withdrawal requests at once")]
+pub struct WithdrawalsBusy;
 
 impl Ingest {
     /// Loads the counts, then starts the writers (stopped by
@@ -266,6 +277,7 @@ impl Ingest {
             writers_ended: Mutex::new(writers_ended),
             tasks: tasks.clone(),
             confirming,
+            withdrawals: Arc::new(Semaphore::new(WITHDRAWALS_AT_ONCE)),
         }))
     }
 
@@ -526,15 +538,38 @@ impl Ingest {
         Ok(confirmed)
     }
 
-    /// Sends a withdrawal link to the signer of `email` on `petition`, if
-    /// that address signed it (and has not had its messages for the day).
-    /// The caller answers the same either way.
-    pub async fn request_withdrawal(
+    /// Takes a request for a withdrawal link to the signer of `email` on
+    /// `petition`, and looks it up after the caller has answered: the answer
+    /// neither says nor, by how long it took, shows whether that address
+    /// signed. A link goes out if it did (and has not had its messages for
+    /// the day).
+    pub fn request_withdrawal(
+        self: &Arc<Self>,
+        petition: Arc<Petition>,
+        email: Email,
+    ) -> Result<(), WithdrawalsBusy> {
+        let permit = self
+            .withdrawals
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| WithdrawalsBusy)?;
+        self.metrics.withdrawal_requests.inc();
+        let ingest = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = ingest.send_withdrawal_link(&petition, &email).await {
+                tracing::warn!(petition = petition.id, error = %e,
+                    "a withdrawal request was not looked up");
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    async fn send_withdrawal_link(
         &self,
         petition: &Petition,
         email: &Email,
     ) -> Result<(), StoreError> {
-        self.metrics.withdrawal_requests.inc();
         let identity = self.pepper.identity(petition.id, email);
         let token = SignerToken::from_random(rand::random());
         let ttl = chrono::Duration::from_std(self.confirming.ttl).unwrap_or(chrono::Duration::MAX);

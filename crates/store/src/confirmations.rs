@@ -78,7 +78,10 @@ pub struct Resend {
 }
 
 /// Rows are locked in id order, the same in every transaction; a signer
-/// twice in one call is sent one message.
+/// twice in one call is sent one message. The update checks again, on the
+/// row as it is once locked, what `chosen` saw in the statement's snapshot:
+/// a confirmation, a withdrawal or another writer's resend that committed
+/// meanwhile is not overwritten with a new link or a message too many.
 pub(crate) const RESEND: &str = "
     WITH r AS (
         SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::text[], $5::text[],
@@ -100,11 +103,15 @@ pub(crate) const RESEND: &str = "
                              THEN 1 ELSE s.mail_sent + 1 END,
             mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
                                THEN now() ELSE s.mail_window END
-        FROM chosen JOIN locked USING (id) WHERE s.id = chosen.id
-        RETURNING chosen.kind, chosen.sender, chosen.recipient, chosen.message, chosen.letter
+        FROM chosen JOIN locked USING (id)
+        WHERE s.id = chosen.id AND s.pending_until > now() AND s.withdrawn_at IS NULL
+          AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+               OR s.mail_sent < $8)
+        RETURNING s.id, chosen.kind, chosen.sender, chosen.recipient, chosen.message,
+            chosen.letter
     )
-    INSERT INTO outbox (kind, sender, recipient, message, letter)
-    SELECT kind, sender, recipient, message, letter::jsonb FROM sent";
+    INSERT INTO outbox (kind, sender, recipient, message, letter, signature_id)
+    SELECT kind, sender, recipient, message, letter::jsonb, id FROM sent";
 
 fn state(text: &str) -> PendingState {
     match text {

@@ -33,6 +33,7 @@ pub struct Erased {
 
 /// One signature as erasing finds it, before its data goes.
 struct Gone {
+    id: Uuid,
     petition_id: i64,
     country: String,
     kind: String,
@@ -61,7 +62,7 @@ const ERASE: &str = "
         invalidated_by = NULL, withdrawn_at = now()
     FROM old WHERE s.id = old.id
     RETURNING old.petition_id, old.country, old.signer_kind, old.event_id, old.counted,
-        old.pending, old.email, old.identity_key";
+        old.pending, old.email, old.identity_key, old.id";
 
 /// Deletes pending signatures whose time ran out, a chunk at a time.
 const EXPIRE: &str = "
@@ -69,7 +70,7 @@ const EXPIRE: &str = "
         SELECT id FROM signatures WHERE pending_until <= now()
         ORDER BY pending_until LIMIT $1 FOR UPDATE SKIP LOCKED)
     RETURNING petition_id, country, signer_kind, event_id, false AS counted,
-        shadowed_by IS NULL AS pending, email, identity_key";
+        shadowed_by IS NULL AS pending, email, identity_key, id";
 
 /// Adds to the adjustment shard's `removed` and `settled`, in a stable order.
 const ADJUST_COUNTS: &str = "
@@ -91,8 +92,11 @@ const ADJUST_EVENTS: &str = "
         DO UPDATE SET removed = event_counts.removed + EXCLUDED.removed
     RETURNING event_id, petition_id, shard, count, removed, restored";
 
-/// Messages still waiting for these addresses: they go with the signer's data.
-const FORGET_MAIL: &str = "DELETE FROM outbox WHERE lower(recipient) = ANY($1)";
+/// Messages still waiting about these signatures: they go with the signer's
+/// data. Those queued before messages named their signature (V14) are found
+/// by address instead.
+const FORGET_MAIL: &str = "DELETE FROM outbox WHERE signature_id = ANY($1)
+    OR (signature_id IS NULL AND lower(recipient) = ANY(SELECT lower(a) FROM unnest($2::text[]) AS a))";
 
 impl Gone {
     fn from_row(row: &tokio_postgres::Row) -> Result<Self, StoreError> {
@@ -105,6 +109,7 @@ impl Gone {
             pending: row.try_get(5)?,
             email: row.try_get(6)?,
             identity: row.try_get(7)?,
+            id: row.try_get(8)?,
         })
     }
 }
@@ -160,13 +165,10 @@ async fn settle(client: &impl GenericClient, gone: &[Gone]) -> Result<Erased, St
             erased.event_cells.push(EventCell::try_from(row)?);
         }
     }
-    let addresses: Vec<String> = gone
-        .iter()
-        .filter_map(|g| g.email.as_deref())
-        .map(str::to_lowercase)
-        .collect();
-    if !addresses.is_empty() {
-        client.execute(FORGET_MAIL, &[&addresses]).await?;
+    let ids: Vec<Uuid> = gone.iter().map(|g| g.id).collect();
+    let addresses: Vec<&str> = gone.iter().filter_map(|g| g.email.as_deref()).collect();
+    if !ids.is_empty() {
+        client.execute(FORGET_MAIL, &[&ids, &addresses]).await?;
     }
     erased.identities = gone
         .iter()
@@ -261,7 +263,7 @@ impl Store {
             &[&found.id, &&token_hash[..], &until],
         )
         .await?;
-        crate::outbox::enqueue(&*tx, std::slice::from_ref(&mail)).await?;
+        crate::outbox::enqueue(&*tx, &[(Some(found.id), &mail)]).await?;
         tx.commit().await?;
         Ok(true)
     }

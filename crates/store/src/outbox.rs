@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use tokio_postgres::GenericClient;
+use uuid::Uuid;
 
 use crate::{Store, StoreError};
 
@@ -56,26 +57,36 @@ pub struct QueuedMail {
     pub attempts: i32,
 }
 
-/// Queues `mail` on `client`: inside the caller's transaction when it is one.
+/// Queues `mail` on `client` (inside the caller's transaction when it is
+/// one), each message with the signature it is about, if any: erasing that
+/// signature forgets it.
 pub(crate) async fn enqueue(
     client: &impl GenericClient,
-    mail: &[OutgoingMail],
+    mail: &[(Option<Uuid>, &OutgoingMail)],
 ) -> Result<(), StoreError> {
     if mail.is_empty() {
         return Ok(());
     }
-    let kinds: Vec<&str> = mail.iter().map(|m| m.kind).collect();
-    let senders: Vec<&str> = mail.iter().map(|m| m.sender.as_str()).collect();
-    let recipients: Vec<&str> = mail.iter().map(|m| m.recipient.as_str()).collect();
-    let messages: Vec<Option<&[u8]>> = mail.iter().map(|m| m.content.message()).collect();
-    let letters: Vec<Option<&str>> = mail.iter().map(|m| m.content.letter()).collect();
+    let signatures: Vec<Option<Uuid>> = mail.iter().map(|(s, _)| *s).collect();
+    let kinds: Vec<&str> = mail.iter().map(|(_, m)| m.kind).collect();
+    let senders: Vec<&str> = mail.iter().map(|(_, m)| m.sender.as_str()).collect();
+    let recipients: Vec<&str> = mail.iter().map(|(_, m)| m.recipient.as_str()).collect();
+    let messages: Vec<Option<&[u8]>> = mail.iter().map(|(_, m)| m.content.message()).collect();
+    let letters: Vec<Option<&str>> = mail.iter().map(|(_, m)| m.content.letter()).collect();
     client
         .execute(
-            "INSERT INTO outbox (kind, sender, recipient, message, letter)
-             SELECT k, s, r, m, l::jsonb
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[])
-                 AS t(k, s, r, m, l)",
-            &[&kinds, &senders, &recipients, &messages, &letters],
+            "INSERT INTO outbox (kind, sender, recipient, message, letter, signature_id)
+             SELECT k, s, r, m, l::jsonb, i
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[],
+                 $6::uuid[]) AS t(k, s, r, m, l, i)",
+            &[
+                &kinds,
+                &senders,
+                &recipients,
+                &messages,
+                &letters,
+                &signatures,
+            ],
         )
         .await?;
     Ok(())
@@ -89,7 +100,8 @@ impl Store {
     /// Queues messages on their own (those no other change goes with).
     pub async fn enqueue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        enqueue(&**client, mail).await
+        let about: Vec<_> = mail.iter().map(|m| (None, m)).collect();
+        enqueue(&**client, &about).await
     }
 
     /// Up to `limit` due messages, oldest first, each counted as one more try

@@ -141,8 +141,8 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
     let mail = "
             , mail AS (
-                INSERT INTO outbox (kind, sender, recipient, message, letter)
-                SELECT m.kind, m.sender, m.recipient, m.message, m.letter::jsonb
+                INSERT INTO outbox (kind, sender, recipient, message, letter, signature_id)
+                SELECT m.kind, m.sender, m.recipient, m.message, m.letter::jsonb, m.id
                 FROM unnest($19::uuid[], $20::text[], $21::text[], $22::text[], $23::bytea[],
                     $24::text[]) AS m(id, kind, sender, recipient, message, letter)
                 JOIN ins ON ins.id = m.id
@@ -506,9 +506,8 @@ impl SignatureWriter {
         let tallies = Tallies::of(stored());
         let cells = tallies.bump_counts(&*tx, &bumps).await?;
         let event_cells = tallies.bump_events(&*tx, &bumps).await?;
-        let mail: Vec<OutgoingMail> = stored()
-            .filter_map(|r| r.confirmation.as_ref())
-            .map(|c| c.mail.clone())
+        let mail: Vec<(Option<Uuid>, &OutgoingMail)> = stored()
+            .filter_map(|r| Some((Some(r.id), &r.confirmation.as_ref()?.mail)))
             .collect();
         crate::outbox::enqueue(&*tx, &mail).await?;
 

@@ -167,6 +167,22 @@ impl FromStr for PublicUrl {
     }
 }
 
+impl PublicUrl {
+    /// Whether the links point at this machine (a development set-up) rather
+    /// than at a public address.
+    pub fn is_local(&self) -> bool {
+        match url::Url::parse(&self.0)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+        {
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            None => true,
+        }
+    }
+}
+
 impl fmt::Display for PublicUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -840,6 +856,25 @@ const ADDRESS_FORM: &str = "expected an address and port, like 127.0.0.1:8080 or
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_url_on_this_machine_is_local() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/campaign",
+            "http://[::1]:8080",
+            "http://sign.localhost",
+        ] {
+            assert!(local.parse::<PublicUrl>().unwrap().is_local(), "{local}");
+        }
+        for public in [
+            "https://sign.example",
+            "https://203.0.113.7",
+            "https://localhost.example.org",
+        ] {
+            assert!(!public.parse::<PublicUrl>().unwrap().is_local(), "{public}");
+        }
+    }
 
     const SECRET: &str = "0x0000000000000000000000000000000000000000";
     const SITEKEY: &str = "10000000-ffff-ffff-ffff-000000000001";

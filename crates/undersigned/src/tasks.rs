@@ -59,8 +59,18 @@ pub(crate) fn start(
         Transport::Smtp(_) | Transport::Relay(_) => info!("sending mail through the SMTP relay"),
         Transport::Files(dir) => {
             let folder = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
-            info!(folder = %folder.display(),
-                  "UNDERSIGNED_SMTP_URL is not set: mail is written as .eml files");
+            if config.public_url.as_ref().is_some_and(|u| !u.is_local()) {
+                // Files are a development stand-in for a relay: they hold
+                // signers' addresses and stay until deleted, whatever the
+                // signers withdraw or erase.
+                warn!(folder = %folder.display(),
+                      "UNDERSIGNED_SMTP_URL is not set but UNDERSIGNED_PUBLIC_URL is public: \
+                       signers' messages are written as .eml files, and stay there until \
+                       deleted; set a relay");
+            } else {
+                info!(folder = %folder.display(),
+                      "UNDERSIGNED_SMTP_URL is not set: mail is written as .eml files");
+            }
         }
     }
     let rate = undersigned_mail::rate(config.mail_rate);

@@ -1,7 +1,8 @@
 //! `POST /v1/petitions/{slug}/withdrawals`: a signer asks for a link to
 //! withdraw their signature. The answer never tells whether the address
-//! signed: 202 either way (a page for a plain HTML form), and the link goes
-//! only to the address that signed.
+//! signed, not even by its timing: 202 either way (a page for a plain HTML
+//! form), before the address is looked up; the link goes only to the address
+//! that signed.
 
 use http::StatusCode;
 use serde_json::json;
@@ -28,10 +29,10 @@ pub async fn request(mut call: Call<'_>) -> Answer {
     let fields = Fields::parse(kind, &body)?;
     fields.only(&KNOWN)?;
     let email = fields.email()?;
+    // Looked up after this answer, so that its timing tells nothing either.
     call.app
         .ingest
-        .request_withdrawal(&petition, &email)
-        .await
+        .request_withdrawal(petition.clone(), email)
         .map_err(|_| ApiError::Unavailable(Undone::Change))?;
     if to_page {
         let locale = reader_locale(&petition, &call.parts.headers, None);

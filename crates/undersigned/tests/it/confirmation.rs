@@ -423,6 +423,65 @@ async fn signing_again_while_pending_resends_the_link_three_times_a_day_at_most(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_resent_while_the_signature_is_being_confirmed_is_not_sent() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("racing", json!({})).await;
+    let body = json!({"full_name": "Eda Demir", "email": "eda@example.org", "country": "TR"});
+    assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    let first = token_in(&sink.wait_for(1, Duration::from_secs(10)).await[0]);
+    // A confirmation holds the signature's row while its signer signs again:
+    // the writer's resend, which saw it pending, waits for the row.
+    let mut sql = ns.sql().await;
+    let confirming = sql.transaction().await.unwrap();
+    confirming
+        .execute("SELECT 1 FROM signatures FOR UPDATE", &[])
+        .await
+        .unwrap();
+    assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    let watch = ns.sql().await;
+    let mut waited = false;
+    for _ in 0..200 {
+        let waiting: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(waited, "the resend waits for the confirmation's lock");
+    confirming
+        .execute("UPDATE signatures SET pending_until = NULL", &[])
+        .await
+        .unwrap();
+    confirming.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        sink.received().len(),
+        1,
+        "no new link for a signature confirmed meanwhile"
+    );
+    let r = app
+        .http
+        .post(app.url(&format!("/confirm/{first}")))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the link it was sent still names it");
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_exactly() {
     let ns = Namespace::new();
     let (app, sink) = app_with_relay(&ns).await;

@@ -287,6 +287,104 @@ async fn a_withdrawal_and_an_erasure_uncount_and_leave_no_trace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawing_forgets_that_signatures_mail_and_no_other() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns, None).await;
+    let leaving = app.petition_with("leaving", json!({})).await;
+    let staying = app.petition_with("staying", json!({})).await;
+    let mustafa = json!({"full_name": "Mustafa Aydın", "email": "mustafa@example.org",
+                         "country": "TR"});
+    sign_and_confirm(&app, &sink, &leaving, mustafa.clone()).await;
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/petitions/{leaving}/withdrawals")))
+        .json(&json!({"email": "mustafa@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let link = link_in(
+        &sink.wait_for(2, Duration::from_secs(10)).await[1],
+        "withdraw",
+    );
+    // The same person signs another petition; the relay is busy, so its
+    // confirmation waits in the outbox.
+    sink.refuse_next(1000);
+    assert_eq!(app.sign(&staying, &mustafa).await.status(), 202);
+    for _ in 0..200 {
+        if sink.refused() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(sink.refused() > 0, "the relay turned the message away");
+    let r = app.http.post(app.url(&link)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    counts_reach(&app, &leaving, (0, 0)).await;
+    let waiting: Vec<(String, String)> = ns
+        .sql()
+        .await
+        .query(
+            "SELECT o.kind, p.slug FROM outbox o
+             JOIN signatures s ON s.id = o.signature_id JOIN petitions p ON p.id = s.petition_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        waiting,
+        [("confirmation".to_owned(), staying.clone())],
+        "the other petition's confirmation still waits"
+    );
+    sink.refuse_next(0);
+    let mail = sink.wait_for(3, Duration::from_secs(30)).await;
+    assert_eq!(mail[2].to, ["mustafa@example.org"]);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_request_is_answered_before_the_address_is_looked_up() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns, None).await;
+    let slug = app.petition("answered").await;
+    let body = json!({"full_name": "Ana Pop", "email": "ana@example.ro", "country": "RO"});
+    assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    counts_reach(&app, &slug, (1, 0)).await;
+    // While the signer's row is held (as a busy database would keep it), an
+    // answer that waited for the lookup would come late for an address that
+    // signed and at once for one that did not.
+    let mut sql = ns.sql().await;
+    let holding = sql.transaction().await.unwrap();
+    holding
+        .execute("SELECT 1 FROM signatures FOR UPDATE", &[])
+        .await
+        .unwrap();
+    for email in ["ana@example.ro", "nobody@example.ro"] {
+        let r = app
+            .http
+            .post(app.url(&format!("/v1/petitions/{slug}/withdrawals")))
+            .json(&json!({"email": email}))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .expect("answered without waiting for the signer's row");
+        assert_eq!(r.status(), 202);
+    }
+    assert!(sink.received().is_empty());
+    holding.commit().await.unwrap();
+    let mail = sink.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mail[0].to, ["ana@example.ro"], "the link still goes out");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.received().len(), 1);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_signatures_nobody_confirms_expire_and_are_never_counted() {
     let ns = Namespace::new();
     let (app, sink) = app_with_relay(&ns, Some(Duration::from_secs(2))).await;
