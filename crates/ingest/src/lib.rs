@@ -481,7 +481,7 @@ impl Ingest {
             return Ok(None);
         };
         let (locale, title) = petition.title_for(signature.locale.as_ref().map(|l| l.as_str()));
-        let token = SignerToken::from_random(rand::random());
+        let token = SignerToken::ordered_now(rand::random());
         let mail = self
             .confirming
             .letterhead

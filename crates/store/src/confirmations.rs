@@ -141,28 +141,28 @@ impl Store {
     /// a mail scanner's fetch may see).
     pub async fn pending_signature(
         &self,
-        token_hash: &[u8; 32],
+        token_hash: &[u8],
     ) -> Result<Option<PendingSignature>, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(FIND).await?;
-        let row = client.query_opt(&stmt, &[&&token_hash[..]]).await?;
+        let row = client.query_opt(&stmt, &[&token_hash]).await?;
         row.map(|r| found_signature(&r)).transpose()
     }
 
     /// Confirms the pending signature a token names and counts it, in one
     /// transaction; `None` for a token nobody was sent. Confirming again, or
     /// after the signature's time ran out, changes nothing.
-    pub async fn confirm(&self, token_hash: &[u8; 32]) -> Result<Option<Confirmed>, StoreError> {
+    pub async fn confirm(&self, token_hash: &[u8]) -> Result<Option<Confirmed>, StoreError> {
         let mut client = self.pool.get().await?;
         let confirm = client.prepare_cached(CONFIRM).await?;
         let count = client.prepare_cached(COUNT).await?;
         let tx = client.transaction().await?;
-        let Some(row) = tx.query_opt(&confirm, &[&&token_hash[..]]).await? else {
+        let Some(row) = tx.query_opt(&confirm, &[&token_hash]).await? else {
             // Nothing to confirm: what the token names, if anything, read on
             // this same connection (a second one, taken while this is held,
             // could wait forever for a pool that many such calls have emptied).
             let find = tx.prepare_cached(FIND).await?;
-            let found = tx.query_opt(&find, &[&&token_hash[..]]).await?;
+            let found = tx.query_opt(&find, &[&token_hash]).await?;
             tx.rollback().await?;
             return found
                 .map(|r| {

@@ -225,7 +225,7 @@ impl Store {
         &self,
         petition_id: i64,
         identity: &[u8; 32],
-        token_hash: &[u8; 32],
+        token_hash: &[u8],
         until: DateTime<Utc>,
         compose: impl FnOnce(&Withdrawable) -> Option<OutgoingMail>,
     ) -> Result<bool, StoreError> {
@@ -260,7 +260,7 @@ impl Store {
                  mail_window = CASE WHEN mail_window IS NULL OR mail_window < now() - interval '1 day'
                                     THEN now() ELSE mail_window END
              WHERE id = $1",
-            &[&found.id, &&token_hash[..], &until],
+            &[&found.id, &token_hash, &until],
         )
         .await?;
         crate::outbox::enqueue(&*tx, &[(Some(found.id), &mail)]).await?;
@@ -271,12 +271,10 @@ impl Store {
     /// The signature a withdrawal token names, changing nothing.
     pub async fn withdrawal_link(
         &self,
-        token_hash: &[u8; 32],
+        token_hash: &[u8],
     ) -> Result<Option<WithdrawalLink>, StoreError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(FIND_WITHDRAWAL, &[&&token_hash[..]])
-            .await?;
+        let row = client.query_opt(FIND_WITHDRAWAL, &[&token_hash]).await?;
         row.map(|r| {
             let state: &str = r.try_get(3)?;
             Ok(WithdrawalLink {
@@ -296,14 +294,14 @@ impl Store {
     /// Withdraws the signature a live withdrawal token names: erases its
     /// data and uncounts it in one transaction. `None` when the token names
     /// none (unknown, spent, or its time ran out).
-    pub async fn withdraw(&self, token_hash: &[u8; 32]) -> Result<Option<Erased>, StoreError> {
+    pub async fn withdraw(&self, token_hash: &[u8]) -> Result<Option<Erased>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
                 "SELECT id FROM signatures
                  WHERE withdraw_hash = $1 AND withdraw_until > now() AND withdrawn_at IS NULL",
-                &[&&token_hash[..]],
+                &[&token_hash],
             )
             .await?
         else {

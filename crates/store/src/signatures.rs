@@ -54,7 +54,7 @@ pub struct SignatureRow {
 #[derive(Debug, Clone)]
 pub struct Confirmation {
     /// SHA-256 of the emailed token; the token itself is never stored.
-    pub token_hash: [u8; 32],
+    pub token_hash: Vec<u8>,
     /// When it is erased if it is still unconfirmed.
     pub pending_until: chrono::DateTime<chrono::Utc>,
     /// The message carrying the link.

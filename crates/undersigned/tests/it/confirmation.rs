@@ -118,7 +118,7 @@ async fn a_web_signature_counts_once_its_signer_posts_the_emailed_link() {
     assert!(!raw.contains("evil.example"), "{raw}");
     assert!(raw.contains(&receipt), "the receipt is in the message");
     let token = token_in(&mail[0]);
-    assert_eq!(token.len(), 22, "{token}");
+    assert_eq!(token.len(), 32, "{token}");
     let stored = ns
         .sql()
         .await
@@ -477,6 +477,36 @@ async fn a_link_resent_while_the_signature_is_being_confirmed_is_not_sent() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the link it was sent still names it");
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_sent_in_the_first_form_still_confirms() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("first-form", json!({})).await;
+    assert_eq!(app.sign(&slug, &signer(1)).await.status(), 202);
+    sink.wait_for(1, Duration::from_secs(10)).await;
+    // A signature stored before tokens carried their time: 22 characters,
+    // stored as their SHA-256 alone.
+    let old = undersigned_domain::SignerToken::from_random([9; 16]);
+    ns.sql()
+        .await
+        .execute("UPDATE signatures SET confirm_hash = $1", &[&old.hash()])
+        .await
+        .unwrap();
+    let link = format!("/confirm/{}", old.encoded());
+    assert_eq!(link.len(), "/confirm/".len() + 22);
+    let r = app
+        .http
+        .post(app.url(&link))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    counts_reach(&app, &slug, (1, 0)).await;
     app.stop().await;
     ns.clean().await;
 }
