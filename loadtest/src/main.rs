@@ -129,6 +129,10 @@ struct RunArgs {
     /// queuing a confirmation message).
     #[arg(long, default_value = "none", value_parser = ["none", "email"])]
     verification: String,
+    /// Number the web signers from here: a second run on the same petition
+    /// (`--petition`) signs other people than the first.
+    #[arg(long, default_value_t = 0)]
+    first_signer: u64,
 }
 
 #[tokio::main]
@@ -235,6 +239,7 @@ fn plan(args: &RunArgs, target: SocketAddr, slug: String) -> Plan {
         rate: args.rate,
         duration: Duration::from_secs_f64(args.duration),
         total: args.total,
+        first_signer: args.first_signer,
         duplicates: args.duplicates.clamp(0.0, 1.0),
         forwarded_for: args.forwarded_for,
         readers: args.readers,

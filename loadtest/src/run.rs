@@ -32,6 +32,8 @@ pub struct Plan {
     pub duration: Duration,
     /// Stop after this many distinct signers.
     pub total: Option<u64>,
+    /// The web signers' first number.
+    pub first_signer: u64,
     /// Share of requests that re-send an earlier signer, written differently.
     pub duplicates: f64,
     /// Send `X-Forwarded-For` with varied addresses, as a load balancer would.
@@ -217,7 +219,7 @@ impl SignWorker {
     }
 
     async fn sign(&mut self, shared: &Shared, signer: u64, variant: u32, since: Instant) {
-        signers::body(signer, variant, &mut self.body);
+        signers::body(shared.plan.first_signer + signer, variant, &mut self.body);
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("/v1/petitions/{}/signatures", shared.plan.slug))

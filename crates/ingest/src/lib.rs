@@ -6,6 +6,7 @@
 
 mod blocks;
 mod catalog;
+mod confirmer;
 mod counter;
 mod metrics;
 mod paper;
@@ -149,6 +150,8 @@ pub struct Ingest {
     writers_ended: Mutex<mpsc::Receiver<()>>,
     tasks: Supervisor,
     confirming: Confirming,
+    /// Confirmation links waiting for the confirmer's next group.
+    links: mpsc::Sender<confirmer::Link>,
     /// Withdrawal requests being looked up, at most [`WITHDRAWALS_AT_ONCE`].
     withdrawals: Arc<Semaphore>,
 }
@@ -187,6 +190,18 @@ impl Ingest {
         counter.merge_all(&store.count_cells().await?, &store.event_cells().await?);
         counter::spawn_refresh(counter.clone(), store.clone(), fanout.clone(), tasks);
         let announcer = fanout.map(|fanout| counter::Announcer::start(fanout, tasks));
+
+        let (links, waiting) = mpsc::channel(confirmer::WAITING_MAX);
+        let confirmer = Arc::new(confirmer::Confirmer {
+            store: store.clone(),
+            links: Arc::new(Mutex::new(waiting)),
+            counter: counter.clone(),
+            announcer: announcer.clone(),
+        });
+        tasks.spawn("confirmer", Policy::Restart, move || {
+            let confirmer = confirmer.clone();
+            async move { confirmer.run().await }
+        });
 
         let (queue, queued) = mpsc::channel(queue_capacity.max(1));
         let queued = Arc::new(Mutex::new(queued));
@@ -278,6 +293,7 @@ impl Ingest {
             tasks: tasks.clone(),
             confirming,
             withdrawals: Arc::new(Semaphore::new(WITHDRAWALS_AT_ONCE)),
+            links,
         }))
     }
 
@@ -508,11 +524,23 @@ impl Ingest {
     }
 
     /// Follows a confirmation link: counts the pending signature its token
-    /// (as written in the link) names, once, and shows the new count at
-    /// once. `None` for a token nobody was sent, or text that is no token.
+    /// (as written in the link) names, once, in the confirmer's next group,
+    /// and shows the new count at once. `None` for a token nobody was sent, or text that is no token.
     pub async fn confirm(&self, token: &str) -> Result<Option<Confirmed>, StoreError> {
         let confirmed = match SignerToken::parse(token) {
-            Some(token) => self.store.confirm(&token.hash()).await?,
+            Some(token) => {
+                let (reply, outcome) = oneshot::channel();
+                let link = confirmer::Link {
+                    hash: token.hash(),
+                    reply,
+                };
+                self.links
+                    .try_send(link)
+                    .map_err(|_| StoreError::Config("too many confirmations at once".into()))?;
+                outcome
+                    .await
+                    .map_err(|_| StoreError::Config("the confirmer stopped".into()))??
+            }
             None => None,
         };
         let outcome = match &confirmed {
@@ -527,14 +555,7 @@ impl Ingest {
             .confirmations
             .with_label_values(&[outcome])
             .inc();
-        if let Some(c) = &confirmed
-            && !c.cells.is_empty()
-        {
-            self.counter.merge(&c.cells);
-            if let Some(announcer) = &self.announcer {
-                announcer.announce(&c.cells, &[]);
-            }
-        }
+        // The confirmer showed the new count before it answered.
         Ok(confirmed)
     }
 

@@ -41,9 +41,6 @@ pub struct Confirmed {
     /// Whether this call confirmed it (rather than finding it confirmed,
     /// or expired).
     pub now: bool,
-    /// The count cells it changed (empty when it counted nothing: confirmed
-    /// before, expired, or shadow-accepted).
-    pub cells: Vec<CountCell>,
 }
 
 const FIND: &str = "
@@ -54,19 +51,64 @@ const FIND: &str = "
     FROM signatures s JOIN petitions p ON p.id = s.petition_id
     WHERE s.confirm_hash = $1";
 
+/// Confirms the pending signatures a group of tokens (`$1`, in order) names
+/// and counts them in the confirmations' shard `$2`, in one statement, so
+/// one transaction and one commit for the group: each signer's link on its
+/// own took a commit of its own (four messages each way as a transaction of
+/// four statements), and at a few thousand a second beside the signing they
+/// queued for the pool's connections (benches/BENCHMARKS.md). Rows come
+/// back as the signatures confirmed (`i`, the token's place, set) and the
+/// count cells changed (`i` null). A shadow-accepted signature was never in
+/// the pending tally and never counts: it changes no cell. A token twice in
+/// one group confirms once; the other finds it confirmed.
 const CONFIRM: &str = "
-    UPDATE signatures s SET pending_until = NULL FROM petitions p
-    WHERE s.confirm_hash = $1 AND s.pending_until > now() AND p.id = s.petition_id
-    RETURNING s.id, s.petition_id, p.slug, s.locale, s.country, s.signer_kind, s.shadowed_by";
+    WITH t AS (
+        SELECT h, i FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i)
+    ), c AS (
+        UPDATE signatures s SET pending_until = NULL FROM petitions p, t
+        WHERE s.confirm_hash = t.h AND s.pending_until > now() AND p.id = s.petition_id
+        RETURNING t.i, s.id, s.petition_id, p.slug, s.locale, s.country, s.signer_kind,
+            s.shadowed_by
+    ), counted AS (
+        INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count, settled)
+        SELECT petition_id, country, signer_kind, $2::int2, count(*), count(*) FROM c
+        WHERE shadowed_by IS NULL
+        GROUP BY petition_id, country, signer_kind
+        ORDER BY petition_id, country, signer_kind
+        ON CONFLICT (petition_id, country, signer_kind, shard)
+            DO UPDATE SET count = signature_counts.count + EXCLUDED.count,
+                settled = signature_counts.settled + EXCLUDED.settled
+        RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
+            settled
+    )
+    SELECT i, id, petition_id AS signature_petition, slug, locale,
+        NULL::int8 AS petition_id, NULL::text AS country, NULL::text AS signer_kind,
+        NULL::int2 AS shard, NULL::int8 AS count, NULL::int8 AS removed,
+        NULL::int8 AS restored, NULL::int8 AS pending, NULL::int8 AS settled
+    FROM c
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, petition_id, country, signer_kind, shard, count,
+        removed, restored, pending, settled
+    FROM counted";
 
-const COUNT: &str = "
-    INSERT INTO signature_counts (petition_id, country, signer_kind, shard, count, settled)
-    VALUES ($1, $2, $3, $4, 1, 1)
-    ON CONFLICT (petition_id, country, signer_kind, shard)
-        DO UPDATE SET count = signature_counts.count + 1,
-            settled = signature_counts.settled + 1
-    RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
-        settled";
+/// What the tokens of a group that confirmed nothing name, if anything.
+const FIND_MANY: &str = "
+    SELECT t.i, s.id, s.petition_id, p.slug, s.locale,
+        CASE WHEN s.pending_until IS NULL THEN 'confirmed'
+             WHEN s.pending_until > now() THEN 'pending'
+             ELSE 'expired' END
+    FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i)
+    JOIN signatures s ON s.confirm_hash = t.h JOIN petitions p ON p.id = s.petition_id";
+
+/// What confirming a group did.
+#[derive(Debug, Default)]
+pub struct ConfirmedGroup {
+    /// For each token, in order: what it names, if anything, and whether
+    /// this group confirmed it.
+    pub each: Vec<Option<Confirmed>>,
+    /// The count cells the group changed.
+    pub cells: Vec<CountCell>,
+}
 
 /// A signer who signed again while their signature is pending: sent a new
 /// link (the newest replaces the one before), within the day's allowance.
@@ -149,57 +191,66 @@ impl Store {
         row.map(|r| found_signature(&r)).transpose()
     }
 
-    /// Confirms the pending signature a token names and counts it, in one
-    /// transaction; `None` for a token nobody was sent. Confirming again, or
-    /// after the signature's time ran out, changes nothing.
-    pub async fn confirm(&self, token_hash: &[u8]) -> Result<Option<Confirmed>, StoreError> {
-        let mut client = self.pool.get().await?;
+    /// Confirms the pending signatures these tokens name and counts them,
+    /// in one transaction; a token nobody was sent names nothing. Confirming
+    /// again, or after the signature's time ran out, changes nothing.
+    pub async fn confirm_group(&self, hashes: &[&[u8]]) -> Result<ConfirmedGroup, StoreError> {
+        let client = self.pool.get().await?;
         let confirm = client.prepare_cached(CONFIRM).await?;
-        let count = client.prepare_cached(COUNT).await?;
-        let tx = client.transaction().await?;
-        let Some(row) = tx.query_opt(&confirm, &[&token_hash]).await? else {
-            // Nothing to confirm: what the token names, if anything, read on
-            // this same connection (a second one, taken while this is held,
-            // could wait forever for a pool that many such calls have emptied).
-            let find = tx.prepare_cached(FIND).await?;
-            let found = tx.query_opt(&find, &[&token_hash]).await?;
-            tx.rollback().await?;
-            return found
-                .map(|r| {
-                    Ok(Confirmed {
-                        signature: found_signature(&r)?,
-                        now: false,
-                        cells: Vec::new(),
-                    })
-                })
-                .transpose();
+        let shard = confirmation_shard();
+        let mut group = ConfirmedGroup {
+            each: vec![None; hashes.len()],
+            cells: Vec::new(),
         };
-        let signature = PendingSignature {
-            id: row.try_get("id")?,
-            petition_id: row.try_get("petition_id")?,
-            slug: row.try_get("slug")?,
-            locale: row.try_get("locale")?,
-            state: PendingState::Confirmed,
-        };
-        // A shadow-accepted signature was never in the pending tally, and
-        // never counts.
-        let shadowed: Option<i64> = row.try_get("shadowed_by")?;
-        let cells = if shadowed.is_some() {
-            Vec::new()
-        } else {
-            let country: &str = row.try_get("country")?;
-            let kind: &str = row.try_get("signer_kind")?;
-            let shard = confirmation_shard();
-            let cell = tx
-                .query_one(&count, &[&signature.petition_id, &country, &kind, &shard])
-                .await?;
-            vec![CountCell::try_from(cell)?]
-        };
-        tx.commit().await?;
-        Ok(Some(Confirmed {
-            signature,
-            now: true,
-            cells,
-        }))
+        for row in client.query(&confirm, &[&hashes, &shard]).await? {
+            let Some(i) = row.try_get::<_, Option<i64>>("i")? else {
+                group.cells.push(CountCell::try_from(row)?);
+                continue;
+            };
+            let signature = PendingSignature {
+                id: row.try_get("id")?,
+                petition_id: row.try_get("signature_petition")?,
+                slug: row.try_get("slug")?,
+                locale: row.try_get("locale")?,
+                state: PendingState::Confirmed,
+            };
+            if let Some(slot) = usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| group.each.get_mut(i))
+            {
+                *slot = Some(Confirmed {
+                    signature,
+                    now: true,
+                });
+            }
+        }
+        let missed: Vec<usize> = (0..hashes.len())
+            .filter(|&i| group.each[i].is_none())
+            .collect();
+        if !missed.is_empty() {
+            // What the others name, if anything: confirmed before, expired,
+            // or nothing (on the same connection: a second one, taken while
+            // this is held, could wait forever for a pool that many such
+            // calls have emptied).
+            let asked: Vec<&[u8]> = missed.iter().map(|&i| hashes[i]).collect();
+            let find = client.prepare_cached(FIND_MANY).await?;
+            for row in client.query(&find, &[&asked]).await? {
+                let place: i64 = row.try_get(0)?;
+                let Some(&i) = usize::try_from(place - 1).ok().and_then(|p| missed.get(p)) else {
+                    continue;
+                };
+                group.each[i] = Some(Confirmed {
+                    signature: PendingSignature {
+                        id: row.try_get(1)?,
+                        petition_id: row.try_get(2)?,
+                        slug: row.try_get(3)?,
+                        locale: row.try_get(4)?,
+                        state: state(row.try_get(5)?),
+                    },
+                    now: false,
+                });
+            }
+        }
+        Ok(group)
     }
 }

@@ -27,7 +27,7 @@ use tokio_postgres::NoTls;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord};
 pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
-pub use confirmations::{Confirmed, PendingSignature, PendingState, Resend};
+pub use confirmations::{Confirmed, ConfirmedGroup, PendingSignature, PendingState, Resend};
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
 pub use erasure::{Erased, LinkState, MAIL_PER_DAY, Withdrawable, WithdrawalLink};

@@ -512,6 +512,78 @@ async fn a_link_sent_in_the_first_form_still_confirms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_accepted_signer_confirms_like_anyone_and_counts_nothing() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("shadowed", json!({})).await;
+    let admin = app.admin_token().await;
+    let r = app
+        .http
+        .post(app.url("/v1/blocks"))
+        .bearer_auth(&admin)
+        .json(
+            &json!({"kind": "email_domain", "pattern": "*.spam.test", "action": "shadow",
+                      "reason": "a bot farm"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let bot = json!({"full_name": "Bot One", "email": "bot@farm.spam.test", "country": "NL"});
+    assert_eq!(app.sign(&slug, &bot).await.status(), 202);
+    assert_eq!(app.sign(&slug, &signer(2)).await.status(), 202);
+    let mail = sink.wait_for(2, Duration::from_secs(10)).await;
+    counts_reach(&app, &slug, (0, 1)).await;
+    for message in &mail {
+        let r = app
+            .http
+            .post(app.url(&format!("/confirm/{}", token_in(message))))
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the same answer for both");
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], "confirmed");
+    }
+    let c = counts_reach(&app, &slug, (1, 0)).await;
+    let country = signer(2)["country"].as_str().unwrap().to_uppercase();
+    assert_eq!(c["by_country"][&country], 1, "only the other signer counts");
+    assert_eq!(c["by_country"].as_object().unwrap().len(), 1);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_link_posted_twenty_times_at_once_counts_once() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("clicked", json!({})).await;
+    assert_eq!(app.sign(&slug, &signer(3)).await.status(), 202);
+    let link = format!(
+        "/confirm/{}",
+        token_in(&sink.wait_for(1, Duration::from_secs(10)).await[0])
+    );
+    let posts = join_all((0..20).map(|_| {
+        app.http
+            .post(app.url(&link))
+            .header("Accept", "application/json")
+            .send()
+    }))
+    .await;
+    for r in posts {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["status"], "confirmed");
+    }
+    counts_reach(&app, &slug, (1, 0)).await;
+    let metrics = app.metrics_text().await;
+    assert_eq!(confirmations(&metrics, "confirmed"), 1.0);
+    assert_eq!(confirmations(&metrics, "again"), 19.0);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_exactly() {
     let ns = Namespace::new();
     let (app, sink) = app_with_relay(&ns).await;
