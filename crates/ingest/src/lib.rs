@@ -536,10 +536,10 @@ impl Ingest {
                 };
                 self.links
                     .try_send(link)
-                    .map_err(|_| StoreError::Config("too many confirmations at once".into()))?;
+                    .map_err(|_| StoreError::Unavailable("too many confirmations at once"))?;
                 outcome
                     .await
-                    .map_err(|_| StoreError::Config("the confirmer stopped".into()))??
+                    .map_err(|_| StoreError::Unavailable("the confirmer stopped"))??
             }
             None => None,
         };

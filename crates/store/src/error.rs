@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A unique value (a slug, say) is already taken.
     #[error("already exists")]
     Conflict,
+    /// Too much at once, or a task that would do it gone: try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     /// What one read, shared by several callers, met.
     #[error(transparent)]
     Shared(std::sync::Arc<StoreError>),
