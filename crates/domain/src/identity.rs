@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{Country, Email, Signature};
+use crate::{Country, Email, Signature, SignerToken};
 
 /// The secret behind identity keys. Without it a leaked key cannot be tested
 /// against a list of known addresses.
@@ -19,6 +19,8 @@ pub struct IdentityKey(pub [u8; 32]);
 
 /// Domain separation, so the pepper can key other hashes later without collisions.
 const CONTEXT: &[u8] = b"undersigned/identity/v1\0";
+/// The confirmation links' tokens.
+const CONFIRMATION_CONTEXT: &[u8] = b"undersigned/confirmation-link/v1\0";
 /// The identity of a signer who gave no e-mail address (offline only).
 const OFFLINE_CONTEXT: &[u8] = b"undersigned/identity/name-postal-country/v1\0";
 
@@ -38,6 +40,24 @@ impl Pepper {
         mac.update(&petition_id.to_be_bytes());
         mac.update(email.canonical().as_bytes());
         IdentityKey(mac.finalize().into_bytes().into())
+    }
+
+    /// The token of the link that confirms signature `id`, made at `micros`
+    /// (microseconds since 1970): its time, then the first 128 bits of
+    /// HMAC(pepper, id, time). Nobody without the pepper can tell them from
+    /// random bits, and the signature path and the mailer make the same
+    /// token from what the signature's row holds (its id, and the time in
+    /// front of its stored hash), so that the token is stored nowhere, not
+    /// even in a queued message (crates/domain/src/token.rs).
+    pub fn confirmation_token(&self, id: Uuid, micros: u64) -> SignerToken {
+        let mut mac = self.0.clone();
+        mac.update(CONFIRMATION_CONTEXT);
+        mac.update(id.as_bytes());
+        mac.update(&micros.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut bits = [0u8; 16];
+        bits.copy_from_slice(&digest[..16]);
+        SignerToken::ordered(micros, bits)
     }
 
     /// Who signed: by canonical e-mail address, else (offline signatures a
@@ -139,6 +159,28 @@ impl std::fmt::Debug for Pepper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_confirmation_token_is_made_again_from_its_signature_and_time_alone() {
+        let pepper = Pepper::new(b"0123456789abcdef0123").unwrap();
+        let id = Uuid::from_u128(7);
+        let token = pepper.confirmation_token(id, 1_000_000);
+        assert_eq!(token, pepper.confirmation_token(id, 1_000_000));
+        let hash = token.hash();
+        assert_eq!(SignerToken::hashed_at(&hash), Some(1_000_000));
+        // The mailer, from the row: the same link.
+        let again = pepper.confirmation_token(id, SignerToken::hashed_at(&hash).unwrap());
+        assert_eq!(again.encoded(), token.encoded());
+        for other in [
+            pepper.confirmation_token(Uuid::from_u128(8), 1_000_000),
+            pepper.confirmation_token(id, 1_000_001),
+            Pepper::new(b"another pepper, just as long")
+                .unwrap()
+                .confirmation_token(id, 1_000_000),
+        ] {
+            assert_ne!(other.encoded()[11..], token.encoded()[11..]);
+        }
+    }
 
     #[test]
     fn same_mailbox_same_key_per_petition() {

@@ -1,5 +1,5 @@
 //! The tokens emailed to signers (to confirm a signature, later to withdraw
-//! it): 128 random bits, never stored; only a hash of each is.
+//! it): 128 bits nobody can guess, never stored; only a hash of each is.
 //!
 //! A withdrawal token is the 128 bits alone, written as 22 URL-safe base64
 //! characters, and stored as their SHA-256. A confirmation token, made on
@@ -13,6 +13,13 @@
 //! holds the link when it was sent, which its message already says.
 //! Confirmation tokens sent before (22 characters) still read back, and
 //! their hashes are found in the same index.
+//!
+//! A withdrawal token's bits are drawn at random. A confirmation token's are
+//! the pepper's HMAC of its signature and time ([`crate::Pepper::confirmation_token`]),
+//! so that the mailer makes the link again from the signature's row when it
+//! sends it: the signature path queues no message and no token (the outbox
+//! row per signature cost the path most of what confirming by email cost
+//! it, benches/BENCHMARKS.md), and the token waits nowhere in clear.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,12 +51,6 @@ impl SignerToken {
         }
     }
 
-    /// A confirmation token made now.
-    pub fn ordered_now(bytes: [u8; 16]) -> Self {
-        let micros = chrono::Utc::now().timestamp_micros();
-        Self::ordered(u64::try_from(micros).unwrap_or(0), bytes)
-    }
-
     /// A token as written in a link; anything else is `None`.
     pub fn parse(text: &str) -> Option<Self> {
         if text.len() != 22 && text.len() != 32 {
@@ -64,6 +65,15 @@ impl SignerToken {
             }),
             _ => None,
         }
+    }
+
+    /// When the confirmation token stored as `hash` was made (microseconds
+    /// since 1970); `None` for a hash of a token without its time.
+    pub fn hashed_at(hash: &[u8]) -> Option<u64> {
+        if hash.len() != 40 {
+            return None;
+        }
+        Some(u64::from_be_bytes(hash[..8].try_into().ok()?))
     }
 
     /// As written in a link.

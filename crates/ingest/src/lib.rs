@@ -23,7 +23,7 @@ use undersigned_domain::{
     Channel, Email, IdentityKey, Pepper, Signature, SignerToken, Verification,
 };
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
-use undersigned_mail::{ConfirmationLetter, Letterhead, WithdrawalLetter};
+use undersigned_mail::{Letterhead, WithdrawalLetter};
 use undersigned_store::{
     AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, Resend, RowOutcome,
     SignatureRow, Store, StoreError,
@@ -328,7 +328,7 @@ impl Ingest {
         };
         let confirmation =
             if channel == Channel::Web && petition.web.verification == Verification::Email {
-                self.confirmation(petition, receipt.id, &signature)?
+                self.confirmation(&signature)?
             } else {
                 None
             };
@@ -352,10 +352,9 @@ impl Ingest {
             // durable step instead, in the same queue, and shares its fate.
             Verdict::Seen => {
                 self.metrics.duplicate.inc();
-                resend = confirmation.map(|confirmation| Resend {
+                resend = confirmation.map(|_| Resend {
                     petition_id: petition.id,
                     identity_key: identity.0,
-                    confirmation,
                 });
                 None
             }
@@ -484,42 +483,19 @@ impl Ingest {
             .collect()
     }
 
-    /// What makes a web signature pending: a fresh token, its hash, and the
-    /// message carrying it, in the signer's locale when the petition speaks
-    /// it (else the petition's default).
-    fn confirmation(
-        &self,
-        petition: &Petition,
-        receipt: Uuid,
-        signature: &Signature,
-    ) -> Result<Option<Confirmation>, SignError> {
+    /// What makes a web signature pending: its time to be confirmed. Its
+    /// message, and the token its link carries, are the mailer's to make
+    /// (crates/mail); an address no relay would take is refused now.
+    fn confirmation(&self, signature: &Signature) -> Result<Option<Confirmation>, SignError> {
         let Some(email) = &signature.email else {
             return Ok(None);
         };
-        let (locale, title) = petition.title_for(signature.locale.as_ref().map(|l| l.as_str()));
-        let token = SignerToken::ordered_now(rand::random());
-        let mail = self
-            .confirming
-            .letterhead
-            .confirmation(&ConfirmationLetter {
-                to: email.as_given(),
-                locale,
-                title,
-                slug: &petition.slug,
-                receipt,
-                token: &token.encoded(),
-                words: petition
-                    .web
-                    .confirmation_texts
-                    .get(locale)
-                    .map(|t| (t.subject.as_str(), t.body.as_str())),
-            })
-            .map_err(|_| SignError::Undeliverable)?;
+        if !Letterhead::deliverable(email.as_given()) {
+            return Err(SignError::Undeliverable);
+        }
         let ttl = chrono::Duration::from_std(self.confirming.ttl).unwrap_or(chrono::Duration::MAX);
         Ok(Some(Confirmation {
-            token_hash: token.hash(),
             pending_until: chrono::Utc::now() + ttl,
-            mail,
         }))
     }
 

@@ -113,15 +113,14 @@ impl Writer {
                     for rider in riders {
                         let _ = rider.send(Ok(RowOutcome::Duplicate));
                     }
-                    // Pending signers who signed again: a new link, once
+                    // Pending signers who signed again: their link again, once
                     // they have their answer (so that it never tells).
                     resends.extend(rows.into_iter().zip(&outcome.rows).filter_map(
                         |(row, outcome)| {
-                            let confirmation = row.confirmation?;
+                            row.confirmation.as_ref()?;
                             (*outcome == RowOutcome::Duplicate).then_some(Resend {
                                 petition_id: row.petition_id,
                                 identity_key: row.identity_key,
-                                confirmation,
                             })
                         },
                     ));

@@ -88,7 +88,8 @@ pub struct WithdrawalLetter<'a> {
 
 /// A letter as it waits in the outbox: what the mailer needs to compose the
 /// message when it sends it (a hundred bytes or so, where the message itself
-/// is two kilobytes: the signature path writes the letter).
+/// is two kilobytes). Withdrawal links wait so, and so did confirmation
+/// letters queued before V16; both still go out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Letter {
     kind: LetterKind,
@@ -120,10 +121,10 @@ impl LetterKind {
 }
 
 impl Letterhead {
-    /// The letter asking a signer to confirm, ready for the outbox; refused
-    /// when no relay would take the address.
-    pub fn confirmation(&self, letter: &ConfirmationLetter) -> Result<OutgoingMail, LetterError> {
-        self.queue(
+    /// The message asking a signer to confirm, composed as the mailer sends
+    /// it (the signature waits for it on its own row, not in the outbox).
+    pub fn confirmation(&self, letter: &ConfirmationLetter) -> Result<Vec<u8>, LetterError> {
+        self.write(
             letter.to,
             &Letter {
                 kind: LetterKind::Confirmation,
@@ -135,6 +136,12 @@ impl Letterhead {
                 words: letter.words.map(|(s, b)| (s.to_owned(), b.to_owned())),
             },
         )
+    }
+
+    /// Whether a relay would take `to` as a recipient: a signature whose
+    /// address no message could reach is refused when it is given.
+    pub fn deliverable(to: &str) -> bool {
+        to.parse::<lettre::Address>().is_ok()
     }
 
     /// The letter carrying a withdrawal link, ready for the outbox.
@@ -170,6 +177,10 @@ impl Letterhead {
     pub fn render(&self, to: &str, letter: &str) -> Result<Vec<u8>, LetterError> {
         let letter: Letter =
             serde_json::from_str(letter).map_err(|e| LetterError::Compose(e.to_string()))?;
+        self.write(to, &letter)
+    }
+
+    fn write(&self, to: &str, letter: &Letter) -> Result<Vec<u8>, LetterError> {
         let words = notices(&letter.locale);
         let (link, withdraw, built_in) = match letter.kind {
             LetterKind::Confirmation => (
@@ -335,7 +346,7 @@ mod tests {
     }
 
     fn compose(locale: &str, title: &str) -> Vec<u8> {
-        let mail = letterhead()
+        letterhead()
             .confirmation(&ConfirmationLetter {
                 to: "signer@example.org",
                 locale,
@@ -345,11 +356,7 @@ mod tests {
                 token: "AAAAAAAAAAAAAAAAAAAAAA",
                 words: None,
             })
-            .unwrap();
-        assert_eq!(mail.kind, "confirmation");
-        assert_eq!(mail.sender, "campaign@sign.example");
-        assert_eq!(mail.recipient, "signer@example.org");
-        rendered(&mail)
+            .unwrap()
     }
 
     fn rendered(mail: &OutgoingMail) -> Vec<u8> {
@@ -437,8 +444,24 @@ mod tests {
     }
 
     #[test]
+    fn a_confirmation_letter_queued_before_the_signature_held_it_still_goes_out() {
+        let letter = r#"{"kind":"confirmation","locale":"fr","title":"Paix","slug":"peace",
+            "receipt":"00000000-0000-0000-0000-000000000000","token":"AAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let raw = letterhead().render("signer@example.org", letter).unwrap();
+        let message = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(message.subject(), Some("Confirmez votre signature : Paix"));
+        let text = message.body_text(0).unwrap();
+        assert!(
+            text.contains("https://sign.example:8443/confirm/AAAAAAAAAAAAAAAAAAAAAA"),
+            "{text}"
+        );
+        assert!(Letterhead::deliverable("signer@example.org"));
+        assert!(!Letterhead::deliverable("signer at example.org"));
+    }
+
+    #[test]
     fn a_petitions_own_words_replace_the_built_in_ones() {
-        let mail = letterhead()
+        let raw = letterhead()
             .confirmation(&ConfirmationLetter {
                 to: "signer@example.org",
                 locale: "nl",
@@ -452,7 +475,6 @@ mod tests {
                 )),
             })
             .unwrap();
-        let raw = rendered(&mail);
         let message = MessageParser::default().parse(&raw).unwrap();
         assert_eq!(message.subject(), Some("Bevestig: Vrede"));
         let text = message.body_text(0).unwrap();

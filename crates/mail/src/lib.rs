@@ -1,5 +1,6 @@
 //! Sending the outbox. Mailers take due messages from Postgres (any instance's
-//! mailers share the work), send each through one pooled SMTP transport, or
+//! mailers share the work): from the outbox, and the confirmation messages
+//! due on pending signatures' own rows, send each through one pooled SMTP transport, or
 //! write it as an `.eml` file where no relay is configured, and then forget
 //! it. A refusal the relay calls temporary, or a connection that fails, is
 //! tried again later, waiting longer each time; a permanent refusal, or too
@@ -8,9 +9,10 @@
 mod letters;
 mod smtp;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
@@ -18,8 +20,10 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use thiserror::Error;
 use tracing::{info, warn};
+use undersigned_domain::{Pepper, SignerToken};
 use undersigned_guard::Limit;
-use undersigned_store::{Content, QueuedMail, Store, StoreError};
+use undersigned_store::{Content, DueConfirmation, NewLink, Petition, Store, StoreError};
+use uuid::Uuid;
 
 pub use letters::{ConfirmationLetter, LetterError, Letterhead, WithdrawalLetter, escape};
 pub use lettre::message::Mailbox;
@@ -33,6 +37,10 @@ const LEASE: Duration = Duration::from_secs(10);
 /// How long a mailer with nothing to send waits before it looks again,
 /// unless woken.
 const IDLE: Duration = Duration::from_secs(1);
+/// How soon a confirmation message whose link could not be made (its
+/// signature given another token by another mailer meanwhile) is looked at
+/// again.
+const RELINK: Duration = Duration::from_secs(1);
 /// Tries before a message is given up on: with [`backoff`], about a day.
 pub const MAX_ATTEMPTS: i32 = 30;
 
@@ -73,11 +81,13 @@ impl Transport {
             .map_err(|e| TransportError(e.to_string()))
     }
 
-    /// Sends one message; `connection` is the mailer's own, for a relay
-    /// over `smtp://`.
+    /// Sends one message from `sender` to `recipient` (`name`: its file's,
+    /// where messages are files); `connection` is the mailer's own, for a
+    /// relay over `smtp://`.
     async fn send(
         &self,
-        mail: &QueuedMail,
+        name: &str,
+        (sender, recipient): (&str, &str),
         message: &[u8],
         connection: Option<&smtp::Connection>,
     ) -> Result<(), Failure> {
@@ -90,7 +100,7 @@ impl Transport {
         };
         match self {
             Self::Smtp(smtp) => smtp
-                .send_raw(&envelope(mail)?, message)
+                .send_raw(&envelope(sender, recipient)?, message)
                 .await
                 .map(drop)
                 .map_err(|e| refused(e.is_permanent(), e.status().map(|c| c.to_string()))),
@@ -99,7 +109,7 @@ impl Transport {
                     return Err(Failure::Temporary(None));
                 };
                 connection
-                    .send(&envelope(mail)?, message)
+                    .send(&envelope(sender, recipient)?, message)
                     .await
                     .map(drop)
                     .map_err(|e| {
@@ -110,8 +120,8 @@ impl Transport {
                     })
             }
             Self::Files(dir) => {
-                let path = dir.join(format!("{}.eml", mail.id));
-                let partial = dir.join(format!("{}.eml.partial", mail.id));
+                let path = dir.join(format!("{name}.eml"));
+                let partial = dir.join(format!("{name}.eml.partial"));
                 let written = async {
                     tokio::fs::create_dir_all(dir).await?;
                     tokio::fs::write(&partial, message).await?;
@@ -127,10 +137,17 @@ impl Transport {
 }
 
 /// A message's envelope: its sender and its one recipient.
-fn envelope(mail: &QueuedMail) -> Result<Envelope, Failure> {
+fn envelope(sender: &str, recipient: &str) -> Result<Envelope, Failure> {
     let parse = |a: &str| a.parse::<Address>().map_err(|_| Failure::Undeliverable);
-    Envelope::new(Some(parse(&mail.sender)?), vec![parse(&mail.recipient)?])
-        .map_err(|_| Failure::Undeliverable)
+    Envelope::new(Some(parse(sender)?), vec![parse(recipient)?]).map_err(|_| Failure::Undeliverable)
+}
+
+/// What becomes of a message a mailer tried to send.
+enum Fate {
+    /// Sent, or given up on: nothing more to do.
+    Done,
+    /// Due again after this long.
+    Retry(Duration),
 }
 
 /// Why a message was not sent, without its address.
@@ -206,7 +223,19 @@ pub struct Mailer {
     connection: Option<smtp::Connection>,
     /// Composes the letters waiting in the outbox.
     letterhead: Arc<Letterhead>,
+    /// Makes the confirmation links' tokens again.
+    pepper: Pepper,
+    /// The petitions whose confirmation messages it composes, each kept
+    /// for [`PETITION_FRESH`].
+    petitions: Mutex<PetitionCache>,
 }
+
+/// Petitions by id, with when each was read (`None`: there was none).
+type PetitionCache = HashMap<i64, (Instant, Option<Arc<Petition>>)>;
+
+/// How long a mailer composes with a petition as it read it: a title
+/// changed meanwhile shows in the messages after that.
+const PETITION_FRESH: Duration = Duration::from_secs(30);
 
 /// A rate limiter for `limit` (`None`: no limit).
 pub fn rate(limit: Option<Limit>) -> Option<Arc<DefaultDirectRateLimiter>> {
@@ -224,6 +253,7 @@ impl Mailer {
         metrics: MailMetrics,
         queued: Arc<tokio::sync::Notify>,
         letterhead: Arc<Letterhead>,
+        pepper: Pepper,
     ) -> Self {
         let connection = match &*transport {
             Transport::Relay(relay) => Some(smtp::Connection::new(relay.clone())),
@@ -237,6 +267,8 @@ impl Mailer {
             queued,
             connection,
             letterhead,
+            pepper,
+            petitions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -256,8 +288,13 @@ impl Mailer {
         }
     }
 
-    /// Takes one batch and says what became of each message; how many it took.
+    /// Takes one batch from the outbox and one of confirmation messages, and
+    /// says what became of each message; how many it took.
     pub async fn round(&self) -> Result<usize, StoreError> {
+        Ok(self.outbox_round().await? + self.confirmation_round().await?)
+    }
+
+    async fn outbox_round(&self) -> Result<usize, StoreError> {
         let taken = self.store.take_mail(BATCH, LEASE).await?;
         let mut renew_at = tokio::time::Instant::now() + LEASE / 2;
         let mut done = Vec::with_capacity(taken.len());
@@ -270,52 +307,173 @@ impl Mailer {
                 self.store.renew_mail_lease(&held, LEASE).await?;
                 renew_at = tokio::time::Instant::now() + LEASE / 2;
             }
-            if let Some(rate) = &self.rate {
-                rate.until_ready().await;
-            }
-            let composed;
             let message = match &mail.content {
-                Content::Message(message) => message.as_slice(),
-                Content::Letter(letter) => match self.letterhead.render(&mail.recipient, letter) {
-                    Ok(m) => {
-                        composed = m;
-                        composed.as_slice()
-                    }
-                    Err(e) => {
-                        warn!(message = mail.id, kind = %mail.kind, error = %e,
-                              "a letter could not be composed; given up");
-                        self.metrics.count(&mail.kind, "failed");
-                        done.push(mail.id);
-                        continue;
-                    }
-                },
+                Content::Message(message) => Ok(message.clone()),
+                Content::Letter(letter) => self.letterhead.render(&mail.recipient, letter),
             };
-            let sent = self
-                .transport
-                .send(mail, message, self.connection.as_ref())
-                .await;
-            match sent {
-                Ok(()) => {
-                    self.metrics.count(&mail.kind, "sent");
-                    done.push(mail.id);
-                }
-                Err(Failure::Temporary(code)) if mail.attempts < MAX_ATTEMPTS => {
-                    let wait = backoff(mail.attempts);
-                    info!(message = mail.id, kind = %mail.kind, attempts = mail.attempts,
-                          code = ?code, retry_in = ?wait, "a message will be tried again");
-                    self.metrics.count(&mail.kind, "retried");
-                    self.store.retry_mail(mail.id, wait).await?;
-                }
-                Err(failure) => {
-                    warn!(message = mail.id, kind = %mail.kind, attempts = mail.attempts,
-                          failure = ?failure, "a message was given up on");
-                    self.metrics.count(&mail.kind, "failed");
-                    done.push(mail.id);
-                }
+            let envelope = (mail.sender.as_str(), mail.recipient.as_str());
+            let name = format!("{}-{}", mail.kind, mail.id);
+            match self
+                .deliver(&mail.kind, &name, envelope, mail.attempts, message)
+                .await
+            {
+                Fate::Done => done.push(mail.id),
+                Fate::Retry(wait) => self.store.retry_mail(mail.id, wait).await?,
             }
         }
         self.store.forget_mail(&done).await?;
         Ok(taken.len())
+    }
+
+    /// Sends the confirmation messages due on pending signatures: each link
+    /// carries the token made from the signature's id and the time stored in
+    /// front of its hash, or, for a signature that has none yet (or one made
+    /// otherwise, before V16), a token made now, whose hash is stored before
+    /// the message leaves.
+    async fn confirmation_round(&self) -> Result<usize, StoreError> {
+        const KIND: &str = "confirmation";
+        let taken = self.store.take_confirmations(BATCH, LEASE).await?;
+        let made = |due: &DueConfirmation, hash: Option<&[u8]>| {
+            let token = self
+                .pepper
+                .confirmation_token(due.id, SignerToken::hashed_at(hash?)?);
+            (token.hash() == hash?).then_some(token)
+        };
+        let now = u64::try_from(chrono::Utc::now().timestamp_micros()).unwrap_or(0);
+        let fresh: Vec<_> = taken
+            .iter()
+            .filter(|due| made(due, due.token_hash.as_deref()).is_none())
+            .map(|due| {
+                let token = self.pepper.confirmation_token(due.id, now);
+                NewLink {
+                    signature: due.id,
+                    seen: due.token_hash.clone(),
+                    hash: token.hash(),
+                }
+            })
+            .collect();
+        let kept = self.store.keep_confirmation_hashes(&fresh).await?;
+        // Each link from the hash its row holds now; none for a signature
+        // confirmed, withdrawn or given another hash meanwhile, which is
+        // tried again shortly if it still needs its message.
+        let links: Vec<Option<String>> = taken
+            .iter()
+            .map(|due| {
+                let hash = kept.get(&due.id).or(due.token_hash.as_ref());
+                made(due, hash.map(Vec::as_slice)).map(|t| t.encoded())
+            })
+            .collect();
+        let sender = self.letterhead.from.email.to_string();
+        let mut renew_at = tokio::time::Instant::now() + LEASE / 2;
+        let mut done = Vec::with_capacity(taken.len());
+        for (i, (due, link)) in taken.iter().zip(&links).enumerate() {
+            let Some(link) = link else {
+                self.store.retry_confirmation(due.id, RELINK).await?;
+                continue;
+            };
+            if tokio::time::Instant::now() >= renew_at {
+                self.store.confirmations_sent(&done).await?;
+                done.clear();
+                let held: Vec<Uuid> = taken[i..].iter().map(|c| c.id).collect();
+                self.store.renew_confirmation_lease(&held, LEASE).await?;
+                renew_at = tokio::time::Instant::now() + LEASE / 2;
+            }
+            let message = match self.petition(due.petition_id).await? {
+                Some(petition) => {
+                    let (locale, title) = petition.title_for(due.locale.as_deref());
+                    self.letterhead.confirmation(&ConfirmationLetter {
+                        to: &due.recipient,
+                        locale,
+                        title,
+                        slug: &petition.slug,
+                        receipt: due.id,
+                        token: link,
+                        words: petition
+                            .web
+                            .confirmation_texts
+                            .get(locale)
+                            .map(|t| (t.subject.as_str(), t.body.as_str())),
+                    })
+                }
+                None => Err(LetterError::Compose("its petition is gone".into())),
+            };
+            let envelope = (sender.as_str(), due.recipient.as_str());
+            let name = format!("{KIND}-{}", due.id);
+            match self
+                .deliver(KIND, &name, envelope, due.attempts, message)
+                .await
+            {
+                Fate::Done => done.push(due.id),
+                Fate::Retry(wait) => self.store.retry_confirmation(due.id, wait).await?,
+            }
+        }
+        self.store.confirmations_sent(&done).await?;
+        Ok(taken.len())
+    }
+
+    /// Sends one message (composed, or why it could not be) at the relay's
+    /// rate, and counts and logs what became of it, never with its address.
+    async fn deliver(
+        &self,
+        kind: &str,
+        name: &str,
+        envelope: (&str, &str),
+        attempts: i32,
+        message: Result<Vec<u8>, LetterError>,
+    ) -> Fate {
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                warn!(message = name, kind, error = %e, "a letter could not be composed; given up");
+                self.metrics.count(kind, "failed");
+                return Fate::Done;
+            }
+        };
+        if let Some(rate) = &self.rate {
+            rate.until_ready().await;
+        }
+        let sent = self
+            .transport
+            .send(name, envelope, &message, self.connection.as_ref())
+            .await;
+        match sent {
+            Ok(()) => {
+                self.metrics.count(kind, "sent");
+                Fate::Done
+            }
+            Err(Failure::Temporary(code)) if attempts < MAX_ATTEMPTS => {
+                let wait = backoff(attempts);
+                info!(message = name, kind, attempts, code = ?code, retry_in = ?wait,
+                      "a message will be tried again");
+                self.metrics.count(kind, "retried");
+                Fate::Retry(wait)
+            }
+            Err(failure) => {
+                warn!(message = name, kind, attempts, failure = ?failure,
+                      "a message was given up on");
+                self.metrics.count(kind, "failed");
+                Fate::Done
+            }
+        }
+    }
+
+    /// The petition `id`, as read at most [`PETITION_FRESH`] ago.
+    async fn petition(&self, id: i64) -> Result<Option<Arc<Petition>>, StoreError> {
+        let cached = {
+            let petitions = self.petitions.lock().unwrap_or_else(|e| e.into_inner());
+            petitions
+                .get(&id)
+                .filter(|(read, _)| read.elapsed() < PETITION_FRESH)
+                .map(|(_, p)| p.clone())
+        };
+        if let Some(petition) = cached {
+            return Ok(petition);
+        }
+        let petition = self.store.petition_by_id(id).await?.map(Arc::new);
+        let mut petitions = self.petitions.lock().unwrap_or_else(|e| e.into_inner());
+        petitions.retain(|_, (read, _)| read.elapsed() < PETITION_FRESH);
+        petitions.insert(id, (Instant::now(), petition.clone()));
+        Ok(petition)
     }
 }
 

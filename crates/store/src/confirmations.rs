@@ -65,7 +65,7 @@ const CONFIRM: &str = "
     WITH t AS (
         SELECT h, i FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i)
     ), c AS (
-        UPDATE signatures s SET pending_until = NULL FROM petitions p, t
+        UPDATE signatures s SET pending_until = NULL, mail_due = NULL FROM petitions p, t
         WHERE s.confirm_hash = t.h AND s.pending_until > now() AND p.id = s.petition_id
         RETURNING t.i, s.id, s.petition_id, p.slug, s.locale, s.country, s.signer_kind,
             s.shadowed_by
@@ -110,50 +110,43 @@ pub struct ConfirmedGroup {
     pub cells: Vec<CountCell>,
 }
 
-/// A signer who signed again while their signature is pending: sent a new
-/// link (the newest replaces the one before), within the day's allowance.
+/// A signer who signed again while their signature is pending: sent its
+/// link again, within the day's allowance.
 #[derive(Debug, Clone)]
 pub struct Resend {
     pub petition_id: i64,
     pub identity_key: [u8; 32],
-    pub confirmation: crate::Confirmation,
 }
 
 /// Rows are locked in id order, the same in every transaction; a signer
 /// twice in one call is sent one message. The update checks again, on the
 /// row as it is once locked, what `chosen` saw in the statement's snapshot:
 /// a confirmation, a withdrawal or another writer's resend that committed
-/// meanwhile is not overwritten with a new link or a message too many.
+/// meanwhile is not sent a message too many. The message is due at once,
+/// on the row itself, as the first one was, and carries the same link (the
+/// mailer makes its token again from the row).
 pub(crate) const RESEND: &str = "
     WITH r AS (
-        SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::text[], $5::text[],
-            $6::text[], $7::bytea[], $9::text[])
-            AS r(p, k, h, kind, sender, recipient, message, letter)
+        SELECT * FROM unnest($1::int8[], $2::bytea[]) AS r(p, k)
     ), chosen AS (
-        SELECT DISTINCT ON (s.id) s.id, r.h, r.kind, r.sender, r.recipient, r.message,
-            r.letter
+        SELECT DISTINCT ON (s.id) s.id
         FROM r JOIN signatures s ON s.petition_id = r.p AND s.identity_key = r.k
         WHERE s.pending_until > now()
           AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
-               OR s.mail_sent < $8)
+               OR s.mail_sent < $3)
         ORDER BY s.id
     ), locked AS (
         SELECT s.id FROM signatures s JOIN chosen USING (id) ORDER BY s.id FOR UPDATE OF s
-    ), sent AS (
-        UPDATE signatures s SET confirm_hash = chosen.h,
-            mail_sent = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
-                             THEN 1 ELSE s.mail_sent + 1 END,
-            mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
-                               THEN now() ELSE s.mail_window END
-        FROM chosen JOIN locked USING (id)
-        WHERE s.id = chosen.id AND s.pending_until > now() AND s.withdrawn_at IS NULL
-          AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
-               OR s.mail_sent < $8)
-        RETURNING s.id, chosen.kind, chosen.sender, chosen.recipient, chosen.message,
-            chosen.letter
     )
-    INSERT INTO outbox (kind, sender, recipient, message, letter, signature_id)
-    SELECT kind, sender, recipient, message, letter::jsonb, id FROM sent";
+    UPDATE signatures s SET mail_due = now(), mail_attempts = 0,
+        mail_sent = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+                         THEN 1 ELSE s.mail_sent + 1 END,
+        mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+                           THEN now() ELSE s.mail_window END
+    FROM chosen JOIN locked USING (id)
+    WHERE s.id = chosen.id AND s.pending_until > now() AND s.withdrawn_at IS NULL
+      AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
+           OR s.mail_sent < $3)";
 
 fn state(text: &str) -> PendingState {
     match text {

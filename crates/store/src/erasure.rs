@@ -58,7 +58,7 @@ const ERASE: &str = "
     )
     UPDATE signatures s SET full_name = '', email = NULL, organization = NULL,
         postal_code = NULL, city = NULL, client_address = NULL, identity_key = NULL,
-        confirm_hash = NULL, pending_until = NULL, withdraw_until = NULL,
+        confirm_hash = NULL, pending_until = NULL, withdraw_until = NULL, mail_due = NULL,
         invalidated_by = NULL, withdrawn_at = now()
     FROM old WHERE s.id = old.id
     RETURNING old.petition_id, old.country, old.signer_kind, old.event_id, old.counted,

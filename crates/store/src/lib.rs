@@ -37,7 +37,7 @@ pub use events::{
 };
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
-pub use outbox::{Content, OutgoingMail, QueuedMail};
+pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{

@@ -12,7 +12,7 @@ use tracing::warn;
 use undersigned_domain::{Channel, Country, SignerKind};
 use uuid::Uuid;
 
-use crate::{CountCell, EventCell, OutgoingMail, StoreError};
+use crate::{CountCell, EventCell, StoreError};
 
 /// One signature ready to be stored.
 #[derive(Debug, Clone)]
@@ -45,20 +45,19 @@ pub struct SignatureRow {
     pub event_id: Option<Uuid>,
     pub device_id: Option<Uuid>,
     /// For a web signature on a petition that confirms by email: stored
-    /// pending, with the message that asks for confirmation queued in the
-    /// same transaction (only when the row is new). `None`: counted at once.
+    /// pending, its message due at once (on its own row, `mail_due`, for the
+    /// mailers to send). `None`: counted at once.
     pub confirmation: Option<Confirmation>,
 }
 
-/// What makes a stored signature pending until its signer confirms it.
+/// What makes a stored signature pending until its signer confirms it. Its
+/// link's token is made by the mailer that sends it (crates/mail), which
+/// stores the token's hash on the row before the message leaves: the
+/// signature path makes, hashes and indexes none.
 #[derive(Debug, Clone)]
 pub struct Confirmation {
-    /// SHA-256 of the emailed token; the token itself is never stored.
-    pub token_hash: Vec<u8>,
     /// When it is erased if it is still unconfirmed.
     pub pending_until: chrono::DateTime<chrono::Utc>,
-    /// The message carrying the link.
-    pub mail: OutgoingMail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,32 +85,39 @@ pub struct BatchOutcome {
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
     city, signer_kind, organization, consent_updates, locale, channel, client_address, \
-    shadowed_by, pending_until, confirm_hash";
+    shadowed_by, pending_until, mail_due";
 
-/// Rows as arrays, one per column; `signed_at` takes the transaction's time.
-const UNNEST: &str = "SELECT * FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
-    $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
-    $12::text[], $13::text[], $14::inet[], $15::int8[], $16::timestamptz[], $17::bytea[])";
+/// Rows as arrays, one per column; `signed_at` takes the transaction's
+/// time, and a pending signature's message is due at once.
+const UNNEST: &str = "SELECT *, CASE WHEN u.pu IS NOT NULL THEN now() END FROM unnest($1::uuid[], \
+    $2::int8[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+    $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::inet[], $15::int8[], \
+    $16::timestamptz[]) AS u(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, pu)";
 
-/// Parameters of the web statements: the columns, then (fast path) the shard
-/// and the confirmation messages.
-const WEB_PARAMS: usize = 17;
+/// Parameters of the web statements: the columns, then (fast path) the shard.
+const WEB_PARAMS: usize = 16;
 /// Parameters of the offline statements: the columns, then (fast path) the shard.
-const OFFLINE_PARAMS: usize = 18;
+const OFFLINE_PARAMS: usize = 19;
 
 /// Batches holding signatures collected offline also say when each was given
 /// (or now), where and through what, and when it arrived. Web-only batches,
 /// the hot path, keep the statement they had (its cost is measured in
-/// `benches/BENCHMARKS.md`) and leave those columns empty.
+/// `benches/BENCHMARKS.md`) and leave those columns empty. A web signature
+/// that shares such a batch is pending all the same, where its petition
+/// confirms by email (before, a batch that mixed a tablet's signatures with
+/// the web's stored those web signatures counted, unconfirmed).
 const OFFLINE_COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, \
     postal_code, city, signer_kind, organization, consent_updates, locale, channel, \
-    client_address, shadowed_by, event_id, device_id, signed_at, received_at";
+    client_address, shadowed_by, event_id, device_id, signed_at, received_at, pending_until, \
+    mail_due";
 
 const OFFLINE_UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
-    coalesce(sa, now()), CASE WHEN ch <> 'web' THEN now() END FROM unnest($1::uuid[], $2::int8[], $3::bytea[], $4::text[], \
-    $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], \
-    $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
-    $18::timestamptz[]) AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa)";
+    coalesce(sa, now()), CASE WHEN ch <> 'web' THEN now() END, pu, \
+    CASE WHEN pu IS NOT NULL THEN now() END FROM unnest($1::uuid[], $2::int8[], $3::bytea[], \
+    $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+    $11::bool[], $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
+    $18::timestamptz[], $19::timestamptz[]) \
+    AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa, pu)";
 
 /// The careful path's insert, indexed by `[offline]`: it skips signers
 /// already stored and says which rows it inserted.
@@ -122,10 +128,10 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 });
 
 /// The fast path, indexed by `[offline]`: one statement, its own transaction,
-/// that inserts the rows, adds them to the writer's count shard (`$18`, or
-/// `$19` offline) and to their events' tallies, queues the confirmation
-/// messages of the rows it stored pending (web only: `$19` to `$24`), and
-/// returns the cells it changed (count cells with a null `event_id`). One statement is one
+/// that inserts the rows, adds them to the writer's count shard (`$17`, or
+/// `$20` offline) and to their events' tallies, and returns the cells it
+/// changed (count cells with a null `event_id`). A pending row carries its
+/// own message's due time: nothing else is queued. One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
 /// the insert, the count bump, COMMIT) each cost Postgres a send and the
 /// writer a wake-up, most of a small batch's cost (measured in
@@ -139,19 +145,11 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// carefully. Count rows are taken in sorted order, the same in every
 /// transaction that takes several.
 static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
-    let mail = "
-            , mail AS (
-                INSERT INTO outbox (kind, sender, recipient, message, letter, signature_id)
-                SELECT m.kind, m.sender, m.recipient, m.message, m.letter::jsonb, m.id
-                FROM unnest($19::uuid[], $20::text[], $21::text[], $22::text[], $23::bytea[],
-                    $24::text[]) AS m(id, kind, sender, recipient, message, letter)
-                JOIN ins ON ins.id = m.id
-            )";
     [
-        (COLUMNS, UNNEST, WEB_PARAMS + 1, mail),
-        (OFFLINE_COLUMNS, OFFLINE_UNNEST, OFFLINE_PARAMS + 1, ""),
+        (COLUMNS, UNNEST, WEB_PARAMS + 1),
+        (OFFLINE_COLUMNS, OFFLINE_UNNEST, OFFLINE_PARAMS + 1),
     ]
-    .map(|(columns, rows, shard, mail)| {
+    .map(|(columns, rows, shard)| {
         format!(
             "WITH ins AS (
                 INSERT INTO signatures ({columns}) {rows}
@@ -180,7 +178,7 @@ static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
                 ON CONFLICT (event_id, shard)
                     DO UPDATE SET count = event_counts.count + EXCLUDED.count
                 RETURNING event_id, petition_id, shard, count, removed, restored
-            ){mail}
+            )
             SELECT NULL::uuid AS event_id, petition_id, country, signer_kind, shard, count,
                 removed, restored, pending, settled FROM counts
             UNION ALL
@@ -298,34 +296,11 @@ impl SignatureWriter {
         }
         let petitions: Vec<i64> = resends.iter().map(|r| r.petition_id).collect();
         let keys: Vec<&[u8]> = resends.iter().map(|r| &r.identity_key[..]).collect();
-        let hashes: Vec<&[u8]> = resends
-            .iter()
-            .map(|r| &r.confirmation.token_hash[..])
-            .collect();
-        let mail: Vec<&OutgoingMail> = resends.iter().map(|r| &r.confirmation.mail).collect();
-        let kinds: Vec<&str> = mail.iter().map(|m| m.kind).collect();
-        let senders: Vec<&str> = mail.iter().map(|m| m.sender.as_str()).collect();
-        let recipients: Vec<&str> = mail.iter().map(|m| m.recipient.as_str()).collect();
-        let messages: Vec<Option<&[u8]>> = mail.iter().map(|m| m.content.message()).collect();
-        let letters: Vec<Option<&str>> = mail.iter().map(|m| m.content.letter()).collect();
         let result = async {
             let client = self.connection().await?;
             let statement = client.prepare_cached(crate::confirmations::RESEND).await?;
             Ok(client
-                .execute(
-                    &statement,
-                    &[
-                        &petitions,
-                        &keys,
-                        &hashes,
-                        &kinds,
-                        &senders,
-                        &recipients,
-                        &messages,
-                        &crate::MAIL_PER_DAY,
-                        &letters,
-                    ],
-                )
+                .execute(&statement, &[&petitions, &keys, &crate::MAIL_PER_DAY])
                 .await?)
         }
         .await;
@@ -468,10 +443,6 @@ impl SignatureWriter {
                 .await?;
             let mut params = arrays.to_vec();
             params.push(&shard);
-            let mail = Mail::of(rows);
-            if !offline {
-                params.extend(mail.params());
-            }
             let mut outcome = BatchOutcome {
                 rows: vec![RowOutcome::Inserted; rows.len()],
                 cells: Vec::new(),
@@ -506,10 +477,6 @@ impl SignatureWriter {
         let tallies = Tallies::of(stored());
         let cells = tallies.bump_counts(&*tx, &bumps).await?;
         let event_cells = tallies.bump_events(&*tx, &bumps).await?;
-        let mail: Vec<(Option<Uuid>, &OutgoingMail)> = stored()
-            .filter_map(|r| Some((Some(r.id), &r.confirmation.as_ref()?.mail)))
-            .collect();
-        crate::outbox::enqueue(&*tx, &mail).await?;
 
         // A client id that was not inserted is either a retry (same signer) or an
         // id the client reused for someone else; only the latter is an error.
@@ -605,7 +572,6 @@ struct Columns<'a> {
     addresses: Vec<Option<IpAddr>>,
     shadowed: Vec<Option<i64>>,
     pending: Vec<Option<chrono::DateTime<chrono::Utc>>>,
-    hashes: Vec<Option<&'a [u8]>>,
     events: Vec<Option<Uuid>>,
     devices: Vec<Option<Uuid>>,
     signed: Vec<Option<chrono::DateTime<chrono::Utc>>>,
@@ -633,10 +599,6 @@ impl<'a> Columns<'a> {
                 .iter()
                 .map(|r| r.confirmation.as_ref().map(|c| c.pending_until))
                 .collect(),
-            hashes: rows
-                .iter()
-                .map(|r| r.confirmation.as_ref().map(|c| &c.token_hash[..]))
-                .collect(),
             events: rows.iter().map(|r| r.event_id).collect(),
             devices: rows.iter().map(|r| r.device_id).collect(),
             signed: rows.iter().map(|r| r.signed_at).collect(),
@@ -663,52 +625,18 @@ impl<'a> Columns<'a> {
             &self.shadowed,
         ];
         if offline {
-            params.extend::<[&(dyn ToSql + Sync); 3]>([&self.events, &self.devices, &self.signed]);
+            params.extend::<[&(dyn ToSql + Sync); 4]>([
+                &self.events,
+                &self.devices,
+                &self.signed,
+                &self.pending,
+            ]);
             debug_assert_eq!(params.len(), OFFLINE_PARAMS);
         } else {
-            params.extend::<[&(dyn ToSql + Sync); 2]>([&self.pending, &self.hashes]);
+            params.push(&self.pending);
             debug_assert_eq!(params.len(), WEB_PARAMS);
         }
         params
-    }
-}
-
-/// The confirmation messages of a batch as arrays, by the receipt of the
-/// signature each one is for: the fast path queues those whose row it stored.
-struct Mail<'a> {
-    ids: Vec<Uuid>,
-    kinds: Vec<&'a str>,
-    senders: Vec<&'a str>,
-    recipients: Vec<&'a str>,
-    messages: Vec<Option<&'a [u8]>>,
-    letters: Vec<Option<&'a str>>,
-}
-
-impl<'a> Mail<'a> {
-    fn of(rows: &[&'a SignatureRow]) -> Self {
-        let with: Vec<(Uuid, &OutgoingMail)> = rows
-            .iter()
-            .filter_map(|r| Some((r.id, &r.confirmation.as_ref()?.mail)))
-            .collect();
-        Self {
-            ids: with.iter().map(|(id, _)| *id).collect(),
-            kinds: with.iter().map(|(_, m)| m.kind).collect(),
-            senders: with.iter().map(|(_, m)| m.sender.as_str()).collect(),
-            recipients: with.iter().map(|(_, m)| m.recipient.as_str()).collect(),
-            messages: with.iter().map(|(_, m)| m.content.message()).collect(),
-            letters: with.iter().map(|(_, m)| m.content.letter()).collect(),
-        }
-    }
-
-    fn params(&self) -> [&(dyn ToSql + Sync); 6] {
-        [
-            &self.ids,
-            &self.kinds,
-            &self.senders,
-            &self.recipients,
-            &self.messages,
-            &self.letters,
-        ]
     }
 }
 

@@ -407,3 +407,62 @@ async fn one_statement_stores_a_mixed_batch_and_bumps_counts_and_tallies() {
     assert_eq!(stored, 2);
     db.drop().await;
 }
+
+/// A web signature that awaits its signer's confirmation stays pending, its
+/// message due on its row, whatever shares its batch: a tablet's signature
+/// sends the batch down the offline statement, and a retried id down the
+/// careful one. Before, the offline statement had no place for it, and
+/// stored it counted, unconfirmed, with no message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_web_signature_stays_pending_beside_a_tablets_and_on_the_careful_path() {
+    let (db, store, p) = setup().await;
+    let sql = db.sql().await;
+    let event = event_now(&sql, p).await;
+    let pending = |key: u8, client_supplied: bool| SignatureRow {
+        confirmation: Some(undersigned_store::Confirmation {
+            pending_until: chrono::Utc::now() + chrono::Duration::days(7),
+        }),
+        ..row(p, key, Uuid::now_v7(), client_supplied)
+    };
+    let at_event = SignatureRow {
+        event_id: Some(event),
+        channel: Channel::Event,
+        email: None,
+        ..row(p, 2, Uuid::now_v7(), false)
+    };
+    let mut writer = store.signature_writer(0);
+    let outcome = writer.write(&[pending(1, false), at_event]).await.unwrap();
+    let cell = &outcome.cells[0];
+    assert_eq!(
+        (cell.count, cell.pending),
+        (1, 1),
+        "the tablet's counts; the web one waits"
+    );
+    // A signer twice in one batch, the second time with the client's own id
+    // (which may name a stored signature): the careful path.
+    let outcome = writer
+        .write(&[pending(3, false), pending(3, true)])
+        .await
+        .unwrap();
+    assert_eq!(outcome.rows, [RowOutcome::Inserted, RowOutcome::Duplicate]);
+    let got: Vec<(String, bool, bool)> = sql
+        .query(
+            "SELECT channel, pending_until IS NOT NULL, mail_due IS NOT NULL FROM signatures
+             ORDER BY identity_key",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let web = ("web".to_owned(), true, true);
+    assert_eq!(got, [web.clone(), ("event".to_owned(), false, false), web]);
+    let counted: i64 = sql
+        .query_one("SELECT sum(count)::int8 FROM signature_counts", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(counted, 1, "only the tablet's signature counts");
+    db.drop().await;
+}

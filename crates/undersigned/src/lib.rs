@@ -192,7 +192,7 @@ async fn serve_under(
         store.clone(),
         guard,
         fanout,
-        pepper,
+        pepper.clone(),
         IngestMetrics::register(&registry)?,
         tasks,
     )
@@ -212,6 +212,7 @@ async fn serve_under(
             metrics: MailMetrics::register(&registry)?,
             queued: mail_queued,
             letterhead,
+            pepper,
         },
     )?;
     let export_key = open_export_key(&config, &store).await?;

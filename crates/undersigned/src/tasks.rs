@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{info, warn};
+use undersigned_domain::Pepper;
 use undersigned_http::{LocalLimits, SignalMetrics};
 use undersigned_mail::{Letterhead, MailMetrics, Mailer, Transport, TransportError};
 use undersigned_store::Store;
@@ -33,11 +34,13 @@ fn mail_transport(config: &Config) -> Result<Transport, TransportError> {
 }
 
 /// What the mailers share: their metrics, the signal that messages were
-/// queued here, and the letterhead they compose letters with.
+/// queued here, the letterhead they compose letters with, and the pepper
+/// they make confirmation links with.
 pub(crate) struct Mailing {
     pub metrics: MailMetrics,
     pub queued: Arc<tokio::sync::Notify>,
     pub letterhead: Letterhead,
+    pub pepper: Pepper,
 }
 
 pub(crate) fn start(
@@ -52,6 +55,7 @@ pub(crate) fn start(
         metrics,
         queued,
         letterhead,
+        pepper,
     } = mail;
     let letterhead = Arc::new(letterhead);
     let transport = Arc::new(mail_transport(config)?);
@@ -82,6 +86,7 @@ pub(crate) fn start(
             metrics.clone(),
             queued.clone(),
             letterhead.clone(),
+            pepper.clone(),
         ));
         tasks.spawn("mailer", Policy::Restart, move || {
             let mailer = mailer.clone();

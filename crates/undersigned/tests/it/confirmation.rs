@@ -391,18 +391,12 @@ async fn signing_again_while_pending_resends_the_link_three_times_a_day_at_most(
         "one signer, pending"
     );
     let tokens: Vec<String> = mail.iter().map(token_in).collect();
-    // Each link replaces the one before: only the newest confirms.
-    let old = app
-        .http
-        .post(app.url(&format!("/confirm/{}", tokens[0])))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(old.status(), 404);
-    let newest = &tokens[3];
+    // Each message carries the same link (its token is made again from the
+    // signature, never stored): any of them confirms, once.
+    assert!(tokens.iter().all(|t| t == &tokens[0]), "{tokens:?}");
     let r = app
         .http
-        .post(app.url(&format!("/confirm/{newest}")))
+        .post(app.url(&format!("/confirm/{}", tokens[3])))
         .send()
         .await
         .unwrap();
@@ -511,6 +505,41 @@ async fn a_link_sent_in_the_first_form_still_confirms() {
     ns.clean().await;
 }
 
+/// A signature pending since before links were made from the signature
+/// (its token drawn at random, only its hash stored) cannot be sent that
+/// link again: signing again sends a new one, made now, and that confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_again_on_a_signature_of_the_first_form_sends_a_new_link() {
+    let ns = Namespace::new();
+    let (app, sink) = app_with_relay(&ns).await;
+    let slug = app.petition_with("rekeyed", json!({})).await;
+    let body = signer(1);
+    assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    let made = token_in(&sink.wait_for(1, Duration::from_secs(10)).await[0]);
+    let old = undersigned_domain::SignerToken::from_random([5; 16]);
+    ns.sql()
+        .await
+        .execute("UPDATE signatures SET confirm_hash = $1", &[&old.hash()])
+        .await
+        .unwrap();
+    assert_eq!(app.sign(&slug, &body).await.status(), 202);
+    let new = token_in(&sink.wait_for(2, Duration::from_secs(10)).await[1]);
+    assert_ne!(new, old.encoded());
+    assert_ne!(new, made, "made at another time");
+    assert_eq!(new.len(), 32);
+    let post = |token: String| {
+        app.http
+            .post(app.url(&format!("/confirm/{token}")))
+            .header("Accept", "application/json")
+            .send()
+    };
+    assert_eq!(post(old.encoded()).await.unwrap().status(), 404, "replaced");
+    assert_eq!(post(new).await.unwrap().status(), 200);
+    counts_reach(&app, &slug, (1, 0)).await;
+    app.stop().await;
+    ns.clean().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shadow_accepted_signer_confirms_like_anyone_and_counts_nothing() {
     let ns = Namespace::new();
@@ -602,7 +631,7 @@ async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_ex
     let c = counts_reach(&app, &slug, (0, 1600)).await;
     assert_eq!(c["by_country"], json!({}));
 
-    // Every signer is sent a link; a duplicate may be sent a newer one.
+    // Every signer is sent a link; a duplicate may be sent it again.
     let mail = sink.wait_for(1600, Duration::from_secs(30)).await;
     outbox_empties(&ns, Duration::from_secs(10)).await;
     let mail = if sink.received().len() > mail.len() {
@@ -628,10 +657,15 @@ async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_ex
     mailboxes.dedup();
     assert_eq!(mailboxes.len(), 1600, "each signer is written to");
 
-    // Each signature's newest link confirms it, once; a replaced one is 404.
-    let tokens: Vec<String> = mail.iter().map(token_in).collect();
+    // Each signature's link confirms it, once; the same link again (a
+    // message resent) counts nothing more.
+    let mut tokens: Vec<String> = mail.iter().map(token_in).collect();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1600, "one link per signer");
+    let again: Vec<String> = tokens.iter().step_by(8).cloned().collect();
     let mut confirmed = 0;
-    for chunk in tokens.chunks(200) {
+    for chunk in tokens.chunks(200).chain(again.chunks(200)) {
         let posts = join_all(
             chunk
                 .iter()
@@ -641,12 +675,11 @@ async fn two_thousand_concurrent_signers_with_four_hundred_duplicates_confirm_ex
         for r in posts {
             match r.unwrap().status().as_u16() {
                 200 => confirmed += 1,
-                404 => {}
                 other => panic!("confirming answered {other}"),
             }
         }
     }
-    assert_eq!(confirmed, 1600);
+    assert_eq!(confirmed, 1600 + again.len());
     let c = counts_reach(&app, &slug, (1600, 0)).await;
     let expected: serde_json::Map<String, Value> = crate::support::COUNTRIES
         .iter()

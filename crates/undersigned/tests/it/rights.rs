@@ -308,7 +308,7 @@ async fn withdrawing_forgets_that_signatures_mail_and_no_other() {
         "withdraw",
     );
     // The same person signs another petition; the relay is busy, so its
-    // confirmation waits in the outbox.
+    // confirmation waits (on its signature's row).
     sink.refuse_next(1000);
     assert_eq!(app.sign(&staying, &mustafa).await.status(), 202);
     for _ in 0..200 {
@@ -326,7 +326,10 @@ async fn withdrawing_forgets_that_signatures_mail_and_no_other() {
         .await
         .query(
             "SELECT o.kind, p.slug FROM outbox o
-             JOIN signatures s ON s.id = o.signature_id JOIN petitions p ON p.id = s.petition_id",
+             JOIN signatures s ON s.id = o.signature_id JOIN petitions p ON p.id = s.petition_id
+             UNION ALL
+             SELECT 'confirmation', p.slug FROM signatures s JOIN petitions p ON p.id = s.petition_id
+             WHERE s.mail_due IS NOT NULL",
             &[],
         )
         .await

@@ -566,12 +566,17 @@ pub fn limit(written: &str) -> Option<Limit> {
     Some(written.parse().expect("a limit"))
 }
 
+/// Messages waiting: in the outbox, and due on pending signatures.
 pub async fn outbox_rows(ns: &Namespace) -> i64 {
     let sql = ns.sql().await;
-    sql.query_one("SELECT count(*) FROM outbox", &[])
-        .await
-        .unwrap()
-        .get(0)
+    sql.query_one(
+        "SELECT (SELECT count(*) FROM outbox)
+              + (SELECT count(*) FROM signatures WHERE mail_due IS NOT NULL)",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
 }
 
 /// The outbox once it is empty (panics after `within`).
