@@ -10,6 +10,9 @@ pub struct IngestMetrics {
     pub rate_limited: IntCounter,
     pub batch_rows: Histogram,
     pub batch_commit_seconds: Histogram,
+    /// Batches written again, by why: duplicate (a race or a forgetful
+    /// Redis sent it the careful way), deadlock, serialization.
+    pub batch_retries: IntCounterVec,
     pub queue_depth: IntGauge,
     /// Confirmation links followed, by what they found.
     pub confirmations: IntCounterVec,
@@ -43,6 +46,17 @@ impl IngestMetrics {
             )
             .buckets(prometheus::exponential_buckets(0.0005, 2.0, 14)?),
         )?;
+        let batch_retries = IntCounterVec::new(
+            Opts::new(
+                "undersigned_batch_retries_total",
+                "Batches written again: duplicate (the careful way), deadlock, serialization",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["duplicate", "deadlock", "serialization"] {
+            batch_retries.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(batch_retries.clone()))?;
         let queue_depth =
             IntGauge::new("undersigned_queue_depth", "Signatures waiting for a writer")?;
         registry.register(Box::new(signatures.clone()))?;
@@ -86,6 +100,7 @@ impl IngestMetrics {
             rate_limited,
             batch_rows,
             batch_commit_seconds,
+            batch_retries,
             queue_depth,
             confirmations,
             erased,

@@ -106,6 +106,12 @@ impl Writer {
             match result {
                 Ok(outcome) => {
                     failures = 0;
+                    for retry in &outcome.retries {
+                        self.metrics
+                            .batch_retries
+                            .with_label_values(&[retry.as_str()])
+                            .inc();
+                    }
                     self.publish(&rows, &outcome);
                     for (reply, outcome) in replies.into_iter().zip(outcome.rows.iter().copied()) {
                         let _ = reply.send(Ok(outcome));

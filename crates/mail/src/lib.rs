@@ -189,11 +189,11 @@ impl MailMetrics {
         )?;
         let waiting = IntGauge::new(
             "undersigned_mail_outbox_messages",
-            "Messages in the outbox, due or waiting for a retry",
+            "Messages waiting to be sent (the outbox and confirmations due), due or waiting for a retry",
         )?;
         let oldest = IntGauge::new(
             "undersigned_mail_outbox_oldest_seconds",
-            "Age of the oldest message in the outbox",
+            "Age of the oldest message waiting to be sent",
         )?;
         registry.register(Box::new(messages.clone()))?;
         registry.register(Box::new(waiting.clone()))?;

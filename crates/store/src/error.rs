@@ -33,6 +33,17 @@ impl StoreError {
         }
     }
 
+    /// Whether Postgres broke a deadlock by failing this transaction.
+    pub fn is_deadlock(&self) -> bool {
+        match self {
+            Self::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED)
+            }
+            Self::Shared(e) => e.is_deadlock(),
+            _ => false,
+        }
+    }
+
     /// Whether retrying the same transaction may succeed (deadlock, serialization).
     pub fn is_transient(&self) -> bool {
         use tokio_postgres::error::SqlState;

@@ -41,7 +41,7 @@ pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};
 pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{
-    BatchOutcome, Confirmation, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow,
+    BatchOutcome, Confirmation, Retry, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow,
     SignatureWriter,
 };
 pub use tokens::{NewToken, Role, Token, TokenRecord};

@@ -81,6 +81,30 @@ pub struct BatchOutcome {
     pub cells: Vec<CountCell>,
     /// Likewise for the events' tallies.
     pub event_cells: Vec<EventCell>,
+    /// How often the batch was written again, and why.
+    pub retries: Vec<Retry>,
+}
+
+/// Why a batch was written again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The fast path met a signer already stored (a race, or Redis forgot).
+    Duplicate,
+    /// Postgres found two transactions waiting on each other.
+    Deadlock,
+    /// A serialization failure.
+    Serialization,
+}
+
+impl Retry {
+    /// Its label in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Deadlock => "deadlock",
+            Self::Serialization => "serialization",
+        }
+    }
 }
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
@@ -353,16 +377,37 @@ impl SignatureWriter {
         let mut careful = self
             .careful_until
             .is_some_and(|until| Instant::now() < until);
+        // Rows go to Postgres in the order of their signers' keys, in every
+        // batch of every writer. Inserting a key another open transaction
+        // has inserted waits for it to end (the unique index); two batches
+        // sharing signers in opposite orders (a replayed form, two writers
+        // taking the same crowd) each waited on the other until Postgres's
+        // deadlock_timeout (1 s) broke the tie and one was written again.
+        // In one order, a batch only ever waits on a key below the one it is
+        // inserting, which the other already holds: no cycle can form. The
+        // count rows were already taken in sorted order, and each writer
+        // bumps a shard of its own. (Rows reusing another signature's `id`
+        // are the one exception, answered `IdReused` whatever the order.)
+        fresh.sort_unstable_by(|a, b| {
+            (a.petition_id, &a.identity_key).cmp(&(b.petition_id, &b.identity_key))
+        });
         let mut attempt = 1;
+        let mut retries = Vec::new();
         let (stored, probed) = loop {
             match self.try_write(&fresh, &probes, careful).await {
                 Ok(stored) => break stored,
                 Err(e) if e.is_unique_violation() && !careful => {
                     careful = true;
                     self.careful_until = Some(Instant::now() + CAREFUL_FOR);
+                    retries.push(Retry::Duplicate);
                 }
                 Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                     warn!(error = %e, attempt, "retrying signature batch");
+                    retries.push(if e.is_deadlock() {
+                        Retry::Deadlock
+                    } else {
+                        Retry::Serialization
+                    });
                     attempt += 1;
                 }
                 Err(e) => {
@@ -373,11 +418,18 @@ impl SignatureWriter {
         };
         // `None`: to be written again, because the row it deferred to could
         // not be stored (its id was another signature's).
-        let mut stored_outcomes = stored.rows.into_iter();
+        // The rows written are in key order, their ids unique in the batch.
+        let stored_outcomes: HashMap<Uuid, RowOutcome> =
+            fresh.iter().map(|r| r.id).zip(stored.rows).collect();
         let mut resolved: Vec<Option<RowOutcome>> = Vec::with_capacity(rows.len());
-        for e in early {
+        for (i, e) in early.into_iter().enumerate() {
             let outcome = match e {
-                None => Some(stored_outcomes.next().unwrap_or(RowOutcome::Duplicate)),
+                None => Some(
+                    stored_outcomes
+                        .get(&rows[i].id)
+                        .copied()
+                        .unwrap_or(RowOutcome::Duplicate),
+                ),
                 Some(Early::IdTaken) => Some(RowOutcome::IdReused),
                 // The first is earlier in the batch, so already resolved.
                 Some(Early::Echo(first)) => resolved[first].map(|o| match o {
@@ -396,6 +448,7 @@ impl SignatureWriter {
             rows: Vec::with_capacity(rows.len()),
             cells: stored.cells,
             event_cells: stored.event_cells,
+            retries,
         };
         let again: Vec<SignatureRow> = rows
             .iter()
@@ -410,6 +463,7 @@ impl SignatureWriter {
             let second = Box::pin(self.write(&again)).await?;
             outcome.cells.extend(second.cells);
             outcome.event_cells.extend(second.event_cells);
+            outcome.retries.extend(second.retries);
             second.rows.into_iter()
         };
         outcome.rows = resolved
@@ -447,6 +501,7 @@ impl SignatureWriter {
                 rows: vec![RowOutcome::Inserted; rows.len()],
                 cells: Vec::new(),
                 event_cells: Vec::new(),
+                retries: Vec::new(),
             };
             for row in client.query(&write, &params).await? {
                 if row.try_get::<_, Option<Uuid>>("event_id")?.is_some() {
@@ -541,6 +596,7 @@ impl SignatureWriter {
                 rows: outcomes,
                 cells,
                 event_cells,
+                retries: Vec::new(),
             },
             probed,
         ))

@@ -7,7 +7,7 @@ mod common;
 
 use common::setup;
 use undersigned_domain::{Channel, Country, SignerKind};
-use undersigned_store::{RowOutcome, SignatureRow};
+use undersigned_store::{Retry, RowOutcome, SignatureRow};
 use uuid::Uuid;
 
 fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureRow {
@@ -464,5 +464,88 @@ async fn a_pending_web_signature_stays_pending_beside_a_tablets_and_on_the_caref
         .unwrap()
         .get(0);
     assert_eq!(counted, 1, "only the tablet's signature counts");
+    db.drop().await;
+}
+
+/// Signer `n` of a crowd larger than [`row`]'s 256.
+fn signer(petition_id: i64, n: u32) -> SignatureRow {
+    let mut key = [0u8; 32];
+    key[..4].copy_from_slice(&n.to_be_bytes());
+    SignatureRow {
+        identity_key: key,
+        full_name: format!("Signer {n}"),
+        email: Some(format!("signer{n}@example.org")),
+        ..row(petition_id, 0, Uuid::now_v7(), false)
+    }
+}
+
+/// Two writers take the same 1,000 signers at once, in opposite orders (a
+/// replayed form, each copy under its own receipt), round after round: each
+/// signer is stored once and counted once, and no batch ever waits for
+/// Postgres to break a deadlock. Without rows in key order, the two inserts
+/// met in the middle, each holding keys the other wanted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_writers_racing_on_the_same_signers_never_deadlock() {
+    const CROWD: u32 = 1_000;
+    const ROUNDS: u32 = 6;
+    let (db, store, p) = setup().await;
+    let (mut a, mut b) = (store.signature_writer(1), store.signature_writer(2));
+    for round in 0..ROUNDS {
+        let crowd: Vec<SignatureRow> = (0..CROWD).map(|n| signer(p, round * CROWD + n)).collect();
+        let replayed: Vec<SignatureRow> = crowd
+            .iter()
+            .rev()
+            .map(|r| SignatureRow {
+                id: Uuid::now_v7(),
+                ..r.clone()
+            })
+            .collect();
+        let (first, second) = tokio::join!(a.write(&crowd), b.write(&replayed));
+        let (first, second) = (first.unwrap(), second.unwrap());
+        for outcome in [&first, &second] {
+            assert!(
+                !outcome
+                    .retries
+                    .iter()
+                    .any(|r| matches!(r, Retry::Deadlock | Retry::Serialization)),
+                "round {round}: {:?}",
+                outcome.retries
+            );
+        }
+        let n = CROWD as usize;
+        for i in 0..n {
+            let stored = [first.rows[i], second.rows[n - 1 - i]];
+            assert_eq!(
+                stored
+                    .iter()
+                    .filter(|o| **o == RowOutcome::Inserted)
+                    .count(),
+                1,
+                "round {round}, signer {i}: {stored:?}"
+            );
+            assert!(stored.contains(&RowOutcome::Duplicate));
+        }
+    }
+    let sql = db.sql().await;
+    let stored: i64 = sql
+        .query_one(
+            "SELECT count(*) FROM signatures WHERE petition_id = $1",
+            &[&p],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let counted: i64 = sql
+        .query_one(
+            "SELECT sum(count)::int8 FROM signature_counts WHERE petition_id = $1",
+            &[&p],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        (stored, counted),
+        (i64::from(CROWD * ROUNDS), i64::from(CROWD * ROUNDS))
+    );
     db.drop().await;
 }

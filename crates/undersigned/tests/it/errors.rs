@@ -410,6 +410,7 @@ async fn operators_endpoints_answer() {
         "undersigned_http_request_duration_seconds_bucket{route=\"sign\"",
         "undersigned_batch_rows_bucket",
         "undersigned_batch_commit_seconds_bucket",
+        "undersigned_batch_retries_total{reason=\"deadlock\"} 0",
         "undersigned_queue_depth",
         "undersigned_rate_limited_total 0",
         "process_resident_memory_bytes",
