@@ -345,9 +345,8 @@ impl Document {
         font.finish();
         self.object(cid, &chunk);
 
-        let face = &used.font.face;
-        let b = face.global_bounding_box();
         let f = &used.font;
+        let b = f.bounds;
         let mut chunk = Chunk::new();
         chunk
             .font_descriptor(descriptor)
@@ -355,15 +354,15 @@ impl Document {
             // Glyphs beyond the standard Latin set: symbolic, in PDF's terms.
             .flags(FontFlags::SYMBOLIC)
             .bbox(Rect::new(
-                f.to_pdf(b.x_min as f32),
-                f.to_pdf(b.y_min as f32),
-                f.to_pdf(b.x_max as f32),
-                f.to_pdf(b.y_max as f32),
+                f.to_pdf(b[0]),
+                f.to_pdf(b[1]),
+                f.to_pdf(b[2]),
+                f.to_pdf(b[3]),
             ))
             .italic_angle(0.0)
-            .ascent(f.to_pdf(face.ascender() as f32))
-            .descent(f.to_pdf(face.descender() as f32))
-            .cap_height(f.to_pdf(face.capital_height().unwrap_or(face.ascender()) as f32))
+            .ascent(f.to_pdf(f.ascender))
+            .descent(f.to_pdf(f.descender))
+            .cap_height(f.to_pdf(f.cap_height))
             .stem_v(80.0)
             .font_file2(file);
         self.object(descriptor, &chunk);

@@ -1,4 +1,4 @@
-//! Text as a PDF shows it: shaped by rustybuzz (HarfBuzz's rules, so Arabic
+//! Text as a PDF shows it: shaped by HarfRust (HarfBuzz's rules, so Arabic
 //! letters join and take their contextual forms), ordered by the Unicode
 //! bidirectional algorithm (so a right-to-left name reads right to left, and
 //! digits or Latin words inside it keep their own direction), wrapped to a
@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rustybuzz::{Direction, Script, ShapePlan, UnicodeBuffer};
+use harfrust::{Buffer, Direction, GlyphId, Script, ShapeOptions, ShapePlan, ShaperFont};
 use unicode_bidi::{BidiInfo, Level};
 
 /// DejaVu Sans covers Latin (with Azerbaijani's ə and Turkish's dotted and
@@ -34,15 +34,23 @@ impl Weight {
 /// A font face, parsed once.
 pub(crate) struct Font {
     pub(crate) data: &'static [u8],
-    pub(crate) face: rustybuzz::Face<'static>,
+    /// The face as HarfRust (and read-fonts, under it) reads it: the
+    /// successors of rustybuzz and ttf-parser, whose maintainers stopped.
+    face: harfrust::Font,
     pub(crate) postscript_name: &'static str,
     units_per_em: f32,
+    /// Font units above and below the baseline (the second negative), of a
+    /// capital letter, and the box enclosing every glyph.
+    pub(crate) ascender: f32,
+    pub(crate) descender: f32,
+    pub(crate) cap_height: f32,
+    pub(crate) bounds: [f32; 4],
     /// Lines shaped lately: a table repeats its countries, cities, column
     /// titles and dates far more often than it meets new ones.
     shaped: RefCell<HashMap<(String, Option<bool>), Line>>,
     /// Shaping plans by direction and script: compiling one costs more than
     /// shaping a name with it.
-    plans: RefCell<HashMap<(Direction, Script), ShapePlan>>,
+    plans: RefCell<HashMap<(Direction, Option<Script>), ShapePlan>>,
 }
 
 /// How many shaped lines a font keeps before it starts again, and the
@@ -56,13 +64,32 @@ impl Font {
             Weight::Regular => (REGULAR, "DejaVuSans"),
             Weight::Bold => (BOLD, "DejaVuSans-Bold"),
         };
-        let face = rustybuzz::Face::from_slice(data, 0).expect("the bundled font parses");
-        let units_per_em = face.units_per_em() as f32;
+        let face = harfrust::Font::new(data, 0).expect("the bundled font parses");
+        let metrics = face.metrics();
+        let units_per_em = f32::from(metrics.units_per_em);
+        // As ttf-parser read them: the typographic line where the font asks
+        // for it, else hhea's.
+        let line = metrics
+            .typo_line
+            .filter(|_| metrics.use_typo_metrics)
+            .or(metrics.hhea_line)
+            .expect("the bundled font has line metrics");
+        let (ascender, descender) = (
+            line.ascender.to_f64() as f32,
+            line.descender.to_f64() as f32,
+        );
+        let b = metrics.bounds;
+        let bounds = [b.x_min, b.y_min, b.x_max, b.y_max].map(|v| v.to_f64() as f32);
+        let cap_height = metrics.cap_height.map_or(ascender, |h| h.to_f64() as f32);
         Self {
             data,
             face,
             postscript_name,
             units_per_em,
+            ascender,
+            descender,
+            cap_height,
+            bounds,
             shaped: RefCell::default(),
             plans: RefCell::default(),
         }
@@ -76,19 +103,16 @@ impl Font {
     /// How far the font's glyphs reach below and above the baseline, in
     /// thousandths of an em (the first negative).
     pub(crate) fn extent(&self) -> (f32, f32) {
-        (
-            self.to_pdf(self.face.descender() as f32),
-            self.to_pdf(self.face.ascender() as f32),
-        )
+        (self.to_pdf(self.descender), self.to_pdf(self.ascender))
     }
 
     /// The advance width PDF records for a glyph, in thousandths of an em.
     pub(crate) fn pdf_width(&self, glyph: u16) -> f32 {
         let advance = self
             .face
-            .glyph_hor_advance(rustybuzz::ttf_parser::GlyphId(glyph))
-            .unwrap_or(0);
-        self.to_pdf(advance as f32)
+            .glyph_metrics()
+            .h_advance(GlyphId::new(u32::from(glyph)));
+        self.to_pdf(advance)
     }
 
     /// One line of text in the order it is drawn, left to right. `rtl` sets
@@ -140,7 +164,7 @@ impl Font {
     /// Shapes one directional run; glyphs come in drawing order, each with the
     /// byte offset (from `base`) of the characters it stands for.
     fn shape(&self, run: &str, rtl: bool, base: usize, out: &mut Vec<Glyph>) {
-        let mut buffer = UnicodeBuffer::new();
+        let mut buffer = Buffer::new();
         buffer.push_str(run);
         buffer.set_direction(if rtl {
             Direction::RightToLeft
@@ -152,10 +176,13 @@ impl Font {
         let mut plans = self.plans.borrow_mut();
         let plan = plans
             .entry(key)
-            .or_insert_with(|| ShapePlan::new(&self.face, key.0, Some(key.1), None, &[]));
-        let shaped = rustybuzz::shape_with_plan(&self.face, plan, buffer);
-        let infos = shaped.glyph_infos();
-        let positions = shaped.glyph_positions();
+            .or_insert_with(|| ShapePlan::new(&self.face, key.0, key.1, None, &[]));
+        // Prepared from the font's cached layout tables: cheap to make.
+        let font = ShaperFont::new(&self.face);
+        harfrust::shape(&font, &mut buffer, ShapeOptions::new().plan(Some(plan)))
+            .expect("a plan made for this buffer's direction and script");
+        let infos = buffer.glyph_infos();
+        let positions = buffer.glyph_positions();
         let first = out.len();
         for (info, position) in infos.iter().zip(positions) {
             let start = info.cluster as usize;
@@ -196,7 +223,9 @@ impl Font {
                 let mut plain = vec![None; n];
                 for (g, slot) in glyphs[i..i + n].iter().zip(&mut plain) {
                     if let Some(k) = chars.iter().enumerate().position(|(k, (_, c))| {
-                        !taken[k] && self.face.glyph_index(*c).map(|id| id.0) == Some(g.id)
+                        !taken[k]
+                            && self.face.charmap().map_unicode(*c).map(|id| id.to_u32())
+                                == Some(u32::from(g.id))
                     }) {
                         taken[k] = true;
                         *slot = Some(k);
@@ -334,7 +363,12 @@ mod tests {
     use super::*;
 
     fn nominal(font: &Font, c: char) -> u16 {
-        font.face.glyph_index(c).expect("the font has the letter").0
+        let id = font
+            .face
+            .charmap()
+            .map_unicode(c)
+            .expect("the font has the letter");
+        u16::try_from(id.to_u32()).expect("DejaVu has fewer than 65,536 glyphs")
     }
 
     #[test]
