@@ -386,8 +386,9 @@ impl SignatureWriter {
         // In one order, a batch only ever waits on a key below the one it is
         // inserting, which the other already holds: no cycle can form. The
         // count rows were already taken in sorted order, and each writer
-        // bumps a shard of its own. (Rows reusing another signature's `id`
-        // are the one exception, answered `IdReused` whatever the order.)
+        // bumps a shard of its own. What is left is rows whose client-chosen
+        // ids collide while their signers differ (a client reusing an id):
+        // rare, answered `IdReused`, and still retried if they ever deadlock.
         fresh.sort_unstable_by(|a, b| {
             (a.petition_id, &a.identity_key).cmp(&(b.petition_id, &b.identity_key))
         });
