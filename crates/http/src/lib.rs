@@ -40,7 +40,7 @@ pub use ops::MetricsToken;
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use routes::documented_operations;
-pub use server::{LISTEN_BACKLOG, Listeners, listen, serve};
+pub use server::{LISTEN_BACKLOG, Listeners, MAX_HEAD_BYTES, MAX_HEADERS, listen, serve};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

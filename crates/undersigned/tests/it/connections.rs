@@ -109,3 +109,53 @@ async fn health_checks_are_answered_while_one_address_holds_its_maximum() {
     app.stop().await;
     ns.clean().await;
 }
+
+/// Sends `head` (a request without its final blank line) and the blank line,
+/// and reads the status line of the answer.
+async fn status_of(app: &TestApp, head: &str) -> String {
+    let to: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let mut stream = TcpStream::connect(to).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let _ = stream.write_all(b"\r\n").await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_or_too_large_headers_are_answered_431_and_a_browsers_are_served() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let request = |fields: usize, size: usize| {
+        let mut head =
+            String::from("GET /healthz HTTP/1.1\r\nHost: undersigned\r\nConnection: close\r\n");
+        for i in 0..fields {
+            head.push_str(&format!("X-Field-{i}: {}\r\n", "v".repeat(size)));
+        }
+        head
+    };
+    // A browser's request, generously: 40 fields, 4 KiB in all; then a
+    // head of 60 KiB still within the limit.
+    assert_eq!(status_of(&app, &request(40, 80)).await, "HTTP/1.1 200 OK");
+    assert_eq!(
+        status_of(&app, &request(2, 30 * 1024)).await,
+        "HTTP/1.1 200 OK"
+    );
+    // Past the field count, then past the size of the head.
+    let count = undersigned_http::MAX_HEADERS;
+    assert_eq!(
+        status_of(&app, &request(count, 8)).await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // Twice the size: hyper's default (about 400 KiB) took it.
+    let size = undersigned_http::MAX_HEAD_BYTES;
+    assert_eq!(
+        status_of(&app, &request(4, size / 2)).await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // The service goes on serving.
+    assert_eq!(status_of(&app, &request(0, 0)).await, "HTTP/1.1 200 OK");
+    app.stop().await;
+    ns.clean().await;
+}
