@@ -1,4 +1,5 @@
 use thiserror::Error;
+use tokio_postgres::error::SqlState;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -22,40 +23,28 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The SQLSTATE Postgres answered with, if it answered.
+    fn sql_state(&self) -> Option<&SqlState> {
+        match self {
+            Self::Postgres(e) => e.code(),
+            Self::Shared(e) => e.sql_state(),
+            _ => None,
+        }
+    }
+
     /// A unique constraint refused a row.
     pub fn is_unique_violation(&self) -> bool {
-        match self {
-            Self::Postgres(e) => {
-                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-            }
-            Self::Shared(e) => e.is_unique_violation(),
-            _ => false,
-        }
+        self.sql_state() == Some(&SqlState::UNIQUE_VIOLATION)
     }
 
     /// Whether Postgres broke a deadlock by failing this transaction.
     pub fn is_deadlock(&self) -> bool {
-        match self {
-            Self::Postgres(e) => {
-                e.code() == Some(&tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED)
-            }
-            Self::Shared(e) => e.is_deadlock(),
-            _ => false,
-        }
+        self.sql_state() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
     }
 
     /// Whether retrying the same transaction may succeed (deadlock, serialization).
     pub fn is_transient(&self) -> bool {
-        use tokio_postgres::error::SqlState;
-        match self {
-            Self::Postgres(e) => matches!(
-                e.code(),
-                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
-                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
-            ),
-            Self::Shared(e) => e.is_transient(),
-            _ => false,
-        }
+        self.is_deadlock() || self.sql_state() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
     }
 }
 

@@ -377,21 +377,6 @@ impl SignatureWriter {
         let mut careful = self
             .careful_until
             .is_some_and(|until| Instant::now() < until);
-        // Rows go to Postgres in the order of their signers' keys, in every
-        // batch of every writer. Inserting a key another open transaction
-        // has inserted waits for it to end (the unique index); two batches
-        // sharing signers in opposite orders (a replayed form, two writers
-        // taking the same crowd) each waited on the other until Postgres's
-        // deadlock_timeout (1 s) broke the tie and one was written again.
-        // In one order, a batch only ever waits on a key below the one it is
-        // inserting, which the other already holds: no cycle can form. The
-        // count rows were already taken in sorted order, and each writer
-        // bumps a shard of its own. What is left is rows whose client-chosen
-        // ids collide while their signers differ (a client reusing an id):
-        // rare, answered `IdReused`, and still retried if they ever deadlock.
-        fresh.sort_unstable_by(|a, b| {
-            (a.petition_id, &a.identity_key).cmp(&(b.petition_id, &b.identity_key))
-        });
         let mut attempt = 1;
         let mut retries = Vec::new();
         let (stored, probed) = loop {
@@ -419,18 +404,11 @@ impl SignatureWriter {
         };
         // `None`: to be written again, because the row it deferred to could
         // not be stored (its id was another signature's).
-        // The rows written are in key order, their ids unique in the batch.
-        let stored_outcomes: HashMap<Uuid, RowOutcome> =
-            fresh.iter().map(|r| r.id).zip(stored.rows).collect();
+        let mut stored_outcomes = stored.rows.into_iter();
         let mut resolved: Vec<Option<RowOutcome>> = Vec::with_capacity(rows.len());
-        for (i, e) in early.into_iter().enumerate() {
+        for e in early {
             let outcome = match e {
-                None => Some(
-                    stored_outcomes
-                        .get(&rows[i].id)
-                        .copied()
-                        .unwrap_or(RowOutcome::Duplicate),
-                ),
+                None => Some(stored_outcomes.next().unwrap_or(RowOutcome::Duplicate)),
                 Some(Early::IdTaken) => Some(RowOutcome::IdReused),
                 // The first is earlier in the batch, so already resolved.
                 Some(Early::Echo(first)) => resolved[first].map(|o| match o {
@@ -489,7 +467,23 @@ impl SignatureWriter {
         let shard = self.shard;
         let client = self.connection().await?;
         let offline = rows.iter().any(|r| r.channel != Channel::Web);
-        let columns = Columns::of(rows);
+        // Rows go to Postgres in the order of their signers' keys, in every
+        // batch of every writer. Inserting a key another open transaction
+        // has inserted waits for it to end (the unique index); two batches
+        // sharing signers in opposite orders (a replayed form, two writers
+        // taking the same crowd) each waited on the other until Postgres's
+        // deadlock_timeout (1 s) broke the tie and one was written again.
+        // In one order, a batch only ever waits on a key below the one it is
+        // inserting, which the other already holds: no cycle can form. The
+        // count rows were already taken in sorted order, and each writer
+        // bumps a shard of its own. What is left is rows whose client-chosen
+        // ids collide while their signers differ (a client reusing an id):
+        // rare, answered `IdReused`, and still retried if they ever deadlock.
+        let mut ordered = rows.to_vec();
+        ordered.sort_unstable_by(|a, b| {
+            (a.petition_id, &a.identity_key).cmp(&(b.petition_id, &b.identity_key))
+        });
+        let columns = Columns::of(&ordered);
         let arrays = &columns.params(offline)[..];
         // The fast path, nearly every batch: nothing to look up afterwards.
         if !careful && !probes.iter().any(|r| r.client_supplied) {
