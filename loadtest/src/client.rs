@@ -26,6 +26,8 @@ pub struct Conn {
     stream: Option<TcpStream>,
     out: Vec<u8>,
     input: BytesMut,
+    /// Whether the last answer carried `Retry-After`.
+    pub retry_after: bool,
 }
 
 /// Where an answer's body ends.
@@ -41,7 +43,14 @@ impl Conn {
             stream: None,
             out: Vec::with_capacity(1024),
             input: BytesMut::with_capacity(INPUT),
+            retry_after: false,
         }
+    }
+
+    /// Drops the connection, as after a request given up half way: the next
+    /// request opens another.
+    pub fn close(&mut self) {
+        self.stream = None;
     }
 
     /// Sends one request and reads the whole answer.
@@ -104,6 +113,7 @@ impl Conn {
                 let status = StatusCode::from_u16(response.code.unwrap_or(0))?;
                 let mut framing = Framing::Close;
                 let mut close = false;
+                self.retry_after = false;
                 for h in response.headers.iter() {
                     if h.name.eq_ignore_ascii_case("content-length") {
                         framing = Framing::Length(std::str::from_utf8(h.value)?.trim().parse()?);
@@ -111,6 +121,8 @@ impl Conn {
                         return Err("a chunked answer, which this client does not read".into());
                     } else if h.name.eq_ignore_ascii_case("connection") {
                         close = h.value.eq_ignore_ascii_case(b"close");
+                    } else if h.name.eq_ignore_ascii_case("retry-after") {
+                        self.retry_after = true;
                     }
                 }
                 if status == StatusCode::NOT_MODIFIED || status == StatusCode::NO_CONTENT {
@@ -185,6 +197,7 @@ mod tests {
             b"HTTP/1.1 202 Accepted\r\ncontent-length: 12\r\n\r\n{\"ok\":true}\n",
             b"HTTP/1.1 304 Not Modified\r\netag: W/\"1\"\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n42",
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\ncontent-length: 0\r\n\r\n",
         ])
         .await;
         let mut conn = Conn::new(addr);
@@ -194,6 +207,10 @@ mod tests {
         assert_eq!((status.as_u16(), body.len()), (304, 0));
         let (status, body) = conn.send(post("")).await.unwrap();
         assert_eq!((status.as_u16(), &body[..]), (200, &b"42"[..]));
+        assert!(!conn.retry_after);
+        let (status, _) = conn.send(post("")).await.unwrap();
+        assert_eq!(status.as_u16(), 503);
+        assert!(conn.retry_after, "Retry-After is noticed");
         let received = String::from_utf8(server.await.unwrap()).unwrap();
         assert!(
             received.starts_with(

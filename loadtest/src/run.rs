@@ -22,6 +22,9 @@ use crate::tablets::{self, TabletOutcome, TabletPlan};
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: SocketAddr,
+    /// Where the signing connections go, in turn: the target, and any other
+    /// instances of the same service.
+    pub sign_targets: Vec<SocketAddr>,
     /// Where the counter reads go: the service, or the reference server.
     pub read_target: SocketAddr,
     pub slug: String,
@@ -46,6 +49,9 @@ pub struct Plan {
     pub tablets: Option<TabletPlan>,
     /// Also count, second by second, the requests slower than this.
     pub timeline: Option<Duration>,
+    /// A signing request not answered within this is given up (its
+    /// connection closed) and counted as timed out.
+    pub timeout: Option<Duration>,
 }
 
 /// What one kind of request met.
@@ -54,6 +60,10 @@ pub struct Tally {
     pub latency: Histogram<u64>,
     pub statuses: BTreeMap<u16, u64>,
     pub io_errors: u64,
+    /// Requests given up after the plan's timeout.
+    pub timeouts: u64,
+    /// 503 answers without `Retry-After`.
+    pub without_retry_after: u64,
     /// Second by second of the run, when asked for.
     pub timeline: Option<Timeline>,
 }
@@ -88,6 +98,8 @@ impl Tally {
             latency: Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds"),
             statuses: BTreeMap::new(),
             io_errors: 0,
+            timeouts: 0,
+            without_retry_after: 0,
             timeline: None,
         }
     }
@@ -109,6 +121,8 @@ impl Tally {
             *self.statuses.entry(*s).or_default() += n;
         }
         self.io_errors += other.io_errors;
+        self.timeouts += other.timeouts;
+        self.without_retry_after += other.without_retry_after;
         if let Some(theirs) = &other.timeline {
             let ours = self.timeline.get_or_insert_with(|| Timeline {
                 origin: theirs.origin,
@@ -149,7 +163,7 @@ impl Tally {
     }
 
     pub fn requests(&self) -> u64 {
-        self.statuses.values().sum::<u64>() + self.io_errors
+        self.statuses.values().sum::<u64>() + self.io_errors + self.timeouts
     }
 }
 
@@ -235,19 +249,41 @@ impl SignWorker {
         let request = request
             .body(Full::new(Bytes::from(self.body.clone())))
             .expect("valid request");
-        match self.conn.send(request).await {
-            Ok((status, body)) => {
+        let answer = match shared.plan.timeout {
+            None => Some(self.conn.send(request).await),
+            Some(limit) => tokio::time::timeout(limit, self.conn.send(request))
+                .await
+                .ok(),
+        };
+        let failed = match answer {
+            Some(Ok((status, body))) => {
                 *self.tally.statuses.entry(status.as_u16()).or_default() += 1;
                 if status.as_u16() == 202 {
                     if let Some(receipt) = receipt(&body) {
                         self.receipts.push(receipt);
                     }
                     self.acked.push(signer);
+                } else if status.as_u16() == 503 && !self.conn.retry_after {
+                    self.tally.without_retry_after += 1;
                 }
+                false
             }
-            Err(_) => self.tally.io_errors += 1,
-        }
+            Some(Err(_)) => {
+                self.tally.io_errors += 1;
+                true
+            }
+            None => {
+                self.conn.close();
+                self.tally.timeouts += 1;
+                true
+            }
+        };
         self.tally.record_since(since);
+        if failed {
+            // An instance that is down refuses at once: pause as a client
+            // would, rather than spin on the cores the service runs on.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -326,8 +362,9 @@ pub async fn run(plan: Plan) -> Outcome {
             let shared = shared.clone();
             let mut pace = Pace::new(plan.rate, started, w, plan.connections);
             tokio::spawn(async move {
+                let targets = &shared.plan.sign_targets;
                 let mut worker = SignWorker {
-                    conn: Conn::new(shared.plan.target),
+                    conn: Conn::new(targets[w % targets.len()]),
                     rng: XorShift(
                         0x9E37_79B9_7F4A_7C15 ^ (w as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
                     ),

@@ -43,6 +43,12 @@ impl Country {
             .map(|_| Self([code.as_bytes()[0], code.as_bytes()[1]]))
     }
 
+    /// Every code [`Country::parse`] knows, upper case and sorted (the API's
+    /// document lists them too).
+    pub fn codes() -> &'static [&'static str] {
+        &CODES
+    }
+
     /// The code, upper case.
     pub fn as_str(&self) -> &str {
         // Only built from entries of CODES, which are ASCII.

@@ -35,12 +35,14 @@ use undersigned_store::Store;
 pub use captcha::{Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
 pub use config::HttpConfig;
+pub use fields::Fields;
 pub use metrics::{HttpMetrics, SignalMetrics};
 pub use ops::MetricsToken;
 pub use problem::ApiError;
 pub use request::BodyKind;
 pub use routes::documented_operations;
 pub use server::{LISTEN_BACKLOG, Listeners, MAX_HEAD_BYTES, MAX_HEADERS, listen, serve};
+pub use v1::batches::{BATCH_MAX, read_batch};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

@@ -100,6 +100,43 @@ mod tests {
         }
     }
 
+    /// A body the service reads may be malformed (400), too large (413) or
+    /// of another media type (415): each is a problem+json the document names.
+    #[test]
+    fn every_body_read_documents_its_refusals() {
+        let doc: Value = serde_json::from_str(DOCUMENT).expect("valid JSON");
+        for (path, operations) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in operations.as_object().expect("operations") {
+                let Some(content) = operation["requestBody"]["content"].as_object() else {
+                    continue;
+                };
+                let structured = content.keys().any(|media| media != "text/csv");
+                for status in ["400", "413", "415"] {
+                    if status == "400" && !structured {
+                        continue;
+                    }
+                    assert!(
+                        operation["responses"][status].is_object(),
+                        "{method} {path} answers {status}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The countries the document lists are the ones the service reads.
+    #[test]
+    fn the_documented_countries_are_the_services() {
+        let doc: Value = serde_json::from_str(DOCUMENT).expect("valid JSON");
+        let documented: Vec<&str> = doc["components"]["schemas"]["Country"]["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|c| c.as_str().expect("a string"))
+            .collect();
+        assert_eq!(documented, undersigned_domain::Country::codes());
+    }
+
     #[test]
     fn a_petition_change_documents_exactly_the_fields_it_takes() {
         let doc: Value = serde_json::from_str(DOCUMENT).expect("valid JSON");

@@ -15,6 +15,11 @@ const TTL: Duration = Duration::from_secs(2);
 /// How long a petition read earlier is still answered while one caller reads
 /// it again, or when reading it fails.
 const STALE_FOR: Duration = Duration::from_secs(30);
+/// How long one read of a petition may take: a Postgres that neither answers
+/// nor refuses (stopped, behind a dead link) would otherwise hold the caller
+/// that reads a petition again while every other one gets it as it was.
+/// Past this, the read fails as if Postgres had refused it.
+const READ_DEADLINE: Duration = Duration::from_secs(1);
 /// Unknown slugs are cached too; past this many entries the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -137,7 +142,12 @@ impl Catalog {
     /// was forgotten meanwhile.
     async fn read(&self, slug: &str) -> Result<Option<Arc<Petition>>, StoreError> {
         let forgotten = self.forgotten.load(Ordering::Acquire);
-        let petition = self.store.petition_by_slug(slug).await?.map(Arc::new);
+        let petition = tokio::time::timeout(READ_DEADLINE, self.store.petition_by_slug(slug))
+            .await
+            .unwrap_or(Err(StoreError::Unavailable(
+                "postgres did not answer in time",
+            )))?
+            .map(Arc::new);
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if self.forgotten.load(Ordering::Acquire) != forgotten {
             return Ok(petition);

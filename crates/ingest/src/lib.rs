@@ -160,6 +160,27 @@ pub struct Ingest {
 /// answered 503 (whatever their address), as a full queue is.
 const WITHDRAWALS_AT_ONCE: usize = 64;
 
+/// How long a signer (or a tablet's batch) waits for the writers' answer.
+/// A writer gives up on a transaction Postgres does not answer within its own
+/// deadline (`undersigned_store`'s `WRITE_DEADLINE`, 3 s), but a signer queued
+/// behind that batch would wait for the next attempt too: past this, 503 and
+/// a retry, which is answered as a duplicate if the write went through after
+/// all. Nothing is acknowledged that is not stored. With the catalog's read
+/// deadline (1 s) before it, no signer waits more than 4 s on Postgres.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(3);
+
+/// The writers' answer for one row, or a storage error once `deadline` passes.
+async fn answered(
+    answer: oneshot::Receiver<Result<RowOutcome, SignError>>,
+    deadline: tokio::time::Instant,
+) -> Result<RowOutcome, SignError> {
+    match tokio::time::timeout_at(deadline, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(SignError::ShuttingDown),
+        Err(_) => Err(SignError::Storage("no answer from postgres in time".into())),
+    }
+}
+
 /// Too many withdrawal requests are being looked up; try again later.
 #[derive(Debug, Error)]
 #[error("too many withdrawal requests at once")]
@@ -373,7 +394,8 @@ impl Ingest {
             })
             .inspect_err(|_| self.metrics.rejected.inc())?;
         self.metrics.queue_depth.set(self.depth());
-        match answer.await.map_err(|_| SignError::ShuttingDown)?? {
+        let deadline = tokio::time::Instant::now() + ANSWER_DEADLINE;
+        match answered(answer, deadline).await? {
             RowOutcome::Inserted | RowOutcome::Duplicate | RowOutcome::Retried => Ok(receipt),
             RowOutcome::IdReused => Err(SignError::IdReused),
         }
@@ -469,8 +491,9 @@ impl Ingest {
                 })
                 .collect();
             self.metrics.queue_depth.set(self.depth());
+            let deadline = tokio::time::Instant::now() + ANSWER_DEADLINE;
             for (i, id, answer) in answers {
-                filed[i] = Some(match answer.await.map_err(|_| SignError::ShuttingDown)?? {
+                filed[i] = Some(match answered(answer, deadline).await? {
                     RowOutcome::Inserted | RowOutcome::Retried => Filed::Accepted(id),
                     RowOutcome::Duplicate => Filed::Duplicate(id),
                     RowOutcome::IdReused => Filed::IdReused,

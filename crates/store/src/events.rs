@@ -201,7 +201,7 @@ fn new_code() -> String {
 /// What is stored of a code: the SHA-256 of its characters, read leniently
 /// (case, dashes and spaces ignored; O read as 0, I and L as 1). `None` when
 /// it cannot be a code.
-fn code_hash(code: &str) -> Option<Vec<u8>> {
+pub fn code_hash(code: &str) -> Option<Vec<u8>> {
     let normal: String = code
         .chars()
         .filter(|c| !matches!(c, '-' | ' '))

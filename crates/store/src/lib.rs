@@ -34,6 +34,7 @@ pub use erasure::{Erased, LinkState, MAIL_PER_DAY, Withdrawable, WithdrawalLink}
 pub use error::StoreError;
 pub use events::{
     DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,
+    code_hash,
 };
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};

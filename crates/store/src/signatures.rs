@@ -249,6 +249,17 @@ const ATTEMPTS: usize = 3;
 /// insert costs more than a careful one.
 const CAREFUL_FOR: Duration = Duration::from_secs(5);
 
+/// How long one attempt at a batch's transaction (or a rider's commit) may
+/// take before the writer gives up on its connection. A Postgres that neither
+/// answers nor refuses (stopped, or behind a network that drops packets)
+/// would otherwise hold every signer of the batch, and every one queued
+/// behind it, until it came back: they hear 503 instead, and what the
+/// abandoned transaction did is rolled back when its connection closes, or
+/// committed unacknowledged, which a retry answers as a duplicate. A batch's
+/// commit takes milliseconds (benches/BENCHMARKS.md); `loadtest/chaos
+/// pg-freeze` shows the deadline at work.
+const WRITE_DEADLINE: Duration = Duration::from_secs(3);
+
 /// Writes batches over one connection of its own; its count shard is its own too.
 /// The connection is closed with the writer, never returned to the pool.
 pub struct SignatureWriter {
@@ -300,12 +311,15 @@ impl SignatureWriter {
     /// already known to have signed wait for this when no batch is under way,
     /// so that their answer takes as long as a new signer's.
     pub async fn sync(&mut self) -> Result<(), StoreError> {
-        let result = async {
+        let result = tokio::time::timeout(WRITE_DEADLINE, async {
             let client = self.connection().await?;
             client.batch_execute(SYNC).await?;
             Ok(())
-        }
-        .await;
+        })
+        .await
+        .unwrap_or(Err(StoreError::Unavailable(
+            "postgres did not answer in time",
+        )));
         if result.is_err() {
             self.forget_connection();
         }
@@ -380,7 +394,13 @@ impl SignatureWriter {
         let mut attempt = 1;
         let mut retries = Vec::new();
         let (stored, probed) = loop {
-            match self.try_write(&fresh, &probes, careful).await {
+            let attempt_result =
+                tokio::time::timeout(WRITE_DEADLINE, self.try_write(&fresh, &probes, careful))
+                    .await
+                    .unwrap_or(Err(StoreError::Unavailable(
+                        "postgres did not answer in time",
+                    )));
+            match attempt_result {
                 Ok(stored) => break stored,
                 Err(e) if e.is_unique_violation() && !careful => {
                     careful = true;

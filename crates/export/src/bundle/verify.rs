@@ -274,8 +274,11 @@ fn read_whole(
     member: &Listed,
     bound: u64,
 ) -> Result<Vec<u8>, String> {
+    // Opened first: `open` refuses a member that says it is larger than
+    // `bound`, before anything is allocated for what it says.
+    let mut reader = open(archive, member, bound)?;
     let mut bytes = Vec::with_capacity(member.size as usize);
-    open(archive, member, bound)?
+    reader
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{}: damaged ({e})", shown(member.name.as_bytes())))?;
     Ok(bytes)
@@ -600,6 +603,52 @@ mod tests {
     use super::*;
     use crate::bundle::tests::{bundle, rezip, zip_of};
     use crate::bundle::{PETITION, PRINTABLE};
+
+    /// The hostile zips `deploy/fuzz` starts from (`crates/fuzz/seeds`), each
+    /// refused with its reason. `lying_size` says its manifest inflates to
+    /// 4 GiB: the bound is checked before anything is allocated for it (the
+    /// capacity was asked for first, which `deploy/fuzz`'s 512 MiB limit on
+    /// one allocation reports as a crash).
+    #[test]
+    fn hostile_zips_are_refused_with_their_reason() {
+        macro_rules! seed {
+            ($name:literal) => {
+                include_bytes!(concat!("../../../fuzz/seeds/bundle_verify/", $name, ".zip"))
+            };
+        }
+        let cases: [(&str, &[u8], &str); 6] = [
+            (
+                "lying_size",
+                seed!("lying_size"),
+                "inflates to 4294967280 bytes, over the bound of 1 MiB",
+            ),
+            (
+                "huge_manifest",
+                seed!("huge_manifest"),
+                "over the bound of 1 MiB",
+            ),
+            ("dotdot", seed!("dotdot"), "its name has \"..\""),
+            ("truncated", seed!("truncated"), "not a zip"),
+            (
+                "many_members",
+                seed!("many_members"),
+                "and 981 more problems",
+            ),
+            (
+                "inflating_csv",
+                seed!("inflating_csv"),
+                "has 8192 signatures, the manifest says 0",
+            ),
+        ];
+        for (name, zip, reason) in cases {
+            let problems = verify_bundle(zip, None).expect_err(name);
+            assert!(problems.len() <= REPORTED + 1, "{name}: {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.contains(reason)),
+                "{name}: {problems:?}"
+            );
+        }
+    }
 
     /// The members with `name`'s content replaced and the manifest changed to
     /// match, signed again by `key`: what anyone can build when the recipient

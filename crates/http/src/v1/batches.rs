@@ -39,12 +39,7 @@ pub async fn upload(mut call: Call<'_>) -> Answer {
         .ok_or(ApiError::NotFound)?;
     let client = call.client();
     let fields = call.fields_up_to(MAX_BODY, &["signatures"]).await?;
-    let items = batch_items(&fields)?;
-    let now = chrono::Utc::now();
-    let checked: Vec<Result<Collected, Vec<FieldError>>> = items
-        .iter()
-        .map(|item| collected(item, &event, &petition, now))
-        .collect();
+    let (items, checked) = read_batch(&fields, &event, &petition, chrono::Utc::now())?;
     if petition.status != PetitionStatus::Open {
         return Err(ApiError::NotOpen(NotSigning::NotOpen));
     }
@@ -109,6 +104,26 @@ pub async fn upload(mut call: Call<'_>) -> Answer {
     tracing::info!(event = %event.id, device = %token.id, items = items.len(), valid,
                    "tablet batch stored");
     Ok(json(StatusCode::OK, &json!({ "results": results })))
+}
+
+/// One item of a batch, ready to store or refused with its reasons.
+pub type Checked = Result<Collected, Vec<FieldError>>;
+
+/// A batch's items as sent, and each one checked against the event and its
+/// petition at `now`: what a tablet's body says, before anything is stored
+/// (also the entry of the `tablet_batch` fuzz target).
+pub fn read_batch(
+    fields: &Fields,
+    event: &Event,
+    petition: &Petition,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<Value>, Vec<Checked>), ApiError> {
+    let items = batch_items(fields)?;
+    let checked = items
+        .iter()
+        .map(|item| collected(item, event, petition, now))
+        .collect();
+    Ok((items, checked))
 }
 
 /// The batch's items: `{"signatures": [...]}`, at most [`BATCH_MAX`].
