@@ -1,6 +1,8 @@
 //! `loadtest flood`: slow connections, as an attacker holding the service's
-//! connections would open them: each begins a request and never finishes it,
-//! and is opened again whenever the service closes it. Once a second, a probe
+//! connections would open them: each begins a request and never finishes it
+//! (a header line more every second, as slowloris sends them), and is opened
+//! again whenever the service closes it; and, with `--idle`, keep-alive
+//! connections that ask once and then say nothing. Once a second, a probe
 //! from another loopback address times `/healthz`, and the line printed says
 //! (at the second the probe started) how many connections the flood holds and
 //! how many the service has closed so far.
@@ -21,9 +23,13 @@ pub struct FloodArgs {
     /// The service's address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     target: SocketAddr,
-    /// Connections to hold open.
+    /// Slow connections to hold open: a request's head never finished.
     #[arg(long, default_value_t = 10_200)]
     connections: usize,
+    /// Idle keep-alive connections besides: one request answered, then
+    /// silence until the service closes them (then opened again).
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
     /// Loopback source addresses (127.0.0.1 to 127.0.0.N) the connections are
     /// spread over; 1 is a single attacker. The probe uses the next one.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
@@ -45,10 +51,11 @@ struct Tally {
 pub async fn flood(args: FloodArgs) -> Result<(), Error> {
     let until = Instant::now() + Duration::from_secs_f64(args.duration);
     let tally = Arc::new(Tally::default());
-    let holders: Vec<_> = (0..args.connections)
+    let holders: Vec<_> = (0..args.connections + args.idle)
         .map(|i| {
             let source = Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(args.sources)) as u8);
-            tokio::spawn(hold(source, args.target, until, tally.clone()))
+            let idle = i >= args.connections;
+            tokio::spawn(hold(source, args.target, until, idle, tally.clone()))
         })
         .collect();
     let probe_from = Ipv4Addr::new(127, 0, 0, 1 + args.sources);
@@ -83,21 +90,40 @@ async fn connect(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
     socket.connect(to).await
 }
 
-/// Keeps one slow connection open until `until`, opening it again each time
-/// the service closes it.
-async fn hold(from: Ipv4Addr, to: SocketAddr, until: Instant, tally: Arc<Tally>) {
+/// Keeps one slow (or, when `idle`, idle keep-alive) connection open until
+/// `until`, opening it again each time the service closes it.
+async fn hold(from: Ipv4Addr, to: SocketAddr, until: Instant, idle: bool, tally: Arc<Tally>) {
     while Instant::now() < until {
         let Ok(mut stream) = connect(from, to).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         tally.open.fetch_add(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"POST /v1/petitions/x/signatures HTTP/1.1\r\n")
-            .await;
+        let first: &[u8] = if idle {
+            b"GET /healthz HTTP/1.1\r\nhost: flood\r\n\r\n"
+        } else {
+            b"POST /v1/petitions/x/signatures HTTP/1.1\r\n"
+        };
+        let _ = stream.write_all(first).await;
+        let (mut reader, mut writer) = stream.split();
         let mut buffer = [0u8; 512];
         let closed = tokio::time::timeout_at(until.into(), async {
-            while stream.read(&mut buffer).await.is_ok_and(|n| n > 0) {}
+            let read = async { while reader.read(&mut buffer).await.is_ok_and(|n| n > 0) {} };
+            // A slow client sends a header line now and then, never the end.
+            let trickle = async {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if idle || writer.write_all(b"x-slow: 1\r\n").await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = read => {}
+                () = trickle => {}
+            }
         })
         .await
         .is_ok();

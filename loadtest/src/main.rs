@@ -491,6 +491,8 @@ fn write_summary(path: &std::path::Path, outcome: &Outcome) -> Result<(), Error>
         "timeouts": sign.timeouts,
         "without_retry_after": sign.without_retry_after,
         "max_ms": sign.latency.max() as f64 / 1000.0,
+        "p50_ms": sign.latency.value_at_quantile(0.5) as f64 / 1000.0,
+        "p99_ms": sign.latency.value_at_quantile(0.99) as f64 / 1000.0,
         "acked": outcome.acked.len(),
         "receipts": receipts,
     });
