@@ -30,8 +30,9 @@ pub struct FloodArgs {
     /// silence until the service closes them (then opened again).
     #[arg(long, default_value_t = 0)]
     idle: usize,
-    /// Loopback source addresses (127.0.0.1 to 127.0.0.N) the connections are
-    /// spread over; 1 is a single attacker. The probe uses the next one.
+    /// Loopback source addresses (127.0.0.2 to 127.0.0.N+1; 127.0.0.1 is left
+    /// to honest clients) the connections are spread over; 1 is a single
+    /// attacker. The probe uses the next one.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=250))]
     sources: u8,
     /// Seconds to hold them.
@@ -53,12 +54,12 @@ pub async fn flood(args: FloodArgs) -> Result<(), Error> {
     let tally = Arc::new(Tally::default());
     let holders: Vec<_> = (0..args.connections + args.idle)
         .map(|i| {
-            let source = Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(args.sources)) as u8);
+            let source = Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(args.sources)) as u8);
             let idle = i >= args.connections;
             tokio::spawn(hold(source, args.target, until, idle, tally.clone()))
         })
         .collect();
-    let probe_from = Ipv4Addr::new(127, 0, 0, 1 + args.sources);
+    let probe_from = Ipv4Addr::new(127, 0, 0, 2 + args.sources);
     println!("second   open  closed_by_service  healthz_ms");
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

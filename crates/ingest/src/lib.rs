@@ -166,7 +166,9 @@ const WITHDRAWALS_AT_ONCE: usize = 64;
 /// behind that batch would wait for the next attempt too: past this, 503 and
 /// a retry, which is answered as a duplicate if the write went through after
 /// all. Nothing is acknowledged that is not stored. With the catalog's read
-/// deadline (1 s) before it, no signer waits more than 4 s on Postgres.
+/// deadline (1 s) before it, no web signer waits more than 4 s on Postgres
+/// (a tablet's batch also reads its event and its stored ids first, not yet
+/// under a deadline).
 const ANSWER_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The writers' answer for one row, or a storage error once `deadline` passes.

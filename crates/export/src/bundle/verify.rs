@@ -608,7 +608,7 @@ mod tests {
     /// refused with its reason. `lying_size` says its manifest inflates to
     /// 4 GiB: the bound is checked before anything is allocated for it (the
     /// capacity was asked for first, which `deploy/fuzz`'s 512 MiB limit on
-    /// one allocation reports as a crash).
+    /// one allocation, under AddressSanitizer, reports as a crash).
     #[test]
     fn hostile_zips_are_refused_with_their_reason() {
         macro_rules! seed {
