@@ -156,7 +156,7 @@ fn ascii_look_alike(c: char) -> char {
 mod tests {
     use super::*;
 
-    /// Found by the `email` fuzz target: what is kept reads again, and a
+    /// Found reading the `email` fuzz target's properties: what is kept reads again, and a
     /// look-alike with a combining mark is the composed letter's identity.
     #[test]
     fn what_is_kept_reads_again_and_look_alikes_compose() {

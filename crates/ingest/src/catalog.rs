@@ -142,11 +142,8 @@ impl Catalog {
     /// was forgotten meanwhile.
     async fn read(&self, slug: &str) -> Result<Option<Arc<Petition>>, StoreError> {
         let forgotten = self.forgotten.load(Ordering::Acquire);
-        let petition = tokio::time::timeout(READ_DEADLINE, self.store.petition_by_slug(slug))
-            .await
-            .unwrap_or(Err(StoreError::Unavailable(
-                "postgres did not answer in time",
-            )))?
+        let petition = undersigned_store::within(READ_DEADLINE, self.store.petition_by_slug(slug))
+            .await?
             .map(Arc::new);
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         if self.forgotten.load(Ordering::Acquire) != forgotten {

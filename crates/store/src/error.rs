@@ -48,6 +48,20 @@ impl StoreError {
     }
 }
 
+/// `work`, given up after `limit`: a Postgres that neither answers nor
+/// refuses (stopped, behind a dead link) is then [`StoreError::Unavailable`]
+/// as one that refuses is, instead of holding its caller until it is back.
+pub async fn within<T>(
+    limit: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or(Err(StoreError::Unavailable(
+            "postgres did not answer in time",
+        )))
+}
+
 /// Maps a unique violation to [`StoreError::Conflict`].
 pub(crate) fn conflict_on_unique(e: tokio_postgres::Error) -> StoreError {
     let e = StoreError::from(e);

@@ -31,7 +31,7 @@ pub use confirmations::{Confirmed, ConfirmedGroup, PendingSignature, PendingStat
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
 pub use erasure::{Erased, LinkState, MAIL_PER_DAY, Withdrawable, WithdrawalLink};
-pub use error::StoreError;
+pub use error::{StoreError, within};
 pub use events::{
     DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,
     code_hash,

@@ -311,15 +311,12 @@ impl SignatureWriter {
     /// already known to have signed wait for this when no batch is under way,
     /// so that their answer takes as long as a new signer's.
     pub async fn sync(&mut self) -> Result<(), StoreError> {
-        let result = tokio::time::timeout(WRITE_DEADLINE, async {
+        let result = crate::within(WRITE_DEADLINE, async {
             let client = self.connection().await?;
             client.batch_execute(SYNC).await?;
             Ok(())
         })
-        .await
-        .unwrap_or(Err(StoreError::Unavailable(
-            "postgres did not answer in time",
-        )));
+        .await;
         if result.is_err() {
             self.forget_connection();
         }
@@ -394,13 +391,7 @@ impl SignatureWriter {
         let mut attempt = 1;
         let mut retries = Vec::new();
         let (stored, probed) = loop {
-            let attempt_result =
-                tokio::time::timeout(WRITE_DEADLINE, self.try_write(&fresh, &probes, careful))
-                    .await
-                    .unwrap_or(Err(StoreError::Unavailable(
-                        "postgres did not answer in time",
-                    )));
-            match attempt_result {
+            match crate::within(WRITE_DEADLINE, self.try_write(&fresh, &probes, careful)).await {
                 Ok(stored) => break stored,
                 Err(e) if e.is_unique_violation() && !careful => {
                     careful = true;
