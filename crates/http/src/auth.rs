@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use http::{Extensions, HeaderMap, header};
-use undersigned_store::{Actor, Role, Token};
+use undersigned_store::{Actor, READ_DEADLINE, Role, Token, within};
 
 use crate::App;
 use crate::problem::ApiError;
@@ -112,9 +112,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The caller's token, whatever its role: 401 without a valid one.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Token, ApiError> {
     let presented = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    let token = app
-        .store
-        .authenticate(presented)
+    let token = within(READ_DEADLINE, app.store.authenticate(presented))
         .await?
         .ok_or(ApiError::Unauthorized)?;
     Ok(token)

@@ -20,8 +20,10 @@ const ALLOWED_HEADERS: [&str; 4] = [
 /// How long a browser may reuse a preflight's answer.
 const MAX_AGE_SECS: u32 = 600;
 
-/// The request's `Origin` when the petition allows it; `None` when the request
-/// carries none (not from a browser, or same-origin navigation); 403 otherwise.
+/// The request's `Origin` when the petition allows it, or when it is the
+/// service's own (its signing page, on whichever host or mirror serves it);
+/// `None` when the request carries none (not from a browser, or same-origin
+/// navigation); 403 otherwise.
 pub fn allowed_origin(
     petition: &Petition,
     headers: &HeaderMap,
@@ -30,8 +32,20 @@ pub fn allowed_origin(
         return Ok(None);
     };
     match origin.to_str() {
-        Ok(o) if petition.web.allows(o) => Ok(Some(origin.clone())),
+        Ok(o) if petition.web.allows(o) || own(o, headers) => Ok(Some(origin.clone())),
         _ => Err(ApiError::OriginNotAllowed),
+    }
+}
+
+/// Whether `origin` names the host the request was sent to: a page this
+/// service served. The scheme is not compared (a proxy in front may end TLS).
+fn own(origin: &str, headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin.split_once("://"), host) {
+        (Some((_, authority)), Some(host)) => {
+            !authority.is_empty() && authority.eq_ignore_ascii_case(host.trim())
+        }
+        _ => false,
     }
 }
 
@@ -98,4 +112,29 @@ pub fn public(headers: &mut HeaderMap) {
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(host: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static(host));
+        headers
+    }
+
+    #[test]
+    fn the_service_own_pages_are_its_origin_on_any_host_it_is_reached_by() {
+        assert!(own("https://sign.example", &to("sign.example")));
+        assert!(own(
+            "http://mirror.example:8080",
+            &to("Mirror.Example:8080")
+        ));
+        assert!(!own("https://sign.example.evil", &to("sign.example")));
+        assert!(!own("https://sign.example:8443", &to("sign.example")));
+        assert!(!own("null", &to("sign.example")));
+        assert!(!own("https://", &to("")));
+        assert!(!own("https://sign.example", &HeaderMap::new()));
+    }
 }

@@ -50,7 +50,7 @@ pub use v1::signatures::parse_signature;
 pub struct App {
     pub store: Store,
     pub ingest: Arc<Ingest>,
-    pub catalog: Catalog,
+    pub catalog: Arc<Catalog>,
     pub registry: Registry,
     pub metrics: HttpMetrics,
     /// The per-address flood shield in front of signing.
@@ -60,7 +60,10 @@ pub struct App {
     /// hCaptcha, when a secret is configured.
     pub captcha: Option<Captcha>,
     pub exports: v1::exports::Exports,
-    counts: v1::count::RenderedCounts,
+    counts: Arc<v1::count::RenderedCounts>,
+    /// Cancelled once the service stops accepting: live streams end then,
+    /// instead of holding the grace period open.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The limits kept in this process, apart from Redis's shared ones.
@@ -80,7 +83,7 @@ impl App {
         export_key: ed25519_dalek::SigningKey,
     ) -> Self {
         Self {
-            catalog: Catalog::new(store.clone()),
+            catalog: Arc::new(Catalog::new(store.clone())),
             store,
             ingest,
             registry,
@@ -89,7 +92,8 @@ impl App {
             devices: local.devices,
             captcha,
             exports: v1::exports::Exports::new(export_key),
-            counts: v1::count::RenderedCounts::default(),
+            counts: Default::default(),
+            stopping: Default::default(),
         }
     }
 }

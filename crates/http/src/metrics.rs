@@ -32,6 +32,8 @@ pub struct HttpMetrics {
     /// Connections closed unanswered: over their address's share, or asking
     /// for the reserve while holding one already.
     refused_connections: [IntCounter; 2],
+    /// Each petition's count, set from the live counter when scraped.
+    petition_signatures: IntGaugeVec,
 }
 
 impl HttpMetrics {
@@ -70,8 +72,17 @@ impl HttpMetrics {
         registry.register(Box::new(captcha.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(durations.clone()))?;
+        let petition_signatures = IntGaugeVec::new(
+            Opts::new(
+                "undersigned_petition_signatures",
+                "Each petition's count as its live counter shows it (people and organizations)",
+            ),
+            &["petition"],
+        )?;
         registry.register(Box::new(refused.clone()))?;
+        registry.register(Box::new(petition_signatures.clone()))?;
         Ok(Self {
+            petition_signatures,
             refused_connections: [Refusal::Address, Refusal::Reserve]
                 .map(|r| refused.with_label_values(&[r.label()])),
             captcha,
@@ -99,6 +110,16 @@ impl HttpMetrics {
             None => self.other_status[i].inc(),
         }
         self.durations[i].observe(seconds);
+    }
+
+    /// Replaces the petitions' counts with these, by slug.
+    pub(crate) fn petitions(&self, counts: impl Iterator<Item = (String, i64)>) {
+        self.petition_signatures.reset();
+        for (slug, count) in counts {
+            self.petition_signatures
+                .with_label_values(&[slug.as_str()])
+                .set(count);
+        }
     }
 
     pub(crate) fn connection_refused(&self, refusal: Refusal) {

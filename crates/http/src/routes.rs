@@ -179,6 +179,9 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Options "/v1/petitions/{slug}/signatures", "sign", open v1::signatures::preflight),
     route!(Post "/v1/petitions/{slug}/signatures:import", "imports", admin v1::imports::import),
     route!(Get "/v1/petitions/{slug}/count", "count", open v1::count::show),
+    // Not HEAD: a stream has no end for a request of its headers to wait on.
+    route!(GetWithoutHead "/v1/petitions/{slug}/count/stream", "count_stream", open v1::count::stream),
+    route!(Get "/v1/petitions/{slug}/history", "history", open v1::history::show),
     // Not HEAD: an export is audited and runs a snapshot, which a request for
     // headers only should not cost.
     route!(GetWithoutHead "/v1/petitions/{slug}/export", "export", reader v1::exports::export),

@@ -139,6 +139,7 @@ pub async fn serve(
         () = shutdown => {}
     }
     drop((public, operator));
+    app.stopping.cancel();
     info!("stopped accepting; finishing requests in flight");
     tokio::select! {
         () = graceful.shutdown() => {}

@@ -8,18 +8,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 use tracing::warn;
 use undersigned_domain::Slug;
-use undersigned_store::{Petition, Store, StoreError};
+use undersigned_store::{Petition, READ_DEADLINE, Store, StoreError};
 
 /// How long a petition (or its absence) is believed without asking Postgres.
 const TTL: Duration = Duration::from_secs(2);
 /// How long a petition read earlier is still answered while one caller reads
 /// it again, or when reading it fails.
 const STALE_FOR: Duration = Duration::from_secs(30);
-/// How long one read of a petition may take: a Postgres that neither answers
-/// nor refuses (stopped, behind a dead link) would otherwise hold the caller
-/// that reads a petition again while every other one gets it as it was.
-/// Past this, the read fails as if Postgres had refused it.
-const READ_DEADLINE: Duration = Duration::from_secs(1);
 /// Unknown slugs are cached too; past this many entries the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
 use undersigned_guard::{Announcement, Fanout};
@@ -56,6 +56,9 @@ struct Held {
 pub struct Counter {
     held: std::sync::Mutex<HashMap<i64, Held>>,
     views: RwLock<HashMap<i64, Arc<CountView>>>,
+    /// Each watched petition's newest view, for whoever waits on a change
+    /// (the live stream): one sender a petition, however many watch it.
+    watched: std::sync::Mutex<HashMap<i64, watch::Sender<Arc<CountView>>>>,
 }
 
 /// Raises the held totals to the ones seen; whether anything changed.
@@ -101,15 +104,41 @@ impl Counter {
                 raise(totals, [e.count, e.removed, e.restored]),
             );
         }
-        let fresh: Vec<(i64, Arc<CountView>)> = touched
-            .into_iter()
-            .map(|p| (p, Arc::new(CountView::from_cells(&all[&p]))))
-            .collect();
-        drop(all);
-        if !fresh.is_empty() {
-            let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
-            views.extend(fresh);
+        if touched.is_empty() {
+            return;
         }
+        // The views are replaced, and watchers told, before the totals are
+        // let go: a merge that computed an older view cannot land after a
+        // newer one, and a watcher subscribing meanwhile (under `watched`)
+        // sees either the view before or the change.
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+        for petition in touched {
+            let view = Arc::new(CountView::from_cells(&all[&petition]));
+            // Nobody watching any more: forget the petition's sender.
+            if let Some(sender) = watched.get(&petition)
+                && sender.send(view.clone()).is_err()
+            {
+                watched.remove(&petition);
+            }
+            views.insert(petition, view);
+        }
+    }
+
+    /// The petition's views as they change, starting with the current one:
+    /// every change merged, from this instance's commits, other instances'
+    /// announcements and reloads alike. A slow watcher sees only the newest.
+    pub fn watch(&self, petition_id: i64) -> watch::Receiver<Arc<CountView>> {
+        let mut watched = self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        // Under the lock, so that no change merged meanwhile is missed.
+        let current = self.view(petition_id);
+        let sender = watched
+            .entry(petition_id)
+            .or_insert_with(|| watch::channel(current.clone()).0);
+        if sender.is_closed() {
+            sender.send_replace(current);
+        }
+        sender.subscribe()
     }
 
     /// The current view of one petition's counts.
@@ -419,6 +448,34 @@ mod tests {
             pending: 0,
             settled: 0,
         }
+    }
+
+    #[test]
+    fn watchers_see_each_change_to_their_petition_and_nothing_else() {
+        let counter = Counter::default();
+        counter.merge(&[cell("FR", SignerKind::Person, 0, 2)]);
+        let mut watching = counter.watch(7);
+        assert_eq!(watching.borrow_and_update().total, 2);
+        // Another petition's change, or one that changes nothing, is not seen.
+        counter.merge(&[CountCell {
+            petition_id: 8,
+            ..cell("FR", SignerKind::Person, 0, 9)
+        }]);
+        counter.merge(&[cell("FR", SignerKind::Person, 0, 2)]);
+        assert!(!watching.has_changed().unwrap());
+        counter.merge(&[cell("DE", SignerKind::Organization, 1, 3)]);
+        assert!(watching.has_changed().unwrap());
+        assert_eq!(watching.borrow_and_update().total, 5);
+        // Two changes before it looks: it sees the newest.
+        counter.merge(&[cell("DE", SignerKind::Organization, 1, 4)]);
+        counter.merge(&[cell("DE", SignerKind::Organization, 1, 6)]);
+        assert_eq!(watching.borrow_and_update().total, 8);
+        // Once nobody watches, the next change forgets the sender; a new
+        // watcher starts from the view as it is.
+        drop(watching);
+        counter.merge(&[cell("NL", SignerKind::Person, 2, 1)]);
+        assert!(counter.watched.lock().unwrap().is_empty());
+        assert_eq!(counter.watch(7).borrow().total, 9);
     }
 
     #[test]

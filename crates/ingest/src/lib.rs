@@ -25,8 +25,8 @@ use undersigned_domain::{
 use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
 use undersigned_mail::{Letterhead, WithdrawalLetter};
 use undersigned_store::{
-    AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, Resend, RowOutcome,
-    SignatureRow, Store, StoreError,
+    AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, READ_DEADLINE, Resend,
+    RowOutcome, SignatureRow, Store, StoreError,
 };
 use undersigned_supervisor::{Policy, Supervisor};
 use uuid::Uuid;
@@ -432,8 +432,7 @@ impl Ingest {
         let stored = if refused.is_empty() {
             Default::default()
         } else {
-            self.store
-                .stored_ids(&refused)
+            undersigned_store::within(READ_DEADLINE, self.store.stored_ids(&refused))
                 .await
                 .map_err(|e| SignError::Storage(e.to_string()))?
         };

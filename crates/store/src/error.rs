@@ -48,6 +48,12 @@ impl StoreError {
     }
 }
 
+/// How long one read that a client waits on may take (a petition by its
+/// slug, a token, an event, which receipts are stored): a Postgres that
+/// neither answers nor refuses would otherwise hold the client until it is
+/// back. Past this, the read fails as if Postgres had refused it.
+pub const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `work`, given up after `limit`: a Postgres that neither answers nor
 /// refuses (stopped, behind a dead link) is then [`StoreError::Unavailable`]
 /// as one that refuses is, instead of holding its caller until it is back.

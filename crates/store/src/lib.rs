@@ -11,6 +11,7 @@ mod erasure;
 mod error;
 mod events;
 mod exports;
+mod history;
 mod invalidations;
 mod outbox;
 mod petitions;
@@ -31,12 +32,13 @@ pub use confirmations::{Confirmed, ConfirmedGroup, PendingSignature, PendingStat
 pub use counts::{ADJUSTMENT_SHARD, CountCell, EventCell};
 pub use database::{ensure_database, migrate};
 pub use erasure::{Erased, LinkState, MAIL_PER_DAY, Withdrawable, WithdrawalLink};
-pub use error::{StoreError, within};
+pub use error::{READ_DEADLINE, StoreError, within};
 pub use events::{
     DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,
     code_hash,
 };
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
+pub use history::{HistoryPoint, Interval};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};

@@ -318,6 +318,17 @@ impl Store {
             .collect()
     }
 
+    /// Every petition's id and slug, for naming them in metrics.
+    pub async fn petition_slugs(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query("SELECT id, slug FROM petitions ORDER BY id", &[])
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     pub async fn petition_by_slug(&self, slug: &str) -> Result<Option<Petition>, StoreError> {
         self.petition_where("slug = $1", &slug).await
     }

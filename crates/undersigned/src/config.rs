@@ -118,6 +118,8 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// Seconds requests in flight get to finish when stopping.
     pub shutdown_grace_secs: u64,
+    /// Seconds between heartbeats on a live count stream with no change to send.
+    pub stream_heartbeat_secs: u64,
     /// Seconds between refreshes of the suspicion signals' metrics.
     pub signals_refresh_secs: u64,
     /// How log lines are written.
@@ -355,6 +357,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_connections_per_address: 256,
             header_read_timeout_secs: 10,
+            stream_heartbeat_secs: 15,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
             signals_refresh_secs: 60,
@@ -641,6 +644,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            stream_heartbeat: Duration::from_secs(self.stream_heartbeat_secs.max(1)),
             metrics_token: self
                 .metrics_token
                 .as_ref()
@@ -1038,6 +1042,11 @@ mod tests {
         row("HEADER_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("BODY_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("SHUTDOWN_GRACE_SECS", &["0", "60"], &[("-5", UNSIGNED)]),
+        row(
+            "STREAM_HEARTBEAT_SECS",
+            &["1", "55"],
+            &[("often", UNSIGNED)],
+        ),
         row("SIGNALS_REFRESH_SECS", &["1"], &[("hourly", UNSIGNED)]),
         row(
             "LOG_FORMAT",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use undersigned_domain::{Channel, FieldError, NotSigning, PetitionStatus, Signature, parse_time};
 use undersigned_guard::{DeviceRefusal, Scope};
 use undersigned_ingest::{Collected, Filed, Provenance};
-use undersigned_store::{Event, Petition, Role};
+use undersigned_store::{Event, Petition, READ_DEADLINE, Role, within};
 use uuid::Uuid;
 
 use crate::call::{Answer, Call};
@@ -31,12 +31,16 @@ pub async fn upload(mut call: Call<'_>) -> Answer {
     if token.role != Role::Device || token.event_id != Some(id) {
         return Err(ApiError::Forbidden);
     }
-    let event = app.store.event(id).await?.ok_or(ApiError::NotFound)?;
-    let petition = app
-        .store
-        .petition_by_id(event.details.petition_id)
+    // A tablet waits on each read at most READ_DEADLINE, as a web signer does.
+    let event = within(READ_DEADLINE, app.store.event(id))
         .await?
         .ok_or(ApiError::NotFound)?;
+    let petition = within(
+        READ_DEADLINE,
+        app.store.petition_by_id(event.details.petition_id),
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
     let client = call.client();
     let fields = call.fields_up_to(MAX_BODY, &["signatures"]).await?;
     let (items, checked) = read_batch(&fields, &event, &petition, chrono::Utc::now())?;
@@ -50,7 +54,9 @@ pub async fn upload(mut call: Call<'_>) -> Answer {
         .iter()
         .filter_map(|c| c.as_ref().ok()?.signature.client_id)
         .collect();
-    let stored = app.store.stored_ids(&ids).await?.len();
+    let stored = within(READ_DEADLINE, app.store.stored_ids(&ids))
+        .await?
+        .len();
     app.devices
         .check(token.id, valid.saturating_sub(stored))
         .map_err(|refusal| match refusal {

@@ -1,12 +1,20 @@
-//! The live counter: served from memory, rendered once per change, revalidated by ETag.
+//! The live counter: served from memory, rendered once per change, revalidated
+//! by ETag, and pushed to whoever keeps a stream open (Server-Sent Events).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use futures_util::StreamExt;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{Either, StreamBody};
+use hyper::body::Frame;
 use serde_json::json;
-use undersigned_ingest::CountView;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use undersigned_ingest::{Catalog, CountView};
 use undersigned_store::Petition;
 
 use crate::call::{Answer, Call};
@@ -22,6 +30,8 @@ struct Rendered {
     view: Arc<CountView>,
     goal: i64,
     body: Bytes,
+    /// The same as a stream's event.
+    event: Bytes,
     etag: HeaderValue,
 }
 
@@ -51,10 +61,13 @@ impl RenderedCounts {
             "W/\"{}-{:x}-{}\"",
             view.total, view.fingerprint, petition.goal
         );
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let event = [b"event: count\ndata: ".as_slice(), &body, b"\n\n"].concat();
         let rendered = Rendered {
             view: view.clone(),
             goal: petition.goal,
-            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            body: Bytes::from(body),
+            event: Bytes::from(event),
             etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("W/\"0\"")),
         };
         self.0
@@ -102,4 +115,97 @@ pub async fn show(call: Call<'_>) -> Answer {
     );
     crate::cors::public(h);
     Ok(response)
+}
+
+/// A stream's events come at most this often: a burst of signatures is one
+/// event with the newest count, however many readers are watching.
+const COALESCE: Duration = Duration::from_secs(1);
+
+/// `GET /v1/petitions/{slug}/count/stream`: public, Server-Sent Events. The
+/// count as `GET …/count` shows it (`event: count`), at once and then after
+/// each change (at most one a [`COALESCE`]), with a comment when nothing was
+/// sent for a heartbeat. Every change this instance learns of is sent (its
+/// own commits, other instances' announcements, reloads), so each instance
+/// streams every signature. Ends when the service stops or the petition is
+/// gone; browsers reconnect by themselves.
+pub async fn stream(call: Call<'_>) -> Answer {
+    let app = call.app;
+    let petition = call.petition().await?;
+    let feed = Feed {
+        changes: app.ingest.counter().watch(petition.id),
+        petition,
+        catalog: app.catalog.clone(),
+        counts: app.counts.clone(),
+        heartbeat: call.config.stream_heartbeat,
+        stopping: app.stopping.clone(),
+        sent: None,
+    };
+    let frames = futures_util::stream::unfold(feed, |mut feed| async move {
+        let frame = feed.next().await?;
+        Some((Ok(Frame::data(frame)), feed))
+    });
+    let mut response = Response::new(Either::Right(StreamBody::new(frames.boxed())));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // nginx (and proxies that follow it) would otherwise hold events back
+    // to fill a buffer.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    crate::cors::public(h);
+    Ok(response)
+}
+
+/// One stream's state: what it watches and when it last sent.
+struct Feed {
+    petition: Arc<Petition>,
+    changes: watch::Receiver<Arc<CountView>>,
+    catalog: Arc<Catalog>,
+    counts: Arc<RenderedCounts>,
+    heartbeat: Duration,
+    stopping: CancellationToken,
+    /// When the last event was sent (none yet: the count goes out at once),
+    /// and when anything was.
+    sent: Option<(Instant, Instant)>,
+}
+
+impl Feed {
+    /// The next frame to write: an event or a heartbeat; `None` ends the stream.
+    async fn next(&mut self) -> Option<Bytes> {
+        let Some((event_at, frame_at)) = self.sent else {
+            return Some(self.event());
+        };
+        tokio::select! {
+            () = self.stopping.cancelled() => None,
+            changed = self.changes.changed() => {
+                changed.ok()?;
+                // The changes until a second after the last event are one event.
+                tokio::select! {
+                    () = self.stopping.cancelled() => return None,
+                    () = tokio::time::sleep_until(event_at + COALESCE) => {}
+                }
+                // The goal shown is the petition's as it is now (cached briefly).
+                match self.catalog.by_slug(&self.petition.slug).await {
+                    Ok(Some(petition)) => self.petition = petition,
+                    Ok(None) => return None,
+                    Err(_) => {}
+                }
+                Some(self.event())
+            }
+            () = tokio::time::sleep_until(frame_at + self.heartbeat) => {
+                self.sent = Some((event_at, Instant::now()));
+                Some(Bytes::from_static(b": heartbeat\n\n"))
+            }
+        }
+    }
+
+    /// The count as it is now, as an event.
+    fn event(&mut self) -> Bytes {
+        let view = self.changes.borrow_and_update().clone();
+        let now = Instant::now();
+        self.sent = Some((now, now));
+        self.counts.get(&self.petition, &view).event
+    }
 }

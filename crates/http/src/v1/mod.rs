@@ -7,6 +7,7 @@ pub mod count;
 pub mod erasures;
 pub mod events;
 pub mod exports;
+pub mod history;
 pub mod imports;
 pub mod invalidations;
 pub mod petitions;

@@ -27,6 +27,7 @@ mod rights;
 mod roles;
 mod shutdown;
 mod smtp_sink;
+mod stream;
 mod support;
 mod timing;
 mod web;

@@ -493,3 +493,152 @@ async fn signatures_without_an_email_count_toward_no_domain_and_signals_keep_wor
     app.stop().await;
     ns.clean().await;
 }
+
+/// The last point of the petition's history by `interval`, and the sum of
+/// its changes.
+async fn history_end(app: &TestApp, slug: &str, interval: &str) -> (Value, i64) {
+    let history = app
+        .get_json(&format!("/v1/petitions/{slug}/history?interval={interval}"))
+        .await;
+    assert_eq!(history["interval"], interval);
+    let points = history["points"].as_array().unwrap();
+    let signed = points.iter().map(|p| p["signed"].as_i64().unwrap()).sum();
+    (points.last().cloned().unwrap_or(Value::Null), signed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_restart() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |_| {}).await;
+    let slug = app.petition("history").await;
+    let mut receipts = Vec::new();
+    for i in 0..8 {
+        let mut s = signer(i);
+        if i >= 6 {
+            s["signer_kind"] = json!("organization");
+            s["organization"] = json!(format!("Union {i}"));
+        }
+        receipts.push(receipt(app.sign(&slug, &s).await).await.unwrap());
+    }
+    count_reaches(&app, &slug, 8).await;
+    // Each step's count is the running total at the history's end, by every
+    // interval, and the changes add up to it.
+    let ends_at = |people: i64, organizations: i64| {
+        let (app, slug) = (&app, &slug);
+        async move {
+            for interval in ["minute", "hour", "day"] {
+                let (last, signed) = history_end(app, slug, interval).await;
+                assert_eq!(
+                    (&last["people"], &last["organizations"], &last["total"]),
+                    (
+                        &json!(people),
+                        &json!(organizations),
+                        &json!(people + organizations)
+                    ),
+                    "{interval}: {last}"
+                );
+                assert_eq!(signed, people + organizations, "{interval}");
+            }
+        }
+    };
+    ends_at(6, 2).await;
+
+    // Three people and an organization invalidated: the history goes down
+    // when it happened; undone, up again.
+    let some: Vec<String> = [0, 1, 2, 7]
+        .iter()
+        .map(|&i| receipts[i].to_string())
+        .collect();
+    let r = admin_post(
+        &app,
+        &format!("/v1/petitions/{slug}/invalidations"),
+        &json!({"receipts": some, "reason": "a bot"}),
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    wait_for_state(&app, &location, "done").await;
+    count_reaches(&app, &slug, 4).await;
+    ends_at(3, 1).await;
+    let r = admin_post(&app, &format!("{location}/undo"), &json!({})).await;
+    assert_eq!(r.status(), 202);
+    wait_for_state(&app, &location, "undone").await;
+    count_reaches(&app, &slug, 8).await;
+    ends_at(6, 2).await;
+
+    // An erasure on the signer's request takes their signature off.
+    let r = admin_post(
+        &app,
+        "/v1/erasures",
+        &json!({"email": "signer.3@example.org"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    count_reaches(&app, &slug, 7).await;
+    ends_at(5, 2).await;
+
+    // The gauge an operator's Grafana charts.
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains(&format!(
+            "undersigned_petition_signatures{{petition=\"{slug}\"}} 7"
+        )),
+        "{metrics}"
+    );
+
+    // Kept in Postgres: a restarted service reads the same.
+    let before = app
+        .get_json(&format!("/v1/petitions/{slug}/history?interval=minute"))
+        .await;
+    app.stop().await;
+    let app = TestApp::start(&ns, |_| {}).await;
+    let after = app
+        .get_json(&format!("/v1/petitions/{slug}/history?interval=minute"))
+        .await;
+    assert_eq!(before["points"], after["points"]);
+
+    // A range before the petition has no points; bad ranges say why.
+    let empty = app
+        .get_json(&format!(
+            "/v1/petitions/{slug}/history?since=2020-01-01T00:00:00Z&until=2020-01-02T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(empty["points"], json!([]));
+    assert_eq!(empty["interval"], "hour");
+    for (query, field, code) in [
+        ("interval=week", "interval", "not_an_interval"),
+        ("since=yesterday", "since", "invalid"),
+        (
+            "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            "since",
+            "not_before_until",
+        ),
+        (
+            "interval=minute&since=2026-01-01T00:00:00Z&until=2026-01-09T00:00:00Z",
+            "since",
+            "range_too_long",
+        ),
+    ] {
+        let r = app
+            .http
+            .get(app.url(&format!("/v1/petitions/{slug}/history?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let p = problem(r, 422).await;
+        assert_eq!(
+            p["errors"],
+            json!([{"field": field, "code": code}]),
+            "{query}"
+        );
+    }
+    let r = app
+        .http
+        .get(app.url("/v1/petitions/nobody/history"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 404).await;
+    app.stop().await;
+    ns.clean().await;
+}
