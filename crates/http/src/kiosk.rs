@@ -1,11 +1,11 @@
 //! The kiosk page for event tablets, served at `/kiosk/`: plain HTML, CSS and
 //! JavaScript in `crates/http/kiosk/`, built into the binary, with no build step.
 
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 
 use crate::call::{Answer, Call};
 use crate::problem::ApiError;
-use crate::reply::{full, page_headers};
+use crate::reply::{full, page_headers, to_folder};
 
 const INDEX: &str = include_str!("../kiosk/index.html");
 const SCRIPT: &str = include_str!("../kiosk/kiosk.js");
@@ -32,13 +32,5 @@ pub async fn serve(call: Call<'_>) -> Answer {
 
 /// `/kiosk` without its slash: the page's relative links need it.
 pub async fn to_page(_: Call<'_>) -> Answer {
-    let mut response = full(
-        StatusCode::PERMANENT_REDIRECT,
-        "text/plain; charset=utf-8",
-        "",
-    );
-    response
-        .headers_mut()
-        .insert(header::LOCATION, HeaderValue::from_static("/kiosk/"));
-    Ok(response)
+    Ok(to_folder("/kiosk/"))
 }

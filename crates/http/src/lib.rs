@@ -2,6 +2,7 @@
 //! listener when configured), problem+json errors, and a server with connection
 //! limits per client address, timeouts and graceful shutdown.
 
+mod assets;
 mod auth;
 mod call;
 mod captcha;
@@ -9,6 +10,7 @@ mod client_address;
 mod config;
 mod connections;
 mod cors;
+mod dashboard;
 mod fields;
 mod kiosk;
 mod memory;

@@ -67,6 +67,20 @@ pub fn no_content() -> Response<Body> {
 }
 
 /// 303 See Other: where a browser goes after a plain HTML form post.
+/// `308` to one of the service's own pages: a page's folder without its
+/// trailing slash (`/kiosk`, `/dashboard`), which its relative links need.
+pub fn to_folder(location: &'static str) -> Response<Body> {
+    let mut response = full(
+        StatusCode::PERMANENT_REDIRECT,
+        "text/plain; charset=utf-8",
+        "",
+    );
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    response
+}
+
 pub fn see_other(location: &str) -> Response<Body> {
     let mut response = full(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
     match HeaderValue::from_str(location) {

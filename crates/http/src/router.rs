@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 
 use crate::App;
@@ -149,8 +149,17 @@ pub(crate) async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
+    let authorized = req.headers().contains_key(header::AUTHORIZATION);
     let (route, result) = dispatch(app, config, req, peer, surface).await;
-    let response = result.unwrap_or_else(|e| e.answering(&method).into_response());
+    let mut response = result.unwrap_or_else(|e| e.answering(&method).into_response());
+    // What a token was shown is kept by no cache, unless its handler said
+    // otherwise: an organizer's data never lingers in a browser or proxy.
+    if authorized && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
     app.metrics
         .observe(route, response.status(), started.elapsed().as_secs_f64());
     response

@@ -11,7 +11,7 @@ use http::Method;
 use undersigned_store::Token;
 
 use crate::call::{Answer, Call, Managed, Reading};
-use crate::{kiosk, openapi, ops, pages, v1};
+use crate::{assets, dashboard, kiosk, openapi, ops, pages, v1};
 
 /// A handler's answer to come. Boxed so that handlers of every shape fit one table.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
@@ -169,6 +169,7 @@ pub(crate) static ROUTES: &[Route] = &[
         ..route!(Get "/metrics", "metrics", open ops::metrics)
     },
     route!(Get "/v1/openapi.json", "openapi", open openapi::serve),
+    route!(Get "/v1/petitions", "petitions", open v1::petitions::list),
     route!(Post "/v1/petitions", "create_petition", admin v1::petitions::create),
     route!(Get "/v1/petitions/{slug}", "petition", open v1::petitions::show),
     route!(Patch "/v1/petitions/{slug}", "petition", organizer v1::petitions::update),
@@ -214,6 +215,36 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Get "/withdraw/{token}", "withdraw", open pages::withdraw::show),
     route!(Post "/withdraw/{token}", "withdraw", open pages::withdraw::withdraw),
     route!(Post "/v1/erasures", "erasures", admin v1::erasures::erase),
+    // The hosted signing page and its files: HTML, not part of the API.
+    Route {
+        documented: false,
+        ..route!(Get "/p/{slug}", "page", open pages::sign::show)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/p/{slug}/thanks", "page", open pages::sign::thanks)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/assets/{file}", "assets", open assets::serve)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/widget.js", "assets", open assets::widget)
+    },
+    // The organizers' dashboard: a page, reading the API with its reader's token.
+    Route {
+        documented: false,
+        ..route!(Get "/dashboard", "dashboard", open dashboard::to_page)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/dashboard/{file}", "dashboard", open dashboard::serve)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/dashboard/vendor/{file}", "dashboard", open dashboard::vendor)
+    },
     Route {
         documented: false,
         ..route!(Get "/kiosk", "kiosk", open kiosk::to_page)

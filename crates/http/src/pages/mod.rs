@@ -4,7 +4,9 @@
 //! any host or mirror serving the service serves them too.
 
 pub mod confirm;
+pub mod sign;
 pub mod withdraw;
+pub mod words;
 
 use http::{HeaderMap, StatusCode, header};
 use std::sync::Arc;

@@ -443,6 +443,38 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
 /// with the token of one of its organizers, their view, never cached. Any
 /// other valid token (a coordinator's, a tablet's) sees what anyone sees; a
 /// token that is not valid is 401, since presenting one is a client's bug.
+/// `GET /v1/petitions`: the petitions a token may see (every one for an
+/// admin, its own for an organizer or coordinator), newest last, with their
+/// counts: what the organizers' dashboard offers to pick from.
+pub async fn list(call: Call<'_>) -> Answer {
+    let app = call.app;
+    let token = call.authenticate().await?;
+    if token.role == Role::Device {
+        return Err(ApiError::Forbidden);
+    }
+    let petitions = app.store.petitions().await?;
+    let counter = app.ingest.counter();
+    let listed: Vec<Value> = petitions
+        .iter()
+        .filter(|p| token.role == Role::Admin || token.petition_ids.contains(&p.id))
+        .map(|p| {
+            json!({
+                "slug": p.slug,
+                "title": p.wordings.default.title,
+                "status": p.status.as_str(),
+                "goal": p.goal,
+                "count": counter.view(p.id).total,
+            })
+        })
+        .collect();
+    let mut response = json(StatusCode::OK, &json!({ "petitions": listed }));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(response)
+}
+
 pub async fn show(call: Call<'_>) -> Answer {
     let app = call.app;
     let petition = call.petition().await?;

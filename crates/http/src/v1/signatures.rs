@@ -34,12 +34,17 @@ pub async fn sign(mut call: Call<'_>) -> Answer {
     let kind = body_kind(&parts.headers, true);
     let to_page = matches!(kind, Ok(BodyKind::Form)) && accepts_html(&parts.headers);
     let mut origin = None;
+    // A form from the service's own signing page (/p/{slug}) lands back there.
+    let mut hosted = false;
     let result = async {
         // Refused before the body is read; a plain form from a stranger's site
         // still lands on the error page, not on raw JSON.
         origin = cors::allowed_origin(&petition, &parts.headers)?;
         let kind = kind?;
         let body = read_body(&parts.headers, body, call.config.body_read_timeout).await?;
+        hosted = to_page
+            && form_urlencoded::parse(&body)
+                .any(|(name, value)| name == "landing" && value == "page");
         petition
             .window
             .check(petition.status, chrono::Utc::now())
@@ -63,7 +68,11 @@ pub async fn sign(mut call: Call<'_>) -> Answer {
     }
     .await
     .map_err(ApiError::signing);
-    let mut response = answer(&petition, result, to_page);
+    let mut response = if hosted {
+        landing(&petition, result)
+    } else {
+        answer(&petition, result, to_page)
+    };
     if let Some(origin) = origin {
         cors::grant(response.headers_mut(), origin);
     }
@@ -127,6 +136,42 @@ fn answer(petition: &Petition, result: Result<Receipt, ApiError>, to_page: bool)
             None => e.into_response(),
         },
     }
+}
+
+/// A plain form from the signing page: a 303 to its thanks page, or back to
+/// the page with the problem and each field's fault (never what was typed).
+/// Relative to this path, `/v1/petitions/{slug}/signatures`, so that any host
+/// or mirror keeps the signer on itself.
+fn landing(petition: &Petition, result: Result<Receipt, ApiError>) -> Response<Body> {
+    let slug = &petition.slug;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    let e = match result {
+        Ok(receipt) => {
+            query.append_pair("receipt", &receipt.id.to_string());
+            return see_other(&format!("../../../p/{slug}/thanks?{}", query.finish()));
+        }
+        Err(e) => e,
+    };
+    let (problem, _) = e.summary();
+    query.append_pair("problem", problem);
+    let faults: Vec<String> = match &e {
+        ApiError::Invalid(errors) | ApiError::Conflict(errors) => errors
+            .iter()
+            .map(|f| format!("{}.{}", f.field, f.code))
+            .collect(),
+        ApiError::Captcha(_) => vec!["captcha.failed".into()],
+        _ => Vec::new(),
+    };
+    if !faults.is_empty() {
+        query.append_pair("errors", &faults.join(","));
+    }
+    let mut response = see_other(&format!("../../../p/{slug}?{}#sign", query.finish()));
+    if let Some(seconds) = e.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 async fn check_captcha(

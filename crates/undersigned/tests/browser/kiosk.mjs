@@ -10,11 +10,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
-import { chromium } from 'playwright-core';
+import { fail, launch, logger, run } from './harness.mjs';
 
 const KIOSK_URL = process.env.KIOSK_URL;
 const ENROLL_CODE = process.env.ENROLL_CODE;
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || '';
 // The whole run may take no longer than this.
 const OVERALL_MS = 120_000;
@@ -25,11 +24,7 @@ const SIGNERS = [
   { full_name: 'Leyla Məmmədova', email: 'leyla@example.org', country: 'AZ', postal_code: 'AZ1000', city: 'Bakı' },
 ];
 
-const log = (...args) => console.error('[kiosk]', ...args);
-
-function fail(message) {
-  throw new Error(message);
-}
+const log = logger('kiosk');
 
 async function main() {
   if (!KIOSK_URL) fail('KIOSK_URL is not set');
@@ -38,17 +33,7 @@ async function main() {
   const problems = [];
   let browser;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launch();
     const context = await browser.newContext({
       viewport: { width: 1024, height: 768 },
       locale: 'en-US',
@@ -172,21 +157,4 @@ async function main() {
   }
 }
 
-const guard = setTimeout(() => {
-  console.error('[kiosk] timed out');
-  console.log(JSON.stringify({ ok: false, error: `timed out after ${OVERALL_MS} ms` }));
-  process.exit(1);
-}, OVERALL_MS);
-
-try {
-  const outcome = await main();
-  clearTimeout(guard);
-  console.log(JSON.stringify(outcome));
-  process.exit(0);
-} catch (err) {
-  clearTimeout(guard);
-  const message = err && err.stack ? err.stack : String(err);
-  console.error('[kiosk] failed:', message);
-  console.log(JSON.stringify({ ok: false, error: err && err.message ? err.message : String(err) }));
-  process.exit(1);
-}
+await run('kiosk', OVERALL_MS, main);

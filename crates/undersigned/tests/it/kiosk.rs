@@ -3,13 +3,9 @@
 //! offline, keeps them, and once online again sends them; they are counted
 //! exactly once.
 
-use std::path::Path;
-use std::process::Stdio;
-
 use chrono::{Duration, Utc};
-use serde_json::Value;
 
-use crate::support::{Namespace, TestApp, count_reaches, event_code, event_tally};
+use crate::support::{Namespace, TestApp, count_reaches, event_code, event_tally, in_browser};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tablet_signs_offline_and_its_signatures_are_counted_once_back_online() {
@@ -49,28 +45,15 @@ async fn a_tablet_signs_offline_and_its_signatures_are_counted_once_back_online(
         404
     );
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/kiosk.mjs");
-    let run = tokio::process::Command::new("node")
-        .arg(&script)
-        .env("KIOSK_URL", app.url("/kiosk/"))
-        .env("ENROLL_CODE", &code)
-        .env(
-            "CHROMIUM",
-            std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-        )
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("node runs (deploy/test installs the browser and playwright-core)");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "kiosk.mjs failed: {stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+    let outcome = in_browser(
+        "kiosk.mjs",
+        &[("KIOSK_URL", &app.url("/kiosk/")), ("ENROLL_CODE", &code)],
+    )
+    .await;
+    assert_eq!(
+        (&outcome["waiting"], &outcome["tally"]),
+        (&serde_json::json!(0), &serde_json::json!(3))
     );
-    let outcome: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
-    assert_eq!(outcome["ok"], true);
 
     // Counted once, as the event's, each stored once.
     count_reaches(&app, &slug, 3).await;

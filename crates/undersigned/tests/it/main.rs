@@ -19,6 +19,7 @@ mod mail;
 mod moderation;
 mod operators;
 mod operators_cli;
+mod page;
 mod paper;
 mod petitions;
 mod readme;

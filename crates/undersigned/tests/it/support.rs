@@ -590,3 +590,34 @@ pub async fn outbox_empties(ns: &Namespace, within: Duration) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs `tests/browser/{script}` in node with `env` (Debian's Chromium,
+/// driven by playwright-core, both installed by `deploy/test`) and returns
+/// its outcome, the JSON of its last line; fails the test with everything
+/// it printed when it failed.
+pub async fn in_browser(script: &str, env: &[(&str, &str)]) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let run = tokio::process::Command::new("node")
+        .arg(&path)
+        .envs(env.iter().copied())
+        .env(
+            "CHROMIUM",
+            std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        )
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs (deploy/test installs the browser, playwright-core and axe-core)");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let outcome: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    assert_eq!(outcome["ok"], true, "{outcome}");
+    outcome
+}
