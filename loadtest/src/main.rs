@@ -7,6 +7,7 @@ mod flood;
 mod reference;
 mod run;
 mod signers;
+mod streams;
 mod tablets;
 mod timing;
 mod verify;
@@ -61,6 +62,9 @@ enum Command {
     /// POST the confirmation links of the `.eml` files a service wrote, on a
     /// fixed schedule, and check the count grew by exactly those confirmed.
     Confirm(confirm::ConfirmArgs),
+    /// Hold many readers of a petition's live count stream, timing how soon
+    /// each change reaches each of them.
+    Streams(streams::StreamsArgs),
 }
 
 #[derive(Args)]
@@ -169,6 +173,13 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("loadtest: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Streams(args) => match streams::streams(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("streams: {e}");
                 ExitCode::FAILURE
             }
         },

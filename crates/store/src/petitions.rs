@@ -318,6 +318,42 @@ impl Store {
             .collect()
     }
 
+    /// A page of the petitions a caller sees (`only`: these ids; `None`:
+    /// every one), oldest first, starting after the one named `after`:
+    /// (id, slug, title in the default locale, status, goal).
+    pub async fn petition_page(
+        &self,
+        only: Option<&[i64]>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT id, slug, title, status, goal FROM petitions
+                 WHERE ($1::bigint[] IS NULL OR id = ANY($1))
+                   AND ($2::text IS NULL OR (created_at, id) >
+                        (SELECT created_at, id FROM petitions WHERE slug = $2))
+                 ORDER BY created_at, id
+                 LIMIT $3",
+            )
+            .await?;
+        client
+            .query(&stmt, &[&only, &after, &limit])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every petition's id and slug, for naming them in metrics.
     pub async fn petition_slugs(&self) -> Result<Vec<(i64, String)>, StoreError> {
         let client = self.pool.get().await?;

@@ -7,7 +7,9 @@ use undersigned_domain::{
     Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
     accepted_locales, parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
 };
-use undersigned_store::{AuditEntry, Petition, PetitionUpdate, Role, StoreError, Token};
+use undersigned_store::{
+    AuditEntry, Petition, PetitionUpdate, READ_DEADLINE, Role, StoreError, Token, within,
+};
 
 use crate::call::{Answer, Call, Managed};
 use crate::fields::{Fields, validated};
@@ -443,31 +445,57 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
 /// with the token of one of its organizers, their view, never cached. Any
 /// other valid token (a coordinator's, a tablet's) sees what anyone sees; a
 /// token that is not valid is 401, since presenting one is a client's bug.
-/// `GET /v1/petitions`: the petitions a token may see (every one for an
-/// admin, its own for an organizer or coordinator), newest last, with their
-/// counts: what the organizers' dashboard offers to pick from.
+/// Petitions a page of `GET /v1/petitions`, by default and at most.
+const LIST_DEFAULT: i64 = 100;
+const LIST_MAX: i64 = 1_000;
+
+/// `GET /v1/petitions?after=SLUG&limit=N`: the petitions a token may see
+/// (every one for an admin, its own for an organizer or coordinator), oldest
+/// first, a page at a time (after the petition `after` names; an unknown one
+/// gives an empty page), with their counts: what the organizers' dashboard
+/// offers to pick from.
 pub async fn list(call: Call<'_>) -> Answer {
     let app = call.app;
     let token = call.authenticate().await?;
     if token.role == Role::Device {
         return Err(ApiError::Forbidden);
     }
-    let petitions = app.store.petitions().await?;
+    let query = Query::of(call.uri());
+    let mut errors = Vec::new();
+    let limit = query.limit(LIST_DEFAULT, LIST_MAX, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let only = (token.role != Role::Admin).then_some(token.petition_ids.as_slice());
+    let page = within(
+        READ_DEADLINE,
+        app.store.petition_page(only, query.get("after"), limit),
+    )
+    .await?;
     let counter = app.ingest.counter();
-    let listed: Vec<Value> = petitions
+    let listed: Vec<Value> = page
         .iter()
-        .filter(|p| token.role == Role::Admin || token.petition_ids.contains(&p.id))
-        .map(|p| {
+        .map(|(id, slug, title, status, goal)| {
             json!({
-                "slug": p.slug,
-                "title": p.wordings.default.title,
-                "status": p.status.as_str(),
-                "goal": p.goal,
-                "count": counter.view(p.id).total,
+                "slug": slug,
+                "title": title,
+                "status": status,
+                "goal": goal,
+                "count": counter.view(*id).total,
             })
         })
         .collect();
-    let mut response = json(StatusCode::OK, &json!({ "petitions": listed }));
+    let next = query.next_page(
+        "/v1/petitions",
+        page.len(),
+        limit,
+        "after",
+        page.last().map(|p| &p.1),
+    );
+    let mut response = json(
+        StatusCode::OK,
+        &json!({ "petitions": listed, "next": next }),
+    );
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),

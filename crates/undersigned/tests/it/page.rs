@@ -385,6 +385,33 @@ async fn the_dashboard_shows_an_organizer_their_petition_live_and_keeps_their_da
     let listed: Value = listed.json().await.unwrap();
     assert_eq!(listed["petitions"].as_array().unwrap().len(), 1);
     assert_eq!(listed["petitions"][0]["count"], 7);
+    assert_eq!(listed["next"], Value::Null);
+    // An admin sees every petition, a page at a time.
+    app.petition("dashboard-two").await;
+    let admin = app.admin_token().await;
+    let page = |path: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let r = app
+                .http
+                .get(app.url(&path))
+                .bearer_auth(admin)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let first = page("/v1/petitions?limit=1".into()).await;
+    assert_eq!(first["petitions"][0]["slug"], "dashboard");
+    let second = page(first["next"].as_str().unwrap().to_owned()).await;
+    assert_eq!(second["petitions"][0]["slug"], "dashboard-two");
+    let third = page(second["next"].as_str().unwrap().to_owned()).await;
+    assert_eq!(
+        (third["petitions"].as_array().unwrap().len(), &third["next"]),
+        (0, &Value::Null)
+    );
     let signals = app
         .http
         .get(app.url(&format!("/v1/petitions/{slug}/signals")))
