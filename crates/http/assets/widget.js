@@ -95,7 +95,11 @@ button { font: inherit; font-weight: 600; margin-top: .8rem; padding: .55rem 1.3
       })
       .catch(() => { $("h2").textContent = words.unavailable; });
     let polling = null;
-    const poll = () => fetch(new URL("count", api)).then((r) => r.json()).then(show).catch(() => {});
+    // The browser's cache revalidates with the count's ETag by itself (an
+    // If-None-Match of the script's own would need a preflight across origins).
+    const poll = () => fetch(new URL("count", api), { cache: "no-cache" })
+      .then((r) => (r.ok ? r.json().then(show) : null))
+      .catch(() => {});
     if ("EventSource" in window) {
       const stream = new EventSource(new URL("count/stream", api));
       let heard = false;

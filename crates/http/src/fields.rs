@@ -85,11 +85,17 @@ impl Fields {
         }
     }
 
-    /// A boolean, as JSON `true`/`false` or as the text a form sends.
+    /// A boolean, as JSON `true`/`false` or as the text a form sends. JSON
+    /// `null` is no boolean (422 `not_a_boolean`): the contract says so, and
+    /// a flag has nothing to clear.
     pub fn flag(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
             Self::Json(map) => match map.get(name) {
                 Some(Value::Bool(b)) => Some(b.to_string()),
+                Some(Value::Null) => {
+                    errors.push(FieldError::new(name, "not_a_boolean"));
+                    None
+                }
                 _ => self.text(name, errors),
             },
             Self::Form(_) => self.text(name, errors),
@@ -288,6 +294,19 @@ pub fn merged<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_null_is_no_boolean_and_an_absent_one_is_absent() {
+        let fields =
+            Fields::parse(BodyKind::Json, br#"{"a": true, "b": null, "c": "off"}"#).unwrap();
+        let mut errors = Vec::new();
+        assert_eq!(fields.boolean("a", &mut errors), Some(true));
+        assert_eq!(fields.boolean("c", &mut errors), Some(false));
+        assert_eq!(fields.boolean("d", &mut errors), None);
+        assert!(errors.is_empty());
+        assert_eq!(fields.boolean("b", &mut errors), None);
+        assert_eq!(errors, vec![FieldError::new("b", "not_a_boolean")]);
+    }
 
     fn form(body: &[u8]) -> Result<HashMap<String, String>, String> {
         match Fields::parse(BodyKind::Form, body) {

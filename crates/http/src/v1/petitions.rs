@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use undersigned_domain::{
     CaptchaPolicy, FieldError, Locale, MailTextInput, NewPetition, NewPetitionInput, SignerRules,
-    Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
+    Slug, Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
     accepted_locales, parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
 };
 use undersigned_store::{
@@ -467,11 +467,11 @@ pub async fn list(call: Call<'_>) -> Answer {
         return Err(ApiError::Invalid(errors));
     }
     let only = (token.role != Role::Admin).then_some(token.petition_ids.as_slice());
-    let page = within(
-        READ_DEADLINE,
-        app.store.petition_page(only, query.get("after"), limit),
-    )
-    .await?;
+    let page = match query.get("after") {
+        // Not a slug (a NUL byte, say): no petition is named, the page is empty.
+        Some(after) if Slug::parse(after).is_err() => Vec::new(),
+        after => within(READ_DEADLINE, app.store.petition_page(only, after, limit)).await?,
+    };
     let counter = app.ingest.counter();
     let listed: Vec<Value> = page
         .iter()

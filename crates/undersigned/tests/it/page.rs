@@ -77,6 +77,8 @@ async fn the_page_is_served_whole_with_relative_addresses_and_short_public_cachi
     ] {
         assert!(html.contains(tag), "{tag} missing from\n{html}");
     }
+    // No captcha configured: no widget, and nothing loads from elsewhere.
+    assert!(!html.contains("hcaptcha"));
     // Every address the page uses is relative: any host or mirror serves it.
     for attribute in ["href=\"", "src=\"", "action=\"", "data-api=\""] {
         for value in html.split(attribute).skip(1) {
@@ -407,6 +409,11 @@ async fn the_dashboard_shows_an_organizer_their_petition_live_and_keeps_their_da
     assert_eq!(first["petitions"][0]["slug"], "dashboard");
     let second = page(first["next"].as_str().unwrap().to_owned()).await;
     assert_eq!(second["petitions"][0]["slug"], "dashboard-two");
+    // What names no petition (a NUL byte among others) gives an empty page.
+    for odd in ["nobody", "y%C3%9B%00%5C"] {
+        let empty = page(format!("/v1/petitions?after={odd}")).await;
+        assert_eq!(empty["petitions"], json!([]), "{odd}");
+    }
     let third = page(second["next"].as_str().unwrap().to_owned()).await;
     assert_eq!(
         (third["petitions"].as_array().unwrap().len(), &third["next"]),

@@ -335,6 +335,22 @@ async fn hcaptcha_passes_fails_and_times_out_closed_or_open() {
         app.get_json(&format!("/v1/petitions/{slug}")).await["captcha_sitekey"],
         SITEKEY
     );
+    // The hosted page renders hCaptcha's widget, and its policy lets it load.
+    let page = app
+        .http
+        .get(app.url(&format!("/p/{slug}")))
+        .send()
+        .await
+        .unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(policy.contains("https://js.hcaptcha.com"), "{policy}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!(
+        r#"<div class="h-captcha" data-sitekey="{SITEKEY}"></div>"#
+    )));
 
     assert_eq!(
         app.sign(&slug, &with_captcha(0, "pass")).await.status(),
