@@ -24,6 +24,11 @@ pub struct HttpConfig {
     pub stream_heartbeat: Duration,
     /// Peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// The origins of the service's own pages (its public URL's and its
+    /// mirrors'), which may post signatures to any petition; `None` (no
+    /// public URL configured: a development set-up) takes the host each
+    /// request names.
+    pub own_origins: Option<Vec<String>>,
     /// The bearer token `/metrics` asks for, if any.
     pub metrics_token: Option<MetricsToken>,
 }

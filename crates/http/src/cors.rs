@@ -20,26 +20,33 @@ const ALLOWED_HEADERS: [&str; 4] = [
 /// How long a browser may reuse a preflight's answer.
 const MAX_AGE_SECS: u32 = 600;
 
-/// The request's `Origin` when the petition allows it, or when it is the
-/// service's own (its signing page, on whichever host or mirror serves it);
-/// `None` when the request carries none (not from a browser, or same-origin
-/// navigation); 403 otherwise.
+/// The request's `Origin` when the petition allows it, or when it is one of
+/// the service's own (its signing page, on its public address or a mirror:
+/// `own`, see [`crate::HttpConfig::own_origins`]); `None` when the request
+/// carries none (not from a browser, or same-origin navigation); 403
+/// otherwise.
 pub fn allowed_origin(
     petition: &Petition,
     headers: &HeaderMap,
+    own: Option<&[String]>,
 ) -> Result<Option<HeaderValue>, ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(None);
     };
     match origin.to_str() {
-        Ok(o) if petition.web.allows(o) || own(o, headers) => Ok(Some(origin.clone())),
+        Ok(o) if petition.web.allows(o) || is_own(o, headers, own) => Ok(Some(origin.clone())),
         _ => Err(ApiError::OriginNotAllowed),
     }
 }
 
-/// Whether `origin` names the host the request was sent to: a page this
-/// service served. The scheme is not compared (a proxy in front may end TLS).
-fn own(origin: &str, headers: &HeaderMap) -> bool {
+/// Whether `origin` is one of the service's own pages. With its origins
+/// configured, only those: a stranger's name pointed at the service (DNS
+/// rebinding) must not pass for it. Without (a development set-up), the host
+/// the request was sent to, whatever its scheme.
+fn is_own(origin: &str, headers: &HeaderMap, own: Option<&[String]>) -> bool {
+    if let Some(own) = own {
+        return own.iter().any(|o| o.eq_ignore_ascii_case(origin));
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     match (origin.split_once("://"), host) {
         (Some((_, authority)), Some(host)) => {
@@ -52,7 +59,7 @@ fn own(origin: &str, headers: &HeaderMap) -> bool {
 /// Answers a preflight for signing: 204 with the grant, or 403 problem+json
 /// (without CORS headers, so the browser stops there).
 pub fn preflight(petition: &Petition, headers: &HeaderMap) -> Result<Response<Body>, ApiError> {
-    let origin = allowed_origin(petition, headers)?.ok_or(ApiError::OriginNotAllowed)?;
+    let origin = allowed_origin(petition, headers, None)?.ok_or(ApiError::OriginNotAllowed)?;
     let method = headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|m| m.to_str().ok());
@@ -125,16 +132,22 @@ mod tests {
     }
 
     #[test]
-    fn the_service_own_pages_are_its_origin_on_any_host_it_is_reached_by() {
-        assert!(own("https://sign.example", &to("sign.example")));
-        assert!(own(
-            "http://mirror.example:8080",
-            &to("Mirror.Example:8080")
-        ));
-        assert!(!own("https://sign.example.evil", &to("sign.example")));
-        assert!(!own("https://sign.example:8443", &to("sign.example")));
-        assert!(!own("null", &to("sign.example")));
-        assert!(!own("https://", &to("")));
-        assert!(!own("https://sign.example", &HeaderMap::new()));
+    fn the_service_own_pages_are_its_configured_origins_or_in_development_its_host() {
+        let own = |origin, host| is_own(origin, &to(host), None);
+        assert!(own("https://sign.example", "sign.example"));
+        assert!(own("http://mirror.example:8080", "Mirror.Example:8080"));
+        assert!(!own("https://sign.example.evil", "sign.example"));
+        assert!(!own("https://sign.example:8443", "sign.example"));
+        assert!(!own("null", "sign.example"));
+        assert!(!own("https://", ""));
+        assert!(!is_own("https://sign.example", &HeaderMap::new(), None));
+        // Configured: a name rebound to the service is not its own.
+        let configured = [
+            "https://sign.example".to_owned(),
+            "https://mirror.example".to_owned(),
+        ];
+        let listed = |origin, host| is_own(origin, &to(host), Some(&configured));
+        assert!(listed("https://mirror.example", "origin.internal"));
+        assert!(!listed("http://rebound.example", "rebound.example"));
     }
 }

@@ -141,6 +141,10 @@ pub struct Config {
     /// request's `Host`.
     #[serde(with = "parsed_or_empty")]
     pub public_url: Option<PublicUrl>,
+    /// Other origins that serve the service's own pages (mirrors, with the
+    /// public URL's): they may post signatures to any petition.
+    #[serde(with = "origin_list")]
+    pub mirror_origins: Vec<String>,
     /// Who messages come from: `Campaign <campaign@sign.example>`.
     #[serde(with = "parsed")]
     pub mail_from: MailFrom,
@@ -366,6 +370,7 @@ impl Default for Config {
             mail_dir: "mail".into(),
             mail_rate: limit("100/1s"),
             public_url: None,
+            mirror_origins: Vec::new(),
             mail_from: "undersigned <undersigned@localhost>"
                 .parse()
                 .expect("the default sender is valid"),
@@ -645,6 +650,14 @@ impl Config {
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             stream_heartbeat: Duration::from_secs(self.stream_heartbeat_secs.max(1)),
+            own_origins: self.public_url.as_ref().map(|url| {
+                let mut own: Vec<String> = url::Url::parse(&url.to_string())
+                    .map(|u| u.origin().ascii_serialization())
+                    .into_iter()
+                    .collect();
+                own.extend(self.mirror_origins.iter().cloned());
+                own
+            }),
             metrics_token: self
                 .metrics_token
                 .as_ref()
@@ -813,6 +826,31 @@ mod domain_list {
             domains.insert(domain.to_ascii_lowercase());
         }
         Ok(domains)
+    }
+}
+
+/// Origins, as a petition's `allowed_origins` takes them, separated by commas.
+mod origin_list {
+    pub fn serialize<S: serde::Serializer>(origins: &[String], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&origins.join(","))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let written = super::text(d)?;
+        written
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                undersigned_domain::Origin::parse(o)
+                    .map(|o| o.as_str().to_owned())
+                    .map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "{o:?} is not an origin: expected origins separated by commas, like https://mirror.example"
+                        ))
+                    })
+            })
+            .collect()
     }
 }
 
@@ -1042,6 +1080,11 @@ mod tests {
         row("HEADER_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("BODY_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("SHUTDOWN_GRACE_SECS", &["0", "60"], &[("-5", UNSIGNED)]),
+        row(
+            "MIRROR_ORIGINS",
+            &["https://mirror.example,http://127.0.0.1:8081", ""],
+            &[("mirror.example", "is not an origin")],
+        ),
         row(
             "STREAM_HEARTBEAT_SECS",
             &["1", "55"],

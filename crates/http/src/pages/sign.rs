@@ -25,9 +25,10 @@ const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'";
 const POLICY_WITH_CAPTCHA: &str = "default-src 'none'; \
-    script-src 'self' https://js.hcaptcha.com https://*.hcaptcha.com; \
-    style-src 'self' https://*.hcaptcha.com; connect-src 'self' https://*.hcaptcha.com; \
-    frame-src https://*.hcaptcha.com; img-src 'self' data:; form-action 'self'; \
+    script-src 'self' https://hcaptcha.com https://*.hcaptcha.com; \
+    style-src 'self' https://hcaptcha.com https://*.hcaptcha.com; \
+    connect-src 'self' https://hcaptcha.com https://*.hcaptcha.com; \
+    frame-src https://hcaptcha.com https://*.hcaptcha.com; img-src 'self' data:; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
 /// Counts and wording change; a reader a few seconds behind sees the count
@@ -130,10 +131,13 @@ async fn render(call: Call<'_>, thanks: Option<Option<String>>) -> Answer {
         ),
     };
     let count = app.ingest.counter().view(petition.id).total;
+    // hCaptcha's script only where its form is: not on a thank-you page
+    // (whose address names a receipt), nor on a petition not taking any.
+    let open = is_open(&petition);
     let captcha = app
         .captcha
         .as_ref()
-        .filter(|_| petition.web.captcha != CaptchaPolicy::Off);
+        .filter(|_| petition.web.captcha != CaptchaPolicy::Off && open && thanks.is_none());
     let (problem, errors) = faults(&query, words);
     let paragraphs: Vec<&str> = wording
         .text
@@ -155,7 +159,7 @@ async fn render(call: Call<'_>, thanks: Option<Option<String>>) -> Answer {
         goal: petition.goal,
         progress_value: count.clamp(0, petition.goal),
         words,
-        open: is_open(&petition),
+        open,
         postal_code: petition.signers.required.contains(&SignerField::PostalCode),
         city: petition.signers.required.contains(&SignerField::City),
         organizations: petition.signers.organizations_may_sign,

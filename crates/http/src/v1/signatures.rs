@@ -39,7 +39,11 @@ pub async fn sign(mut call: Call<'_>) -> Answer {
     let result = async {
         // Refused before the body is read; a plain form from a stranger's site
         // still lands on the error page, not on raw JSON.
-        origin = cors::allowed_origin(&petition, &parts.headers)?;
+        origin = cors::allowed_origin(
+            &petition,
+            &parts.headers,
+            call.config.own_origins.as_deref(),
+        )?;
         let kind = kind?;
         let body = read_body(&parts.headers, body, call.config.body_read_timeout).await?;
         hosted = to_page
