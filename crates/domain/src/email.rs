@@ -53,7 +53,7 @@ impl Email {
         if local.len() > MAX_LOCAL_LEN || local.len() + 1 + domain.len() > MAX_LEN {
             return Err("too_long");
         }
-        let canonical = canonical_address(&local, &domain);
+        let canonical = canonical_address(&local, &domain).ok_or("invalid")?;
         Ok(Self {
             as_given: format!("{local}@{domain}"),
             canonical,
@@ -79,8 +79,13 @@ impl Email {
 }
 
 fn local_is_sane(local: &str) -> bool {
+    local.len() <= MAX_LOCAL_LEN && local_reads(local)
+}
+
+/// Dots only between characters; no space, control or character RFC 5322
+/// quotes; no length bound (compatibility composition can lengthen a part).
+fn local_reads(local: &str) -> bool {
     !local.is_empty()
-        && local.len() <= MAX_LOCAL_LEN
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
@@ -110,7 +115,11 @@ fn domain_is_sane(domain: &str) -> bool {
             .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn canonical_address(local: &str, domain: &str) -> String {
+/// None when the folded local part no longer reads as one: NFKC turns a
+/// spacing accent (`´`) into a space and a combining mark, and a fullwidth
+/// `＠` into `@`. Such a key would not read back as itself, and no mail
+/// system hands out such an address.
+fn canonical_address(local: &str, domain: &str) -> Option<String> {
     // Nearly every address is ASCII, which NFKC and look-alikes leave alone.
     let folded = if local.is_ascii() {
         local.to_ascii_lowercase()
@@ -125,15 +134,18 @@ fn canonical_address(local: &str, domain: &str) -> String {
             .nfc()
             .collect()
     };
+    if !local_reads(&folded) || folded.contains('@') {
+        return None;
+    }
     let untagged = match folded.split_once('+') {
         Some((base, _tag)) if !base.is_empty() => base,
         _ => folded.as_str(),
     };
     if domain == "gmail.com" || domain == "googlemail.com" {
         let undotted: String = untagged.chars().filter(|&c| c != '.').collect();
-        format!("{undotted}@gmail.com")
+        Some(format!("{undotted}@gmail.com"))
     } else {
-        format!("{untagged}@{domain}")
+        Some(format!("{untagged}@{domain}"))
     }
 }
 
@@ -183,6 +195,34 @@ mod tests {
         assert_eq!(canonical("ADALOVE@GMAIL.COM"), "adalove@gmail.com");
         assert_eq!(canonical("ÖZGÜR@bücher.de"), "özgür@xn--bcher-kva.de");
         assert_eq!(canonical("+only@example.org"), "+only@example.org");
+    }
+
+    /// Found by the `email` fuzz target in CI: `´` composes to a space and
+    /// a combining acute, so its key had a space and read back as another.
+    #[test]
+    fn a_local_part_that_folds_into_no_address_is_refused() {
+        for address in [
+            "\u{b4}@example.org",
+            "a\u{ff20}b@example.org",
+            "\u{ff0e}a@example.org",
+        ] {
+            assert_eq!(Email::parse(address), Err("invalid"), "{address}");
+        }
+    }
+
+    /// Every character of the Basic Multilingual Plane, alone and between
+    /// two letters: the address is refused, or its key reads as itself.
+    #[test]
+    fn every_key_of_one_character_reads_as_itself() {
+        for c in (0..=0xFFFF).filter_map(char::from_u32) {
+            for address in [format!("{c}@example.org"), format!("a{c}b@gmail.com")] {
+                let Ok(email) = Email::parse(&address) else {
+                    continue;
+                };
+                let again = Email::parse(email.canonical()).map(|e| e.canonical().to_owned());
+                assert_eq!(again.as_deref(), Ok(email.canonical()), "{address:?}");
+            }
+        }
     }
 
     #[test]

@@ -20,12 +20,22 @@
     render(script);
   }
 
+  // A host page's tag as the service and Intl read it: `pt_BR` is `pt-BR`,
+  // extensions (`-u-nu-arab`) go, and what is no language tag is English.
+  function locale(tag) {
+    try {
+      return new Intl.Locale(String(tag || "en").replace(/_/g, "-")).baseName;
+    } catch (_) {
+      return "en";
+    }
+  }
+
   function render(script) {
     const slug = script.dataset.petition;
     if (!slug) return;
     const api = new URL(`v1/petitions/${encodeURIComponent(slug)}/`, script.src);
-    const lang = script.dataset.locale || document.documentElement.lang || navigator.language || "en";
-    const words = WORDS[lang.split(/[-_]/)[0].toLowerCase()] || WORDS.en;
+    const lang = locale(script.dataset.locale || document.documentElement.lang || navigator.language);
+    const words = WORDS[lang.split("-")[0]] || WORDS.en;
     const host = document.createElement("div");
     host.className = "undersigned-widget";
     const target = script.dataset.target && document.querySelector(script.dataset.target);
@@ -41,7 +51,7 @@ progress { width: 100%; height: .8rem; accent-color: #1a4d8f; }
 label { display: block; font-weight: 600; margin: .6rem 0 .2rem; }
 input[type=text], input[type=email], select { box-sizing: border-box; width: 100%; font: inherit; padding: .45rem .5rem; border: 2px solid #6b6b6b; border-radius: 4px; background: #fff; color: #1b1b1b; }
 label.consent { display: flex; gap: .4rem; font-weight: 400; }
-button { font: inherit; font-weight: 600; margin-top: .8rem; padding: .55rem 1.3rem; border: 0; border-radius: 4px; background: #1a4d8f; color: #fff; cursor: pointer; }
+button, a.page { display: inline-block; font: inherit; font-weight: 600; text-decoration: none; margin-top: .8rem; padding: .55rem 1.3rem; border: 0; border-radius: 4px; background: #1a4d8f; color: #fff; cursor: pointer; }
 :focus { outline: 3px solid #f2b600; outline-offset: 2px; }
 .error { color: #a4161a; margin: .2rem 0 0; }
 .error:empty, [hidden] { display: none; }
@@ -87,11 +97,28 @@ button { font: inherit; font-weight: 600; margin-top: .8rem; padding: .55rem 1.3
       bar.value = Math.min(count.count, count.goal);
       bar.setAttribute("aria-label", `${count.count} / ${count.goal}`);
     }
-    fetch(new URL(`v1/petitions/${encodeURIComponent(slug)}`, script.src), { headers: { "Accept-Language": lang } })
+    // In the query, not in Accept-Language: that header would need a
+    // preflight across origins, and the answer is cached by its address.
+    const petition = new URL(`v1/petitions/${encodeURIComponent(slug)}`, script.src);
+    petition.searchParams.set("locale", lang);
+    fetch(petition)
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
       .then((p) => {
         $("h2").textContent = p.title;
         show(p);
+        // A postal code, a city or a captcha (asked for where the service
+        // checks one, which gives its sitekey): the petition's page asks.
+        if ((p.required_fields || []).length || p.captcha_sitekey) {
+          const page = new URL(`p/${encodeURIComponent(slug)}`, script.src);
+          page.searchParams.set("locale", lang);
+          const link = document.createElement("a");
+          link.href = page.href;
+          link.target = "_blank";
+          link.rel = "noopener";
+          link.className = "page";
+          link.textContent = words.sign_on_page;
+          $("form").replaceWith(link);
+        }
       })
       .catch(() => { $("h2").textContent = words.unavailable; });
     let polling = null;

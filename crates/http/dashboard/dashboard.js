@@ -144,18 +144,23 @@
   async function drawChart() {
     const interval = $("interval").value;
     const history = await open(`petitions/${slug}/history?interval=${interval}`);
+    // From the count at the range's start, through each change, to now.
     const xs = history.points.map((p) => Date.parse(p.at) / 1000);
     const ys = history.points.map((p) => p.total);
-    // The line reaches now, at the last total.
+    const since = Date.parse(history.since) / 1000;
+    if (!xs.length || xs[0] > since) {
+      xs.unshift(since);
+      ys.unshift(history.start.total);
+    }
     const now = Date.now() / 1000;
-    if (xs.length && xs[xs.length - 1] < now) {
+    if (xs[xs.length - 1] < now) {
       xs.push(now);
       ys.push(ys[ys.length - 1]);
     }
     const box = $("chart");
     box.dataset.points = String(history.points.length);
-    box.dataset.last = ys.length ? String(ys[ys.length - 1]) : "0";
-    box.setAttribute("aria-label", `The count over time, by ${interval}: ${ys.length ? ys[ys.length - 1] : 0} at the end`);
+    box.dataset.last = String(ys[ys.length - 1]);
+    box.setAttribute("aria-label", `The count over time, by ${interval}: ${ys[ys.length - 1]} at the end`);
     const data = [xs, ys];
     if (chart) {
       chart.setData(data);

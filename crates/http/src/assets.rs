@@ -59,7 +59,7 @@ static WIDGET: LazyLock<String> = LazyLock::new(|| {
                 "country": w.country, "choose": w.choose, "consent": w.consent,
                 "submit": w.submit, "thanks_heading": w.thanks_heading,
                 "too_many": w.too_many, "unavailable": w.unavailable, "refused": w.refused,
-                "errors": errors,
+                "sign_on_page": w.sign_on_page, "errors": errors,
             });
             (w.language.to_owned(), said)
         })

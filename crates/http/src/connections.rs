@@ -11,7 +11,6 @@
 //! would cost the flooder's target a write per refusal, and a client that has
 //! not sent its request yet would not read it.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -19,6 +18,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use undersigned_guard::address_key;
 
 use crate::client_address::{TrustedProxies, canonical};
+use crate::shares::Shares;
 
 /// Connections that must have closed since the peak before freed memory is
 /// handed back: a flood ending, not the churn of ordinary traffic.
@@ -69,7 +69,7 @@ pub(crate) struct Connections {
 #[derive(Default)]
 struct Open {
     total: usize,
-    by_address: HashMap<IpAddr, usize>,
+    by_address: Shares,
     /// Most connections open since `closed_many` was last told.
     peak: usize,
 }
@@ -121,14 +121,14 @@ impl Connections {
         let address = (!self.trusted.trusts(peer)).then(|| address_key(peer));
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(address) = address {
-            let holds = open.by_address.get(&address).copied().unwrap_or(0);
+            let holds = open.by_address.holds(address);
             if holds >= self.limits.per_address {
                 return Err(Refusal::Address);
             }
             if holds > 0 && open.total >= self.limits.total - self.limits.reserve() {
                 return Err(Refusal::Reserve);
             }
-            *open.by_address.entry(address).or_default() += 1;
+            open.by_address.take(address);
         }
         open.total += 1;
         open.peak = open.peak.max(open.total);
@@ -142,19 +142,8 @@ impl Connections {
     fn release(&self, address: Option<IpAddr>) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.total -= 1;
-        if let Some(address) = address
-            && let Some(holds) = open.by_address.get_mut(&address)
-        {
-            *holds -= 1;
-            if *holds == 0 {
-                open.by_address.remove(&address);
-                // A flood from many addresses leaves a large, empty table behind.
-                if open.by_address.capacity() > 1024
-                    && open.by_address.len() * 4 < open.by_address.capacity()
-                {
-                    open.by_address.shrink_to_fit();
-                }
-            }
+        if let Some(address) = address {
+            open.by_address.give_back(address);
         }
         if open.peak - open.total >= TRIM_AFTER_CLOSES {
             open.peak = open.total;

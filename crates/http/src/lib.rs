@@ -25,6 +25,8 @@ mod request;
 mod router;
 mod routes;
 mod server;
+mod shares;
+mod streams;
 mod v1;
 
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub use problem::ApiError;
 pub use request::BodyKind;
 pub use routes::documented_operations;
 pub use server::{LISTEN_BACKLOG, Listeners, MAX_HEAD_BYTES, MAX_HEADERS, listen, serve};
+pub use streams::{StreamLimits, Streams};
 pub use v1::batches::{BATCH_MAX, read_batch};
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
@@ -59,6 +62,8 @@ pub struct App {
     pub shield: Arc<Shield>,
     /// Each enrolled tablet's allowance.
     pub devices: Arc<DeviceLimit>,
+    /// The live count streams open, and how many may be.
+    streams: Arc<Streams>,
     /// hCaptcha, when a secret is configured.
     pub captcha: Option<Captcha>,
     pub exports: v1::exports::Exports,
@@ -72,6 +77,7 @@ pub struct App {
 pub struct LocalLimits {
     pub shield: Arc<Shield>,
     pub devices: Arc<DeviceLimit>,
+    pub streams: Arc<Streams>,
 }
 
 impl App {
@@ -92,6 +98,7 @@ impl App {
             metrics,
             shield: local.shield,
             devices: local.devices,
+            streams: local.streams,
             captcha,
             exports: v1::exports::Exports::new(export_key),
             counts: Default::default(),

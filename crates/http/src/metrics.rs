@@ -2,12 +2,14 @@
 
 use http::StatusCode;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use undersigned_store::PetitionSignals;
 
 use crate::connections::Refusal;
 use crate::routes::{ROUTES, UNKNOWN_LABEL};
+use crate::streams::StreamRefusal;
 
 /// Every status the service answers with.
 const STATUSES: [u16; 19] = [
@@ -34,6 +36,9 @@ pub struct HttpMetrics {
     refused_connections: [IntCounter; 2],
     /// Each petition's count, set from the live counter when scraped.
     petition_signatures: IntGaugeVec,
+    /// Live count streams open, set when scraped, and those refused.
+    streams_open: IntGauge,
+    refused_streams: [IntCounter; 2],
 }
 
 impl HttpMetrics {
@@ -79,9 +84,26 @@ impl HttpMetrics {
             ),
             &["petition"],
         )?;
+        let streams_open = IntGauge::new(
+            "undersigned_count_streams_open",
+            "Live count streams (Server-Sent Events) open on this instance",
+        )?;
+        let refused_streams = IntCounterVec::new(
+            Opts::new(
+                "undersigned_count_streams_refused_total",
+                "Live count streams refused, by reason: the instance kept as many as \
+                 UNDERSIGNED_MAX_STREAMS (service), or the reader's address its share (address)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(petition_signatures.clone()))?;
+        registry.register(Box::new(streams_open.clone()))?;
+        registry.register(Box::new(refused_streams.clone()))?;
         Ok(Self {
+            streams_open,
+            refused_streams: [StreamRefusal::Service, StreamRefusal::Address]
+                .map(|r| refused_streams.with_label_values(&[r.label()])),
             petition_signatures,
             refused_connections: [Refusal::Address, Refusal::Reserve]
                 .map(|r| refused.with_label_values(&[r.label()])),
@@ -124,6 +146,15 @@ impl HttpMetrics {
 
     pub(crate) fn connection_refused(&self, refusal: Refusal) {
         self.refused_connections[refusal as usize].inc();
+    }
+
+    pub(crate) fn streams_open(&self, open: usize) {
+        self.streams_open
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    pub(crate) fn stream_refused(&self, refusal: StreamRefusal) {
+        self.refused_streams[refusal as usize].inc();
     }
 }
 

@@ -86,6 +86,7 @@ pub async fn metrics(call: Call<'_>) -> Answer {
                 .map(|(id, slug)| (slug, counter.view(id).total)),
         );
     }
+    app.metrics.streams_open(app.streams.open());
     let mut buffer = Vec::with_capacity(16 * 1024);
     match TextEncoder::new().encode(&call.app.registry.gather(), &mut buffer) {
         Ok(()) => Ok(full(StatusCode::OK, "text/plain; version=0.0.4", buffer)),

@@ -9,6 +9,7 @@ use undersigned_guard::Scope;
 
 use crate::captcha::CaptchaRefusal;
 use crate::reply::{Body, full};
+use crate::streams::StreamRefusal;
 
 /// Why a request failed, as far as the client should know.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub enum ApiError {
     QueueFull,
     /// As many exports as allowed at once are running.
     ExportsBusy,
+    /// A live count stream over the instance's budget or its reader's share.
+    Streams(StreamRefusal),
     /// Storage failed; what the client is told depends on what it asked for.
     Unavailable(Undone),
     Internal,
@@ -88,7 +91,10 @@ impl ApiError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(..) | Self::Streams(StreamRefusal::Address) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Streams(StreamRefusal::Service) => StatusCode::SERVICE_UNAVAILABLE,
             Self::QueueFull | Self::ExportsBusy | Self::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -220,6 +226,16 @@ impl ApiError {
                 "Exports busy",
                 "As many exports as this service runs at once are running; retry after the delay in Retry-After.",
             ),
+            Self::Streams(StreamRefusal::Service) => (
+                "/problems/streams-busy",
+                "Streams busy",
+                "This service keeps as many live count streams open as it may; poll the count, or retry after the delay in Retry-After.",
+            ),
+            Self::Streams(StreamRefusal::Address) => (
+                "/problems/too-many-streams",
+                "Too many streams",
+                "This address keeps as many live count streams open as it may; poll the count, or retry after the delay in Retry-After.",
+            ),
             // One type, so that a client retries all three alike; the detail
             // says what did not happen.
             Self::Unavailable(Undone::Signature) => (
@@ -264,6 +280,7 @@ impl ApiError {
             Self::RateLimited(wait, _) => *wait,
             Self::QueueFull | Self::Unavailable(_) => Duration::from_secs(1),
             Self::ExportsBusy => Duration::from_secs(10),
+            Self::Streams(_) => Duration::from_secs(30),
             Self::Captcha(CaptchaRefusal::Unreachable | CaptchaRefusal::Misconfigured) => {
                 Duration::from_secs(5)
             }

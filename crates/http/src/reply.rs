@@ -66,7 +66,6 @@ pub fn no_content() -> Response<Body> {
     full(StatusCode::NO_CONTENT, "text/plain; charset=utf-8", "")
 }
 
-/// 303 See Other: where a browser goes after a plain HTML form post.
 /// `308` to one of the service's own pages: a page's folder without its
 /// trailing slash (`/kiosk`, `/dashboard`), which its relative links need.
 pub fn to_folder(location: &'static str) -> Response<Body> {
@@ -81,6 +80,7 @@ pub fn to_folder(location: &'static str) -> Response<Body> {
     response
 }
 
+/// 303 See Other: where a browser goes after a plain HTML form post.
 pub fn see_other(location: &str) -> Response<Body> {
     let mut response = full(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", "");
     match HeaderValue::from_str(location) {

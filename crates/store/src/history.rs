@@ -40,6 +40,28 @@ impl Interval {
     }
 }
 
+/// A petition's count at the start of a history, and the intervals after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The count when the first interval starts: the level a chart starts
+    /// from, even when nothing changed in the range.
+    pub start: Tally,
+    pub points: Vec<HistoryPoint>,
+}
+
+/// A count, and its people and organizations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub people: i64,
+    pub organizations: i64,
+}
+
+impl Tally {
+    pub fn total(self) -> i64 {
+        self.people + self.organizations
+    }
+}
+
 /// One interval in which the count changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPoint {
@@ -55,19 +77,20 @@ pub struct HistoryPoint {
 }
 
 impl Store {
-    /// The petition's count in `interval`s from `since` (rounded down to its
-    /// interval) until `until` (not included), only the intervals in which it
-    /// changed, oldest first; each point's totals include every change before
-    /// `since`. Reads at most the rows of those intervals, and for the total
-    /// before them at most the days before and the hours and minutes of the
-    /// first day: a year of a busy petition reads as its 365 days.
+    /// The petition's count at `since` (rounded down to its interval) and
+    /// in the `interval`s that start from then until before `until`, only
+    /// those in which it changed, oldest first; each point's totals include
+    /// every change before `since`. Reads at most the rows of those
+    /// intervals, and for the count at `since` at most the days before and
+    /// the hours and minutes of the first day: a year of a busy petition
+    /// reads as its 365 days.
     pub async fn history(
         &self,
         petition_id: i64,
         interval: Interval,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
-    ) -> Result<Vec<HistoryPoint>, StoreError> {
+    ) -> Result<History, StoreError> {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(
@@ -90,11 +113,14 @@ impl Store {
                      WHERE h.petition_id = $1 AND h.unit = $2 AND h.at >= b.since AND h.at < $4
                      GROUP BY h.at
                  )
-                 SELECT p.at, p.people + p.organizations AS signed,
+                 -- One row with no point when nothing changed in the range.
+                 SELECT before.people AS start_people,
+                        before.organizations AS start_organizations,
+                        p.at, p.people + p.organizations AS signed,
                         (before.people + sum(p.people) OVER running)::bigint AS people,
                         (before.organizations + sum(p.organizations) OVER running)::bigint
                             AS organizations
-                 FROM points p, before
+                 FROM before LEFT JOIN points p ON true
                  WINDOW running AS (ORDER BY p.at)
                  ORDER BY p.at",
             )
@@ -102,18 +128,28 @@ impl Store {
         let rows = client
             .query(&stmt, &[&petition_id, &interval.name(), &since, &until])
             .await?;
-        rows.iter()
-            .map(|row| {
-                let people: i64 = row.try_get("people")?;
-                let organizations: i64 = row.try_get("organizations")?;
-                Ok(HistoryPoint {
-                    at: row.try_get("at")?,
-                    signed: row.try_get("signed")?,
-                    total: people + organizations,
-                    people,
-                    organizations,
-                })
-            })
-            .collect()
+        let mut history = History {
+            start: Tally::default(),
+            points: Vec::with_capacity(rows.len()),
+        };
+        for row in &rows {
+            history.start = Tally {
+                people: row.try_get("start_people")?,
+                organizations: row.try_get("start_organizations")?,
+            };
+            let Some(at) = row.try_get("at")? else {
+                continue;
+            };
+            let people: i64 = row.try_get("people")?;
+            let organizations: i64 = row.try_get("organizations")?;
+            history.points.push(HistoryPoint {
+                at,
+                signed: row.try_get("signed")?,
+                total: people + organizations,
+                people,
+                organizations,
+            });
+        }
+        Ok(history)
     }
 }

@@ -38,7 +38,7 @@ pub use events::{
     code_hash,
 };
 pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
-pub use history::{HistoryPoint, Interval};
+pub use history::{History, HistoryPoint, Interval, Tally};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};

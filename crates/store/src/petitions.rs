@@ -354,11 +354,15 @@ impl Store {
             .collect()
     }
 
-    /// Every petition's id and slug, for naming them in metrics.
+    /// Every published petition's id and slug, for naming them in metrics
+    /// (a draft's slug may name a campaign not yet announced).
     pub async fn petition_slugs(&self) -> Result<Vec<(i64, String)>, StoreError> {
         let client = self.pool.get().await?;
         client
-            .query("SELECT id, slug FROM petitions ORDER BY id", &[])
+            .query(
+                "SELECT id, slug FROM petitions WHERE status <> 'draft' ORDER BY id",
+                &[],
+            )
             .await?
             .iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))

@@ -15,7 +15,7 @@ use thiserror::Error;
 use undersigned_guard::{Limit, Limits};
 use undersigned_http::{
     Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL,
-    ForwardedHeader, HttpConfig, MetricsToken, TrustedProxies,
+    ForwardedHeader, HttpConfig, MetricsToken, StreamLimits, TrustedProxies,
 };
 use undersigned_ingest::{Confirming, IngestConfig};
 use undersigned_mail::Letterhead;
@@ -120,6 +120,12 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Seconds between heartbeats on a live count stream with no change to send.
     pub stream_heartbeat_secs: u64,
+    /// Live count streams open at most, each holding a connection; unset:
+    /// three quarters of `max_connections`, so that signers always find one.
+    pub max_streams: Option<usize>,
+    /// Live count streams from one client address at most (behind a
+    /// trusted proxy, the client it names); never more than `max_streams`.
+    pub max_streams_per_address: usize,
     /// Seconds between refreshes of the suspicion signals' metrics.
     pub signals_refresh_secs: u64,
     /// How log lines are written.
@@ -362,6 +368,8 @@ impl Default for Config {
             max_connections_per_address: 256,
             header_read_timeout_secs: 10,
             stream_heartbeat_secs: 15,
+            max_streams: None,
+            max_streams_per_address: 16,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
             signals_refresh_secs: 60,
@@ -430,6 +438,13 @@ pub enum ConfigError {
          ({0}): one address must not take every connection"
     )]
     ConnectionsPerAddress(usize),
+    #[error(
+        "UNDERSIGNED_MAX_STREAMS must be between 1 and UNDERSIGNED_MAX_CONNECTIONS ({0}): \
+         each stream holds a connection"
+    )]
+    Streams(usize),
+    #[error("UNDERSIGNED_MAX_STREAMS_PER_ADDRESS must be at least 1")]
+    NoStreamsPerAddress,
     #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
     OperatorListenIsPublic,
 }
@@ -577,6 +592,15 @@ impl Config {
         if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
             return Err(ConfigError::ConnectionsPerAddress(self.max_connections));
         }
+        if self
+            .max_streams
+            .is_some_and(|n| !(1..=self.max_connections).contains(&n))
+        {
+            return Err(ConfigError::Streams(self.max_connections));
+        }
+        if self.max_streams_per_address == 0 {
+            return Err(ConfigError::NoStreamsPerAddress);
+        }
         if self.operator_listen == Some(self.listen) && self.listen.port() != 0 {
             return Err(ConfigError::OperatorListenIsPublic);
         }
@@ -638,6 +662,18 @@ impl Config {
             letterhead: Letterhead::new(self.mail_from.0.clone(), &public_url, days),
             ttl: self.confirm_ttl.0,
             mail_queued: Default::default(),
+        }
+    }
+
+    /// How many live count streams this instance keeps open.
+    pub fn streams(&self) -> StreamLimits {
+        let total = self
+            .max_streams
+            .unwrap_or(self.max_connections * 3 / 4)
+            .max(1);
+        StreamLimits {
+            total,
+            per_address: self.max_streams_per_address.min(total),
         }
     }
 
@@ -1089,6 +1125,16 @@ mod tests {
             "STREAM_HEARTBEAT_SECS",
             &["1", "55"],
             &[("often", UNSIGNED)],
+        ),
+        row(
+            "MAX_STREAMS",
+            &["1", "10000"],
+            &[("0", "between 1 and"), ("10001", "(10000)")],
+        ),
+        row(
+            "MAX_STREAMS_PER_ADDRESS",
+            &["1", "100000"],
+            &[("0", "at least 1"), ("some", COUNT)],
         ),
         row("SIGNALS_REFRESH_SECS", &["1"], &[("hourly", UNSIGNED)]),
         row(

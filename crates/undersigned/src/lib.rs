@@ -14,7 +14,7 @@ use thiserror::Error;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
 use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
-use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, serve};
+use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, Streams, serve};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_mail::MailMetrics;
 use undersigned_store::{Store, StoreError};
@@ -168,6 +168,7 @@ async fn serve_under(
 ) -> Result<(), StartError> {
     let shield = Arc::new(Shield::new(config.shield_limit));
     let devices = Arc::new(DeviceLimit::new(config.device_limit));
+    let streams = Streams::new(config.streams());
     let (store, pepper) = open_store(&config).await?;
 
     let registry = Registry::new();
@@ -207,6 +208,7 @@ async fn serve_under(
         LocalLimits {
             shield: shield.clone(),
             devices: devices.clone(),
+            streams: streams.clone(),
         },
         tasks::Mailing {
             metrics: MailMetrics::register(&registry)?,
@@ -221,7 +223,11 @@ async fn serve_under(
         ingest.clone(),
         registry,
         metrics,
-        LocalLimits { shield, devices },
+        LocalLimits {
+            shield,
+            devices,
+            streams,
+        },
         config.captcha()?,
         export_key,
     ));

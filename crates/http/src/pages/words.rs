@@ -41,6 +41,9 @@ pub struct PageWords {
     pub too_many: &'static str,
     pub unavailable: &'static str,
     pub refused: &'static str,
+    /// The widget's link to the hosted page, for a petition whose form
+    /// it does not render (a postal code, a city or a captcha).
+    pub sign_on_page: &'static str,
 }
 
 const EN: PageWords = PageWords {
@@ -76,6 +79,7 @@ const EN: PageWords = PageWords {
     too_many: "Too many signatures at once. Please try again in a minute.",
     unavailable: "The service is busy. Please try again in a minute.",
     refused: "This signature was refused.",
+    sign_on_page: "Sign on the petition's page",
 };
 
 const FR: PageWords = PageWords {
@@ -111,6 +115,7 @@ const FR: PageWords = PageWords {
     too_many: "Trop de signatures à la fois. Veuillez réessayer dans une minute.",
     unavailable: "Le service est occupé. Veuillez réessayer dans une minute.",
     refused: "Cette signature a été refusée.",
+    sign_on_page: "Signer sur la page de la pétition",
 };
 
 const RU: PageWords = PageWords {
@@ -146,6 +151,7 @@ const RU: PageWords = PageWords {
     too_many: "Слишком много подписей одновременно. Попробуйте через минуту.",
     unavailable: "Сервис занят. Попробуйте через минуту.",
     refused: "Эта подпись отклонена.",
+    sign_on_page: "Подписать на странице петиции",
 };
 
 const TR: PageWords = PageWords {
@@ -181,6 +187,7 @@ const TR: PageWords = PageWords {
     too_many: "Aynı anda çok fazla imza var. Lütfen bir dakika sonra tekrar deneyin.",
     unavailable: "Hizmet meşgul. Lütfen bir dakika sonra tekrar deneyin.",
     refused: "Bu imza reddedildi.",
+    sign_on_page: "Dilekçenin sayfasında imzalayın",
 };
 
 const AZ: PageWords = PageWords {
@@ -216,6 +223,7 @@ const AZ: PageWords = PageWords {
     too_many: "Eyni anda çoxlu imza var. Bir dəqiqədən sonra yenidən cəhd edin.",
     unavailable: "Xidmət məşğuldur. Bir dəqiqədən sonra yenidən cəhd edin.",
     refused: "Bu imza rədd edildi.",
+    sign_on_page: "Petisiyanın səhifəsində imzalayın",
 };
 
 const AR: PageWords = PageWords {
@@ -251,6 +259,7 @@ const AR: PageWords = PageWords {
     too_many: "توقيعات كثيرة في وقت واحد. يرجى المحاولة بعد دقيقة.",
     unavailable: "الخدمة مشغولة. يرجى المحاولة بعد دقيقة.",
     refused: "رُفض هذا التوقيع.",
+    sign_on_page: "وقّع على صفحة العريضة",
 };
 
 const ALL: [&PageWords; 6] = [&EN, &FR, &RU, &TR, &AZ, &AR];

@@ -18,7 +18,9 @@ use undersigned_ingest::{Catalog, CountView};
 use undersigned_store::Petition;
 
 use crate::call::{Answer, Call};
+use crate::problem::ApiError;
 use crate::reply::full;
+use crate::streams::Watching;
 
 /// The last rendering of each petition's counter, reused while neither the
 /// counts nor the petition change.
@@ -127,11 +129,17 @@ const COALESCE: Duration = Duration::from_secs(1);
 /// sent for a heartbeat. Every change this instance learns of is sent (its
 /// own commits, other instances' announcements, reloads), so each instance
 /// streams every signature. Ends when the service stops or the petition is
-/// gone; browsers reconnect by themselves.
+/// gone; browsers reconnect by themselves. Within the streams' own budget
+/// (see [`crate::streams`]): over it, 503 or 429 with `Retry-After`.
 pub async fn stream(call: Call<'_>) -> Answer {
     let app = call.app;
     let petition = call.petition().await?;
+    let watching = app.streams.admit(call.client()).map_err(|refusal| {
+        app.metrics.stream_refused(refusal);
+        ApiError::Streams(refusal)
+    })?;
     let feed = Feed {
+        _watching: watching,
         changes: app.ingest.counter().watch(petition.id),
         petition,
         catalog: app.catalog.clone(),
@@ -160,6 +168,8 @@ pub async fn stream(call: Call<'_>) -> Answer {
 
 /// One stream's state: what it watches and when it last sent.
 struct Feed {
+    /// Its place among the open streams, given back when it ends.
+    _watching: Watching,
     petition: Arc<Petition>,
     changes: watch::Receiver<Arc<CountView>>,
     catalog: Arc<Catalog>,

@@ -440,11 +440,6 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
     ))
 }
 
-/// `GET /v1/petitions/{slug}?locale=xx`: in the locale asked for (else the
-/// best of `Accept-Language`, else the default). Public and briefly cacheable;
-/// with the token of one of its organizers, their view, never cached. Any
-/// other valid token (a coordinator's, a tablet's) sees what anyone sees; a
-/// token that is not valid is 401, since presenting one is a client's bug.
 /// Petitions a page of `GET /v1/petitions`, by default and at most.
 const LIST_DEFAULT: i64 = 100;
 const LIST_MAX: i64 = 1_000;
@@ -503,6 +498,11 @@ pub async fn list(call: Call<'_>) -> Answer {
     Ok(response)
 }
 
+/// `GET /v1/petitions/{slug}?locale=xx`: in the locale asked for (else the
+/// best of `Accept-Language`, else the default). Public and briefly cacheable;
+/// with the token of one of its organizers, their view, never cached. Any
+/// other valid token (a coordinator's, a tablet's) sees what anyone sees; a
+/// token that is not valid is 401, since presenting one is a client's bug.
 pub async fn show(call: Call<'_>) -> Answer {
     let app = call.app;
     let petition = call.petition().await?;

@@ -4,16 +4,20 @@
 // refuses its signing; in both, no style crosses the shadow root.
 //
 //   ALLOWED_URL=http://127.0.0.1:P1/ STRANGER_URL=http://127.0.0.1:P2/ \
-//   [CHROMIUM=/usr/bin/chromium] node widget.mjs
+//   FRENCH_URL=http://127.0.0.1:P3/ [CHROMIUM=/usr/bin/chromium] node widget.mjs
 //
 // Both pages include the widget for the same petition and style their own
-// <h2> red. The last line on stdout is the JSON outcome.
+// <h2> red. The French page (`<html lang="fr_FR">`) embeds a petition that
+// asks for a postal code: the widget speaks French and links to the
+// petition's own page instead of showing a form. The last line on stdout is
+// the JSON outcome.
 
 import process from 'node:process';
 import { fail, launch, logger, run } from './harness.mjs';
 
 const ALLOWED_URL = process.env.ALLOWED_URL;
 const STRANGER_URL = process.env.STRANGER_URL;
+const FRENCH_URL = process.env.FRENCH_URL;
 const OVERALL_MS = 90_000;
 const log = logger('widget');
 
@@ -37,7 +41,7 @@ async function styles(page) {
 }
 
 async function main() {
-  if (!ALLOWED_URL || !STRANGER_URL) fail('ALLOWED_URL and STRANGER_URL are needed');
+  if (!ALLOWED_URL || !STRANGER_URL || !FRENCH_URL) fail('ALLOWED_URL, STRANGER_URL and FRENCH_URL are needed');
   const browser = await launch();
   const outcome = { ok: false };
   try {
@@ -65,6 +69,21 @@ async function main() {
     outcome.strangerProblem = (await stranger.textContent('.undersigned-widget [data-problem]')).trim();
     if (await stranger.isVisible('.undersigned-widget [data-thanks]')) fail('the stranger\'s site signed');
     log('refused on the stranger\'s site:', outcome.strangerProblem);
+
+    const french = await context.newPage();
+    await french.goto(FRENCH_URL);
+    await french.waitForSelector('.undersigned-widget a.page', { timeout: 10000 });
+    outcome.french = await french.evaluate(() => {
+      const root = document.querySelector('.undersigned-widget').shadowRoot;
+      const link = root.querySelector('a.page');
+      return {
+        title: root.querySelector('h2').textContent.trim(),
+        link: link.textContent.trim(),
+        href: link.href,
+        form: root.querySelector('form') !== null,
+      };
+    });
+    log('the French page links to the petition\'s page:', outcome.french.href);
     outcome.ok = true;
     return outcome;
   } finally {

@@ -577,7 +577,12 @@ async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_resta
     count_reaches(&app, &slug, 7).await;
     ends_at(5, 2).await;
 
-    // The gauge an operator's Grafana charts.
+    // The gauge an operator's Grafana charts; a draft is not named there.
+    app.petition_with(
+        "unannounced",
+        json!({"status": "draft", "verification": "none"}),
+    )
+    .await;
     let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(&format!(
@@ -585,6 +590,7 @@ async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_resta
         )),
         "{metrics}"
     );
+    assert!(!metrics.contains("unannounced"), "{metrics}");
 
     // Kept in Postgres: a restarted service reads the same.
     let before = app
@@ -605,6 +611,31 @@ async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_resta
         .await;
     assert_eq!(empty["points"], json!([]));
     assert_eq!(empty["interval"], "hour");
+    assert_eq!(
+        empty["start"],
+        json!({"total": 0, "people": 0, "organizations": 0})
+    );
+    // A range after the last change starts from the count then, and is
+    // whole intervals: `since` down, `until` up.
+    use chrono::SecondsFormat::Millis;
+    let now = chrono::Utc::now();
+    let later = app
+        .get_json(&format!(
+            "/v1/petitions/{slug}/history?interval=minute&since={}&until={}",
+            (now + chrono::TimeDelta::seconds(90)).to_rfc3339_opts(Millis, true),
+            (now + chrono::TimeDelta::seconds(150)).to_rfc3339_opts(Millis, true),
+        ))
+        .await;
+    assert_eq!(later["points"], json!([]));
+    assert_eq!(
+        later["start"],
+        json!({"total": 7, "people": 5, "organizations": 2})
+    );
+    let minute = |at: &Value| chrono::DateTime::parse_from_rfc3339(at.as_str().unwrap()).unwrap();
+    let (since, until) = (minute(&later["since"]), minute(&later["until"]));
+    assert_eq!(since.timestamp() % 60, 0, "{later}");
+    assert_eq!(until.timestamp() % 60, 0, "{later}");
+    assert!((1..=3).contains(&(until - since).num_minutes()), "{later}");
     for (query, field, code) in [
         ("interval=week", "interval", "not_an_interval"),
         ("since=yesterday", "since", "invalid"),
@@ -615,6 +646,12 @@ async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_resta
         ),
         (
             "interval=minute&since=2026-01-01T00:00:00Z&until=2026-01-09T00:00:00Z",
+            "since",
+            "range_too_long",
+        ),
+        // A week of minutes, but rounded out to whole minutes one more.
+        (
+            "interval=minute&since=2026-01-01T00:00:30Z&until=2026-01-08T00:00:30Z",
             "since",
             "range_too_long",
         ),
@@ -632,6 +669,12 @@ async fn history_follows_the_count_through_invalidation_undo_erasure_and_a_resta
             "{query}"
         );
     }
+    let week = app
+        .get_json(&format!(
+            "/v1/petitions/{slug}/history?interval=minute&since=2026-01-01T00:00:00Z&until=2026-01-08T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(week["until"], "2026-01-08T00:00:00Z");
     let r = app
         .http
         .get(app.url("/v1/petitions/nobody/history"))

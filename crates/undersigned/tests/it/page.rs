@@ -10,22 +10,18 @@ use crate::support::{Namespace, TestApp, count_reaches, in_browser, rows};
 /// A petition counting at once, in English with an Arabic translation,
 /// addressed to a parliament.
 async fn petition(app: &TestApp, slug: &str) {
-    let r = app
-        .http
-        .post(app.url("/v1/petitions"))
-        .bearer_auth(app.admin_token().await)
-        .json(&json!({
-            "slug": slug, "locale": "en", "goal": 1000, "verification": "none",
+    app.petition_with(
+        slug,
+        json!({
+            "locale": "en", "goal": 1000, "verification": "none",
             "title": "Clean air for every city",
             "text": "Air pollution kills millions every year.\n\nWe ask our parliaments to act.",
             "ask": "Pass a clean air law this year.",
             "translations": {"ar": {"title": "هواء نظيف لكل مدينة", "text": "تلوث الهواء يقتل الملايين كل عام."}},
             "targets": [{"name": "Tweede Kamer der Staten-Generaal", "country": "NL"}]
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        }),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,29 +297,52 @@ async fn the_widget_signs_from_an_allowed_site_and_not_from_a_strangers() {
     };
     let allowed = Site::start(page(&app.base)).await;
     let stranger = Site::start(page(&app.base)).await;
-    let r = app
-        .http
-        .post(app.url("/v1/petitions"))
-        .bearer_auth(app.admin_token().await)
-        .json(&json!({
-            "slug": "embedded", "goal": 100, "verification": "none",
+    // A site whose own tag is written the way some CMSes do.
+    let french = Site::start(
+        page(&app.base)
+            .replace("lang=\"en\"", "lang=\"fr_FR\"")
+            .replace("data-petition=\"embedded\"", "data-petition=\"postal\""),
+    )
+    .await;
+    app.petition_with(
+        "postal",
+        json!({
+            "goal": 100, "verification": "none",
+            "title": "Asks for a postal code", "text": "Signed where a postal code is asked.",
+            "translations": {"fr": {"title": "Demande un code postal", "text": "Signée où l'on demande un code postal."}},
+            "required_fields": ["postal_code"],
+            "allowed_origins": [french.origin()]
+        }),
+    )
+    .await;
+    app.petition_with(
+        "embedded",
+        json!({
+            "goal": 100, "verification": "none",
             "title": "Embedded everywhere", "text": "Signed on the campaign's own site.",
             "allowed_origins": [allowed.origin()]
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        }),
+    )
+    .await;
 
     let outcome = in_browser(
         "widget.mjs",
         &[
             ("ALLOWED_URL", &allowed.url),
             ("STRANGER_URL", &stranger.url),
+            ("FRENCH_URL", &french.url),
         ],
     )
     .await;
     assert_eq!(outcome["title"], "Embedded everywhere");
+    let french = &outcome["french"];
+    assert_eq!(french["title"], "Demande un code postal");
+    assert_eq!(french["link"], "Signer sur la page de la pétition");
+    assert_eq!(
+        french["href"],
+        format!("{}/p/postal?locale=fr-FR", app.base).as_str()
+    );
+    assert_eq!(french["form"], false);
     // Only the allowed site's signer is stored.
     count_reaches(&app, "embedded", 1).await;
     assert_eq!(rows(&ns.sql().await).await, 1);

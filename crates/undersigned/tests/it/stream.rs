@@ -21,15 +21,26 @@ struct Stream {
     buffer: Vec<u8>,
 }
 
+/// Asks for a stream as the reader at `client` (behind the trusted proxy
+/// the tests' client is), or as the client itself.
+async fn ask(app: &TestApp, slug: &str, client: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .http
+        .get(app.url(&format!("/v1/petitions/{slug}/count/stream")))
+        .header("accept", "text/event-stream");
+    if let Some(client) = client {
+        request = request.header("x-forwarded-for", client);
+    }
+    request.send().await.unwrap()
+}
+
 impl Stream {
     async fn open(app: &TestApp, slug: &str) -> Self {
-        let response = app
-            .http
-            .get(app.url(&format!("/v1/petitions/{slug}/count/stream")))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
+        Self::open_for(app, slug, None).await
+    }
+
+    async fn open_for(app: &TestApp, slug: &str, client: Option<&str>) -> Self {
+        let response = ask(app, slug, client).await;
         assert_eq!(response.status(), 200);
         let h = response.headers();
         assert_eq!(h["content-type"], "text/event-stream");
@@ -199,5 +210,60 @@ async fn streams_end_when_the_service_stops_without_holding_its_grace_period() {
         "{:?}",
         stopping.elapsed()
     );
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_keep_to_their_budget_and_each_address_to_its_share() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        c.trusted_proxies = "127.0.0.1".parse().expect("proxies");
+        c.max_streams = Some(3);
+        c.max_streams_per_address = 2;
+        c.stream_heartbeat_secs = 1;
+    })
+    .await;
+    let slug = app.petition("budgeted").await;
+    let mut first = Stream::open_for(&app, &slug, Some("192.0.2.1")).await;
+    first.next_count(Duration::from_secs(2)).await;
+    let _second = Stream::open_for(&app, &slug, Some("192.0.2.1")).await;
+
+    // The address's share is taken: 429, and signing still answers.
+    let r = ask(&app, &slug, Some("192.0.2.1")).await;
+    assert_eq!(r.headers()["retry-after"], "30");
+    let p = problem(r, 429).await;
+    assert_eq!(p["type"], "/problems/too-many-streams");
+    assert_eq!(app.sign(&slug, &signer(0)).await.status(), 202);
+
+    // Another reader gets the last of the budget, and the next none: 503.
+    let _third = Stream::open_for(&app, &slug, Some("198.51.100.7")).await;
+    let r = ask(&app, &slug, Some("203.0.113.9")).await;
+    assert_eq!(r.headers()["retry-after"], "30");
+    let p = problem(r, 503).await;
+    assert_eq!(p["type"], "/problems/streams-busy");
+    // The counter itself is not a stream, and answers.
+    assert_eq!(app.count(&slug).await["count"], 1);
+
+    // A reader who leaves frees a place (noticed at the next heartbeat).
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let last = loop {
+        let r = ask(&app, &slug, Some("203.0.113.9")).await;
+        if r.status() == 200 {
+            break r;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(Instant::now() < deadline, "no place freed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let metrics = app.metrics_text().await;
+    for line in [
+        "undersigned_count_streams_open 3",
+        "undersigned_count_streams_refused_total{reason=\"address\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
+    drop(last);
+    app.stop().await;
     ns.clean().await;
 }
