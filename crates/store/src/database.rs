@@ -1,10 +1,11 @@
 //! Creating the database and applying `migrations/*.sql`.
 
+use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
 use tracing::{info, warn};
 
-use crate::{StoreError, parse_url};
+use crate::StoreError;
+use crate::tls::Connection;
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -13,8 +14,8 @@ mod embedded {
 /// Any constant works as long as every instance uses the same one.
 const MIGRATION_LOCK: i64 = 0x756e_6465_7273_6967; // "undersig"
 
-async fn connect(config: &tokio_postgres::Config) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await?;
+async fn connect(to: &Connection) -> Result<Client, StoreError> {
+    let (client, connection) = to.config.connect(to.tls.clone()).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             warn!(error = %e, "maintenance connection ended");
@@ -26,15 +27,14 @@ async fn connect(config: &tokio_postgres::Config) -> Result<Client, StoreError> 
 /// Creates the database named in the URL when it does not exist yet. Two
 /// instances racing here are fine: the loser's "already exists" is ignored.
 pub async fn ensure_database(database_url: &str) -> Result<(), StoreError> {
-    let config = parse_url(database_url)?;
-    let name = config
+    let database = Connection::parse(database_url)?;
+    let name = database
+        .config
         .get_dbname()
-        .or(config.get_user())
+        .or(database.config.get_user())
         .ok_or_else(|| StoreError::Config("DATABASE_URL names no database".into()))?
         .to_owned();
-    let mut maintenance = config.clone();
-    maintenance.dbname("postgres");
-    let client = connect(&maintenance).await?;
+    let client = connect(&database.on_database("postgres")).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
@@ -64,7 +64,7 @@ pub async fn ensure_database(database_url: &str) -> Result<(), StoreError> {
 /// Applies pending migrations under a Postgres advisory lock, so instances
 /// starting together take turns instead of racing.
 pub async fn migrate(database_url: &str) -> Result<(), StoreError> {
-    let mut client = connect(&parse_url(database_url)?).await?;
+    let mut client = connect(&Connection::parse(database_url)?).await?;
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await?;

@@ -18,13 +18,14 @@ mod petitions;
 mod settings;
 mod signals;
 mod signatures;
+mod tls;
 mod tokens;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+
+use crate::tls::Connection;
 
 pub use audit::{Actor, AuditEntry, AuditFilter, AuditRecord};
 pub use blocks::{BlockAction, BlockKind, BlockRule, NewBlockRule};
@@ -47,12 +48,14 @@ pub use signatures::{
     BatchOutcome, Confirmation, Retry, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow,
     SignatureWriter,
 };
+pub use tls::TlsMode;
 pub use tokens::{NewToken, Role, Token, TokenRecord};
 
 /// The shared pool of connections to the service's database.
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    tls: TlsMode,
 }
 
 impl Store {
@@ -65,10 +68,10 @@ impl Store {
 
     /// A pool on an existing, migrated database; connections open lazily.
     pub fn connect(database_url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let config = parse_url(database_url)?;
+        let Connection { config, tls, mode } = Connection::parse(database_url)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -81,7 +84,12 @@ impl Store {
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, tls: mode })
+    }
+
+    /// How its connections are protected (the URL's `sslmode`, or its default).
+    pub fn tls(&self) -> TlsMode {
+        self.tls
     }
 
     /// Round trip to Postgres, for readiness.
@@ -94,9 +102,4 @@ impl Store {
     pub fn signature_writer(&self, shard: i16) -> SignatureWriter {
         SignatureWriter::new(self.pool.clone(), shard)
     }
-}
-
-pub(crate) fn parse_url(database_url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    tokio_postgres::Config::from_str(database_url)
-        .map_err(|e| StoreError::Config(format!("DATABASE_URL: {e}")))
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,8 +36,13 @@ pub struct Config {
     /// A bearer token `/metrics` asks for, wherever it is served; unset: none.
     #[serde(with = "parsed_option")]
     pub metrics_token: Option<Secret>,
-    /// PostgreSQL; the database is created when missing.
+    /// PostgreSQL; the database is created when missing. Its `sslmode`
+    /// (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and
+    /// `sslrootcert` are read as libpq reads them.
     pub database_url: String,
+    /// The root certificate (a PEM file) Postgres's is checked against;
+    /// unset: the URL's `sslrootcert`, else the system's roots.
+    pub database_ca: Option<PathBuf>,
     /// Redis; empty for single-node mode without Redis.
     pub redis_url: String,
     /// Prefix of every Redis key and channel, so instances of one campaign share
@@ -342,6 +347,7 @@ impl Default for Config {
             operator_listen: None,
             metrics_token: None,
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
+            database_ca: None,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "undersigned".into(),
             identity_pepper: None,
@@ -445,6 +451,11 @@ pub enum ConfigError {
     Streams(usize),
     #[error("UNDERSIGNED_MAX_STREAMS_PER_ADDRESS must be at least 1")]
     NoStreamsPerAddress,
+    #[error(
+        "UNDERSIGNED_DATABASE_CA must be a path in UTF-8 (without spaces in a key=value \
+         DATABASE_URL), and UNDERSIGNED_DATABASE_URL must not name an sslrootcert too"
+    )]
+    DatabaseCa,
     #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
     OperatorListenIsPublic,
 }
@@ -473,6 +484,24 @@ fn describe(error: &figment::Error) -> String {
         .map(one)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// The database URL with `sslrootcert` set to `ca`, in the URL's own form.
+fn with_root_certificate(database_url: &str, ca: &Path) -> Result<String, ConfigError> {
+    let ca = ca.to_str().ok_or(ConfigError::DatabaseCa)?;
+    if database_url.contains("sslrootcert=") {
+        return Err(ConfigError::DatabaseCa);
+    }
+    if let Ok(mut url) = url::Url::parse(database_url)
+        && matches!(url.scheme(), "postgres" | "postgresql")
+    {
+        url.query_pairs_mut().append_pair("sslrootcert", ca);
+        return Ok(url.to_string());
+    }
+    if ca.contains(char::is_whitespace) {
+        return Err(ConfigError::DatabaseCa);
+    }
+    Ok(format!("{database_url} sslrootcert={ca}"))
 }
 
 /// The longest a small batch may wait for more.
@@ -564,11 +593,14 @@ impl Config {
         if let Some(path) = file.map(Path::to_path_buf).or(from_env) {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(Env::prefixed("UNDERSIGNED_").ignore(&["config"]))
             .extract()
             .map_err(Box::new)?;
         config.check()?;
+        if let Some(ca) = &config.database_ca {
+            config.database_url = with_root_certificate(&config.database_url, ca)?;
+        }
         Ok(config)
     }
 
@@ -1008,6 +1040,7 @@ mod tests {
             &["postgres://u@db.internal:5432/campaign"],
             &[],
         ),
+        row("DATABASE_CA", &["/etc/ssl/postgres-ca.pem"], &[]),
         row("REDIS_URL", &["redis://cache.internal:6379", ""], &[]),
         row("REDIS_PREFIX", &["campaign-2027", "2027"], &[]),
         row(
@@ -1272,6 +1305,21 @@ mod tests {
                 (variable.to_owned(), cells[1].trim().to_owned())
             })
             .collect()
+    }
+
+    #[test]
+    fn the_database_ca_joins_the_url_in_its_own_form() {
+        let ca = Path::new("/etc/ssl/postgres ca.pem");
+        assert_eq!(
+            with_root_certificate("postgres://u@db.internal/c?sslmode=verify-full", ca).unwrap(),
+            "postgres://u@db.internal/c?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fpostgres+ca.pem"
+        );
+        let ca = Path::new("/etc/ssl/ca.pem");
+        assert_eq!(
+            with_root_certificate("host=db.internal sslmode=verify-ca", ca).unwrap(),
+            "host=db.internal sslmode=verify-ca sslrootcert=/etc/ssl/ca.pem"
+        );
+        assert!(with_root_certificate("postgres://u@h/c?sslrootcert=/a.pem", ca).is_err());
     }
 
     #[test]

@@ -248,6 +248,7 @@ async fn serve_under(
     info!(
         address = %listeners.public.local_addr()?,
         operator = %operator,
+        database_tls = app.store.tls().as_str(),
         redis = if config.redis_url().is_some() { "on" } else { "off" },
         ip_limit = %written_limits(&config.ip_limit),
         domain_limit = %written_limit(config.domain_limit),
