@@ -51,11 +51,13 @@
       heard = true;
       show(JSON.parse(event.data));
     });
-    // Nothing within 5 s (a proxy buffering the stream) or refused outright:
-    // poll instead. Once heard, the browser reconnects by itself.
+    // Nothing within 5 s (a proxy buffering the stream) or refused outright,
+    // at first or on a reconnection (the service keeps so many streams, 503,
+    // or this address so many, 429): poll instead. Otherwise the browser
+    // reconnects by itself.
     setTimeout(() => { if (!heard) startPolling(); }, 5000);
     stream.addEventListener("error", () => {
-      if (!heard) {
+      if (!heard || stream.readyState === EventSource.CLOSED) {
         stream.close();
         startPolling();
       }

@@ -100,7 +100,10 @@ button, a.page { display: inline-block; font: inherit; font-weight: 600; text-de
     // In the query, not in Accept-Language: that header would need a
     // preflight across origins, and the answer is cached by its address.
     const petition = new URL(`v1/petitions/${encodeURIComponent(slug)}`, script.src);
-    petition.searchParams.set("locale", lang);
+    // Only a tag the service reads (a language of two or three letters): any
+    // other would be refused, and the petition shown in its own language.
+    const asked = /^[a-z]{2,3}(-|$)/.test(lang) ? lang : null;
+    if (asked) petition.searchParams.set("locale", asked);
     fetch(petition)
       .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
       .then((p) => {
@@ -110,7 +113,7 @@ button, a.page { display: inline-block; font: inherit; font-weight: 600; text-de
         // checks one, which gives its sitekey): the petition's page asks.
         if ((p.required_fields || []).length || p.captcha_sitekey) {
           const page = new URL(`p/${encodeURIComponent(slug)}`, script.src);
-          page.searchParams.set("locale", lang);
+          if (asked) page.searchParams.set("locale", asked);
           const link = document.createElement("a");
           link.href = page.href;
           link.target = "_blank";
@@ -132,7 +135,11 @@ button, a.page { display: inline-block; font: inherit; font-weight: 600; text-de
       let heard = false;
       stream.addEventListener("count", (event) => { heard = true; show(JSON.parse(event.data)); });
       stream.addEventListener("error", () => {
-        if (!heard && polling === null) { stream.close(); polling = setInterval(poll, 10000); }
+        // Refused at first or on a reconnection (503, 429): poll instead.
+        if ((!heard || stream.readyState === EventSource.CLOSED) && polling === null) {
+          stream.close();
+          polling = setInterval(poll, 10000);
+        }
       });
     } else {
       polling = setInterval(poll, 10000);

@@ -17,6 +17,7 @@
   };
   let token = sessionStorage.getItem(KEY);
   let stream = null;
+  let polling = null;
   let chart = null;
   let slug = null;
   let events = new Map();
@@ -41,7 +42,7 @@
   function logout(message) {
     sessionStorage.removeItem(KEY);
     token = null;
-    if (stream) stream.close();
+    unwatch();
     $("board").hidden = true;
     $("logout").hidden = true;
     $("login").hidden = false;
@@ -78,9 +79,17 @@
   $("petition").addEventListener("change", () => show($("petition").value));
   $("interval").addEventListener("change", () => drawChart());
 
+  // Stops following the count, by stream or by polling.
+  function unwatch() {
+    if (stream) stream.close();
+    stream = null;
+    clearInterval(polling);
+    polling = null;
+  }
+
   async function show(which) {
     slug = which;
-    if (stream) stream.close();
+    unwatch();
     const [count, listed, signals] = await Promise.all([
       open(`petitions/${slug}/count`),
       call(`petitions/${slug}/events`).catch(() => ({ events: [] })),
@@ -95,6 +104,14 @@
       showCount(JSON.parse(e.data));
       // The chart follows, redrawn at most every 5 s.
       if (redraw === null) redraw = setTimeout(() => { redraw = null; drawChart(); }, 5000);
+    });
+    // Refused (the service's or this address's streams are all taken): the
+    // count is read every 10 s instead, until another petition is opened.
+    const refused = stream;
+    refused.addEventListener("error", () => {
+      if (refused.readyState !== EventSource.CLOSED || refused !== stream) return;
+      stream = null;
+      polling = setInterval(() => open(`petitions/${slug}/count`).then(showCount).catch(() => {}), 10000);
     });
   }
 

@@ -285,8 +285,9 @@ async fn verify_ca_checks_the_chain_and_verify_full_the_name_too() {
         "{:?}",
         by_name.err()
     );
-    // Another CA: neither, nor require, which checks a chain when given a root.
-    for mode in ["verify-ca", "verify-full", "require"] {
+    // Another CA: neither, nor require or prefer, which check a chain when
+    // given a root, as libpq's do.
+    for mode in ["verify-ca", "verify-full", "require", "prefer"] {
         let refused = Store::open(&server.url(mode, "stranger.crt"), 1).await;
         assert!(
             matches!(&refused, Err(StoreError::Postgres(e)) if format!("{e:?}").contains("BadSignature") || format!("{e:?}").contains("UnknownIssuer")),
@@ -301,5 +302,24 @@ async fn verify_ca_checks_the_chain_and_verify_full_the_name_too() {
         server.dir.join("ca.crt").display()
     );
     let store = Store::open(&full, 1).await.unwrap();
+    store.ping().await.unwrap();
+    drop(store);
+    // Without a root, require takes the certificate it is shown (libpq's
+    // require), and encrypts.
+    let require = format!(
+        "postgres://postgres@127.0.0.1:{}/tls?sslmode=require",
+        server.port
+    );
+    let store = Store::open(&require, 1).await.unwrap();
+    store.ping().await.unwrap();
+    drop(store);
+    // Its Unix socket, which names no server: reached, in the clear.
+    let socket = format!(
+        "host={} port={} user=postgres dbname=tls",
+        server.dir.display(),
+        server.port
+    );
+    let store = Store::open(&socket, 1).await.unwrap();
+    assert_eq!(store.tls(), TlsMode::Disable);
     store.ping().await.unwrap();
 }

@@ -598,6 +598,11 @@ impl Config {
             .extract()
             .map_err(Box::new)?;
         config.check()?;
+        // Empty, as every other setting, is unset.
+        config.database_ca = config
+            .database_ca
+            .take()
+            .filter(|ca| !ca.as_os_str().is_empty());
         if let Some(ca) = &config.database_ca {
             config.database_url = with_root_certificate(&config.database_url, ca)?;
         }
@@ -1040,7 +1045,7 @@ mod tests {
             &["postgres://u@db.internal:5432/campaign"],
             &[],
         ),
-        row("DATABASE_CA", &["/etc/ssl/postgres-ca.pem"], &[]),
+        row("DATABASE_CA", &["/etc/ssl/postgres-ca.pem", ""], &[]),
         row("REDIS_URL", &["redis://cache.internal:6379", ""], &[]),
         row("REDIS_PREFIX", &["campaign-2027", "2027"], &[]),
         row(
