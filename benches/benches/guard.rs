@@ -50,7 +50,7 @@ fn guard(c: &mut Criterion) {
     let tasks = Supervisor::new();
 
     let redis = runtime.block_on(async {
-        let link = RedisLink::new(&redis_url()).expect("redis url");
+        let link = RedisLink::new(&redis_url(), None).expect("redis url");
         let guard = Guard::new(Some(link), "bench", limits(), Duration::ZERO, &tasks);
         assert_eq!(guard.check(subject(0, &identity(0))).await, Verdict::Pass);
         assert_eq!(

@@ -42,9 +42,23 @@ pub struct RedisLink {
 
 impl RedisLink {
     /// Does not connect: the first call does, so a Redis that is down at start-up
-    /// does not stop the service from starting.
-    pub fn new(url: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
+    /// does not stop the service from starting. A `rediss://` URL is TLS,
+    /// its server's certificate checked against `root_certificate` (PEM)
+    /// when given, else the system's roots.
+    pub fn new(url: &str, root_certificate: Option<Vec<u8>>) -> redis::RedisResult<Self> {
+        // redis's rustls asks for the process's provider, which two in the
+        // build (ring, and aws-lc-rs for hCaptcha's client) leave unchosen.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = match root_certificate {
+            Some(root_cert) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )?,
+            None => redis::Client::open(url)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CALL_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT))

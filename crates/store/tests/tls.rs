@@ -1,6 +1,6 @@
 //! Postgres over TLS, against real servers: the machine's own (Debian's
 //! snakeoil certificate, `ssl = on`) and a private cluster this test starts
-//! with a certificate chain it makes (openssl), so that `verify-ca` and
+//! with a certificate chain it makes (`deploy/test-certificates`), so that `verify-ca` and
 //! `verify-full` meet a certificate they can and one they cannot trust.
 
 mod common;
@@ -69,75 +69,9 @@ impl Private {
         let dir = std::env::temp_dir().join(format!("us-tls-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         run(Command::new("chmod").arg("755").arg(&dir));
-        for ca in ["ca", "stranger"] {
-            openssl(
-                &dir,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-days",
-                    "1",
-                    "-subj",
-                    &format!("/CN={ca}"),
-                    "-keyout",
-                    &format!("{ca}.key"),
-                    "-out",
-                    &format!("{ca}.crt"),
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
-            );
-        }
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                "/CN=db.internal",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-            ],
-        );
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:db.internal\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-extfile",
-                "server.ext",
-                "-out",
-                "server.crt",
-            ],
-        );
+        let certificates =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/test-certificates");
+        run(Command::new(certificates).arg(&dir).arg("DNS:db.internal"));
         let data = dir.join("data");
         if is_root() {
             run(Command::new("chown")
@@ -225,10 +159,6 @@ fn run(command: &mut Command) {
         "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    run(Command::new("openssl").args(args).current_dir(dir));
 }
 
 fn is_root() -> bool {

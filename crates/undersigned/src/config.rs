@@ -43,8 +43,11 @@ pub struct Config {
     /// The root certificate (a PEM file) Postgres's is checked against;
     /// unset: the URL's `sslrootcert`, else the system's roots.
     pub database_ca: Option<PathBuf>,
-    /// Redis; empty for single-node mode without Redis.
+    /// Redis; empty for single-node mode without Redis. `rediss://` is TLS.
     pub redis_url: String,
+    /// The root certificate (a PEM file) a `rediss://` server's is checked
+    /// against; unset: the system's roots.
+    pub redis_ca: Option<PathBuf>,
     /// Prefix of every Redis key and channel, so instances of one campaign share
     /// state and other users of the same Redis stay apart.
     #[serde(deserialize_with = "text")]
@@ -349,6 +352,7 @@ impl Default for Config {
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
             database_ca: None,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_ca: None,
             redis_prefix: "undersigned".into(),
             identity_pepper: None,
             export_signing_key: None,
@@ -456,6 +460,10 @@ pub enum ConfigError {
          DATABASE_URL), and UNDERSIGNED_DATABASE_URL must not name an sslrootcert too"
     )]
     DatabaseCa,
+    #[error("UNDERSIGNED_REDIS_CA is for TLS: UNDERSIGNED_REDIS_URL must be rediss://")]
+    RedisCaWithoutTls,
+    #[error("UNDERSIGNED_REDIS_CA {0}: {1}")]
+    RedisCa(String, std::io::Error),
     #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
     OperatorListenIsPublic,
 }
@@ -599,10 +607,12 @@ impl Config {
             .map_err(Box::new)?;
         config.check()?;
         // Empty, as every other setting, is unset.
-        config.database_ca = config
-            .database_ca
-            .take()
-            .filter(|ca| !ca.as_os_str().is_empty());
+        for ca in [&mut config.database_ca, &mut config.redis_ca] {
+            *ca = ca.take().filter(|ca| !ca.as_os_str().is_empty());
+        }
+        if config.redis_ca.is_some() && !config.redis_url.trim_start().starts_with("rediss://") {
+            return Err(ConfigError::RedisCaWithoutTls);
+        }
         if let Some(ca) = &config.database_ca {
             config.database_url = with_root_certificate(&config.database_url, ca)?;
         }
@@ -669,6 +679,16 @@ impl Config {
             &self.hcaptcha_verify_url,
             Duration::from_millis(self.hcaptcha_timeout_ms.max(1)),
         )?))
+    }
+
+    /// The root certificate `UNDERSIGNED_REDIS_CA` names, read.
+    pub fn redis_root_certificate(&self) -> Result<Option<Vec<u8>>, ConfigError> {
+        self.redis_ca
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| ConfigError::RedisCa(path.display().to_string(), e))
+            })
+            .transpose()
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -1046,7 +1066,20 @@ mod tests {
             &[],
         ),
         row("DATABASE_CA", &["/etc/ssl/postgres-ca.pem", ""], &[]),
-        row("REDIS_URL", &["redis://cache.internal:6379", ""], &[]),
+        row(
+            "REDIS_URL",
+            &[
+                "redis://cache.internal:6379",
+                "rediss://cache.internal:6380",
+                "",
+            ],
+            &[],
+        ),
+        row(
+            "REDIS_CA",
+            &[""],
+            &[("/etc/ssl/redis-ca.pem", "must be rediss://")],
+        ),
         row("REDIS_PREFIX", &["campaign-2027", "2027"], &[]),
         row(
             "IDENTITY_PEPPER",

@@ -176,7 +176,11 @@ async fn serve_under(
     registry.register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ))?;
-    let link = config.redis_url().map(RedisLink::new).transpose()?;
+    let root = config.redis_root_certificate()?;
+    let link = config
+        .redis_url()
+        .map(|url| RedisLink::new(url, root))
+        .transpose()?;
     let guard = Arc::new(Guard::new(
         link.clone(),
         &config.redis_prefix,

@@ -24,6 +24,7 @@ mod paper;
 mod petitions;
 mod readme;
 mod redis_outage;
+mod redis_tls;
 mod rights;
 mod roles;
 mod shutdown;

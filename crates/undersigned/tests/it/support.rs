@@ -520,28 +520,78 @@ pub fn fate(result: &Value) -> String {
 /// A Redis of the calling test's own, so that stopping it or counting its
 /// commands disturbs no other test.
 pub async fn private_redis() -> (tokio::process::Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let child = redis_server(&["--port", &port.to_string()], &client).await;
+    (child, url)
+}
+
+/// The same over TLS only (`rediss://`), its certificate for 127.0.0.1
+/// signed by `ca.crt` in the folder returned (which also holds
+/// `stranger.crt`, a CA that signed nothing; `deploy/test-certificates`).
+pub async fn private_redis_tls() -> (tokio::process::Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/test-certificates"),
+    )
+    .arg(dir.path())
+    .args(["IP:127.0.0.1", "DNS:localhost"])
+    .status()
+    .expect("deploy/test-certificates runs");
+    assert!(made.success());
+    let port = free_port();
+    let url = format!("rediss://127.0.0.1:{port}");
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let client = redis::Client::build_with_tls(
+        url.as_str(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(dir.path().join("ca.crt")).unwrap()),
+        },
+    )
+    .unwrap();
+    let child = redis_server(
+        &[
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &file("server.crt"),
+            "--tls-key-file",
+            &file("server.key"),
+            "--tls-ca-cert-file",
+            &file("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ],
+        &client,
+    )
+    .await;
+    (child, url, dir)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// A redis-server on 127.0.0.1 with `listening` and nothing kept on disk,
+/// once `client` has its PING answered.
+async fn redis_server(listening: &[&str], client: &redis::Client) -> tokio::process::Child {
+    // redis's rustls asks for the process's provider (two are built in).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let child = tokio::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(listening)
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("redis-server is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
     for _ in 0..200 {
         if let Ok(mut c) = client.get_multiplexed_async_connection().await
             && redis::cmd("PING")
@@ -549,7 +599,7 @@ pub async fn private_redis() -> (tokio::process::Child, String) {
                 .await
                 .is_ok()
         {
-            return (child, url);
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
