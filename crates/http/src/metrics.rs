@@ -36,6 +36,8 @@ pub struct HttpMetrics {
     refused_connections: [IntCounter; 2],
     /// Each petition's count, set from the live counter when scraped.
     petition_signatures: IntGaugeVec,
+    /// Redis as the scrape found it: one of up, down, disabled is 1.
+    redis: IntGaugeVec,
     /// Live count streams open, set when scraped, and those refused.
     streams_open: IntGauge,
     refused_streams: [IntCounter; 2],
@@ -84,6 +86,14 @@ impl HttpMetrics {
             ),
             &["petition"],
         )?;
+        let redis = IntGaugeVec::new(
+            Opts::new(
+                "undersigned_redis_state",
+                "Redis as a PING at the scrape found it: the state's series is 1 (up, down, \
+                 or disabled when no UNDERSIGNED_REDIS_URL is set), the others 0",
+            ),
+            &["state"],
+        )?;
         let streams_open = IntGauge::new(
             "undersigned_count_streams_open",
             "Live count streams (Server-Sent Events) open on this instance",
@@ -99,8 +109,10 @@ impl HttpMetrics {
         registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(petition_signatures.clone()))?;
         registry.register(Box::new(streams_open.clone()))?;
+        registry.register(Box::new(redis.clone()))?;
         registry.register(Box::new(refused_streams.clone()))?;
         Ok(Self {
+            redis,
             streams_open,
             refused_streams: [StreamRefusal::Service, StreamRefusal::Address]
                 .map(|r| refused_streams.with_label_values(&[r.label()])),
@@ -146,6 +158,14 @@ impl HttpMetrics {
 
     pub(crate) fn connection_refused(&self, refusal: Refusal) {
         self.refused_connections[refusal as usize].inc();
+    }
+
+    pub(crate) fn redis(&self, state: &'static str) {
+        for each in ["up", "down", "disabled"] {
+            self.redis
+                .with_label_values(&[each])
+                .set(i64::from(each == state));
+        }
     }
 
     pub(crate) fn streams_open(&self, open: usize) {

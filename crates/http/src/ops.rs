@@ -87,6 +87,8 @@ pub async fn metrics(call: Call<'_>) -> Answer {
         );
     }
     app.metrics.streams_open(app.streams.open());
+    app.metrics
+        .redis(app.ingest.guard().probe_redis().await.as_str());
     let mut buffer = Vec::with_capacity(16 * 1024);
     match TextEncoder::new().encode(&call.app.registry.gather(), &mut buffer) {
         Ok(()) => Ok(full(StatusCode::OK, "text/plain; version=0.0.4", buffer)),

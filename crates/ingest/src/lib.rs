@@ -227,6 +227,9 @@ impl Ingest {
         });
 
         let (queue, queued) = mpsc::channel(queue_capacity.max(1));
+        metrics
+            .queue_capacity
+            .set(i64::try_from(queue_capacity.max(1)).unwrap_or(i64::MAX));
         let queued = Arc::new(Mutex::new(queued));
         let (stop, stopped) = watch::channel(false);
         // Shards spread count rows over writers of all instances; two writers

@@ -14,6 +14,7 @@ pub struct IngestMetrics {
     /// Redis sent it the careful way), deadlock, serialization.
     pub batch_retries: IntCounterVec,
     pub queue_depth: IntGauge,
+    pub queue_capacity: IntGauge,
     /// Confirmation links followed, by what they found.
     pub confirmations: IntCounterVec,
     /// Signatures whose data was erased, by why: withdrawal, erasure, expiry.
@@ -59,6 +60,10 @@ impl IngestMetrics {
         registry.register(Box::new(batch_retries.clone()))?;
         let queue_depth =
             IntGauge::new("undersigned_queue_depth", "Signatures waiting for a writer")?;
+        let queue_capacity = IntGauge::new(
+            "undersigned_queue_capacity",
+            "Signatures that may wait for a writer before new ones get 503 (UNDERSIGNED_QUEUE_CAPACITY)",
+        )?;
         registry.register(Box::new(signatures.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(batch_rows.clone()))?;
@@ -71,6 +76,7 @@ impl IngestMetrics {
             &["outcome"],
         )?;
         registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(queue_capacity.clone()))?;
         registry.register(Box::new(confirmations.clone()))?;
         let erased = IntCounterVec::new(
             Opts::new(
@@ -102,6 +108,7 @@ impl IngestMetrics {
             batch_commit_seconds,
             batch_retries,
             queue_depth,
+            queue_capacity,
             confirmations,
             erased,
             withdrawal_requests,

@@ -58,6 +58,10 @@ pub struct Config {
     /// The Ed25519 key that signs export bundles; generated and stored when unset.
     #[serde(with = "parsed_option")]
     pub export_signing_key: Option<ExportKey>,
+    /// In production: refuse to start unless the pepper and the export key
+    /// come from the environment, rather than generating them into the
+    /// database they protect (a copy of the database would hold both).
+    pub require_secrets: bool,
     /// Signatures per client address per petition: one limit or several that all
     /// apply (`3/60s,20/1h`: a burst and a sustained rate); none when `off`.
     #[serde(with = "limit_list")]
@@ -356,6 +360,7 @@ impl Default for Config {
             redis_prefix: "undersigned".into(),
             identity_pepper: None,
             export_signing_key: None,
+            require_secrets: false,
             ip_limit: Limit::parse_list("3/60s,20/1h").expect("the default limits are valid"),
             domain_limit: limit("500/1h"),
             domain_limit_exempt: BIG_PROVIDERS.iter().map(|d| d.to_string()).collect(),
@@ -464,6 +469,11 @@ pub enum ConfigError {
     RedisCaWithoutTls,
     #[error("UNDERSIGNED_REDIS_CA {0}: {1}")]
     RedisCa(String, std::io::Error),
+    #[error(
+        "UNDERSIGNED_REQUIRE_SECRETS is set but {0} is not: set it, rather than have the \
+         service generate it into the database it protects"
+    )]
+    SecretsRequired(String),
     #[error("UNDERSIGNED_OPERATOR_LISTEN must differ from UNDERSIGNED_LISTEN")]
     OperatorListenIsPublic,
 }
@@ -623,6 +633,24 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         if self.hcaptcha_secret.is_some() && self.hcaptcha_sitekey.is_none() {
             return Err(ConfigError::MissingSitekey);
+        }
+        if self.require_secrets {
+            let missing: Vec<&str> = [
+                (
+                    "UNDERSIGNED_IDENTITY_PEPPER",
+                    self.identity_pepper.is_none(),
+                ),
+                (
+                    "UNDERSIGNED_EXPORT_SIGNING_KEY",
+                    self.export_signing_key.is_none(),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::SecretsRequired(missing.join(" and ")));
+            }
         }
         if self.pool_size <= self.writers {
             return Err(ConfigError::PoolTooSmall);
@@ -1207,6 +1235,19 @@ mod tests {
             &["1", "100000"],
             &[("0", "at least 1"), ("some", COUNT)],
         ),
+        // Without the secrets: `production_refuses_to_start_without_its_secrets`.
+        Row {
+            name: "REQUIRE_SECRETS",
+            good: &["true", "false"],
+            bad: &[("sometimes", "bool")],
+            with: &[
+                ("IDENTITY_PEPPER", "12345678901234567890123"),
+                (
+                    "EXPORT_SIGNING_KEY",
+                    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+                ),
+            ],
+        },
         row("SIGNALS_REFRESH_SECS", &["1"], &[("hourly", UNSIGNED)]),
         row(
             "LOG_FORMAT",
@@ -1266,6 +1307,29 @@ mod tests {
             .keys()
             .map(|k| format!("UNDERSIGNED_{}", k.to_ascii_uppercase()))
             .collect()
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_its_secrets() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("UNDERSIGNED_REQUIRE_SECRETS", "true");
+            let refused = Config::load(None).err().map(|e| e.to_string());
+            assert!(
+                refused.as_deref().is_some_and(|e| e.contains(
+                    "UNDERSIGNED_IDENTITY_PEPPER and UNDERSIGNED_EXPORT_SIGNING_KEY is not"
+                )),
+                "{refused:?}"
+            );
+            jail.set_env("UNDERSIGNED_IDENTITY_PEPPER", "12345678901234567890123");
+            let refused = Config::load(None).err().map(|e| e.to_string());
+            assert!(
+                refused
+                    .as_deref()
+                    .is_some_and(|e| e.contains("but UNDERSIGNED_EXPORT_SIGNING_KEY is not")),
+                "{refused:?}"
+            );
+            Ok(())
+        });
     }
 
     #[test]

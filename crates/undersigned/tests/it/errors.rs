@@ -412,6 +412,10 @@ async fn operators_endpoints_answer() {
         "undersigned_batch_commit_seconds_bucket",
         "undersigned_batch_retries_total{reason=\"deadlock\"} 0",
         "undersigned_queue_depth",
+        // What the alerts in deploy/prometheus/alerts.yaml read.
+        "undersigned_queue_capacity 50000",
+        "undersigned_redis_state{state=\"up\"} 1",
+        "undersigned_redis_state{state=\"down\"} 0",
         "undersigned_rate_limited_total 0",
         "process_resident_memory_bytes",
     ] {

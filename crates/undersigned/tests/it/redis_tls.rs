@@ -58,6 +58,12 @@ async fn rediss_with_its_ca_carries_the_guard_and_with_another_ca_is_refused() {
     );
     assert_eq!(app.sign(&slug, &signer(2)).await.status(), 202);
     count_reaches(&app, &slug, 3).await;
+    // What the alert UndersignedRedisDown reads.
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("undersigned_redis_state{state=\"down\"} 1"),
+        "{metrics}"
+    );
     app.stop().await;
     ns.clean().await;
 }
