@@ -87,6 +87,9 @@ pub async fn metrics(call: Call<'_>) -> Answer {
         );
     }
     app.metrics.streams_open(app.streams.open());
+    // Set when a signature is queued, and read now too: a queue the writers
+    // emptied since then must not read as full.
+    app.ingest.observe_depth();
     app.metrics
         .redis(app.ingest.guard().probe_redis().await.as_str());
     let mut buffer = Vec::with_capacity(16 * 1024);

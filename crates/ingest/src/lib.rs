@@ -739,6 +739,12 @@ impl Ingest {
         &self.blocks
     }
 
+    /// Signatures waiting for a writer now; also set as the queue-depth
+    /// gauge, which a signature queued sets too.
+    pub fn observe_depth(&self) {
+        self.metrics.queue_depth.set(self.depth());
+    }
+
     fn depth(&self) -> i64 {
         i64::try_from(self.capacity - self.queue.capacity()).unwrap_or(i64::MAX)
     }

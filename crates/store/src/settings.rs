@@ -11,6 +11,19 @@ impl Store {
         self.stored_secret("identity_pepper").await
     }
 
+    /// The identity pepper an earlier start generated and stored, if any;
+    /// generates nothing.
+    pub async fn pepper_stored_before(&self) -> Result<Option<String>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT value FROM settings WHERE name = 'identity_pepper'",
+                &[],
+            )
+            .await?
+            .map(|row| row.get(0)))
+    }
+
     /// The seed of the key that signs export bundles, like the pepper.
     pub async fn stored_export_key(&self) -> Result<(String, bool), StoreError> {
         self.stored_secret("export_signing_key").await

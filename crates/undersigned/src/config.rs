@@ -468,7 +468,14 @@ pub enum ConfigError {
     #[error("UNDERSIGNED_REDIS_CA is for TLS: UNDERSIGNED_REDIS_URL must be rediss://")]
     RedisCaWithoutTls,
     #[error("UNDERSIGNED_REDIS_CA {0}: {1}")]
-    RedisCa(String, std::io::Error),
+    RedisCa(String, String),
+    #[error(
+        "UNDERSIGNED_IDENTITY_PEPPER differs from the pepper this database generated and \
+         stored: every signer's identity key would change, and each could sign again. Set it \
+         to the stored one (SELECT value FROM settings WHERE name = 'identity_pepper'); then \
+         that row may be deleted"
+    )]
+    PepperDiffers,
     #[error(
         "UNDERSIGNED_REQUIRE_SECRETS is set but {0} is not: set it, rather than have the \
          service generate it into the database it protects"
@@ -620,7 +627,12 @@ impl Config {
         for ca in [&mut config.database_ca, &mut config.redis_ca] {
             *ca = ca.take().filter(|ca| !ca.as_os_str().is_empty());
         }
-        if config.redis_ca.is_some() && !config.redis_url.trim_start().starts_with("rediss://") {
+        let scheme = config
+            .redis_url
+            .trim()
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if config.redis_ca.is_some() && !matches!(scheme.as_deref(), Some("rediss" | "valkeys")) {
             return Err(ConfigError::RedisCaWithoutTls);
         }
         if let Some(ca) = &config.database_ca {
@@ -709,14 +721,23 @@ impl Config {
         )?))
     }
 
-    /// The root certificate `UNDERSIGNED_REDIS_CA` names, read.
+    /// The root certificate `UNDERSIGNED_REDIS_CA` names, read: PEM holding
+    /// at least one certificate (else every connection would fail, silently).
     pub fn redis_root_certificate(&self) -> Result<Option<Vec<u8>>, ConfigError> {
-        self.redis_ca
-            .as_ref()
-            .map(|path| {
-                std::fs::read(path).map_err(|e| ConfigError::RedisCa(path.display().to_string(), e))
-            })
-            .transpose()
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let Some(path) = &self.redis_ca else {
+            return Ok(None);
+        };
+        let refused = |why: String| ConfigError::RedisCa(path.display().to_string(), why);
+        let pem = std::fs::read(path).map_err(|e| refused(e.to_string()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| refused(e.to_string()))?;
+        if certificates.is_empty() {
+            return Err(refused("holds no PEM certificate".into()));
+        }
+        Ok(Some(pem))
     }
 
     pub fn redis_url(&self) -> Option<&str> {

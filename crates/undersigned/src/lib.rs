@@ -92,7 +92,19 @@ pub async fn offline_ingest(config: &Config) -> Result<OfflineIngest, StartError
 pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> {
     let store = Store::open(&config.database_url, config.pool_size).await?;
     let secret = match &config.identity_pepper {
-        Some(secret) => secret.expose().to_owned(),
+        Some(secret) => {
+            // A pepper this database generated before: another one now would
+            // give every signer who signed a new identity key, so that each
+            // could sign again.
+            if store
+                .pepper_stored_before()
+                .await?
+                .is_some_and(|stored| stored != secret.expose())
+            {
+                return Err(ConfigError::PepperDiffers.into());
+            }
+            secret.expose().to_owned()
+        }
         None => {
             let (secret, generated) = store.stored_pepper().await?;
             if generated {
@@ -166,6 +178,11 @@ async fn serve_under(
     shutdown: impl Future<Output = ()>,
     tasks: &Supervisor,
 ) -> Result<(), StartError> {
+    // One rustls provider for every TLS client of the process (redis's and
+    // reqwest's ask for the process's own; Postgres's names it): the build
+    // holds two, ring and aws-lc-rs, and would leave the choice to the order
+    // of start-up.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let shield = Arc::new(Shield::new(config.shield_limit));
     let devices = Arc::new(DeviceLimit::new(config.device_limit));
     let streams = Streams::new(config.streams());

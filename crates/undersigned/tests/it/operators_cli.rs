@@ -524,3 +524,30 @@ async fn long_work_shows_its_progress_on_a_terminal_and_nothing_when_stderr_is_n
     let _ = std::fs::remove_file(forms);
     ns.clean().await;
 }
+
+/// An install that once generated its pepper, given another in the
+/// environment (as `UNDERSIGNED_REQUIRE_SECRETS` asks), refuses to start:
+/// every signer's identity key would change, and each could sign again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pepper_other_than_the_one_stored_is_refused() {
+    let ns = Namespace::new();
+    let mut config = ns.config();
+    config.identity_pepper = None;
+    let (store, _) = undersigned::open_store(&config).await.unwrap();
+    let stored = store.pepper_stored_before().await.unwrap().unwrap();
+    drop(store);
+    config.identity_pepper = Some(PEPPER.parse().unwrap());
+    let refused = undersigned::open_store(&config)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("differs from the pepper this database generated")),
+        "{refused:?}"
+    );
+    config.identity_pepper = Some(stored.parse().unwrap());
+    assert!(undersigned::open_store(&config).await.is_ok());
+    ns.clean().await;
+}

@@ -2,7 +2,8 @@
 //! that speaks only TLS, with a certificate chain the test makes: the
 //! service's duplicates and counts go through it when its CA is the one
 //! named, and Redis is down to the service (which goes on with Postgres)
-//! when the CA named signed nothing of the server's.
+//! when the name reached is not the certificate's or the CA named signed
+//! nothing of the server's.
 
 use serde_json::{Value, json};
 
@@ -42,6 +43,29 @@ async fn rediss_with_its_ca_carries_the_guard_and_with_another_ca_is_refused() {
         .unwrap();
     assert!(keys > 0, "{keys} keys");
     app.stop().await;
+
+    // The right CA, but a name the certificate does not hold: refused too.
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let app = TestApp::start(&ns, |c| {
+        c.redis_url = by_name.clone();
+        c.redis_ca = Some(ca.clone());
+    })
+    .await;
+    let ready: Value = app.get_json("/readyz").await;
+    assert_eq!(ready["redis"], "down", "{ready}");
+    app.stop().await;
+
+    // A file that holds no certificate is refused before anything starts.
+    let mut config = ns.config();
+    config.redis_url = url.clone();
+    config.redis_ca = Some(certificates.path().join("ca.key"));
+    let refused = config.redis_root_certificate().err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("no PEM certificate")),
+        "{refused:?}"
+    );
 
     // A CA that signed nothing of the server's: no handshake, Redis down,
     // and signing goes on with Postgres alone.
