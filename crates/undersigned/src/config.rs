@@ -471,9 +471,10 @@ pub enum ConfigError {
     RedisCa(String, String),
     #[error(
         "UNDERSIGNED_IDENTITY_PEPPER differs from the pepper this database generated and \
-         stored: every signer's identity key would change, and each could sign again. Set it \
-         to the stored one (SELECT value FROM settings WHERE name = 'identity_pepper'); then \
-         that row may be deleted"
+         stored: with the wrong one, every signer's identity key changes and each could sign \
+         again. If the signatures were taken with the stored one, set the variable to it \
+         (SELECT value FROM settings WHERE name = 'identity_pepper'); if with the one set now, \
+         delete that row (DELETE FROM settings WHERE name = 'identity_pepper')"
     )]
     PepperDiffers,
     #[error(
