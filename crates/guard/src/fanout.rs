@@ -72,22 +72,26 @@ impl Fanout {
     }
 
     async fn listen_while_received(self, tx: mpsc::Sender<Announcement>) {
+        let mut attempt = 0;
         while !tx.is_closed() {
-            if let Err(e) = self.listen(&tx).await {
+            if let Err(e) = self.listen(self.link.subscriber(attempt), &tx).await {
                 warn!(error = %e, "count announcements interrupted");
             }
+            // A cluster's next node, in case this one is gone.
+            attempt = attempt.wrapping_add(1);
             self.subscribed.store(false, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
-    async fn listen(&self, tx: &mpsc::Sender<Announcement>) -> redis::RedisResult<()> {
-        let mut pubsub = tokio::time::timeout(
-            Duration::from_secs(1),
-            self.link.client().get_async_pubsub(),
-        )
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+    async fn listen(
+        &self,
+        node: &redis::Client,
+        tx: &mpsc::Sender<Announcement>,
+    ) -> redis::RedisResult<()> {
+        let mut pubsub = tokio::time::timeout(Duration::from_secs(1), node.get_async_pubsub())
+            .await
+            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
         pubsub.subscribe(&self.channel).await?;
         self.subscribed.store(true, Ordering::Relaxed);
         info!(channel = %self.channel, "listening for count announcements");

@@ -23,6 +23,7 @@ mod page;
 mod paper;
 mod petitions;
 mod readme;
+mod redis_cluster;
 mod redis_outage;
 mod redis_tls;
 mod rights;

@@ -572,7 +572,7 @@ pub async fn private_redis_tls() -> (tokio::process::Child, String, tempfile::Te
     (child, url, dir)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
