@@ -147,11 +147,6 @@ impl RedisLink {
         })
     }
 
-    /// Whether this is a Redis Cluster.
-    pub fn is_cluster(&self) -> bool {
-        matches!(self.connection, Connection::Cluster(_))
-    }
-
     /// The client pub/sub uses on its `attempt`th try: the nodes in turn.
     pub(crate) fn subscriber(&self, attempt: usize) -> &redis::Client {
         &self.subscribers[attempt % self.subscribers.len()]
