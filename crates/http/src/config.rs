@@ -19,6 +19,9 @@ pub struct HttpConfig {
     pub body_read_timeout: Duration,
     /// Time requests in flight get to finish once a stop is asked for.
     pub shutdown_grace: Duration,
+    /// Time, within the grace, a connection idle at a stop is left for its
+    /// client to close before the service closes it.
+    pub shutdown_idle: Duration,
     /// Time between comments on a live count stream with nothing to send,
     /// so that proxies and browsers keep it open.
     pub stream_heartbeat: Duration,

@@ -160,6 +160,13 @@ pub(crate) async fn handle(
             HeaderValue::from_static("private, no-store"),
         );
     }
+    // Stopping: the connection ends after this answer, and says so, so that
+    // its client (a proxy) sends nothing more on it (`server::serve`).
+    if app.stopping.is_cancelled() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     app.metrics
         .observe(route, response.status(), started.elapsed().as_secs_f64());
     response

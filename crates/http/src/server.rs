@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Notify;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tracing::{info, warn};
 
 use crate::client_address::TrustedProxies;
@@ -138,12 +139,29 @@ pub async fn serve(
         () = memory::hand_back(&closed_many) => {}
         () = shutdown => {}
     }
+    // Connections the kernel completed before the stop are served, not reset:
+    // a proxy that sent a request on one would get no answer.
+    public.accept_queued();
+    if let Some(operator) = &operator {
+        operator.accept_queued();
+    }
     drop((public, operator));
     app.stopping.cancel();
     info!("stopped accepting; finishing requests in flight");
+    let grace = tokio::time::Instant::now() + config.shutdown_grace;
+    // Every answer from now on says `Connection: close` (see `router`), so
+    // each busy connection ends after its next response. An idle one is left
+    // to its client for a while: closing it here could cross a request the
+    // client is sending on it, which then gets no answer at all (nginx
+    // answers 502 and, for a POST, tries no other instance). A proxy whose
+    // idle timeout is shorter closes its own (deploy/nginx/undersigned.conf).
+    let idle = tokio::time::Instant::now() + config.shutdown_idle.min(config.shutdown_grace);
+    while graceful.count() > 0 && tokio::time::Instant::now() < idle {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(config.shutdown_grace) => warn!("grace period over; closing connections"),
+        () = tokio::time::sleep_until(grace) => warn!("grace period over; closing connections"),
     }
 }
 
@@ -171,30 +189,58 @@ impl Acceptor<'_> {
                     continue;
                 }
             };
-            let held = match self.connections.admit(slot, peer.ip()) {
-                Ok(held) => held,
-                Err(refusal) => {
-                    self.app.metrics.connection_refused(refusal);
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let app = self.app.clone();
-            let conf = self.config.clone();
-            let surface = self.surface;
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                let conf = conf.clone();
-                async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer, surface).await) }
-            });
-            let connection = self
-                .graceful
-                .watch(self.http.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                let _ = connection.await;
-                drop(held);
-            });
+            self.serve(slot, stream, peer);
         }
+    }
+
+    /// Takes every connection waiting in the listen backlog, without waiting
+    /// for more or for a free slot. Asks the socket itself: tokio's `accept`
+    /// answers from the readiness its driver last saw, which may not yet
+    /// include a connection the kernel has just queued.
+    fn accept_queued(&self) {
+        let listener = socket2::SockRef::from(&self.listener);
+        while let Some(slot) = self.connections.slot().now_or_never() {
+            let Ok((socket, peer)) = listener.accept() else {
+                break; // WouldBlock: the backlog is empty
+            };
+            let Some(peer) = peer.as_socket() else {
+                continue;
+            };
+            let stream = std::net::TcpStream::from(socket);
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                self.serve(slot, stream, peer);
+            }
+        }
+    }
+
+    /// Serves one accepted connection on its own task, unless the caps refuse it.
+    fn serve(&self, slot: OwnedSemaphorePermit, stream: TcpStream, peer: SocketAddr) {
+        let held = match self.connections.admit(slot, peer.ip()) {
+            Ok(held) => held,
+            Err(refusal) => {
+                self.app.metrics.connection_refused(refusal);
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let app = self.app.clone();
+        let conf = self.config.clone();
+        let surface = self.surface;
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            let conf = conf.clone();
+            async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer, surface).await) }
+        });
+        let connection = self
+            .graceful
+            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(held);
+        });
     }
 }
 

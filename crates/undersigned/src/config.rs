@@ -130,6 +130,10 @@ pub struct Config {
     pub body_read_timeout_secs: u64,
     /// Seconds requests in flight get to finish when stopping.
     pub shutdown_grace_secs: u64,
+    /// Seconds, within the grace, a kept-alive connection idle at a stop is
+    /// left for its client (a proxy) to close; longer than the proxy's own
+    /// idle timeout for its connections to the service.
+    pub shutdown_idle_secs: u64,
     /// Seconds between heartbeats on a live count stream with no change to send.
     pub stream_heartbeat_secs: u64,
     /// Live count streams open at most, each holding a connection; unset:
@@ -387,6 +391,7 @@ impl Default for Config {
             max_streams_per_address: 16,
             body_read_timeout_secs: 10,
             shutdown_grace_secs: 20,
+            shutdown_idle_secs: 5,
             signals_refresh_secs: 60,
             log_format: LogFormat::Text,
             smtp_url: None,
@@ -792,6 +797,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
             body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            shutdown_idle: Duration::from_secs(self.shutdown_idle_secs),
             stream_heartbeat: Duration::from_secs(self.stream_heartbeat_secs.max(1)),
             own_origins: self.public_url.as_ref().map(|url| {
                 let mut own: Vec<String> = url::Url::parse(&url.to_string())
@@ -1237,6 +1243,7 @@ mod tests {
         row("HEADER_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("BODY_READ_TIMEOUT_SECS", &["5"], &[("soon", UNSIGNED)]),
         row("SHUTDOWN_GRACE_SECS", &["0", "60"], &[("-5", UNSIGNED)]),
+        row("SHUTDOWN_IDLE_SECS", &["0", "5"], &[("soon", UNSIGNED)]),
         row(
             "MIRROR_ORIGINS",
             &["https://mirror.example,http://127.0.0.1:8081", ""],

@@ -145,3 +145,99 @@ async fn a_vital_task_that_dies_stops_the_service_with_its_error() {
     assert_eq!(ended.alive, 0);
     ns.clean().await;
 }
+
+/// Reads one HTTP/1.1 answer with a `content-length` off `stream`: its head,
+/// lower-cased, and its body.
+async fn answer(stream: &mut tokio::net::TcpStream) -> (String, String) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("a length"));
+            if got.len() >= end + 4 + length {
+                return (head, text[end + 4..end + 4 + length].to_owned());
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 5 s")
+            .expect("the connection still open");
+        assert!(n > 0, "closed without an answer, after {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Behind a proxy, a connection the service closed while idle could cross a
+/// request the proxy was sending on it: that request would get no answer
+/// (nginx answers its client 502 and, for a POST, tries no other instance).
+/// So at a stop, a kept-alive connection idle then is still served for a
+/// while, each answer saying `Connection: close`, while new connections are
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_idle_at_the_stop_is_still_answered_and_told_to_close() {
+    use tokio::io::AsyncWriteExt;
+    let ns = Namespace::new();
+    let setup = TestApp::start(&ns, |_| {}).await;
+    let slug = setup.petition("idle-at-stop").await;
+    setup.stop().await;
+
+    let mut config = ns.config();
+    config.shutdown_idle_secs = 3;
+    let (base, stop, service) = start_alone(config, Supervisor::new());
+    wait_ready(&Client::new(), &base).await;
+    let address = base.trim_start_matches("http://").to_owned();
+    let mut kept = tokio::net::TcpStream::connect(&address).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = answer(&mut kept).await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+
+    stop.send(()).expect("service running");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "no new connection once stopping"
+    );
+    let body = signer(1).to_string();
+    let request = format!(
+        "POST /v1/petitions/{slug}/signatures HTTP/1.1\r\nhost: test\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    kept.write_all(request.as_bytes()).await.unwrap();
+    let (head, body) = answer(&mut kept).await;
+    assert!(head.starts_with("http/1.1 202"), "{head}\n{body}");
+    assert!(head.contains("connection: close"), "{head}");
+    let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let receipt: uuid::Uuid = receipt["receipt"].as_str().unwrap().parse().unwrap();
+    let mut rest = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let read = tokio::time::timeout(Duration::from_secs(2), kept.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "the service closes the connection after that answer"
+    );
+
+    // With its last connection closed, the service ends without waiting out
+    // the idle time (3 s) or the grace (5 s).
+    let closed = std::time::Instant::now();
+    let ended = tokio::task::spawn_blocking(move || service.join().expect("service thread"))
+        .await
+        .unwrap();
+    assert!(
+        closed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        closed.elapsed()
+    );
+    assert_eq!(ended.ran, Ok(()));
+    assert_eq!(stored(&ns.sql().await, &[receipt]).await, 1);
+    ns.clean().await;
+}
