@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use undersigned_store::{ExportFilter, ExportMessage, Petition, Store, StoreError};
+use undersigned_store::{ExportFilter, ExportMessage, Petition, ReadFrom, Store, StoreError};
 use uuid::Uuid;
 
 pub use bundle::{BundleCheck, Proof, check_proof, prove, verify_bundle, verify_bundle_reporting};
@@ -132,6 +132,7 @@ impl ExportJob<'_> {
             Ok(s) => json!({
                 "export_id": self.id, "complete": true, "rows": s.rows, "sha256": s.sha256,
                 "manifest_sha256": s.manifest_sha256, "merkle_root": s.merkle_root,
+                "read_from": s.read_from.as_str(),
             }),
             Err(e) => json!({"export_id": self.id, "complete": false, "error": e.to_string()}),
         }
@@ -145,6 +146,8 @@ pub struct Summary {
     pub by_country: BTreeMap<String, u64>,
     /// The SHA-256 of everything written, lower-case hex.
     pub sha256: String,
+    /// Where the snapshot was read: the primary, or the replica caught up.
+    pub read_from: ReadFrom,
     /// A bundle's manifest's SHA-256 and Merkle root.
     pub manifest_sha256: Option<String>,
     pub merkle_root: Option<String>,
@@ -215,7 +218,7 @@ pub async fn write_export_reporting<W: AsyncWrite + Unpin + Send>(
     };
     let (read, written) = tokio::join!(reading, writing);
     let mut summary = written?;
-    read?;
+    (_, summary.read_from) = read?;
     summary.sha256 = hex::encode(out.hasher.finalize());
     Ok(summary)
 }
@@ -341,6 +344,7 @@ async fn printable<W: AsyncWrite + Unpin>(
         rows: total,
         by_country,
         sha256: String::new(),
+        read_from: ReadFrom::Primary,
         manifest_sha256: None,
         merkle_root: None,
     })
@@ -377,6 +381,7 @@ async fn plain<W: AsyncWrite + Unpin>(
         rows: written,
         by_country,
         sha256: String::new(),
+        read_from: ReadFrom::Primary,
         manifest_sha256: None,
         merkle_root: None,
     })

@@ -48,6 +48,7 @@ pub use routes::documented_operations;
 pub use server::{LISTEN_BACKLOG, Listeners, MAX_HEAD_BYTES, MAX_HEADERS, listen, serve};
 pub use streams::{StreamLimits, Streams};
 pub use v1::batches::{BATCH_MAX, read_batch};
+pub use v1::exports::AT_ONCE as EXPORTS_AT_ONCE;
 pub use v1::petitions::new_petition_from;
 pub use v1::signatures::parse_signature;
 

@@ -3,10 +3,13 @@
 //! a running campaign never tears an export.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::{Object, Pool};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
+use tracing::warn;
 use undersigned_domain::{Channel, SignerKind};
 use uuid::Uuid;
 
@@ -101,6 +104,42 @@ pub enum ExportMessage {
 /// Rows per round trip.
 const BATCH: i32 = 2_000;
 
+/// Where an export's snapshot was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Primary,
+    /// The streaming replica, caught up with the primary as of the request.
+    Replica,
+}
+
+impl ReadFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Replica => "replica",
+        }
+    }
+}
+
+/// How long an export waits for the replica to replay what the primary had
+/// written when the export was asked for, before reading the primary instead.
+/// Without the wait a lagging replica would deliver a signature withdrawn or
+/// erased a moment before, or miss one just acknowledged.
+const REPLICA_CATCH_UP: Duration = Duration::from_secs(2);
+
+/// Why an export did not read the replica.
+#[derive(Debug, thiserror::Error)]
+enum Unfit {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("it is not in recovery (a primary, or promoted)")]
+    NotStandby,
+    #[error("it had not replayed the primary's WAL up to {0} after {REPLICA_CATCH_UP:?}")]
+    Behind(String),
+}
+
 impl Store {
     /// Reads the filter's signatures `passes` times (a bundle writes them into
     /// its CSV and again into its PDF) from one REPEATABLE READ snapshot, in
@@ -111,8 +150,8 @@ impl Store {
         filter: &ExportFilter,
         passes: usize,
         out: mpsc::Sender<ExportMessage>,
-    ) -> Result<u64, StoreError> {
-        let mut client = self.pool.get().await?;
+    ) -> Result<(u64, ReadFrom), StoreError> {
+        let (mut client, read_from) = self.export_connection().await?;
         let tx = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -173,7 +212,7 @@ impl Store {
             .await
             .is_err()
         {
-            return Ok(rows);
+            return Ok((rows, read_from));
         }
         let email = if filter.with_email {
             "email"
@@ -210,17 +249,64 @@ impl Store {
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 if !batch.is_empty() && out.send(ExportMessage::Rows(batch)).await.is_err() {
-                    return Ok(rows);
+                    return Ok((rows, read_from));
                 }
                 if last {
                     break;
                 }
             }
             if out.send(ExportMessage::PassEnd).await.is_err() {
-                return Ok(rows);
+                return Ok((rows, read_from));
             }
         }
         tx.commit().await?;
-        Ok(rows)
+        Ok((rows, read_from))
+    }
+
+    /// The replica, once caught up with the primary as of now, else the primary.
+    async fn export_connection(&self) -> Result<(Object, ReadFrom), StoreError> {
+        if let Some(replica) = &self.replica {
+            match self.caught_up(replica).await {
+                Ok(client) => return Ok((client, ReadFrom::Replica)),
+                Err(why) => warn!(%why, "the export reads the primary, not the replica"),
+            }
+        }
+        Ok((self.pool.get().await?, ReadFrom::Primary))
+    }
+
+    /// A connection to the replica once it has replayed the primary's WAL as
+    /// far as the primary had written it when asked, within [`REPLICA_CATCH_UP`].
+    async fn caught_up(&self, replica: &Pool) -> Result<Object, Unfit> {
+        let written: String = self
+            .pool
+            .get()
+            .await
+            .map_err(StoreError::from)?
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await?
+            .get(0);
+        let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP;
+        let client = tokio::time::timeout_at(deadline, replica.get())
+            .await
+            .map_err(|_| Unfit::Behind(written.clone()))?
+            .map_err(StoreError::from)?;
+        loop {
+            let row = client
+                .query_one(
+                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                    &[&written],
+                )
+                .await?;
+            if !row.get::<_, bool>(0) {
+                return Err(Unfit::NotStandby);
+            }
+            if row.get::<_, Option<bool>>(1) == Some(true) {
+                return Ok(client);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Unfit::Behind(written));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }

@@ -38,7 +38,7 @@ pub use events::{
     DEVICE_GRACE, Device, ENROLLMENT_CODE_LIFETIME, Enrollment, Event, EventInput, NewEvent,
     code_hash,
 };
-pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus};
+pub use exports::{ExportFilter, ExportMessage, ExportRow, ExportStatus, ReadFrom};
 pub use history::{History, HistoryPoint, Interval, Tally};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
@@ -56,6 +56,8 @@ pub use tokens::{NewToken, Role, Token, TokenRecord};
 pub struct Store {
     pool: Pool,
     tls: TlsMode,
+    /// A streaming replica of the database that exports read, when set.
+    replica: Option<Pool>,
 }
 
 impl Store {
@@ -68,23 +70,20 @@ impl Store {
 
     /// A pool on an existing, migrated database; connections open lazily.
     pub fn connect(database_url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let Connection { config, tls, mode } = Connection::parse(database_url)?;
-        let manager = Manager::from_config(
-            config,
+        let (pool, tls) = pool(database_url, pool_size)?;
+        Ok(Self {
+            pool,
             tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| StoreError::Config(e.to_string()))?;
-        Ok(Self { pool, tls: mode })
+            replica: None,
+        })
+    }
+
+    /// Exports then read this streaming replica of the database (a hot
+    /// standby), once it has replayed what the primary had written when each
+    /// was asked for; `pool_size` connections at most, opened lazily.
+    pub fn with_replica(mut self, replica_url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        self.replica = Some(pool(replica_url, pool_size)?.0);
+        Ok(self)
     }
 
     /// How its connections are protected (the URL's `sslmode`, or its default).
@@ -102,4 +101,25 @@ impl Store {
     pub fn signature_writer(&self, shard: i16) -> SignatureWriter {
         SignatureWriter::new(self.pool.clone(), shard)
     }
+}
+
+/// A pool of connections to `database_url`, opened lazily, and how they are protected.
+fn pool(database_url: &str, pool_size: usize) -> Result<(Pool, TlsMode), StoreError> {
+    let Connection { config, tls, mode } = Connection::parse(database_url)?;
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))?;
+    Ok((pool, mode))
 }

@@ -43,6 +43,9 @@ pub struct Config {
     /// The root certificate (a PEM file) Postgres's is checked against;
     /// unset: the URL's `sslrootcert`, else the system's roots.
     pub database_ca: Option<PathBuf>,
+    /// A streaming replica (hot standby) of the database, which exports read
+    /// once it has caught up with the primary; `database_ca` applies to it too.
+    pub replica_url: Option<String>,
     /// Redis; empty for single-node mode without Redis. `rediss://` is TLS.
     pub redis_url: String,
     /// The root certificate (a PEM file) a `rediss://` server's is checked
@@ -359,6 +362,7 @@ impl Default for Config {
             metrics_token: None,
             database_url: "postgres://postgres@127.0.0.1:5432/undersigned".into(),
             database_ca: None,
+            replica_url: None,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_ca: None,
             redis_prefix: "undersigned".into(),
@@ -641,8 +645,15 @@ impl Config {
         if config.redis_ca.is_some() && !matches!(scheme.as_deref(), Some("rediss" | "valkeys")) {
             return Err(ConfigError::RedisCaWithoutTls);
         }
+        config.replica_url = config
+            .replica_url
+            .take()
+            .filter(|url| !url.trim().is_empty());
         if let Some(ca) = &config.database_ca {
             config.database_url = with_root_certificate(&config.database_url, ca)?;
+            if let Some(replica) = &mut config.replica_url {
+                *replica = with_root_certificate(replica, ca)?;
+            }
         }
         Ok(config)
     }
@@ -1122,6 +1133,11 @@ mod tests {
             &[],
         ),
         row("DATABASE_CA", &["/etc/ssl/postgres-ca.pem", ""], &[]),
+        row(
+            "REPLICA_URL",
+            &["postgres://postgres@replica.internal:5432/undersigned", ""],
+            &[],
+        ),
         row(
             "REDIS_URL",
             &[

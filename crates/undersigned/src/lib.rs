@@ -90,7 +90,11 @@ pub async fn offline_ingest(config: &Config) -> Result<OfflineIngest, StartError
 
 /// Opens the database (creating and migrating it when needed) and resolves the pepper.
 pub async fn open_store(config: &Config) -> Result<(Store, Pepper), StartError> {
-    let store = Store::open(&config.database_url, config.pool_size).await?;
+    let mut store = Store::open(&config.database_url, config.pool_size).await?;
+    if let Some(replica) = &config.replica_url {
+        // One connection for each export that may run at once, and a spare.
+        store = store.with_replica(replica, undersigned_http::EXPORTS_AT_ONCE + 1)?;
+    }
     let secret = match &config.identity_pepper {
         Some(secret) => {
             // A pepper this database generated before: another one now would
@@ -270,6 +274,7 @@ async fn serve_under(
         address = %listeners.public.local_addr()?,
         operator = %operator,
         database_tls = app.store.tls().as_str(),
+        replica = if config.replica_url.is_some() { "on" } else { "off" },
         redis = if config.redis_url().is_some() { "on" } else { "off" },
         ip_limit = %written_limits(&config.ip_limit),
         domain_limit = %written_limit(config.domain_limit),

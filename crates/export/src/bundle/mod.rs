@@ -27,6 +27,7 @@ use rawzip::{CompressionMethod, ZipArchiveWriter, ZipDataWriterConfig, ZipEntryW
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWrite;
+use undersigned_store::ReadFrom;
 
 use crate::columns::{BOM, Buffer, CsvTable, RECEIPT_DIGEST};
 use crate::merkle::RootBuilder;
@@ -225,6 +226,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin + Send>(
         rows: total,
         by_country,
         sha256: String::new(),
+        read_from: ReadFrom::Primary,
         manifest_sha256: Some(sha256_hex(&manifest)),
         merkle_root: Some(merkle_root),
     })

@@ -26,7 +26,7 @@ use crate::reply::json;
 
 /// Exports running at once on one instance: each holds a Postgres connection
 /// and a snapshot for its whole length.
-const AT_ONCE: usize = 2;
+pub const AT_ONCE: usize = 2;
 
 /// The export key and the slots for running exports.
 pub struct Exports {

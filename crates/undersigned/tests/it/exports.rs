@@ -105,7 +105,7 @@ async fn export(app: &TestApp, slug: &str, query: &str, token: &str) -> reqwest:
 }
 
 /// The receipts of a JSON-lines export, in its order.
-async fn receipts(app: &TestApp, slug: &str, query: &str, token: &str) -> Vec<Uuid> {
+pub(crate) async fn receipts(app: &TestApp, slug: &str, query: &str, token: &str) -> Vec<Uuid> {
     let r = export(
         app,
         slug,

@@ -23,12 +23,9 @@ async fn commands(url: &str, name: &str) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
-/// A counter or histogram count from the service's metrics.
+/// A counter or histogram count from the service's metrics; 0 before its first.
 async fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = app.metrics_text().await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+    app.metric(name).await.unwrap_or(0.0) as u64
 }
 
 /// Signs signers `from..to`, one every 10 ms, and waits for every answer.

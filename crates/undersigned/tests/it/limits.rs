@@ -6,20 +6,10 @@
 use std::time::Duration;
 
 use reqwest::Response;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Namespace, TestApp, problem, retry_after, rows, signer};
 use crate::support::{limit, limits};
-
-async fn sign_via(app: &TestApp, slug: &str, body: &Value, forwarded_for: &str) -> Response {
-    app.http
-        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
-        .header("x-forwarded-for", forwarded_for)
-        .json(body)
-        .send()
-        .await
-        .expect("sign request sent")
-}
 
 /// Asserts a 429 for `limit` whose Retry-After lies in `seconds`.
 async fn limited(r: Response, limit: &str, seconds: std::ops::RangeInclusive<u64>) {
@@ -39,13 +29,13 @@ async fn a_spoofed_forwarding_header_does_not_bypass_the_address_limit() {
     let app = TestApp::start(&ns, |c| c.ip_limit = limits("2/60s")).await;
     let slug = app.petition("spoofed").await;
     assert_eq!(
-        sign_via(&app, &slug, &signer(0), "203.0.113.1")
+        app.sign_from(&slug, &signer(0), "203.0.113.1")
             .await
             .status(),
         202
     );
     assert_eq!(
-        sign_via(&app, &slug, &signer(1), "203.0.113.2")
+        app.sign_from(&slug, &signer(1), "203.0.113.2")
             .await
             .status(),
         202
@@ -78,14 +68,13 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
         .iter()
         .enumerate()
     {
-        assert_eq!(
-            sign_via(&app, &slug, &signer(i), client).await.status(),
-            202
-        );
+        assert_eq!(app.sign_from(&slug, &signer(i), client).await.status(), 202);
     }
     // A client prepending a fake hop is still known by the hop the proxy added,
     // and a Forwarded header of its own (the proxy writes X-Forwarded-For) is ignored.
-    let r = sign_via(&app, &slug, &signer(3), "192.0.2.99, 198.51.100.1").await;
+    let r = app
+        .sign_from(&slug, &signer(3), "192.0.2.99, 198.51.100.1")
+        .await;
     limited(r, "address", 25..=30).await;
     let r = app
         .http

@@ -26,6 +26,7 @@ mod readme;
 mod redis_cluster;
 mod redis_outage;
 mod redis_tls;
+mod replica;
 mod rights;
 mod roles;
 mod shutdown;

@@ -35,16 +35,6 @@ async fn admin_get(app: &TestApp, path: &str) -> Value {
     r.json().await.unwrap()
 }
 
-async fn sign_from(app: &TestApp, slug: &str, body: &Value, client: &str) -> Response {
-    app.http
-        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
-        .header("x-forwarded-for", client)
-        .json(body)
-        .send()
-        .await
-        .expect("sign sent")
-}
-
 fn at(i: usize, email: &str) -> Value {
     let mut s = signer(i);
     s["email"] = json!(email);
@@ -137,7 +127,8 @@ async fn reject_rules_refuse_allow_rules_exempt_and_rules_can_be_lifted() {
     let rule: Value = r.json().await.unwrap();
     assert_eq!(rule["pattern"], "blocked@example.org");
     let refused = problem(
-        sign_from(&app, &slug, &at(0, "blocked@example.org"), "198.51.100.1").await,
+        app.sign_from(&slug, &at(0, "blocked@example.org"), "198.51.100.1")
+            .await,
         403,
     )
     .await;
@@ -153,23 +144,17 @@ async fn reject_rules_refuse_allow_rules_exempt_and_rules_can_be_lifted() {
     .await;
     for i in 1..4 {
         assert_eq!(
-            sign_from(&app, &slug, &signer(i), "192.0.2.8")
-                .await
-                .status(),
+            app.sign_from(&slug, &signer(i), "192.0.2.8").await.status(),
             202
         );
     }
     assert_eq!(
-        sign_from(&app, &slug, &signer(4), "198.51.100.9")
+        app.sign_from(&slug, &signer(4), "198.51.100.9")
             .await
             .status(),
         202
     );
-    problem(
-        sign_from(&app, &slug, &signer(5), "198.51.100.9").await,
-        429,
-    )
-    .await;
+    problem(app.sign_from(&slug, &signer(5), "198.51.100.9").await, 429).await;
 
     let listed = admin_get(&app, "/v1/blocks").await;
     assert_eq!(listed["rules"].as_array().unwrap().len(), 2);
@@ -183,7 +168,7 @@ async fn reject_rules_refuse_allow_rules_exempt_and_rules_can_be_lifted() {
         .unwrap();
     assert_eq!(lifted.status(), 204);
     assert_eq!(
-        sign_from(&app, &slug, &at(0, "blocked@example.org"), "198.51.100.2")
+        app.sign_from(&slug, &at(0, "blocked@example.org"), "198.51.100.2")
             .await
             .status(),
         202
@@ -235,7 +220,7 @@ async fn invalidating_ten_thousand_signatures_keeps_the_count_exact_and_can_be_u
                 } else {
                     format!("198.51.100.{}", i % 250)
                 };
-                sign_from(app, slug, &signer(i), &client)
+                app.sign_from(slug, &signer(i), &client)
                     .await
                     .status()
                     .as_u16()
@@ -390,7 +375,9 @@ async fn signals_name_the_fastest_addresses_and_domains_and_feed_metrics() {
             _ => format!("198.51.100.{i}"),
         };
         let domain = if i < 22 { "burst.test" } else { "example.org" };
-        let r = sign_from(&app, &slug, &at(i, &format!("s{i}@{domain}")), &client).await;
+        let r = app
+            .sign_from(&slug, &at(i, &format!("s{i}@{domain}")), &client)
+            .await;
         assert_eq!(r.status(), 202);
     }
     let anonymous = app

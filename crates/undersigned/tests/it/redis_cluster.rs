@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use reqwest::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::support::{
-    Namespace, TestApp, count_reaches, free_port, limits, petition_id, receipt, retry_after, rows,
-    signer, stored,
+    Namespace, TestApp, again, count_reaches, free_port, limits, petition_id, receipt, retry_after,
+    rows, signer, stored,
 };
 
 /// A Redis Cluster of the test's own on 127.0.0.1; its nodes die with it.
@@ -169,28 +168,10 @@ fn seen_key(ns: &Namespace, petition: i64) -> String {
     format!("{{{}:p:{petition}}}:seen", ns.prefix)
 }
 
-/// Signer `i` again, written differently.
-fn again(i: usize) -> Value {
-    let mut s = signer(i);
-    s["email"] = json!(s["email"].as_str().unwrap().to_uppercase());
-    s
-}
-
-async fn sign_from(app: &TestApp, slug: &str, body: &Value, address: &str) -> Response {
-    app.http
-        .post(app.url(&format!("/v1/petitions/{slug}/signatures")))
-        .header("x-forwarded-for", address)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The value of an unlabelled metric (or one with its labels written out).
+/// The value of a series that must be in `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app.metrics_text().await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    app.metric(name)
+        .await
         .unwrap_or_else(|| panic!("{name} in /metrics"))
 }
 
@@ -217,7 +198,7 @@ async fn two_instances_on_a_redis_cluster_share_the_seen_set_the_limits_and_the_
     // writers get none of them.
     let (a, b, s) = (&app_a, &app_b, slug.as_str());
     let first =
-        join_all((0..100).map(|i| async move { sign_from(a, s, &signer(i), &address(i)).await }));
+        join_all((0..100).map(|i| async move { a.sign_from(s, &signer(i), &address(i)).await }));
     assert!(first.await.iter().all(|r| r.status() == 202));
     wait_for(
         || async { cluster.cardinality(&seen).await == 100 },
@@ -225,7 +206,7 @@ async fn two_instances_on_a_redis_cluster_share_the_seen_set_the_limits_and_the_
     )
     .await;
     let again_at_b =
-        join_all((0..100).map(|i| async move { sign_from(b, s, &again(i), &address(i)).await }));
+        join_all((0..100).map(|i| async move { b.sign_from(s, &again(i), &address(i)).await }));
     assert!(again_at_b.await.iter().all(|r| r.status() == 202));
     assert_eq!(
         metric(b, "undersigned_signatures_total{outcome=\"duplicate\"}").await,
@@ -235,10 +216,10 @@ async fn two_instances_on_a_redis_cluster_share_the_seen_set_the_limits_and_the_
 
     // One address's limit counts its signatures at both instances.
     let one = "198.51.100.7";
-    assert_eq!(sign_from(a, s, &signer(500), one).await.status(), 202);
-    assert_eq!(sign_from(b, s, &signer(501), one).await.status(), 202);
+    assert_eq!(a.sign_from(s, &signer(500), one).await.status(), 202);
+    assert_eq!(b.sign_from(s, &signer(501), one).await.status(), 202);
     for app in [a, b] {
-        let refused = sign_from(app, s, &signer(502), one).await;
+        let refused = app.sign_from(s, &signer(502), one).await;
         assert_eq!(refused.status(), 429);
         assert!((25..=30).contains(&retry_after(&refused)));
     }

@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::support::limits;
-use crate::support::{Namespace, TestApp, private_redis, receipt, rows, signer, stored};
+use crate::support::{Namespace, TestApp, again, private_redis, receipt, rows, signer, stored};
 
 /// Signs all bodies concurrently; every one must be acknowledged.
 async fn sign_all(app: &TestApp, slug: &str, bodies: &[Value]) -> Vec<uuid::Uuid> {
@@ -15,13 +15,6 @@ async fn sign_all(app: &TestApp, slug: &str, bodies: &[Value]) -> Vec<uuid::Uuid
         receipts.push(receipt(a).await.unwrap());
     }
     receipts
-}
-
-/// Signer `i` again, with the address in capitals.
-fn again(i: usize) -> Value {
-    let mut s = signer(i);
-    s["email"] = json!(s["email"].as_str().unwrap().to_uppercase());
-    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

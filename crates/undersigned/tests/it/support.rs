@@ -22,19 +22,27 @@ pub const PEPPER: &str = "test pepper, long enough";
 pub struct Namespace {
     pub database: String,
     pub prefix: String,
+    /// The PostgreSQL server's URL, without a database.
+    pub server: String,
 }
 
 impl Namespace {
     pub fn new() -> Self {
+        Self::on(POSTGRES)
+    }
+
+    /// A namespace on another PostgreSQL server than the machine's.
+    pub fn on(server: &str) -> Self {
         let id = Uuid::new_v4().simple().to_string();
         Self {
             database: format!("us_test_{id}"),
             prefix: format!("test:{id}"),
+            server: server.to_owned(),
         }
     }
 
     pub fn database_url(&self) -> String {
-        format!("{POSTGRES}/{}", self.database)
+        format!("{}/{}", self.server, self.database)
     }
 
     /// A configuration for this namespace: no limits (tests that need one set
@@ -85,7 +93,7 @@ impl Namespace {
 
     /// Drops the database and the Redis keys.
     pub async fn clean(&self) {
-        let admin = connect(&format!("{POSTGRES}/postgres")).await;
+        let admin = connect(&format!("{}/postgres", self.server)).await;
         let _ = admin
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
@@ -267,6 +275,27 @@ impl TestApp {
         r.expect("metrics").text().await.expect("metrics text")
     }
 
+    /// The value of one series in `/metrics`, named with its labels written
+    /// out (`name{label="value"}`); `None` while it has none (a labelled
+    /// counter appears at its first increment).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Signs as a client whose address a trusted proxy forwards.
+    pub async fn sign_from(&self, slug: &str, body: &Value, forwarded_for: &str) -> Response {
+        self.http
+            .post(self.url(&format!("/v1/petitions/{slug}/signatures")))
+            .header("x-forwarded-for", forwarded_for)
+            .json(body)
+            .send()
+            .await
+            .expect("sign request sent")
+    }
+
     pub async fn count(&self, slug: &str) -> Value {
         self.http
             .get(self.url(&format!("/v1/petitions/{slug}/count")))
@@ -363,6 +392,13 @@ pub const NAMES: [&str; 8] = [
 pub const COUNTRIES: [&str; 8] = ["ES", "AZ", "RU", "EG", "TR", "DK", "VN", "IE"];
 
 /// The i-th distinct signer.
+/// Signer `i` again, their address written in capitals.
+pub fn again(i: usize) -> Value {
+    let mut s = signer(i);
+    s["email"] = json!(s["email"].as_str().unwrap().to_uppercase());
+    s
+}
+
 pub fn signer(i: usize) -> Value {
     json!({
         "full_name": NAMES[i % NAMES.len()],
