@@ -138,6 +138,8 @@ enum Unfit {
     NotStandby,
     #[error("it had not replayed the primary's WAL up to {0} after {REPLICA_CATCH_UP:?}")]
     Behind(String),
+    #[error("it did not answer within {REPLICA_CATCH_UP:?}")]
+    Silent,
 }
 
 impl Store {
@@ -286,17 +288,20 @@ impl Store {
             .await?
             .get(0);
         let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP;
+        // A replica that neither answers nor refuses holds no export up.
         let client = tokio::time::timeout_at(deadline, replica.get())
             .await
-            .map_err(|_| Unfit::Behind(written.clone()))?
+            .map_err(|_| Unfit::Silent)?
             .map_err(StoreError::from)?;
+        let params: [&(dyn ToSql + Sync); 1] = [&written];
         loop {
-            let row = client
-                .query_one(
-                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
-                    &[&written],
-                )
-                .await?;
+            let asked = client.query_one(
+                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+                &params,
+            );
+            let row = tokio::time::timeout_at(deadline, asked)
+                .await
+                .map_err(|_| Unfit::Silent)??;
             if !row.get::<_, bool>(0) {
                 return Err(Unfit::NotStandby);
             }

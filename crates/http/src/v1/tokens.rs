@@ -157,9 +157,18 @@ pub async fn list(call: Call<'_>, _: Token) -> Answer {
     Ok(json(StatusCode::OK, &json!({ "tokens": tokens })))
 }
 
-/// `DELETE /v1/tokens/{id}` (admins): refused at once on every instance.
+/// `DELETE /v1/tokens/{id}` (admins): refused at once on every instance. Not
+/// the token the request carries (409): an organizer going down the list of
+/// tokens would lock themselves out mid-way; another admin token or
+/// `undersigned token revoke` revokes it.
 pub async fn revoke(call: Call<'_>, admin: Token) -> Answer {
     let id = Uuid::parse_str(call.id()).map_err(|_| ApiError::NotFound)?;
+    if id == admin.id {
+        return Err(ApiError::Conflict(vec![FieldError::new(
+            "id",
+            "the_token_in_use",
+        )]));
+    }
     let audit = AuditEntry::new(&call.actor(&admin), "token.revoke", json!({"token": id}));
     if !call.app.store.revoke_token(id, audit).await? {
         return Err(ApiError::NotFound);

@@ -7,8 +7,9 @@ use std::time::Duration;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use undersigned_store::{NewToken, Role};
+use uuid::Uuid;
 
-use crate::support::{Namespace, TestApp, petition_id, problem, scoped};
+use crate::support::{Namespace, TestApp, petition_id, problem, problem_fields, scoped};
 
 async fn call(
     app: &TestApp,
@@ -301,6 +302,34 @@ async fn tokens_are_issued_scoped_listed_and_revoked_at_once_on_every_instance()
     // At once, on the other instance too.
     assert_eq!(patch_goal(&b, &slug, &token, 13).await, 401);
     assert_eq!(patch_goal(&a, &slug, &token, 13).await, 401);
+
+    // The token in use cannot revoke itself: an organizer going down the
+    // list would lock themselves out.
+    let own: Uuid = ns
+        .sql()
+        .await
+        .query_one(
+            "SELECT id FROM api_tokens WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
+            &[&admin],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let refused = call(
+        &a,
+        Method::DELETE,
+        &format!("/v1/tokens/{own}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let body = problem(refused, 409).await;
+    assert_eq!(
+        problem_fields(&body),
+        [("id".to_owned(), "the_token_in_use".to_owned())]
+    );
+    let listed = call(&a, Method::GET, "/v1/tokens", Some(&admin), None).await;
+    assert_eq!(listed.status(), 200, "still valid");
 
     // An expired token is refused.
     let short = a
