@@ -85,7 +85,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let config = Arc::new(config);
+    // Apart, so that a scraper's kept-alive connection to the operators'
+    // listener does not hold a stop for the idle time a proxy's may need.
     let graceful = GracefulShutdown::new();
+    let graceful_operator = GracefulShutdown::new();
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
@@ -99,14 +102,14 @@ pub async fn serve(
         config.trusted_proxies.clone(),
         closed_many.clone(),
     );
-    let accept = |listener, surface, connections| Acceptor {
+    let accept = |listener, surface, connections, graceful| Acceptor {
         listener,
         surface,
         connections,
         app: &app,
         config: &config,
         http: &http,
-        graceful: &graceful,
+        graceful,
     };
     let (public_surface, operator) = match listeners.operator {
         Some(listener) => {
@@ -120,12 +123,17 @@ pub async fn serve(
             );
             (
                 Surface::Public,
-                Some(accept(listener, Surface::Operator, connections)),
+                Some(accept(
+                    listener,
+                    Surface::Operator,
+                    connections,
+                    &graceful_operator,
+                )),
             )
         }
         None => (Surface::Everything, None),
     };
-    let public = accept(listeners.public, public_surface, public);
+    let public = accept(listeners.public, public_surface, public, &graceful);
     // Dropping these futures on shutdown closes the listeners.
     let accepting = async {
         tokio::join!(public.run(), async {
@@ -139,8 +147,9 @@ pub async fn serve(
         () = memory::hand_back(&closed_many) => {}
         () = shutdown => {}
     }
-    // Connections the kernel completed before the stop are served, not reset:
-    // a proxy that sent a request on one would get no answer.
+    // Connections the kernel completed before the stop are served, not reset
+    // (a proxy that sent a request on one would get no answer), as far as
+    // the cap on connections leaves room for them.
     public.accept_queued();
     if let Some(operator) = &operator {
         operator.accept_queued();
@@ -159,8 +168,9 @@ pub async fn serve(
     while graceful.count() > 0 && tokio::time::Instant::now() < idle {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let closed = async { tokio::join!(graceful.shutdown(), graceful_operator.shutdown()) };
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = closed => {}
         () = tokio::time::sleep_until(grace) => warn!("grace period over; closing connections"),
     }
 }
@@ -200,8 +210,10 @@ impl Acceptor<'_> {
     fn accept_queued(&self) {
         let listener = socket2::SockRef::from(&self.listener);
         while let Some(slot) = self.connections.slot().now_or_never() {
-            let Ok((socket, peer)) = listener.accept() else {
-                break; // WouldBlock: the backlog is empty
+            let (socket, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break, // the backlog is empty
+                Err(_) => continue, // one that gave up while queued, say
             };
             let Some(peer) = peer.as_socket() else {
                 continue;

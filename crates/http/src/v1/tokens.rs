@@ -158,7 +158,7 @@ pub async fn list(call: Call<'_>, _: Token) -> Answer {
 }
 
 /// `DELETE /v1/tokens/{id}` (admins): refused at once on every instance. Not
-/// the token the request carries (409): an organizer going down the list of
+/// the token the request carries (409): an admin going down the list of
 /// tokens would lock themselves out mid-way; another admin token or
 /// `undersigned token revoke` revokes it.
 pub async fn revoke(call: Call<'_>, admin: Token) -> Answer {

@@ -22,23 +22,34 @@ struct Server {
     port: u16,
 }
 
+fn root() -> bool {
+    Command::new("id").arg("-u").output().unwrap().stdout == b"0\n"
+}
+
 /// Runs a PostgreSQL program as the `postgres` user when the test runs as
 /// root (PostgreSQL refuses to run as root), as the caller otherwise.
 fn as_postgres(dir: &Path, program: &str, args: &[&str]) {
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let mut command = if root {
+    let out = postgres_command(program, args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn postgres_command(program: &str, args: &[&str]) -> Command {
+    let mut command = if root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", &format!("{BIN}/{program}")]);
         c
     } else {
         Command::new(format!("{BIN}/{program}"))
     };
-    let out = command.args(args).current_dir(dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    command.args(args);
+    command
 }
 
 impl Server {
@@ -66,28 +77,31 @@ impl Server {
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
+}
 
-    fn stop(&self, dir: &Path) {
-        as_postgres(
-            dir,
-            "pg_ctl",
-            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
-        );
+/// Stopped however the test ends (a failed assertion included), before its
+/// folder goes.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap_or_default();
+        let _ = postgres_command("pg_ctl", &["-D", data, "-m", "immediate", "stop"])
+            .current_dir("/")
+            .output();
     }
 }
 
-/// A primary and its hot standby, streaming.
+/// A primary and its hot standby, streaming; dropped in this order, the
+/// folder last.
 struct Pair {
-    dir: tempfile::TempDir,
-    primary: Server,
     replica: Server,
+    primary: Server,
+    _dir: tempfile::TempDir,
 }
 
 impl Pair {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-        if root {
+        if root() {
             let chown = Command::new("chown")
                 .args(["postgres:", dir.path().to_str().unwrap()])
                 .status()
@@ -130,17 +144,10 @@ impl Pair {
         );
         let replica = Server::start(dir.path(), replica_data, free_port());
         Self {
-            dir,
-            primary,
             replica,
+            primary,
+            _dir: dir,
         }
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        self.replica.stop(self.dir.path());
-        self.primary.stop(self.dir.path());
     }
 }
 

@@ -303,8 +303,8 @@ async fn tokens_are_issued_scoped_listed_and_revoked_at_once_on_every_instance()
     assert_eq!(patch_goal(&b, &slug, &token, 13).await, 401);
     assert_eq!(patch_goal(&a, &slug, &token, 13).await, 401);
 
-    // The token in use cannot revoke itself: an organizer going down the
-    // list would lock themselves out.
+    // The token in use cannot revoke itself: an admin going down the list
+    // would lock themselves out.
     let own: Uuid = ns
         .sql()
         .await
