@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::support::{Namespace, TestApp, rows, signer};
+use crate::support::{Namespace, TestApp, counted_on_both, rows, signer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_across_instances_are_caught_and_counters_converge_within_a_second() {
@@ -34,19 +34,7 @@ async fn duplicates_across_instances_are_caught_and_counters_converge_within_a_s
     let acknowledged = Instant::now();
 
     assert_eq!(rows(&ns.sql().await).await, 400);
-    loop {
-        let (ca, cb) = tokio::join!(a.count(slug), b.count(slug));
-        if ca["count"] == 400 && cb["count"] == 400 {
-            break;
-        }
-        assert!(
-            acknowledged.elapsed() < Duration::from_secs(1),
-            "counters at {} and {}",
-            ca["count"],
-            cb["count"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    counted_on_both((a, b), slug, 400, acknowledged, Duration::from_secs(1)).await;
     app_a.stop().await;
     app_b.stop().await;
     ns.clean().await;

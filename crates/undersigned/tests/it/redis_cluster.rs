@@ -12,8 +12,8 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::support::{
-    Namespace, TestApp, again, count_reaches, free_port, limits, petition_id, receipt, retry_after,
-    rows, signer, stored,
+    Namespace, TestApp, again, count_reaches, counted_on_both, free_port, limits, petition_id,
+    receipt, retry_after, rows, signer, stored,
 };
 
 /// A Redis Cluster of the test's own on 127.0.0.1; its nodes die with it.
@@ -227,19 +227,7 @@ async fn two_instances_on_a_redis_cluster_share_the_seen_set_the_limits_and_the_
     // Counts reach both instances through the cluster's pub/sub.
     assert_eq!(rows(&ns.sql().await).await, 102);
     let acknowledged = Instant::now();
-    loop {
-        let (ca, cb) = tokio::join!(a.count(s), b.count(s));
-        if ca["count"] == 102 && cb["count"] == 102 {
-            break;
-        }
-        assert!(
-            acknowledged.elapsed() < Duration::from_secs(2),
-            "counts at {} and {}",
-            ca["count"],
-            cb["count"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    counted_on_both((a, b), s, 102, acknowledged, Duration::from_secs(2)).await;
     app_a.stop().await;
     app_b.stop().await;
     drop(cluster);

@@ -392,6 +392,30 @@ pub const NAMES: [&str; 8] = [
 pub const COUNTRIES: [&str; 8] = ["ES", "AZ", "RU", "EG", "TR", "DK", "VN", "IE"];
 
 /// The i-th distinct signer.
+/// Waits until both instances count `n` for the petition, failing once
+/// `within` has passed since `since`.
+pub async fn counted_on_both(
+    (a, b): (&TestApp, &TestApp),
+    slug: &str,
+    n: i64,
+    since: Instant,
+    within: Duration,
+) {
+    loop {
+        let (ca, cb) = tokio::join!(a.count(slug), b.count(slug));
+        if ca["count"] == n && cb["count"] == n {
+            return;
+        }
+        assert!(
+            since.elapsed() < within,
+            "counts at {} and {}",
+            ca["count"],
+            cb["count"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Signer `i` again, their address written in capitals.
 pub fn again(i: usize) -> Value {
     let mut s = signer(i);
