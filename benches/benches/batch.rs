@@ -40,6 +40,8 @@ fn rows(petition_id: i64, n: usize, next: &AtomicU64) -> Vec<SignatureRow> {
                 event_id: None,
                 device_id: None,
                 confirmation: None,
+                sealed: None,
+                email_domain: None,
             }
         })
         .collect()

@@ -138,6 +138,8 @@ pub struct NewPetitionInput {
     pub organizations_may_sign: Option<bool>,
     pub email_optional_offline: Option<bool>,
     pub web: WebSettingsInput,
+    /// `sealing_key`: `age` recipients, when the petition is sealed.
+    pub sealing: Option<Vec<String>>,
 }
 
 pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
@@ -163,6 +165,9 @@ pub struct NewPetition {
     pub targets: Vec<Target>,
     pub signers: SignerRules,
     pub web: WebSettings,
+    /// The `age` recipients signers' personal fields are sealed to; empty:
+    /// kept in clear.
+    pub sealing: Vec<String>,
 }
 
 const GOAL_MAX: i64 = 1_000_000_000;
@@ -211,6 +216,10 @@ impl NewPetition {
             "required_fields",
             SignerRules::parse_required(&input.required_fields),
         );
+        let sealing = match &input.sealing {
+            None => Some(Vec::new()),
+            Some(keys) => errors.check("sealing_key", undersigned_seal::parse_recipients(keys)),
+        };
         let wordings = match (locale, wording) {
             (Some(locale), Some(default)) => {
                 let mut wordings = Wordings {
@@ -234,7 +243,7 @@ impl NewPetition {
                 Some(targets),
                 Some(required),
                 Some(web),
-            ) if errors.0.is_empty() => Ok(Self {
+            ) if errors.0.is_empty() && sealing.is_some() => Ok(Self {
                 slug,
                 wordings,
                 goal,
@@ -247,6 +256,7 @@ impl NewPetition {
                     email_optional_offline: input.email_optional_offline.unwrap_or(false),
                 },
                 web,
+                sealing: sealing.unwrap_or_default(),
             }),
             _ => Err(errors.0),
         }

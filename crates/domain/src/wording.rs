@@ -68,7 +68,7 @@ impl Wording {
 }
 
 /// A petition's words in its default locale and in each of its translations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wordings {
     /// The default locale: served when no translation matches the reader.
     pub locale: String,

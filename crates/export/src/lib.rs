@@ -10,6 +10,8 @@ mod pdf;
 mod request;
 #[cfg(test)]
 mod sample;
+mod sealed;
+mod unseal;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,7 @@ use uuid::Uuid;
 pub use bundle::{BundleCheck, Proof, check_proof, prove, verify_bundle, verify_bundle_reporting};
 pub use columns::{Column, RECEIPT_DIGEST, defuse, receipt_digest};
 pub use request::ExportRequest;
+pub use unseal::{UnsealError, Unsealing, unseal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -32,6 +35,9 @@ pub enum Format {
     Jsonl,
     Pdf,
     Bundle,
+    /// A sealed petition's rows as sealed, with the wrapped keys that open
+    /// them: for `undersigned unseal` on the campaign's own machine.
+    Sealed,
 }
 
 impl Format {
@@ -41,6 +47,7 @@ impl Format {
             "jsonl" => Some(Self::Jsonl),
             "pdf" => Some(Self::Pdf),
             "bundle" => Some(Self::Bundle),
+            "sealed" => Some(Self::Sealed),
             _ => None,
         }
     }
@@ -51,6 +58,7 @@ impl Format {
             Self::Jsonl => "jsonl",
             Self::Pdf => "pdf",
             Self::Bundle => "bundle",
+            Self::Sealed => "sealed",
         }
     }
 
@@ -60,6 +68,7 @@ impl Format {
             Self::Jsonl => "application/x-ndjson",
             Self::Pdf => "application/pdf",
             Self::Bundle => "application/zip",
+            Self::Sealed => "application/x-ndjson",
         }
     }
 
@@ -69,6 +78,7 @@ impl Format {
             Self::Jsonl => "jsonl",
             Self::Pdf => "pdf",
             Self::Bundle => "zip",
+            Self::Sealed => "sealed.jsonl",
         }
     }
 }
@@ -153,6 +163,20 @@ pub struct Summary {
     pub merkle_root: Option<String>,
 }
 
+impl Summary {
+    /// Of `rows` written from the primary, before its hash is known.
+    pub(crate) fn of(rows: u64, by_country: BTreeMap<String, u64>) -> Self {
+        Self {
+            rows,
+            by_country,
+            sha256: String::new(),
+            read_from: ReadFrom::Primary,
+            manifest_sha256: None,
+            merkle_root: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("reading signatures: {0}")]
@@ -202,23 +226,40 @@ pub async fn write_export_reporting<W: AsyncWrite + Unpin + Send>(
 ) -> Result<Summary, ExportError> {
     // Two batches in flight at most: Postgres waits for a slow reader.
     let (sender, receiver) = mpsc::channel(2);
-    // A bundle reads the snapshot twice: for its CSV, then for its PDF.
-    let passes = if job.format == Format::Bundle { 2 } else { 1 };
-    let reading = store.export_snapshot(&job.filter, passes, sender);
-    let mut out = Hashing::new(out);
-    let writing = async {
-        let mut rows = Rows::new(receiver, passes as u8, Box::new(report));
-        let summary = match job.format {
-            Format::Csv | Format::Jsonl => plain(job, &mut rows, &mut out).await?,
-            Format::Pdf => printable(job, &mut rows, &mut out).await?,
-            Format::Bundle => bundle::write(job, &mut rows, &mut out).await?,
-        };
-        out.inner.flush().await?;
-        Ok::<_, ExportError>(summary)
-    };
+    let reading = store.export_snapshot(&job.filter, job.format.passes(), sender);
+    let writing = write_messages(job, receiver, out, report);
     let (read, written) = tokio::join!(reading, writing);
     let mut summary = written?;
     (_, summary.read_from) = read?;
+    Ok(summary)
+}
+
+impl Format {
+    /// How often its writer reads the rows: a bundle twice, for its CSV and
+    /// then for its PDF; the others once.
+    pub(crate) fn passes(self) -> usize {
+        if self == Format::Bundle { 2 } else { 1 }
+    }
+}
+
+/// Writes the export of `job` from a snapshot's messages, whoever reads it:
+/// Postgres for the service, a sealed export opened by `unseal` for a
+/// campaign. The same writers, so the same files.
+pub(crate) async fn write_messages<W: AsyncWrite + Unpin + Send>(
+    job: &ExportJob<'_>,
+    receiver: mpsc::Receiver<ExportMessage>,
+    out: &mut W,
+    report: impl FnMut(Progress) + Send + 'static,
+) -> Result<Summary, ExportError> {
+    let mut out = Hashing::new(out);
+    let mut rows = Rows::new(receiver, job.format.passes() as u8, Box::new(report));
+    let mut summary = match job.format {
+        Format::Csv | Format::Jsonl => plain(job, &mut rows, &mut out).await?,
+        Format::Pdf => printable(job, &mut rows, &mut out).await?,
+        Format::Bundle => bundle::write(job, &mut rows, &mut out).await?,
+        Format::Sealed => sealed::write(job, &mut rows, &mut out).await?,
+    };
+    out.inner.flush().await?;
     summary.sha256 = hex::encode(out.hasher.finalize());
     Ok(summary)
 }
@@ -232,6 +273,8 @@ pub(crate) struct Rows {
     report: Box<dyn FnMut(Progress) + Send>,
     /// Withdrawn signatures the filters left out (known with the totals).
     withdrawn: u64,
+    /// A sealed export's epochs (known with the totals).
+    epochs: Vec<undersigned_store::SealEpoch>,
 }
 
 impl Rows {
@@ -251,6 +294,7 @@ impl Rows {
             moved: false,
             report,
             withdrawn: 0,
+            epochs: Vec::new(),
         }
     }
 
@@ -260,9 +304,11 @@ impl Rows {
                 rows,
                 by_country,
                 withdrawn,
+                epochs,
             }) => {
                 self.progress.total = rows;
                 self.withdrawn = withdrawn;
+                self.epochs = epochs;
                 (self.report)(self.progress);
                 Ok((rows, by_country))
             }
@@ -340,14 +386,7 @@ async fn printable<W: AsyncWrite + Unpin>(
     if printer.listed() != total {
         return Err(ExportError::Incomplete);
     }
-    Ok(Summary {
-        rows: total,
-        by_country,
-        sha256: String::new(),
-        read_from: ReadFrom::Primary,
-        manifest_sha256: None,
-        merkle_root: None,
-    })
+    Ok(Summary::of(total, by_country))
 }
 
 async fn plain<W: AsyncWrite + Unpin>(
@@ -377,12 +416,5 @@ async fn plain<W: AsyncWrite + Unpin>(
     if written != total {
         return Err(ExportError::Incomplete);
     }
-    Ok(Summary {
-        rows: written,
-        by_country,
-        sha256: String::new(),
-        read_from: ReadFrom::Primary,
-        manifest_sha256: None,
-        merkle_root: None,
-    })
+    Ok(Summary::of(written, by_country))
 }

@@ -110,6 +110,7 @@ impl ExportRequest {
             errors.push(FieldError::new("until", "before_since"));
         }
         request.filter.with_email = request.columns.contains(&Column::Email);
+        request.filter.sealed = request.format == Format::Sealed;
         if errors.is_empty() {
             Ok(request)
         } else {
@@ -130,6 +131,18 @@ impl ExportRequest {
                 Err(FieldError::new("locale", "not_available"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Whether the format fits the petition: a sealed petition's rows leave
+    /// only sealed (`format=sealed`), and only a sealed petition has sealed
+    /// rows. `Err(sealed)`, whether the petition is sealed, when it does not.
+    pub fn fits(&self, petition: &undersigned_store::Petition) -> Result<(), bool> {
+        let sealed = !petition.sealing.is_empty();
+        if sealed == (self.format == Format::Sealed) {
+            Ok(())
+        } else {
+            Err(sealed)
         }
     }
 

@@ -29,6 +29,7 @@ pub(crate) fn petition() -> Petition {
         targets: Vec::new(),
         signers: SignerRules::default(),
         web: WebSettings::default(),
+        sealing: Vec::new(),
         created_at: Utc::now(),
     }
 }
@@ -65,6 +66,7 @@ pub(crate) fn row(i: u32) -> ExportRow {
         signed_at: Utc.timestamp_opt(1_800_000_000 + i as i64, 0).unwrap(),
         channel: "web".into(),
         email: None,
+        sealed: None,
     }
 }
 
@@ -91,6 +93,7 @@ pub(crate) fn reported_snapshot(
                 rows: rows.len() as u64,
                 by_country,
                 withdrawn: 0,
+                epochs: Vec::new(),
             })
             .await;
         for _ in 0..passes {

@@ -54,6 +54,7 @@ pub fn petition(signers: SignerRules) -> Petition {
         targets: Vec::new(),
         signers,
         web: WebSettings::default(),
+        sealing: Vec::new(),
         created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     }
 }

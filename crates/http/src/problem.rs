@@ -39,6 +39,10 @@ pub enum ApiError {
     QueueFull,
     /// As many exports as allowed at once are running.
     ExportsBusy,
+    /// An export format that does not fit the petition: `true` when the
+    /// petition is sealed (only `format=sealed` fits), `false` when it is
+    /// not (`format=sealed` does not).
+    SealedExport(bool),
     /// A live count stream over the instance's budget or its reader's share.
     Streams(StreamRefusal),
     /// Storage failed; what the client is told depends on what it asked for.
@@ -86,7 +90,9 @@ impl ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             // 409, not 410: the event is still there (its tablets can be
             // listed); only its state refuses new ones.
-            Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver => StatusCode::CONFLICT,
+            Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver | Self::SealedExport(_) => {
+                StatusCode::CONFLICT
+            }
             Self::LinkExpired => StatusCode::GONE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -226,6 +232,18 @@ impl ApiError {
                 "Exports busy",
                 "As many exports as this service runs at once are running; retry after the delay in Retry-After.",
             ),
+            Self::SealedExport(true) => (
+                "/problems/sealed-petition",
+                "Sealed petition",
+                "This petition's signer data is sealed to its campaign's keys and cannot be read \
+                 here: export it with format=sealed and open it with `undersigned unseal`.",
+            ),
+            Self::SealedExport(false) => (
+                "/problems/not-sealed",
+                "Petition not sealed",
+                "format=sealed is for sealed petitions; this one keeps its signer data in clear: \
+                 ask for csv, jsonl, pdf or bundle.",
+            ),
             Self::Streams(StreamRefusal::Service) => (
                 "/problems/streams-busy",
                 "Streams busy",
@@ -317,13 +335,15 @@ impl ApiError {
         let single = match &self {
             Self::Captcha(CaptchaRefusal::Missing) => [FieldError::new("captcha", "required")],
             Self::EventOver => [FieldError::new("event", "over")],
+            Self::SealedExport(true) => [FieldError::new("format", "use_format_sealed")],
+            Self::SealedExport(false) => [FieldError::new("format", "petition_not_sealed")],
             _ => [FieldError::new("captcha", "failed")],
         };
         let errors = match &self {
             Self::Invalid(e) | Self::Conflict(e) => e.as_slice(),
-            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed) | Self::EventOver => {
-                &single[..]
-            }
+            Self::Captcha(CaptchaRefusal::Missing | CaptchaRefusal::Failed)
+            | Self::EventOver
+            | Self::SealedExport(_) => &single[..],
             _ => &[],
         };
         let body = serde_json::to_vec(&Problem {

@@ -10,6 +10,7 @@ mod confirmer;
 mod counter;
 mod metrics;
 mod paper;
+mod sealing;
 mod writer;
 
 use std::net::IpAddr;
@@ -154,6 +155,8 @@ pub struct Ingest {
     links: mpsc::Sender<confirmer::Link>,
     /// Withdrawal requests being looked up, at most [`WITHDRAWALS_AT_ONCE`].
     withdrawals: Arc<Semaphore>,
+    /// Seals the signatures of sealed petitions.
+    sealer: Arc<sealing::Sealer>,
 }
 
 /// Withdrawal requests looked up at once, after their answers: more are
@@ -294,6 +297,17 @@ impl Ingest {
                 async move { expiry.sweep().await }
             },
         );
+        let sealer = Arc::new(sealing::Sealer::new(store.clone()));
+        let retiring = sealer.clone();
+        tasks.every(
+            "dropping the keys of ended seal epochs",
+            Duration::from_secs(60),
+            Policy::Restart,
+            move || {
+                retiring.retire();
+                std::future::ready(())
+            },
+        );
         let forget = guard.clone();
         tasks.every(
             "forgetting idle guard limits",
@@ -320,6 +334,7 @@ impl Ingest {
             confirming,
             withdrawals: Arc::new(Semaphore::new(WITHDRAWALS_AT_ONCE)),
             links,
+            sealer,
         }))
     }
 
@@ -359,7 +374,7 @@ impl Ingest {
                 None
             };
         let mut resend = None;
-        let row = match self.guard.check(subject).await {
+        let mut row = match self.guard.check(subject).await {
             Verdict::Pass => Some(SignatureRow {
                 shadowed_by,
                 confirmation,
@@ -381,6 +396,9 @@ impl Ingest {
                 resend = confirmation.map(|_| Resend {
                     petition_id: petition.id,
                     identity_key: identity.0,
+                    email: (!petition.sealing.is_empty())
+                        .then(|| signature.email.as_ref().map(|e| e.as_given().to_owned()))
+                        .flatten(),
                 });
                 None
             }
@@ -390,6 +408,11 @@ impl Ingest {
                 return Err(SignError::RateLimited { retry_after, scope });
             }
         };
+        if let Some(row) = &mut row
+            && let Some(epoch) = self.sealing(petition).await?
+        {
+            sealing::seal(&epoch, row);
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .try_send(Pending { row, resend, reply })
@@ -439,6 +462,11 @@ impl Ingest {
                 .await
                 .map_err(|e| SignError::Storage(e.to_string()))?
         };
+        let epoch = if items.is_empty() {
+            None
+        } else {
+            self.sealing(petition).await?
+        };
         let mut filed: Vec<Option<Filed>> = vec![None; items.len()];
         let mut rows = Vec::with_capacity(items.len());
         for (i, (item, screening)) in items.into_iter().zip(screenings).enumerate() {
@@ -459,16 +487,17 @@ impl Ingest {
             };
             let identity = self.pepper.signer(petition.id, &signature);
             let id = signature.client_id.unwrap_or_else(Uuid::now_v7);
-            rows.push((
-                i,
-                SignatureRow {
-                    shadowed_by,
-                    signed_at: item.signed_at,
-                    event_id: from.event_id,
-                    device_id: from.device_id,
-                    ..row(petition.id, id, identity, client, signature, from.channel)
-                },
-            ));
+            let mut row = SignatureRow {
+                shadowed_by,
+                signed_at: item.signed_at,
+                event_id: from.event_id,
+                device_id: from.device_id,
+                ..row(petition.id, id, identity, client, signature, from.channel)
+            };
+            if let Some(epoch) = &epoch {
+                sealing::seal(epoch, &mut row);
+            }
+            rows.push((i, row));
         }
         // A whole share of the queue or none of it, so that a full queue turns
         // the batch away before any of it is written (a resend is safe anyway).
@@ -508,6 +537,22 @@ impl Ingest {
             .into_iter()
             .map(|f| f.ok_or_else(|| SignError::Storage("a signature got no outcome".into())))
             .collect()
+    }
+
+    /// The epoch that seals a sealed petition's rows (crates/seal); `None`
+    /// for a petition that keeps them in clear.
+    async fn sealing(
+        &self,
+        petition: &Petition,
+    ) -> Result<Option<Arc<undersigned_seal::Epoch>>, SignError> {
+        if petition.sealing.is_empty() {
+            return Ok(None);
+        }
+        self.sealer
+            .epoch(petition)
+            .await
+            .map(Some)
+            .map_err(|e| SignError::Storage(e.to_string()))
     }
 
     /// What makes a web signature pending: its time to be confirmed. Its
@@ -605,6 +650,7 @@ impl Ingest {
                 &identity.0,
                 &token.hash(),
                 chrono::Utc::now() + ttl,
+                email.as_given(),
                 |found| {
                     let (locale, title) = petition.title_for(found.locale.as_deref());
                     letterhead
@@ -848,6 +894,8 @@ fn row(
         event_id: None,
         device_id: None,
         confirmation: None,
+        sealed: None,
+        email_domain: None,
     }
 }
 

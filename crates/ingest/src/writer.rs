@@ -127,6 +127,7 @@ impl Writer {
                             (*outcome == RowOutcome::Duplicate).then_some(Resend {
                                 petition_id: row.petition_id,
                                 identity_key: row.identity_key,
+                                email: row.sealed.as_ref().and(row.email.clone()),
                             })
                         },
                     ));

@@ -116,6 +116,9 @@ pub struct ConfirmedGroup {
 pub struct Resend {
     pub petition_id: i64,
     pub identity_key: [u8; 32],
+    /// On a sealed petition, the address as the signer typed it now: the
+    /// row no longer holds one once its first message went out.
+    pub email: Option<String>,
 }
 
 /// Rows are locked in id order, the same in every transaction; a signer
@@ -127,9 +130,9 @@ pub struct Resend {
 /// mailer makes its token again from the row).
 pub(crate) const RESEND: &str = "
     WITH r AS (
-        SELECT * FROM unnest($1::int8[], $2::bytea[]) AS r(p, k)
+        SELECT * FROM unnest($1::int8[], $2::bytea[], $4::text[]) AS r(p, k, e)
     ), chosen AS (
-        SELECT DISTINCT ON (s.id) s.id
+        SELECT DISTINCT ON (s.id) s.id, r.e
         FROM r JOIN signatures s ON s.petition_id = r.p AND s.identity_key = r.k
         WHERE s.pending_until > now()
           AND (s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
@@ -139,6 +142,7 @@ pub(crate) const RESEND: &str = "
         SELECT s.id FROM signatures s JOIN chosen USING (id) ORDER BY s.id FOR UPDATE OF s
     )
     UPDATE signatures s SET mail_due = now(), mail_attempts = 0,
+        email = CASE WHEN s.sealed IS NOT NULL THEN coalesce(chosen.e, s.email) ELSE s.email END,
         mail_sent = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'
                          THEN 1 ELSE s.mail_sent + 1 END,
         mail_window = CASE WHEN s.mail_window IS NULL OR s.mail_window < now() - interval '1 day'

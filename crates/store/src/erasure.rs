@@ -58,7 +58,7 @@ const ERASE: &str = "
     )
     UPDATE signatures s SET full_name = '', email = NULL, organization = NULL,
         postal_code = NULL, city = NULL, client_address = NULL, identity_key = NULL,
-        confirm_hash = NULL, pending_until = NULL, withdraw_until = NULL, mail_due = NULL,
+        sealed = NULL, email_domain = NULL, confirm_hash = NULL, pending_until = NULL, withdraw_until = NULL, mail_due = NULL,
         invalidated_by = NULL, withdrawn_at = now()
     FROM old WHERE s.id = old.id
     RETURNING old.petition_id, old.country, old.signer_kind, old.event_id, old.counted,
@@ -219,7 +219,9 @@ impl Store {
     /// Sends a withdrawal link for the signature of `identity` on a
     /// petition, if there is one and its address has not had its messages
     /// for the day: `compose` writes the message (to the address as typed
-    /// when signing) carrying the token whose hash is `token_hash`. Whether
+    /// when signing; on a sealed petition, which keeps none in clear, as
+    /// `typed` now, the same address since its identity matched) carrying
+    /// the token whose hash is `token_hash`. Whether
     /// it was sent is the caller's to keep to itself.
     pub async fn request_withdrawal(
         &self,
@@ -227,19 +229,20 @@ impl Store {
         identity: &[u8; 32],
         token_hash: &[u8],
         until: DateTime<Utc>,
+        typed: &str,
         compose: impl FnOnce(&Withdrawable) -> Option<OutgoingMail>,
     ) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT id, email, locale FROM signatures
+                "SELECT id, coalesce(email, $4), locale FROM signatures
                  WHERE petition_id = $1 AND identity_key = $2 AND withdrawn_at IS NULL
-                   AND email IS NOT NULL
+                   AND (email IS NOT NULL OR sealed IS NOT NULL)
                    AND (mail_window IS NULL OR mail_window < now() - interval '1 day'
                         OR mail_sent < $3)
                  FOR UPDATE",
-                &[&petition_id, &&identity[..], &MAIL_PER_DAY],
+                &[&petition_id, &&identity[..], &MAIL_PER_DAY, &typed],
             )
             .await?
         else {

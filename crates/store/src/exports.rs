@@ -68,6 +68,9 @@ pub struct ExportFilter {
     pub status: ExportStatus,
     /// Whether e-mail addresses are read at all.
     pub with_email: bool,
+    /// Whether the sealed fields (and the epochs that open them) are read:
+    /// an export of a sealed petition, to be opened by its recipients.
+    pub sealed: bool,
 }
 
 /// One exported signature.
@@ -84,6 +87,8 @@ pub struct ExportRow {
     pub channel: String,
     /// Only when the filter asked for e-mail.
     pub email: Option<String>,
+    /// Only when the filter asked for sealed fields.
+    pub sealed: Option<Vec<u8>>,
 }
 
 /// What a snapshot reader sends, in this order: the totals, then each pass's
@@ -96,6 +101,8 @@ pub enum ExportMessage {
         /// Withdrawn signatures the filters would otherwise have taken:
         /// their receipts are left out, and a bundle says how many.
         withdrawn: u64,
+        /// A sealed export's epochs, oldest first; else none.
+        epochs: Vec<crate::SealEpoch>,
     },
     Rows(Vec<ExportRow>),
     PassEnd,
@@ -205,11 +212,17 @@ impl Store {
             .await?
             .try_get(0)?;
         let withdrawn = withdrawn as u64;
+        let epochs = if filter.sealed {
+            crate::sealing::epochs_of(&*tx, filter.petition_id).await?
+        } else {
+            Vec::new()
+        };
         if out
             .send(ExportMessage::Totals {
                 rows,
                 by_country,
                 withdrawn,
+                epochs,
             })
             .await
             .is_err()
@@ -221,10 +234,15 @@ impl Store {
         } else {
             "NULL::text"
         };
+        let sealed = if filter.sealed {
+            "sealed"
+        } else {
+            "NULL::bytea"
+        };
         let select = tx
             .prepare(&format!(
                 "SELECT id, full_name, organization, signer_kind, city, postal_code, country,
-                        signed_at, channel, {email} AS email
+                        signed_at, channel, {email} AS email, {sealed} AS sealed
                  FROM signatures WHERE {condition} ORDER BY signed_at, id"
             ))
             .await?;
@@ -247,6 +265,7 @@ impl Store {
                             signed_at: r.try_get("signed_at")?,
                             channel: r.try_get("channel")?,
                             email: r.try_get("email")?,
+                            sealed: r.try_get("sealed")?,
                         })
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;

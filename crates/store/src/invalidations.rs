@@ -146,7 +146,8 @@ const INVALIDATE_CHUNK: &str = "
           AND pending_until IS NULL AND withdrawn_at IS NULL
           AND ($10::uuid IS NULL OR id > $10)
           AND ($2::text IS NULL OR client_address <<= $2::text::inet)
-          AND ($3::text IS NULL OR lower(split_part(email, '@', 2)) LIKE $3)
+          AND ($3::text IS NULL
+               OR coalesce(email_domain, lower(split_part(email, '@', 2))) LIKE $3)
           AND ($4::text IS NULL OR country = $4)
           AND ($5::timestamptz IS NULL OR signed_at >= $5)
           AND ($6::timestamptz IS NULL OR signed_at < $6)

@@ -15,6 +15,7 @@ mod history;
 mod invalidations;
 mod outbox;
 mod petitions;
+mod sealing;
 mod settings;
 mod signals;
 mod signatures;
@@ -43,6 +44,7 @@ pub use history::{History, HistoryPoint, Interval, Tally};
 pub use invalidations::{Chunk, Criteria, Invalidation, InvalidationState};
 pub use outbox::{Content, DueConfirmation, NewLink, OutgoingMail, QueuedMail};
 pub use petitions::{Petition, PetitionUpdate};
+pub use sealing::SealEpoch;
 pub use signals::{PetitionSignals, Signal, Signals};
 pub use signatures::{
     BatchOutcome, Confirmation, Retry, RowOutcome, SignatureFilter, SignatureRecord, SignatureRow,

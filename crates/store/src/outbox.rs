@@ -328,7 +328,11 @@ impl Store {
         let client = self.pool.get().await?;
         client
             .execute(
-                "UPDATE signatures SET mail_due = NULL WHERE id = ANY($1) AND mail_due > now()",
+                // A sealed signature's address was kept in clear only for
+                // this message.
+                "UPDATE signatures SET mail_due = NULL,
+                        email = CASE WHEN sealed IS NULL THEN email END
+                 WHERE id = ANY($1) AND mail_due > now()",
                 &[&ids],
             )
             .await?;

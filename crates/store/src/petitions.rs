@@ -25,6 +25,9 @@ pub struct Petition {
     pub targets: Vec<Target>,
     pub signers: SignerRules,
     pub web: WebSettings,
+    /// The `age` recipients its signers' personal fields are sealed to
+    /// (crates/seal); empty: kept in clear.
+    pub sealing: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -51,6 +54,7 @@ pub struct PetitionUpdate {
     pub targets: Vec<Target>,
     pub signers: SignerRules,
     pub web: WebSettings,
+    pub sealing: Vec<String>,
 }
 
 impl From<&Petition> for PetitionUpdate {
@@ -63,6 +67,7 @@ impl From<&Petition> for PetitionUpdate {
             targets: p.targets.clone(),
             signers: p.signers.clone(),
             web: p.web.clone(),
+            sealing: p.sealing.clone(),
         }
     }
 }
@@ -71,7 +76,7 @@ const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, s
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
                        opens_at, closes_at, targets, required_fields, organizations_may_sign, \
                        email_optional_offline, verification, confirmed_url, \
-                       confirmation_texts";
+                       confirmation_texts, sealing_recipients";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -135,6 +140,7 @@ impl TryFrom<Row> for Petition {
                     texts
                 },
             },
+            sealing: row.try_get("sealing_recipients")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -193,6 +199,7 @@ struct PetitionColumns<'a> {
     required: Vec<&'static str>,
     organizations_may_sign: bool,
     email_optional_offline: bool,
+    sealing: &'a [String],
 }
 
 impl<'a> PetitionColumns<'a> {
@@ -203,6 +210,7 @@ impl<'a> PetitionColumns<'a> {
         window: Window,
         targets: &'a [Target],
         signers: &SignerRules,
+        sealing: &'a [String],
     ) -> Self {
         Self {
             title: &wordings.default.title,
@@ -216,11 +224,12 @@ impl<'a> PetitionColumns<'a> {
             required: signers.required.iter().map(|f| f.as_str()).collect(),
             organizations_may_sign: signers.organizations_may_sign,
             email_optional_offline: signers.email_optional_offline,
+            sealing,
         }
     }
 
     /// In the order of `ASSIGNED`.
-    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
         [
             &self.title,
             &self.body,
@@ -234,12 +243,13 @@ impl<'a> PetitionColumns<'a> {
             &self.required,
             &self.organizations_may_sign,
             &self.email_optional_offline,
+            &self.sealing,
         ]
     }
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 20] = [
+const ASSIGNED: [&str; 21] = [
     "title",
     "body",
     "ask",
@@ -252,6 +262,7 @@ const ASSIGNED: [&str; 20] = [
     "required_fields",
     "organizations_may_sign",
     "email_optional_offline",
+    "sealing_recipients",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -279,6 +290,7 @@ impl Store {
             p.window,
             &p.targets,
             &p.signers,
+            &p.sealing,
         );
         let placeholders: Vec<String> = (3..ASSIGNED.len() + 3).map(|i| format!("${i}")).collect();
         let row = tx
@@ -426,6 +438,7 @@ impl Store {
             u.window,
             &u.targets,
             &u.signers,
+            &u.sealing,
         );
         let assignments: Vec<String> = ASSIGNED
             .iter()

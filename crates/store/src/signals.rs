@@ -45,14 +45,18 @@ fn by_address(filter: &str) -> String {
     )
 }
 
+/// A sealed signature keeps its email's domain in clear, beside the sealed address.
+const DOMAIN: &str = "coalesce(email_domain, lower(split_part(email, '@', 2)))";
+
 fn by_domain(filter: &str) -> String {
     format!(
-        "SELECT petition_id, lower(split_part(email, '@', 2)) AS key, count(*) AS n,
+        "SELECT petition_id, {DOMAIN} AS key, count(*) AS n,
                 row_number() OVER (PARTITION BY petition_id ORDER BY count(*) DESC,
-                                   lower(split_part(email, '@', 2))) AS rank
+                                   {DOMAIN}) AS rank
          FROM signatures
-         WHERE signed_at > now() - {WINDOW} AND email IS NOT NULL {filter}
-         GROUP BY petition_id, lower(split_part(email, '@', 2))"
+         WHERE signed_at > now() - {WINDOW} AND (email IS NOT NULL OR email_domain IS NOT NULL)
+           {filter}
+         GROUP BY petition_id, {DOMAIN}"
     )
 }
 

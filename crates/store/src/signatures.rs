@@ -44,6 +44,12 @@ pub struct SignatureRow {
     /// Where and through what it was collected, for a tablet's signature.
     pub event_id: Option<Uuid>,
     pub device_id: Option<Uuid>,
+    /// On a sealed petition: the personal fields as sealed (crates/seal),
+    /// the clear ones then empty but for a pending signature's email, kept
+    /// until its message is sent.
+    pub sealed: Option<Vec<u8>>,
+    /// On a sealed petition: the email's domain, lower case, for abuse signals.
+    pub email_domain: Option<String>,
     /// For a web signature on a petition that confirms by email: stored
     /// pending, its message due at once (on its own row, `mail_due`, for the
     /// mailers to send). `None`: counted at once.
@@ -109,19 +115,20 @@ impl Retry {
 
 const COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, postal_code, \
     city, signer_kind, organization, consent_updates, locale, channel, client_address, \
-    shadowed_by, pending_until, mail_due";
+    shadowed_by, pending_until, email_domain, sealed, mail_due";
 
 /// Rows as arrays, one per column; `signed_at` takes the transaction's
 /// time, and a pending signature's message is due at once.
 const UNNEST: &str = "SELECT *, CASE WHEN u.pu IS NOT NULL THEN now() END FROM unnest($1::uuid[], \
     $2::int8[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
     $9::text[], $10::text[], $11::bool[], $12::text[], $13::text[], $14::inet[], $15::int8[], \
-    $16::timestamptz[]) AS u(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, pu)";
+    $16::timestamptz[], $17::text[], $18::bytea[]) \
+    AS u(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, pu, ed, se)";
 
 /// Parameters of the web statements: the columns, then (fast path) the shard.
-const WEB_PARAMS: usize = 16;
+const WEB_PARAMS: usize = 18;
 /// Parameters of the offline statements: the columns, then (fast path) the shard.
-const OFFLINE_PARAMS: usize = 19;
+const OFFLINE_PARAMS: usize = 21;
 
 /// Batches holding signatures collected offline also say when each was given
 /// (or now), where and through what, and when it arrived. Web-only batches,
@@ -133,15 +140,15 @@ const OFFLINE_PARAMS: usize = 19;
 const OFFLINE_COLUMNS: &str = "id, petition_id, identity_key, full_name, email, country, \
     postal_code, city, signer_kind, organization, consent_updates, locale, channel, \
     client_address, shadowed_by, event_id, device_id, signed_at, received_at, pending_until, \
-    mail_due";
+    email_domain, sealed, mail_due";
 
 const OFFLINE_UNNEST: &str = "SELECT i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, \
-    coalesce(sa, now()), CASE WHEN ch <> 'web' THEN now() END, pu, \
+    coalesce(sa, now()), CASE WHEN ch <> 'web' THEN now() END, pu, ed, se, \
     CASE WHEN pu IS NOT NULL THEN now() END FROM unnest($1::uuid[], $2::int8[], $3::bytea[], \
     $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
     $11::bool[], $12::text[], $13::text[], $14::inet[], $15::int8[], $16::uuid[], $17::uuid[], \
-    $18::timestamptz[], $19::timestamptz[]) \
-    AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa, pu)";
+    $18::timestamptz[], $19::timestamptz[], $20::text[], $21::bytea[]) \
+    AS t(i, p, k, n, e, c, pc, ci, sk, o, cu, l, ch, a, sb, ev, d, sa, pu, ed, se)";
 
 /// The careful path's insert, indexed by `[offline]`: it skips signers
 /// already stored and says which rows it inserted.
@@ -331,11 +338,15 @@ impl SignatureWriter {
         }
         let petitions: Vec<i64> = resends.iter().map(|r| r.petition_id).collect();
         let keys: Vec<&[u8]> = resends.iter().map(|r| &r.identity_key[..]).collect();
+        let emails: Vec<Option<&str>> = resends.iter().map(|r| r.email.as_deref()).collect();
         let result = async {
             let client = self.connection().await?;
             let statement = client.prepare_cached(crate::confirmations::RESEND).await?;
             Ok(client
-                .execute(&statement, &[&petitions, &keys, &crate::MAIL_PER_DAY])
+                .execute(
+                    &statement,
+                    &[&petitions, &keys, &crate::MAIL_PER_DAY, &emails],
+                )
                 .await?)
         }
         .await;
@@ -637,6 +648,8 @@ struct Columns<'a> {
     events: Vec<Option<Uuid>>,
     devices: Vec<Option<Uuid>>,
     signed: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    domains: Vec<Option<&'a str>>,
+    sealed: Vec<Option<&'a [u8]>>,
 }
 
 impl<'a> Columns<'a> {
@@ -664,6 +677,8 @@ impl<'a> Columns<'a> {
             events: rows.iter().map(|r| r.event_id).collect(),
             devices: rows.iter().map(|r| r.device_id).collect(),
             signed: rows.iter().map(|r| r.signed_at).collect(),
+            domains: rows.iter().map(|r| r.email_domain.as_deref()).collect(),
+            sealed: rows.iter().map(|r| r.sealed.as_deref()).collect(),
         }
     }
 
@@ -693,11 +708,14 @@ impl<'a> Columns<'a> {
                 &self.signed,
                 &self.pending,
             ]);
-            debug_assert_eq!(params.len(), OFFLINE_PARAMS);
         } else {
             params.push(&self.pending);
-            debug_assert_eq!(params.len(), WEB_PARAMS);
         }
+        params.extend::<[&(dyn ToSql + Sync); 2]>([&self.domains, &self.sealed]);
+        debug_assert_eq!(
+            params.len(),
+            if offline { OFFLINE_PARAMS } else { WEB_PARAMS }
+        );
         params
     }
 }

@@ -32,6 +32,8 @@ fn row(petition_id: i64, key: u8, id: Uuid, client_supplied: bool) -> SignatureR
         event_id: None,
         device_id: None,
         confirmation: None,
+        sealed: None,
+        email_domain: None,
     }
 }
 

@@ -20,8 +20,8 @@ use undersigned_mail::MailMetrics;
 use undersigned_store::{Store, StoreError};
 pub use undersigned_supervisor::{Policy, Supervisor, TaskFailure};
 
-pub use config::{Config, ConfigError, LogFormat};
-use config::{ExportKey, written_limit, written_limits};
+pub use config::{Config, ConfigError, ExportKey, LogFormat};
+use config::{written_limit, written_limits};
 
 #[derive(Debug, Error)]
 pub enum StartError {

@@ -78,6 +78,7 @@ pub async fn export(call: Call<'_>, reading: Reading) -> Answer {
     request
         .bind(&petition)
         .map_err(|e| ApiError::Invalid(vec![e]))?;
+    request.fits(&petition).map_err(ApiError::SealedExport)?;
     let slot = app
         .exports
         .slots

@@ -54,6 +54,8 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
         "captcha_fail_open": p.web.captcha_fail_open,
         "verification": p.web.verification.as_str(),
         "confirmed_url": p.web.confirmed_url,
+        // Public keys: a signer may see that their data is sealed, and to whom.
+        "sealing_key": p.sealing,
         // What a form needs to render the widget: present only when signing
         // here does ask for a captcha.
         "captcha_sitekey": app.captcha.as_ref()
@@ -174,6 +176,27 @@ fn confirmation_texts_input(
         .collect()
 }
 
+/// `sealing_key`: one `age` recipient or a list of them; `null` (`Some(None)`)
+/// asks for none.
+fn sealing_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Option<Vec<String>>> {
+    if !fields.has("sealing_key") {
+        return None;
+    }
+    match fields.value("sealing_key") {
+        None => Some(None),
+        Some(Value::String(key)) => Some(Some(vec![key.clone()])),
+        Some(Value::Array(keys)) if keys.iter().all(Value::is_string) => Some(Some(
+            keys.iter()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect(),
+        )),
+        _ => {
+            errors.push(FieldError::new("sealing_key", "not_a_key_or_list_of_keys"));
+            None
+        }
+    }
+}
+
 /// `[{"name", "country", "contact"}, …]`, in order.
 fn targets_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<TargetInput>> {
     let value = fields.value("targets")?;
@@ -221,6 +244,7 @@ fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
         organizations_may_sign: fields.boolean("organizations_may_sign", &mut errors),
         email_optional_offline: fields.boolean("email_optional_offline", &mut errors),
         web: web_input(fields, &mut errors),
+        sealing: sealing_input(fields, &mut errors).flatten(),
     };
     validated(errors, NewPetition::parse(input))
 }
@@ -261,7 +285,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 20] = [
+pub(crate) const CHANGEABLE: [&str; 21] = [
     "title",
     "text",
     "ask",
@@ -282,6 +306,7 @@ pub(crate) const CHANGEABLE: [&str; 20] = [
     "verification",
     "confirmed_url",
     "confirmation_texts",
+    "sealing_key",
 ];
 
 /// What a new petition may carry: the changeable fields, its slug and its
@@ -324,6 +349,7 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
     let organizations_may_sign = fields.boolean("organizations_may_sign", errors);
     let email_optional_offline = fields.boolean("email_optional_offline", errors);
     let web = web_input(&fields, errors);
+    let sealing = sealing_input(&fields, errors);
     let changed: Vec<&str> = CHANGEABLE
         .iter()
         .copied()
@@ -420,6 +446,20 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
             match current.web.apply(web) {
                 Ok(web) => next.web = web,
                 Err(e) => errors.extend(e),
+            }
+            // Recipients may change (a coordinator joins, a key is replaced:
+            // the next epoch is sealed to the new list), but whether a
+            // petition is sealed is chosen when it is created, so that its
+            // signatures are all sealed or all in clear.
+            let sealed = match (&sealing, current.sealing.is_empty()) {
+                (None, _) => Ok(()),
+                (Some(Some(keys)), false) => {
+                    undersigned_seal::parse_recipients(keys).map(|k| next.sealing = k)
+                }
+                (Some(_), _) => Err("chosen_at_creation"),
+            };
+            if let Err(code) = sealed {
+                errors.push(FieldError::new("sealing_key", code));
             }
             validated(
                 type_errors,

@@ -9,7 +9,7 @@ use undersigned::{Config, open_export_key, open_store};
 use undersigned_export::{ExportRequest, Progress, write_export_reporting};
 
 use super::progress::{ProgressLine, rate};
-use super::{CliError, audited, choice_name, country, petition_named, refused};
+use super::{CliError, audited, choice_name, country, petition_named, refused, write_whole};
 
 #[derive(clap::Args)]
 pub struct ExportOptions {
@@ -60,6 +60,8 @@ pub enum FormatName {
     /// A signed zip (CSV, PDF, manifest) a recipient checks offline with
     /// `bundle verify`.
     Bundle,
+    /// A sealed petition's rows as sealed, for `unseal` with a recipient's key.
+    Sealed,
 }
 
 /// How a signature reached the service.
@@ -172,34 +174,30 @@ pub async fn export(options: ExportOptions, config: &Config) -> Result<(), CliEr
     request
         .bind(&petition)
         .map_err(|e| CliError::Refused(option(&e.field, e.code)))?;
+    request.fits(&petition).map_err(|sealed| {
+        CliError::Refused(if sealed {
+            format!(
+                "--petition {}: its signer data is sealed; export it with --format sealed and \
+                 open that with `undersigned unseal`",
+                petition.slug
+            )
+        } else {
+            format!(
+                "--petition {}: --format sealed is for sealed petitions",
+                petition.slug
+            )
+        })
+    })?;
     let job = request.job(uuid::Uuid::now_v7(), chrono::Utc::now(), &petition, &key);
     store
         .audit(&audited("export", job.started()).about(petition.id))
         .await?;
-    // Written beside the destination and moved there only when complete, so a
-    // failed export never leaves a partial file under the name asked for.
-    let partial = options.out.with_extension("partial");
-    let mut file = tokio::fs::File::create(&partial)
-        .await
-        .map_err(|source| CliError::File {
-            path: partial.clone(),
-            source,
-        })?;
     let mut line = ProgressLine::new();
     let report = move |p: Progress| line.update(|elapsed| describe(p, elapsed));
-    let mut result = write_export_reporting(&store, &job, &mut file, report).await;
-    if result.is_ok()
-        && let Err(e) = async {
-            file.sync_all().await?;
-            tokio::fs::rename(&partial, &options.out).await
-        }
-        .await
-    {
-        result = Err(e.into());
-    }
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&partial).await;
-    }
+    let result = write_whole(&options.out, async |file| {
+        write_export_reporting(&store, &job, file, report).await
+    })
+    .await?;
     let finish = job.finished(&result);
     store
         .audit(&audited("export.finish", finish).about(petition.id))

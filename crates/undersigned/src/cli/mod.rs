@@ -9,6 +9,7 @@ mod import;
 mod listing;
 mod petition;
 mod progress;
+mod seal;
 mod token;
 
 use std::future::Future;
@@ -66,6 +67,14 @@ pub enum Command {
         #[command(subcommand)]
         command: bundle::BundleCommand,
     },
+    /// Make a campaign's key for sealed petitions, offline.
+    SealKey {
+        #[command(subcommand)]
+        command: seal::SealKeyCommand,
+    },
+    /// Open a sealed petition's export (`format=sealed`) with a recipient's
+    /// key into CSV, JSON lines, PDF or a signed bundle, offline.
+    Unseal(seal::UnsealOptions),
     /// Print the completion script for a shell, to source or install (for
     /// bash: `undersigned completions bash > /etc/bash_completion.d/undersigned`).
     Completions {
@@ -189,6 +198,8 @@ pub async fn execute(
         Command::Export(options) => export::export(options, &config).await,
         Command::Import(options) => import::import(options, &config).await,
         Command::Bundle { command } => bundle::execute(command),
+        Command::SealKey { command } => seal::key(command),
+        Command::Unseal(options) => seal::open(options).await,
         // `main` prints these before it reads the configuration, which they
         // do not need; here for a caller that does not.
         Command::Completions { shell } => {
@@ -219,6 +230,36 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Writes the file `out` with `write`, into a file beside it moved to `out`
+/// only once whole and on disk, so that a failure never leaves a partial
+/// file under the name asked for (nor beside it).
+async fn write_whole<T, E: From<std::io::Error>>(
+    out: &Path,
+    write: impl AsyncFnOnce(&mut tokio::fs::File) -> Result<T, E>,
+) -> Result<Result<T, E>, CliError> {
+    let partial = out.with_extension("partial");
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(|source| CliError::File {
+            path: partial.clone(),
+            source,
+        })?;
+    let mut result = write(&mut file).await;
+    if result.is_ok()
+        && let Err(e) = async {
+            file.sync_all().await?;
+            tokio::fs::rename(&partial, out).await
+        }
+        .await
+    {
+        result = Err(e.into());
+    }
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
+    }
+    Ok(result)
 }
 
 /// What is wrong with a file's content.

@@ -95,7 +95,12 @@ async fn fixture(ns: &Namespace, slug: &str) -> Vec<Fixture> {
 /// Which fixture rows a filter should give.
 type Wanted = Box<dyn Fn(&Fixture) -> bool>;
 
-async fn export(app: &TestApp, slug: &str, query: &str, token: &str) -> reqwest::Response {
+pub(crate) async fn export(
+    app: &TestApp,
+    slug: &str,
+    query: &str,
+    token: &str,
+) -> reqwest::Response {
     app.http
         .get(app.url(&format!("/v1/petitions/{slug}/export?{query}")))
         .bearer_auth(token)
@@ -572,7 +577,7 @@ async fn a_delivered_bundle_verifies_proves_a_receipt_and_fails_when_changed() {
 /// The text of a PDF as poppler's `pdftotext` reads it (an independent
 /// reader), without the bidirectional marks it puts around right-to-left
 /// runs; and its page count from `pdfinfo`. Either complaining fails the test.
-fn pdf_text(pdf: &[u8], dir: &std::path::Path) -> (String, usize) {
+pub(crate) fn pdf_text(pdf: &[u8], dir: &std::path::Path) -> (String, usize) {
     let file = dir.join("export.pdf");
     std::fs::write(&file, pdf).unwrap();
     let text = std::process::Command::new("pdftotext")

@@ -29,6 +29,7 @@ mod redis_tls;
 mod replica;
 mod rights;
 mod roles;
+mod sealing;
 mod shutdown;
 mod smtp_sink;
 mod stream;

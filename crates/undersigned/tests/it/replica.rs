@@ -161,19 +161,25 @@ async fn replay(pair: &Pair, paused: bool) {
     replica.batch_execute(call).await.unwrap();
 }
 
-/// Where the petition's last finished export read, from the audit trail.
-async fn read_from(ns: &Namespace) -> String {
-    let detail: Value = ns
-        .sql()
-        .await
-        .query_one(
-            "SELECT detail FROM audit_log WHERE action = 'export.finish' ORDER BY id DESC LIMIT 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    detail["read_from"].as_str().unwrap().to_owned()
+/// Where the petition's last finished export read, from the audit trail
+/// (written just after the export's last byte: waited for).
+async fn read_from(ns: &Namespace, exports: i64) -> String {
+    let sql = ns.sql().await;
+    for _ in 0..100 {
+        let finished = sql
+            .query(
+                "SELECT detail FROM audit_log WHERE action = 'export.finish' ORDER BY id DESC",
+                &[],
+            )
+            .await
+            .unwrap();
+        if finished.len() as i64 >= exports {
+            let detail: Value = finished[0].get(0);
+            return detail["read_from"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("export {exports} never recorded its end");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +199,7 @@ async fn an_export_reads_the_replica_once_caught_up_and_the_primary_when_it_lags
     }
     let exported = receipts(&app, &slug, "", &token).await;
     assert_eq!(exported, signed);
-    assert_eq!(read_from(&ns).await, "replica");
+    assert_eq!(read_from(&ns, 1).await, "replica");
 
     // The replica stops replaying: the next signature is not there, so the
     // export reads the primary (after waiting 2 s for the replica) and
@@ -203,14 +209,14 @@ async fn an_export_reads_the_replica_once_caught_up_and_the_primary_when_it_lags
     let started = std::time::Instant::now();
     let exported = receipts(&app, &slug, "", &token).await;
     assert_eq!(exported, signed, "nothing acknowledged is missing");
-    assert_eq!(read_from(&ns).await, "primary");
+    assert_eq!(read_from(&ns, 2).await, "primary");
     assert!(started.elapsed() >= Duration::from_secs(2));
 
     // Replaying again, it catches up and serves the next export.
     replay(&pair, false).await;
     let exported = receipts(&app, &slug, "", &token).await;
     assert_eq!(exported, signed);
-    assert_eq!(read_from(&ns).await, "replica");
+    assert_eq!(read_from(&ns, 3).await, "replica");
     app.stop().await;
     ns.clean().await;
 }

@@ -14,7 +14,7 @@ use crate::smtp_sink::{Received, SmtpSink};
 use crate::support::{Namespace, TestApp, outbox_empties, problem};
 
 /// The app with a relay, links under its own address.
-async fn app_with_relay(ns: &Namespace, ttl: Option<Duration>) -> (TestApp, SmtpSink) {
+pub(crate) async fn app_with_relay(ns: &Namespace, ttl: Option<Duration>) -> (TestApp, SmtpSink) {
     let sink = SmtpSink::start().await;
     let url = sink.url();
     let app = TestApp::start(ns, |c| {
@@ -29,7 +29,7 @@ async fn app_with_relay(ns: &Namespace, ttl: Option<Duration>) -> (TestApp, Smtp
 }
 
 /// The link after `/{path}/` in a message's text part.
-fn link_in(message: &Received, path: &str) -> String {
+pub(crate) fn link_in(message: &Received, path: &str) -> String {
     let parsed = MessageParser::default()
         .parse(&message.data)
         .expect("a message");
@@ -49,7 +49,7 @@ fn counted(c: &Value) -> (i64, i64) {
     (c["count"].as_i64().unwrap(), c["pending"].as_i64().unwrap())
 }
 
-async fn counts_reach(app: &TestApp, slug: &str, expected: (i64, i64)) -> Value {
+pub(crate) async fn counts_reach(app: &TestApp, slug: &str, expected: (i64, i64)) -> Value {
     let path = format!("/v1/petitions/{slug}/count");
     for _ in 0..150 {
         let c = app.get_json(&path).await;
@@ -65,7 +65,7 @@ async fn counts_reach(app: &TestApp, slug: &str, expected: (i64, i64)) -> Value 
 }
 
 /// Signs on the web and, on a petition that confirms, follows the link.
-async fn sign_and_confirm(app: &TestApp, sink: &SmtpSink, slug: &str, body: Value) {
+pub(crate) async fn sign_and_confirm(app: &TestApp, sink: &SmtpSink, slug: &str, body: Value) {
     let before = sink.received().len();
     assert_eq!(app.sign(slug, &body).await.status(), 202);
     let mail = sink.wait_for(before + 1, Duration::from_secs(10)).await;
@@ -75,7 +75,7 @@ async fn sign_and_confirm(app: &TestApp, sink: &SmtpSink, slug: &str, body: Valu
 }
 
 /// The whole database as `pg_dump` writes it.
-fn dump(ns: &Namespace) -> String {
+pub(crate) fn dump(ns: &Namespace) -> String {
     let out = std::process::Command::new("pg_dump")
         .args([
             "-h",
