@@ -24,8 +24,8 @@ pub use identity::{IdentityKey, Pepper};
 pub use locale::{Locale, accepted_locales, matching, negotiate};
 pub use notices::{BUILT_IN, Notices, Placeholders, fill, notices, right_to_left};
 pub use petition::{
-    NewPetition, NewPetitionInput, NotSigning, PetitionStatus, Slug, Window, parse_goal,
-    parse_status, parse_time,
+    NewPetition, NewPetitionInput, NotSigning, PetitionStatus, RETENTION_DAYS_DEFAULT, Slug,
+    Window, parse_goal, parse_retention_days, parse_status, parse_time,
 };
 pub use signature::{Channel, Signature, SignatureInput, SignerField, SignerKind, SignerRules};
 pub use text::{LongText, Text};

@@ -140,6 +140,9 @@ pub struct NewPetitionInput {
     pub web: WebSettingsInput,
     /// `sealing_key`: `age` recipients, when the petition is sealed.
     pub sealing: Option<Vec<String>>,
+    /// `retention_days`: absent (`None`) for the default, `null` (`Some(None)`)
+    /// to keep signers' data for as long as the petition is kept.
+    pub retention_days: Option<Option<i64>>,
 }
 
 pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
@@ -168,6 +171,22 @@ pub struct NewPetition {
     /// The `age` recipients signers' personal fields are sealed to; empty:
     /// kept in clear.
     pub sealing: Vec<String>,
+    /// Days its signers' personal fields are kept after it closes; `None`:
+    /// kept as long as the petition.
+    pub retention_days: Option<i32>,
+}
+
+/// Days a petition keeps its signers' personal fields after it closes,
+/// unless it says otherwise.
+pub const RETENTION_DAYS_DEFAULT: i32 = 180;
+/// A hundred years: longer is "forever", which `null` says.
+const RETENTION_DAYS_MAX: i64 = 36_500;
+
+pub fn parse_retention_days(days: i64) -> Result<i32, &'static str> {
+    match i32::try_from(days) {
+        Ok(days) if (0..=RETENTION_DAYS_MAX).contains(&i64::from(days)) => Ok(days),
+        _ => Err("out_of_range"),
+    }
 }
 
 const GOAL_MAX: i64 = 1_000_000_000;
@@ -216,6 +235,13 @@ impl NewPetition {
             "required_fields",
             SignerRules::parse_required(&input.required_fields),
         );
+        let retention_days = match input.retention_days {
+            None => Some(Some(RETENTION_DAYS_DEFAULT)),
+            Some(None) => Some(None),
+            Some(Some(days)) => errors
+                .check("retention_days", parse_retention_days(days))
+                .map(Some),
+        };
         let sealing = match &input.sealing {
             None => Some(Vec::new()),
             Some(keys) => errors.check("sealing_key", undersigned_seal::parse_recipients(keys)),
@@ -243,7 +269,7 @@ impl NewPetition {
                 Some(targets),
                 Some(required),
                 Some(web),
-            ) if errors.0.is_empty() && sealing.is_some() => Ok(Self {
+            ) if errors.0.is_empty() && sealing.is_some() && retention_days.is_some() => Ok(Self {
                 slug,
                 wordings,
                 goal,
@@ -257,6 +283,7 @@ impl NewPetition {
                 },
                 web,
                 sealing: sealing.unwrap_or_default(),
+                retention_days: retention_days.flatten(),
             }),
             _ => Err(errors.0),
         }

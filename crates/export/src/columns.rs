@@ -35,6 +35,15 @@ impl Column {
         Self::Email,
     ];
 
+    /// Whether it shows a signer's personal data (what retention erases and
+    /// sealing seals), rather than what is kept for counts.
+    pub fn is_personal(self) -> bool {
+        matches!(
+            self,
+            Self::FullName | Self::Organization | Self::City | Self::PostalCode | Self::Email
+        )
+    }
+
     /// What a delivery shows unless asked otherwise: who, where from, when.
     pub const DELIVERY: [Self; 6] = [
         Self::FullName,

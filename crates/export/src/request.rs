@@ -134,6 +134,12 @@ impl ExportRequest {
         }
     }
 
+    /// Whether it reads signers' personal data: a personal column, or the
+    /// sealed fields.
+    pub fn reads_personal_data(&self) -> bool {
+        self.format == Format::Sealed || self.columns.iter().any(|c| c.is_personal())
+    }
+
     /// Whether the format fits the petition: a sealed petition's rows leave
     /// only sealed (`format=sealed`), and only a sealed petition has sealed
     /// rows. `Err(sealed)`, whether the petition is sealed, when it does not.

@@ -30,6 +30,9 @@ pub(crate) fn petition() -> Petition {
         signers: SignerRules::default(),
         web: WebSettings::default(),
         sealing: Vec::new(),
+        retention_days: None,
+        closed_at: None,
+        personal_data_erased_at: None,
         created_at: Utc::now(),
     }
 }

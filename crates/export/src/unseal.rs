@@ -89,6 +89,9 @@ pub async fn unseal<W: AsyncWrite + Unpin + Send>(
         signers: SignerRules::default(),
         web: WebSettings::default(),
         sealing: Vec::new(),
+        retention_days: None,
+        closed_at: None,
+        personal_data_erased_at: None,
         created_at: header.petition.created_at,
     };
     let request = request_of(&header, u.format).map_err(|why| UnsealError::NotSealed {

@@ -55,6 +55,9 @@ pub fn petition(signers: SignerRules) -> Petition {
         signers,
         web: WebSettings::default(),
         sealing: Vec::new(),
+        retention_days: None,
+        closed_at: None,
+        personal_data_erased_at: None,
         created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     }
 }

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// petition is sealed (only `format=sealed` fits), `false` when it is
     /// not (`format=sealed` does not).
     SealedExport(bool),
+    /// The petition's signers' personal data was erased by its retention;
+    /// the detail says when and why.
+    PersonalDataErased(String),
     /// A live count stream over the instance's budget or its reader's share.
     Streams(StreamRefusal),
     /// Storage failed; what the client is told depends on what it asked for.
@@ -93,7 +96,7 @@ impl ApiError {
             Self::NotOpen(_) | Self::Conflict(_) | Self::EventOver | Self::SealedExport(_) => {
                 StatusCode::CONFLICT
             }
-            Self::LinkExpired => StatusCode::GONE,
+            Self::LinkExpired | Self::PersonalDataErased(_) => StatusCode::GONE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -237,6 +240,11 @@ impl ApiError {
                 "Sealed petition",
                 "This petition's signer data is sealed to its campaign's keys and cannot be read \
                  here: export it with format=sealed and open it with `undersigned unseal`.",
+            ),
+            Self::PersonalDataErased(detail) => (
+                "/problems/personal-data-erased",
+                "Personal data erased",
+                detail,
             ),
             Self::SealedExport(false) => (
                 "/problems/not-sealed",

@@ -15,6 +15,7 @@ mod history;
 mod invalidations;
 mod outbox;
 mod petitions;
+mod retention;
 mod sealing;
 mod settings;
 mod signals;

@@ -28,6 +28,13 @@ pub struct Petition {
     /// The `age` recipients its signers' personal fields are sealed to
     /// (crates/seal); empty: kept in clear.
     pub sealing: Vec<String>,
+    /// Days its signers' personal fields are kept after it closes; `None`:
+    /// as long as the petition.
+    pub retention_days: Option<i32>,
+    /// When its status last became `closed` (none while it is not).
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When the retention sweeper erased its signers' personal fields.
+    pub personal_data_erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -40,6 +47,21 @@ impl Petition {
             .and_then(|l| self.wordings.find(&l))
             .unwrap_or((&self.wordings.locale, &self.wordings.default));
         (locale, &wording.title)
+    }
+
+    /// When it stopped taking signatures, if it has or is due to: closed, or
+    /// at its closing time, whichever comes first.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match (self.closed_at, self.window.closes_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// When its signers' personal fields are due to be erased, once known.
+    pub fn erasure_due_at(&self) -> Option<DateTime<Utc>> {
+        let days = chrono::Duration::days(i64::from(self.retention_days?));
+        Some(self.ends_at()? + days)
     }
 }
 
@@ -55,6 +77,24 @@ pub struct PetitionUpdate {
     pub signers: SignerRules,
     pub web: WebSettings,
     pub sealing: Vec<String>,
+    pub retention_days: Option<i32>,
+}
+
+/// A new petition's columns are written as a change's are.
+impl From<&NewPetition> for PetitionUpdate {
+    fn from(p: &NewPetition) -> Self {
+        Self {
+            wordings: p.wordings.clone(),
+            goal: p.goal,
+            status: p.status,
+            window: p.window,
+            targets: p.targets.clone(),
+            signers: p.signers.clone(),
+            web: p.web.clone(),
+            sealing: p.sealing.clone(),
+            retention_days: p.retention_days,
+        }
+    }
 }
 
 impl From<&Petition> for PetitionUpdate {
@@ -68,6 +108,7 @@ impl From<&Petition> for PetitionUpdate {
             signers: p.signers.clone(),
             web: p.web.clone(),
             sealing: p.sealing.clone(),
+            retention_days: p.retention_days,
         }
     }
 }
@@ -76,7 +117,8 @@ const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, s
                        allowed_origins, thank_you_url, error_url, captcha, captcha_fail_open, \
                        opens_at, closes_at, targets, required_fields, organizations_may_sign, \
                        email_optional_offline, verification, confirmed_url, \
-                       confirmation_texts, sealing_recipients";
+                       confirmation_texts, sealing_recipients, retention_days, closed_at, \
+                       personal_data_erased_at";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -141,6 +183,9 @@ impl TryFrom<Row> for Petition {
                 },
             },
             sealing: row.try_get("sealing_recipients")?,
+            retention_days: row.try_get("retention_days")?,
+            closed_at: row.try_get("closed_at")?,
+            personal_data_erased_at: row.try_get("personal_data_erased_at")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -200,36 +245,31 @@ struct PetitionColumns<'a> {
     organizations_may_sign: bool,
     email_optional_offline: bool,
     sealing: &'a [String],
+    retention_days: Option<i32>,
 }
 
 impl<'a> PetitionColumns<'a> {
-    fn new(
-        wordings: &'a Wordings,
-        goal: i64,
-        status: PetitionStatus,
-        window: Window,
-        targets: &'a [Target],
-        signers: &SignerRules,
-        sealing: &'a [String],
-    ) -> Self {
+    fn new(p: &'a PetitionUpdate) -> Self {
+        let (wordings, signers) = (&p.wordings, &p.signers);
         Self {
             title: &wordings.default.title,
             body: &wordings.default.text,
             ask: wordings.default.ask.as_deref(),
             translations: Json(&wordings.translations),
-            goal,
-            status: status.as_str(),
-            window,
-            targets: Json(targets),
+            goal: p.goal,
+            status: p.status.as_str(),
+            window: p.window,
+            targets: Json(&p.targets),
             required: signers.required.iter().map(|f| f.as_str()).collect(),
             organizations_may_sign: signers.organizations_may_sign,
             email_optional_offline: signers.email_optional_offline,
-            sealing,
+            sealing: &p.sealing,
+            retention_days: p.retention_days,
         }
     }
 
     /// In the order of `ASSIGNED`.
-    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
         [
             &self.title,
             &self.body,
@@ -244,12 +284,13 @@ impl<'a> PetitionColumns<'a> {
             &self.organizations_may_sign,
             &self.email_optional_offline,
             &self.sealing,
+            &self.retention_days,
         ]
     }
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 21] = [
+const ASSIGNED: [&str; 22] = [
     "title",
     "body",
     "ask",
@@ -263,6 +304,7 @@ const ASSIGNED: [&str; 21] = [
     "organizations_may_sign",
     "email_optional_offline",
     "sealing_recipients",
+    "retention_days",
     "allowed_origins",
     "thank_you_url",
     "error_url",
@@ -283,15 +325,8 @@ impl Store {
     ) -> Result<Petition, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let columns = PetitionColumns::new(
-            &p.wordings,
-            p.goal,
-            p.status,
-            p.window,
-            &p.targets,
-            &p.signers,
-            &p.sealing,
-        );
+        let update = PetitionUpdate::from(p);
+        let columns = PetitionColumns::new(&update);
         let placeholders: Vec<String> = (3..ASSIGNED.len() + 3).map(|i| format!("${i}")).collect();
         let row = tx
             .query_one(
@@ -431,15 +466,7 @@ impl Store {
         };
         let current = Petition::try_from(row)?;
         let u = change(&current)?;
-        let columns = PetitionColumns::new(
-            &u.wordings,
-            u.goal,
-            u.status,
-            u.window,
-            &u.targets,
-            &u.signers,
-            &u.sealing,
-        );
+        let columns = PetitionColumns::new(&u);
         let assignments: Vec<String> = ASSIGNED
             .iter()
             .enumerate()

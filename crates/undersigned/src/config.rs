@@ -147,6 +147,11 @@ pub struct Config {
     pub max_streams_per_address: usize,
     /// Seconds between refreshes of the suspicion signals' metrics.
     pub signals_refresh_secs: u64,
+    /// Seconds between retention sweeps: the personal fields of petitions
+    /// past their `retention_days`, and client addresses past theirs.
+    pub retention_interval_secs: u64,
+    /// Days a signature's client address is kept (for abuse handling).
+    pub address_retention_days: u32,
     /// How log lines are written.
     #[serde(with = "parsed")]
     pub log_format: LogFormat,
@@ -397,6 +402,8 @@ impl Default for Config {
             shutdown_grace_secs: 20,
             shutdown_idle_secs: 5,
             signals_refresh_secs: 60,
+            retention_interval_secs: 3600,
+            address_retention_days: 30,
             log_format: LogFormat::Text,
             smtp_url: None,
             mail_dir: "mail".into(),
@@ -469,6 +476,8 @@ pub enum ConfigError {
     Streams(usize),
     #[error("UNDERSIGNED_MAX_STREAMS_PER_ADDRESS must be at least 1")]
     NoStreamsPerAddress,
+    #[error("UNDERSIGNED_{0} must be at least 1")]
+    AtLeastOne(&'static str),
     #[error(
         "UNDERSIGNED_DATABASE_CA must be a path in UTF-8 (without spaces in a key=value \
          DATABASE_URL), and UNDERSIGNED_DATABASE_URL must not name an sslrootcert too"
@@ -704,6 +713,12 @@ impl Config {
         }
         if self.max_streams_per_address == 0 {
             return Err(ConfigError::NoStreamsPerAddress);
+        }
+        if self.retention_interval_secs == 0 {
+            return Err(ConfigError::AtLeastOne("RETENTION_INTERVAL_SECS"));
+        }
+        if self.address_retention_days == 0 {
+            return Err(ConfigError::AtLeastOne("ADDRESS_RETENTION_DAYS"));
         }
         if self.operator_listen == Some(self.listen) && self.listen.port() != 0 {
             return Err(ConfigError::OperatorListenIsPublic);
@@ -1294,6 +1309,16 @@ mod tests {
             ],
         },
         row("SIGNALS_REFRESH_SECS", &["1"], &[("hourly", UNSIGNED)]),
+        row(
+            "RETENTION_INTERVAL_SECS",
+            &["1", "86400"],
+            &[("0", "at least 1"), ("hourly", UNSIGNED)],
+        ),
+        row(
+            "ADDRESS_RETENTION_DAYS",
+            &["1", "365"],
+            &[("0", "at least 1"), ("a month", "expected u32")],
+        ),
         row(
             "LOG_FORMAT",
             &["json", "text"],

@@ -129,6 +129,29 @@ pub(crate) fn start(
         },
     );
 
+    let retention_store = store.clone();
+    let addresses_kept = Duration::from_secs(u64::from(config.address_retention_days) * 86_400);
+    tasks.every(
+        "retention sweep",
+        Duration::from_secs(config.retention_interval_secs),
+        Policy::Restart,
+        move || {
+            let store = retention_store.clone();
+            async move {
+                if let Err(e) = store.sweep_retention().await {
+                    warn!(error = %e, "erasing petitions past their retention failed");
+                }
+                match store.sweep_addresses(addresses_kept).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(
+                        addresses = n,
+                        "erased client addresses past their retention"
+                    ),
+                    Err(e) => warn!(error = %e, "erasing old client addresses failed"),
+                }
+            }
+        },
+    );
     tasks.every(
         "forgetting idle local limits",
         FORGET_IDLE_EVERY,

@@ -57,6 +57,28 @@ pub async fn key(call: Call<'_>) -> Answer {
     Ok(response)
 }
 
+/// Why a petition's personal data is gone, for the 410 of an export asking
+/// for it.
+fn erased_detail(
+    petition: &undersigned_store::Petition,
+    erased: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let after = match (petition.ends_at(), petition.retention_days) {
+        (Some(ended), Some(days)) => format!(
+            ", {days} days after the petition closed on {} (its retention_days)",
+            ended.format("%Y-%m-%d")
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "The signers' personal data of this petition was erased on {}{after}. Its counts, \
+         its history and the Merkle roots of the bundles delivered before stay: ask for the \
+         columns receipt, signer_kind, country, signed_at and channel, or check a signer's \
+         proof against a delivered bundle.",
+        erased.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
 /// `GET /v1/petitions/{slug}/export?format=&country=&since=&until=&channel=&signer_kind=&status=&columns=`
 pub async fn export(call: Call<'_>, reading: Reading) -> Answer {
     let (petition, token, scope) = (reading.petition, reading.token, reading.scope);
@@ -78,6 +100,13 @@ pub async fn export(call: Call<'_>, reading: Reading) -> Answer {
     request
         .bind(&petition)
         .map_err(|e| ApiError::Invalid(vec![e]))?;
+    if let Some(erased) = petition.personal_data_erased_at
+        && request.reads_personal_data()
+    {
+        return Err(ApiError::PersonalDataErased(erased_detail(
+            &petition, erased,
+        )));
+    }
     request.fits(&petition).map_err(ApiError::SealedExport)?;
     let slot = app
         .exports

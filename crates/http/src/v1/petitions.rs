@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use undersigned_domain::{
     CaptchaPolicy, FieldError, Locale, MailTextInput, NewPetition, NewPetitionInput, SignerRules,
     Slug, Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
-    accepted_locales, parse_ask, parse_goal, parse_status, parse_text, parse_time, parse_title,
+    accepted_locales, parse_ask, parse_goal, parse_retention_days, parse_status, parse_text,
+    parse_time, parse_title,
 };
 use undersigned_store::{
     AuditEntry, Petition, PetitionUpdate, READ_DEADLINE, Role, StoreError, Token, within,
@@ -56,6 +57,10 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
         "confirmed_url": p.web.confirmed_url,
         // Public keys: a signer may see that their data is sealed, and to whom.
         "sealing_key": p.sealing,
+        // How long a signer's data is kept after the petition closes (null:
+        // as long as the petition), and whether it is gone already.
+        "retention_days": p.retention_days,
+        "personal_data_erased_at": p.personal_data_erased_at,
         // What a form needs to render the widget: present only when signing
         // here does ask for a captcha.
         "captcha_sitekey": app.captcha.as_ref()
@@ -63,6 +68,7 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
             .map(|c| c.sitekey()),
     });
     if reader.organizer {
+        body["erasure_due_at"] = json!(p.erasure_due_at());
         body["translations"] = json!(p.wordings.translations);
         body["confirmation_texts"] = json!(p.web.confirmation_texts);
     }
@@ -197,6 +203,18 @@ fn sealing_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Option
     }
 }
 
+/// `retention_days`: a number of days, or `null` (`Some(None)`) for as long
+/// as the petition is kept.
+fn retention_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Option<i64>> {
+    if !fields.has("retention_days") {
+        return None;
+    }
+    match fields.value("retention_days") {
+        None => Some(None),
+        Some(_) => fields.integer("retention_days", errors).map(Some),
+    }
+}
+
 /// `[{"name", "country", "contact"}, …]`, in order.
 fn targets_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<TargetInput>> {
     let value = fields.value("targets")?;
@@ -245,6 +263,7 @@ fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
         email_optional_offline: fields.boolean("email_optional_offline", &mut errors),
         web: web_input(fields, &mut errors),
         sealing: sealing_input(fields, &mut errors).flatten(),
+        retention_days: retention_input(fields, &mut errors),
     };
     validated(errors, NewPetition::parse(input))
 }
@@ -285,7 +304,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 21] = [
+pub(crate) const CHANGEABLE: [&str; 22] = [
     "title",
     "text",
     "ask",
@@ -307,6 +326,7 @@ pub(crate) const CHANGEABLE: [&str; 21] = [
     "confirmed_url",
     "confirmation_texts",
     "sealing_key",
+    "retention_days",
 ];
 
 /// What a new petition may carry: the changeable fields, its slug and its
@@ -350,6 +370,11 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
     let email_optional_offline = fields.boolean("email_optional_offline", errors);
     let web = web_input(&fields, errors);
     let sealing = sealing_input(&fields, errors);
+    let retention = retention_input(&fields, errors);
+    // Keeping signers' data for as long as the petition is an admin's call.
+    if retention == Some(None) && token.role != Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
     let changed: Vec<&str> = CHANGEABLE
         .iter()
         .copied()
@@ -460,6 +485,21 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
             };
             if let Err(code) = sealed {
                 errors.push(FieldError::new("sealing_key", code));
+            }
+            match retention {
+                None => {}
+                Some(None) => next.retention_days = None,
+                Some(Some(days)) => match parse_retention_days(days) {
+                    Ok(days) => next.retention_days = Some(days),
+                    Err(code) => errors.push(FieldError::new("retention_days", code)),
+                },
+            }
+            // Its signers' data is gone: it cannot take signatures again,
+            // whose duplicates it could no longer tell.
+            if current.personal_data_erased_at.is_some()
+                && next.window.check(next.status, chrono::Utc::now()).is_ok()
+            {
+                errors.push(FieldError::new("status", "personal_data_erased"));
             }
             validated(
                 type_errors,

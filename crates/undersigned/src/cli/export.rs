@@ -174,6 +174,16 @@ pub async fn export(options: ExportOptions, config: &Config) -> Result<(), CliEr
     request
         .bind(&petition)
         .map_err(|e| CliError::Refused(option(&e.field, e.code)))?;
+    if let Some(erased) = petition.personal_data_erased_at
+        && request.reads_personal_data()
+    {
+        return Err(CliError::Refused(format!(
+            "--petition {}: its signers' personal data was erased on {} (its retention_days); \
+             export --columns receipt,signer-kind,country,signed-at,channel instead",
+            petition.slug,
+            erased.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
     request.fits(&petition).map_err(|sealed| {
         CliError::Refused(if sealed {
             format!(

@@ -27,6 +27,7 @@ mod redis_cluster;
 mod redis_outage;
 mod redis_tls;
 mod replica;
+mod retention;
 mod rights;
 mod roles;
 mod sealing;

@@ -42,7 +42,7 @@ async fn create(app: &TestApp, token: &str, body: Value) -> Response {
         .expect("create sent")
 }
 
-async fn patch(app: &TestApp, slug: &str, token: &str, body: Value) -> Response {
+pub(crate) async fn patch(app: &TestApp, slug: &str, token: &str, body: Value) -> Response {
     app.http
         .patch(app.url(&format!("/v1/petitions/{slug}")))
         .bearer_auth(token)
