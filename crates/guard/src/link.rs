@@ -95,8 +95,8 @@ impl RedisLink {
     /// certificate checked against `root_certificate` (PEM) when given, else
     /// the system's roots.
     pub fn new(urls: &str, root_certificate: Option<Vec<u8>>) -> redis::RedisResult<Self> {
-        // redis's rustls asks for the process's provider, which two in the
-        // build (ring, and aws-lc-rs for hCaptcha's client) leave unchosen.
+        // redis's rustls asks for the process's provider: ring, which `run`
+        // installs first; here too, for a caller that starts no service.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let nodes = seed_nodes(urls);
         let certificates = || redis::TlsCertificates {

@@ -113,6 +113,10 @@ impl Captcha {
         verify_url: &url::Url,
         timeout: Duration,
     ) -> Result<Self, CaptchaConfigError> {
+        // hCaptcha's reqwest has no TLS provider of its own, and takes the
+        // process's: ring, which `run` installs first; here too, for a
+        // caller that starts no service.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = hcaptcha::Client::new_with(verify_url.as_str())
             .map_err(|e| CaptchaConfigError::VerifyUrl(e.to_string()))?;
         Ok(Self {

@@ -182,10 +182,9 @@ async fn serve_under(
     shutdown: impl Future<Output = ()>,
     tasks: &Supervisor,
 ) -> Result<(), StartError> {
-    // One rustls provider for every TLS client of the process (redis's and
-    // reqwest's ask for the process's own; Postgres's names it): the build
-    // holds two, ring and aws-lc-rs, and would leave the choice to the order
-    // of start-up.
+    // One rustls provider for every TLS client of the process: redis's and
+    // hCaptcha's reqwest ask for the process's own (reqwest is built without
+    // one of its own), Postgres's names it.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let shield = Arc::new(Shield::new(config.shield_limit));
     let devices = Arc::new(DeviceLimit::new(config.device_limit));
