@@ -4,11 +4,14 @@
 -- A petition closes when its status becomes `closed` (`closed_at`, set here
 -- by a trigger, whichever path closes it) or at its `closes_at`, whichever
 -- comes first; `personal_data_erased_at` says when the sweeper was done.
+-- Petitions created before this version keep their signers' data as they
+-- always did (NULL) until an admin gives them a retention; new ones get 180
+-- days unless they say otherwise.
 ALTER TABLE petitions
-    ADD COLUMN retention_days integer DEFAULT 180
-        CHECK (retention_days BETWEEN 0 AND 36500),
+    ADD COLUMN retention_days integer CHECK (retention_days BETWEEN 0 AND 36500),
     ADD COLUMN closed_at timestamptz,
     ADD COLUMN personal_data_erased_at timestamptz;
+ALTER TABLE petitions ALTER COLUMN retention_days SET DEFAULT 180;
 
 CREATE FUNCTION petitions_closed_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -23,6 +26,20 @@ BEGIN
 END $$;
 CREATE TRIGGER petitions_closed_at BEFORE INSERT OR UPDATE OF status ON petitions
     FOR EACH ROW EXECUTE FUNCTION petitions_closed_at();
+
+-- A petition whose signers' data is erased stays closed, whatever path would
+-- open it: it could no longer tell a returning signer from a new one.
+CREATE FUNCTION petitions_stay_closed_once_erased() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.personal_data_erased_at IS NOT NULL AND NEW.status <> 'closed' THEN
+        RAISE EXCEPTION 'petition % had its signers'' data erased on %: it stays closed',
+            OLD.slug, OLD.personal_data_erased_at
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER petitions_stay_closed_once_erased BEFORE UPDATE OF status ON petitions
+    FOR EACH ROW EXECUTE FUNCTION petitions_stay_closed_once_erased();
 
 -- Petitions closed before this migration: closed as of their last change,
 -- the latest they can have closed.

@@ -140,15 +140,17 @@ impl ExportRequest {
         self.format == Format::Sealed || self.columns.iter().any(|c| c.is_personal())
     }
 
-    /// Whether the format fits the petition: a sealed petition's rows leave
-    /// only sealed (`format=sealed`), and only a sealed petition has sealed
-    /// rows. `Err(sealed)`, whether the petition is sealed, when it does not.
+    /// Whether the format fits the petition: a sealed petition's personal
+    /// fields leave only sealed (`format=sealed`; what stays in clear, like
+    /// receipts and countries, exports in any format), and only a sealed
+    /// petition has sealed rows. `Err(sealed)`, whether the petition is
+    /// sealed, when it does not.
     pub fn fits(&self, petition: &undersigned_store::Petition) -> Result<(), bool> {
         let sealed = !petition.sealing.is_empty();
-        if sealed == (self.format == Format::Sealed) {
-            Ok(())
-        } else {
-            Err(sealed)
+        match (sealed, self.format == Format::Sealed) {
+            (false, true) => Err(false),
+            (true, false) if self.reads_personal_data() => Err(true),
+            _ => Ok(()),
         }
     }
 

@@ -46,6 +46,8 @@ pub enum UnsealError {
     NotSealed { path: String, why: String },
     #[error("{0}")]
     Seal(#[from] SealError),
+    #[error("signature {receipt} cannot be opened: {why}")]
+    Epoch { receipt: Uuid, why: String },
     #[error("{0}")]
     Export(#[from] ExportError),
     #[error("a bundle is signed: give the signing key with --signing-key FILE")]
@@ -239,10 +241,12 @@ fn open_row(
         None => Default::default(),
         Some(text) => {
             let sealed = BASE64.decode(text).map_err(|e| bad(e.to_string()))?;
-            if let Some(SealError::NotOurs(epoch, recipients)) =
-                epoch_of(&sealed).and_then(|e| refused.get(&e))
-            {
-                return Err(SealError::NotOurs(*epoch, recipients.clone()).into());
+            // Its epoch did not open: that is the reason, not the row.
+            if let Some(why) = epoch_of(&sealed).and_then(|e| refused.get(&e)) {
+                return Err(UnsealError::Epoch {
+                    receipt: row.receipt,
+                    why: why.to_string(),
+                });
             }
             opener.open(row.receipt, &sealed)?
         }

@@ -411,7 +411,7 @@ impl Ingest {
         if let Some(row) = &mut row
             && let Some(epoch) = self.sealing(petition).await?
         {
-            sealing::seal(&epoch, row);
+            sealing::seal(&epoch, row).map_err(|e| SignError::Storage(e.to_string()))?;
         }
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -495,7 +495,7 @@ impl Ingest {
                 ..row(petition.id, id, identity, client, signature, from.channel)
             };
             if let Some(epoch) = &epoch {
-                sealing::seal(epoch, &mut row);
+                sealing::seal(epoch, &mut row).map_err(|e| SignError::Storage(e.to_string()))?;
             }
             rows.push((i, row));
         }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use undersigned_seal::{Epoch, Personal};
+use undersigned_seal::{Epoch, Personal, SealError};
 use undersigned_store::{Petition, SealEpoch, SignatureRow, Store, StoreError};
 
 pub(crate) struct Sealer {
@@ -75,7 +75,7 @@ impl Sealer {
 /// clears it once sent (`Store::confirmations_sent`). What abuse handling
 /// needs stays: the email's domain, and the client address cut to its /24
 /// (IPv4) or /48 (IPv6) network.
-pub(crate) fn seal(epoch: &Epoch, row: &mut SignatureRow) {
+pub(crate) fn seal(epoch: &Epoch, row: &mut SignatureRow) -> Result<(), SealError> {
     let email = if row.confirmation.is_some() {
         row.email.clone()
     } else {
@@ -93,8 +93,9 @@ pub(crate) fn seal(epoch: &Epoch, row: &mut SignatureRow) {
         city: row.city.take(),
         client_address: row.client_address.map(|a| a.to_string()),
     };
+    row.sealed = Some(epoch.seal(row.id, &personal)?);
     row.client_address = row.client_address.map(network);
-    row.sealed = Some(epoch.seal(row.id, &personal));
+    Ok(())
 }
 
 /// The first address of the /24 (IPv4) or /48 (IPv6) network.

@@ -52,6 +52,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,8 @@ pub enum SealError {
     NotOurs(Uuid, String),
     #[error("epoch {0}: its wrapped key is damaged ({1})")]
     DamagedEpoch(Uuid, String),
+    #[error("sealing a signature failed")]
+    Seal,
     #[error(
         "signature {receipt}: its sealed data does not open ({why}): it was altered, or \
          moved from another signature"
@@ -141,10 +144,18 @@ pub fn generate(created: &str) -> (Zeroizing<String>, String) {
     (secret, public)
 }
 
+/// A data key, on the heap so that moving it around leaves no copy behind,
+/// and zeroed when dropped.
+type Key = Box<Zeroizing<[u8; KEY]>>;
+
+fn new_key() -> Key {
+    Box::new(Zeroizing::new([0u8; KEY]))
+}
+
 /// One epoch's key, in the memory of the instance that drew it.
 pub struct Epoch {
     id: Uuid,
-    key: Zeroizing<[u8; KEY]>,
+    key: Key,
     recipients: Vec<String>,
     opened: Instant,
     sealed: AtomicU64,
@@ -161,8 +172,8 @@ impl Epoch {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let id = Uuid::now_v7();
-        let mut key = Zeroizing::new([0u8; KEY]);
-        key.copy_from_slice(&XChaCha20Poly1305::generate_key(&mut OsRng));
+        let mut key = new_key();
+        OsRng.fill_bytes(&mut key[..]);
         let mut inner = Zeroizing::new(Vec::with_capacity(16 + KEY));
         inner.extend_from_slice(id.as_bytes());
         inner.extend_from_slice(&key[..]);
@@ -201,27 +212,28 @@ impl Epoch {
     }
 
     /// Seals one signature's fields, bound to its receipt.
-    pub fn seal(&self, receipt: Uuid, personal: &Personal) -> Vec<u8> {
+    pub fn seal(&self, receipt: Uuid, personal: &Personal) -> Result<Vec<u8>, SealError> {
         self.sealed.fetch_add(1, Ordering::Relaxed);
-        let plain = Zeroizing::new(serde_json::to_vec(personal).unwrap_or_default());
+        // Room for any signer's fields, so that the clear text is never
+        // reallocated, leaving a copy behind.
+        let mut plain = Zeroizing::new(Vec::with_capacity(4096));
+        serde_json::to_writer(&mut *plain, personal).map_err(|_| SealError::Seal)?;
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let cipher = XChaCha20Poly1305::new((&*self.key).into());
+        let cipher = XChaCha20Poly1305::new((&**self.key).into());
         let ad = associated(self.id, receipt);
-        let mut out = Vec::with_capacity(HEAD + plain.len() + 16);
+        let payload = Payload {
+            msg: &plain,
+            aad: &ad,
+        };
+        let sealed = cipher
+            .encrypt(&nonce, payload)
+            .map_err(|_| SealError::Seal)?;
+        let mut out = Vec::with_capacity(HEAD + sealed.len());
         out.push(VERSION);
         out.extend_from_slice(self.id.as_bytes());
         out.extend_from_slice(&nonce);
-        // Encryption with a valid key and nonce length cannot fail.
-        if let Ok(sealed) = cipher.encrypt(
-            &nonce,
-            Payload {
-                msg: &plain,
-                aad: &ad,
-            },
-        ) {
-            out.extend_from_slice(&sealed);
-        }
-        out
+        out.extend_from_slice(&sealed);
+        Ok(out)
     }
 }
 
@@ -243,7 +255,7 @@ pub fn epoch_of(sealed: &[u8]) -> Option<Uuid> {
 /// Opens sealed rows with a recipient's identity, on the campaign's machine.
 pub struct Opener {
     identities: Vec<age::x25519::Identity>,
-    keys: HashMap<Uuid, Zeroizing<[u8; KEY]>>,
+    keys: HashMap<Uuid, Key>,
 }
 
 impl Opener {
@@ -292,7 +304,7 @@ impl Opener {
         if inner.len() != 16 + KEY || &inner[..16] != id.as_bytes() {
             return Err(damaged(&"it names another epoch"));
         }
-        let mut key = Zeroizing::new([0u8; KEY]);
+        let mut key = new_key();
         key.copy_from_slice(&inner[16..]);
         self.keys.insert(id, key);
         Ok(())
@@ -306,7 +318,7 @@ impl Opener {
             .keys
             .get(&epoch)
             .ok_or(damaged("its epoch is not in the export"))?;
-        let cipher = XChaCha20Poly1305::new((&**key).into());
+        let cipher = XChaCha20Poly1305::new((&***key).into());
         let nonce = XNonce::from_slice(&sealed[17..HEAD]);
         let ad = associated(epoch, receipt);
         let plain = Zeroizing::new(
@@ -350,7 +362,7 @@ mod tests {
         let recipients = parse_recipients(&[first_public, second_public]).unwrap();
         let (epoch, wrapped) = Epoch::open(&recipients).unwrap();
         let receipt = Uuid::now_v7();
-        let sealed = epoch.seal(receipt, &personal());
+        let sealed = epoch.seal(receipt, &personal()).unwrap();
         assert!(!String::from_utf8_lossy(&sealed).contains("Ada"));
         for identity in [&first, &second] {
             let mut opener = Opener::from_identity_file(identity).unwrap();
@@ -377,7 +389,7 @@ mod tests {
             .unwrap_epoch(epoch.id(), &wrapped, &recipients)
             .unwrap();
         let receipt = Uuid::now_v7();
-        let mut sealed = epoch.seal(receipt, &personal());
+        let mut sealed = epoch.seal(receipt, &personal()).unwrap();
         let other = Uuid::now_v7();
         let moved = opener.open(other, &sealed).unwrap_err();
         assert!(moved.to_string().contains(&other.to_string()), "{moved}");

@@ -329,7 +329,8 @@ impl Store {
         client
             .execute(
                 // A sealed signature's address was kept in clear only for
-                // this message.
+                // this message (confirming clears it too, should the signer
+                // follow the link before this).
                 "UPDATE signatures SET mail_due = NULL,
                         email = CASE WHEN sealed IS NULL THEN email END
                  WHERE id = ANY($1) AND mail_due > now()",

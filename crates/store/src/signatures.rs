@@ -159,8 +159,8 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 });
 
 /// The fast path, indexed by `[offline]`: one statement, its own transaction,
-/// that inserts the rows, adds them to the writer's count shard (`$17`, or
-/// `$20` offline) and to their events' tallies, and returns the cells it
+/// that inserts the rows, adds them to the writer's count shard (`$19`, or
+/// `$22` offline) and to their events' tallies, and returns the cells it
 /// changed (count cells with a null `event_id`). A pending row carries its
 /// own message's due time: nothing else is queued. One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,

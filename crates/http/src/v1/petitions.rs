@@ -371,8 +371,10 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
     let web = web_input(&fields, errors);
     let sealing = sealing_input(&fields, errors);
     let retention = retention_input(&fields, errors);
-    // Keeping signers' data for as long as the petition is an admin's call.
-    if retention == Some(None) && token.role != Role::Admin {
+    // Who may open the signers' data, and keeping it for as long as the
+    // petition, are an admin's calls: an organizer naming their own key
+    // would read every address from then on.
+    if (sealing.is_some() || retention == Some(None)) && token.role != Role::Admin {
         return Err(ApiError::Forbidden);
     }
     let changed: Vec<&str> = CHANGEABLE

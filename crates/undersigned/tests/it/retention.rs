@@ -143,6 +143,12 @@ async fn a_closed_petition_past_its_retention_keeps_its_count_and_history_and_no
         reopened["errors"],
         json!([{"field": "status", "code": "personal_data_erased"}])
     );
+    let by_cli = ns.cli(&["petition", "open", &closing]);
+    assert!(
+        !by_cli.status.success(),
+        "the command line cannot open it either"
+    );
+    assert!(String::from_utf8_lossy(&by_cli.stderr).contains("stays closed"));
     app.stop().await;
     ns.clean().await;
 }

@@ -15,8 +15,10 @@ use uuid::Uuid;
 
 use crate::counting::{email, written_differently};
 use crate::exports::{export, pdf_text};
+use crate::petitions::patch;
 use crate::rights::{app_with_relay, counts_reach, dump, link_in, sign_and_confirm};
-use crate::support::{COUNTRIES, Namespace, TestApp, problem, receipt};
+use crate::support::{COUNTRIES, Namespace, TestApp, petition_id, problem, receipt, scoped};
+use undersigned_store::Role;
 
 /// A new identity written by `seal-key generate`, and its public recipient
 /// (the last line it prints).
@@ -169,6 +171,10 @@ async fn a_sealed_petition_counts_exactly_holds_nothing_in_clear_and_opens_only_
             "{refused}"
         );
     }
+    // What stays in clear exports as from any petition.
+    let clear = export(&app, &slug, "format=csv&columns=receipt,country", &admin).await;
+    assert_eq!(clear.status(), 200);
+    assert_eq!(clear.text().await.unwrap().lines().count(), 1601);
     let columns = "columns=receipt,full_name,email,city,postal_code,country";
     let sealed = export(&app, &slug, &format!("format=sealed&{columns}"), &admin).await;
     assert_eq!(sealed.status(), 200);
@@ -433,24 +439,35 @@ async fn sealing_is_chosen_when_a_petition_is_created() {
     let sealed = app
         .petition_with("sealed", json!({"sealing_key": first}))
         .await;
-    let patch = |slug: &str, body: Value| {
-        app.http
-            .patch(app.url(&format!("/v1/petitions/{slug}")))
-            .bearer_auth(&admin)
-            .json(&body)
-            .send()
-    };
     for (slug, key) in [(&clear, json!(first)), (&sealed, Value::Null)] {
-        let refused = problem(patch(slug, json!({"sealing_key": key})).await.unwrap(), 422).await;
+        let refused = problem(
+            patch(&app, slug, &admin, json!({"sealing_key": key})).await,
+            422,
+        )
+        .await;
         assert_eq!(
             refused["errors"],
             json!([{"field": "sealing_key", "code": "chosen_at_creation"}])
         );
     }
+    // Who may open it is an admin's call, not an organizer's.
+    let organizer = app
+        .token(scoped(
+            Role::Organizer,
+            petition_id(&ns, &sealed).await,
+            &[],
+        ))
+        .await;
+    let own_key = patch(&app, &sealed, &organizer, json!({"sealing_key": second})).await;
+    assert_eq!(own_key.status(), 403);
     // Its recipients may change: a coordinator's key joins.
-    let changed = patch(&sealed, json!({"sealing_key": [first, second]}))
-        .await
-        .unwrap();
+    let changed = patch(
+        &app,
+        &sealed,
+        &admin,
+        json!({"sealing_key": [first, second]}),
+    )
+    .await;
     assert_eq!(changed.status(), 200);
     assert_eq!(
         changed.json::<Value>().await.unwrap()["sealing_key"],
