@@ -208,6 +208,15 @@ impl Guard {
         }
     }
 
+    /// Forgets every signer of a petition whose signers' data was erased (its
+    /// seen set holds their keyed hashes); `false` if Redis did not do it.
+    pub async fn forget_petition(&self, petition_id: i64) -> bool {
+        match &self.link {
+            Some(link) => script::forget_petition(link, &self.prefix, petition_id).await,
+            None => true,
+        }
+    }
+
     /// Evicts idle in-process limiter keys; call periodically to bound memory.
     pub fn forget_idle(&self) {
         self.local.forget_idle();

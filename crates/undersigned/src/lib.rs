@@ -215,7 +215,7 @@ async fn serve_under(
     let ingest = Ingest::start(
         ingest_config,
         store.clone(),
-        guard,
+        guard.clone(),
         fanout,
         pepper.clone(),
         IngestMetrics::register(&registry)?,
@@ -228,6 +228,7 @@ async fn serve_under(
         tasks,
         &config,
         &store,
+        guard,
         SignalMetrics::register(&registry)?,
         LocalLimits {
             shield: shield.clone(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
+use undersigned_guard::Guard;
 use undersigned_http::{LocalLimits, SignalMetrics};
 use undersigned_mail::{Letterhead, MailMetrics, Mailer, Transport, TransportError};
 use undersigned_store::Store;
@@ -47,6 +48,7 @@ pub(crate) fn start(
     tasks: &Supervisor,
     config: &Config,
     store: &Store,
+    guard: Arc<Guard>,
     signals: SignalMetrics,
     local: LocalLimits,
     mail: Mailing,
@@ -129,17 +131,24 @@ pub(crate) fn start(
         },
     );
 
-    let retention_store = store.clone();
+    let (retention_store, retention_guard) = (store.clone(), guard);
     let addresses_kept = Duration::from_secs(u64::from(config.address_retention_days) * 86_400);
     tasks.every(
         "retention sweep",
         Duration::from_secs(config.retention_interval_secs),
         Policy::Restart,
         move || {
-            let store = retention_store.clone();
+            let (store, guard) = (retention_store.clone(), retention_guard.clone());
             async move {
-                if let Err(e) = store.sweep_retention().await {
-                    warn!(error = %e, "erasing petitions past their retention failed");
+                match store.sweep_retention().await {
+                    Ok(swept) => {
+                        for (petition, _) in swept {
+                            if !guard.forget_petition(petition).await {
+                                warn!(petition, "Redis kept an erased petition's seen set");
+                            }
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "erasing petitions past their retention failed"),
                 }
                 match store.sweep_addresses(addresses_kept).await {
                     Ok(0) => {}

@@ -14,6 +14,7 @@ use crate::exports::export;
 use crate::petitions::patch;
 use crate::rights::dump;
 use crate::support::{Namespace, TestApp, petition_id, problem, scoped};
+use crate::timing::seen_reaches;
 
 fn signer(i: usize) -> Value {
     json!({"full_name": format!("Retained Signer {i:03}"), "email": format!("retained.{i}@example.org"),
@@ -65,6 +66,8 @@ async fn a_closed_petition_past_its_retention_keeps_its_count_and_history_and_no
         .get_json(&format!("/v1/petitions/{closing}/history"))
         .await;
 
+    let id = petition_id(&ns, &closing).await;
+    seen_reaches(&ns, id, 20).await;
     let closed = patch(&app, &closing, &admin, json!({"status": "closed"})).await;
     assert_eq!(closed.status(), 200);
     assert!(closed.json::<Value>().await.unwrap()["erasure_due_at"].is_string());
@@ -118,8 +121,17 @@ async fn a_closed_petition_past_its_retention_keeps_its_count_and_history_and_no
     assert_eq!(kept.status(), 200);
     assert_eq!(kept.text().await.unwrap().lines().count(), 21);
 
+    // Redis no longer knows its signers' keyed hashes.
+    let client = redis::Client::open(crate::support::REDIS).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let seen: usize = redis::cmd("SCARD")
+        .arg(format!("{{{}:p:{id}}}:seen", ns.prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
+
     // The audit trail says how many rows were erased.
-    let id = petition_id(&ns, &closing).await;
     let detail: Value = ns
         .sql()
         .await

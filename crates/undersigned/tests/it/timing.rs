@@ -7,7 +7,7 @@ use crate::support::{Namespace, TestApp, signer};
 
 /// Waits until the petition's seen set in Redis holds `n` signers, so that
 /// the next repeat is caught by Redis rather than by the insert.
-async fn seen_reaches(ns: &Namespace, petition: i64, n: usize) {
+pub(crate) async fn seen_reaches(ns: &Namespace, petition: i64, n: usize) {
     let client = redis::Client::open(crate::support::REDIS).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let key = format!("{{{}:p:{petition}}}:seen", ns.prefix);
