@@ -19,10 +19,13 @@ pub enum Column {
     SignedAt,
     Channel,
     Email,
+    Locale,
+    ConsentUpdates,
+    ConsentedAt,
 }
 
 impl Column {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::Receipt,
         Self::FullName,
         Self::Organization,
@@ -33,6 +36,19 @@ impl Column {
         Self::SignedAt,
         Self::Channel,
         Self::Email,
+        Self::Locale,
+        Self::ConsentUpdates,
+        Self::ConsentedAt,
+    ];
+
+    /// What the export of those who asked to be kept informed shows unless
+    /// asked otherwise: what a mailing list takes.
+    pub const CONSENT: [Self; 5] = [
+        Self::Email,
+        Self::FullName,
+        Self::Country,
+        Self::Locale,
+        Self::ConsentedAt,
     ];
 
     /// Whether it shows a signer's personal data (what retention erases and
@@ -66,6 +82,9 @@ impl Column {
             Self::SignedAt => "signed_at",
             Self::Channel => "channel",
             Self::Email => "email",
+            Self::Locale => "locale",
+            Self::ConsentUpdates => "consent_updates",
+            Self::ConsentedAt => "consented_at",
         }
     }
 
@@ -90,6 +109,13 @@ impl Column {
             ),
             Self::Channel => Some(row.channel.as_str().into()),
             Self::Email => row.email.as_deref().map(Cow::from),
+            Self::Locale => row.locale.as_deref().map(Cow::from),
+            Self::ConsentUpdates => Some(if row.consent_updates { "true" } else { "false" }.into()),
+            Self::ConsentedAt => Some(
+                row.consented_at
+                    .to_rfc3339_opts(SecondsFormat::Secs, true)
+                    .into(),
+            ),
         }
     }
 }

@@ -118,6 +118,7 @@ impl ExportJob<'_> {
             "channel": f.channel.map(|c| c.as_str()),
             "signer_kind": f.signer_kind.map(|k| k.as_str()),
             "status": f.status.as_str(),
+            "consent": f.consented.then_some("updates"),
         })
     }
 

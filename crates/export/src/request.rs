@@ -20,8 +20,10 @@ impl ExportRequest {
     /// From `name=value` pairs: `format` (csv, jsonl, pdf or bundle; csv when
     /// absent), `country` (repeatable, or comma-separated), `since`, `until`
     /// (RFC 3339), `channel`, `signer_kind`, `status` (counted, invalidated,
-    /// shadowed or all; counted when absent), `columns` (comma-separated;
-    /// the delivery columns when absent) and `locale` (the petition's text a
+    /// shadowed or all; counted when absent), `consent` (`updates`: only
+    /// signers who asked to be kept informed), `columns` (comma-separated;
+    /// the delivery columns when absent, or with `consent` those a mailing
+    /// list takes) and `locale` (the petition's text a
     /// PDF shows; its default when absent). Any other name is refused: a typo
     /// must not widen an export.
     pub fn parse<'a>(
@@ -35,6 +37,7 @@ impl ExportRequest {
             locale: None,
         };
         let mut errors_unknown = Vec::new();
+        let mut columns_given = false;
         let mut note =
             |field: &'static str, code: &'static str| errors.push(FieldError::new(field, code));
         for (name, value) in pairs {
@@ -73,7 +76,12 @@ impl ExportRequest {
                     Some(s) => request.filter.status = s,
                     None => note("status", "invalid"),
                 },
+                "consent" => match value {
+                    "updates" => request.filter.consented = true,
+                    _ => note("consent", "invalid"),
+                },
                 "columns" => {
+                    columns_given = true;
                     let parsed: Option<Vec<Column>> = value
                         .split(',')
                         .filter(|c| !c.trim().is_empty())
@@ -108,6 +116,9 @@ impl ExportRequest {
             && since >= until
         {
             errors.push(FieldError::new("until", "before_since"));
+        }
+        if request.filter.consented && !columns_given {
+            request.columns = Column::CONSENT.to_vec();
         }
         request.filter.with_email = request.columns.contains(&Column::Email);
         request.filter.sealed = request.format == Format::Sealed;

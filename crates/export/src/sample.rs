@@ -70,6 +70,9 @@ pub(crate) fn row(i: u32) -> ExportRow {
         channel: "web".into(),
         email: None,
         sealed: None,
+        locale: None,
+        consent_updates: false,
+        consented_at: Utc.timestamp_opt(1_800_000_000 + i as i64, 0).unwrap(),
     }
 }
 

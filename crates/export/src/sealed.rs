@@ -63,6 +63,9 @@ pub(crate) struct RowLine {
     pub signer_kind: String,
     pub channel: String,
     pub signed_at: DateTime<Utc>,
+    pub locale: Option<String>,
+    pub consent_updates: bool,
+    pub consented_at: DateTime<Utc>,
     /// `None` for a row with nothing sealed (nothing personal left to seal).
     pub sealed: Option<String>,
 }
@@ -119,6 +122,9 @@ pub(crate) async fn write<W: AsyncWrite + Unpin>(
                 signer_kind: row.signer_kind.clone(),
                 channel: row.channel.clone(),
                 signed_at: row.signed_at,
+                locale: row.locale.clone(),
+                consent_updates: row.consent_updates,
+                consented_at: row.consented_at,
                 sealed: row.sealed.as_ref().map(|s| BASE64.encode(s)),
             })?);
         }

@@ -263,6 +263,9 @@ fn open_row(
         channel: row.channel,
         email: personal.email.filter(|_| with_email),
         sealed: None,
+        locale: row.locale,
+        consent_updates: row.consent_updates,
+        consented_at: row.consented_at,
     })
 }
 
@@ -278,6 +281,9 @@ fn request_of(header: &Header, format: Format) -> Result<ExportRequest, String> 
     if let Some(countries) = f.get("country").and_then(Value::as_array) {
         let list: Vec<&str> = countries.iter().filter_map(Value::as_str).collect();
         pairs.push(("country", list.join(",")));
+    }
+    if f.get("consent").and_then(Value::as_str).is_some() {
+        pairs.push(("consent", "updates".to_owned()));
     }
     for name in ["since", "until", "channel", "signer_kind", "status"] {
         if let Some(value) = text(name) {

@@ -65,7 +65,7 @@ const CONFIRM: &str = "
     WITH t AS (
         SELECT h, i FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i)
     ), c AS (
-        UPDATE signatures s SET pending_until = NULL, mail_due = NULL,
+        UPDATE signatures s SET pending_until = NULL, mail_due = NULL, confirmed_at = now(),
             email = CASE WHEN s.sealed IS NULL THEN s.email END FROM petitions p, t
         WHERE s.confirm_hash = t.h AND s.pending_until > now() AND p.id = s.petition_id
         RETURNING t.i, s.id, s.petition_id, p.slug, s.locale, s.country, s.signer_kind,

@@ -68,6 +68,8 @@ pub struct ExportFilter {
     pub status: ExportStatus,
     /// Whether e-mail addresses are read at all.
     pub with_email: bool,
+    /// Only signers who asked to be kept informed (`consent_updates`).
+    pub consented: bool,
     /// Whether the sealed fields (and the epochs that open them) are read:
     /// an export of a sealed petition, to be opened by its recipients.
     pub sealed: bool,
@@ -89,6 +91,11 @@ pub struct ExportRow {
     pub email: Option<String>,
     /// Only when the filter asked for sealed fields.
     pub sealed: Option<Vec<u8>>,
+    pub locale: Option<String>,
+    pub consent_updates: bool,
+    /// When the signer consented: when they confirmed their address, or
+    /// signed where no confirmation was asked.
+    pub consented_at: DateTime<Utc>,
 }
 
 /// What a snapshot reader sends, in this order: the totals, then each pass's
@@ -175,17 +182,19 @@ impl Store {
              AND ($3::timestamptz IS NULL OR signed_at >= $3)
              AND ($4::timestamptz IS NULL OR signed_at < $4)
              AND ($5::text IS NULL OR channel = $5)
-             AND ($6::text IS NULL OR signer_kind = $6)";
+             AND ($6::text IS NULL OR signer_kind = $6)
+             AND ($7::bool IS NOT TRUE OR consent_updates)";
         let condition = format!("{filters} AND {}", filter.status.condition());
         let channel = filter.channel.map(Channel::as_str);
         let kind = filter.signer_kind.map(SignerKind::as_str);
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let params: [&(dyn ToSql + Sync); 7] = [
             &filter.petition_id,
             &filter.countries,
             &filter.since,
             &filter.until,
             &channel,
             &kind,
+            &filter.consented,
         ];
         let mut by_country = BTreeMap::new();
         let mut rows = 0;
@@ -242,7 +251,8 @@ impl Store {
         let select = tx
             .prepare(&format!(
                 "SELECT id, full_name, organization, signer_kind, city, postal_code, country,
-                        signed_at, channel, {email} AS email, {sealed} AS sealed
+                        signed_at, channel, {email} AS email, {sealed} AS sealed, locale,
+                        consent_updates, coalesce(confirmed_at, signed_at) AS consented_at
                  FROM signatures WHERE {condition} ORDER BY signed_at, id"
             ))
             .await?;
@@ -266,6 +276,9 @@ impl Store {
                             channel: r.try_get("channel")?,
                             email: r.try_get("email")?,
                             sealed: r.try_get("sealed")?,
+                            locale: r.try_get("locale")?,
+                            consent_updates: r.try_get("consent_updates")?,
+                            consented_at: r.try_get("consented_at")?,
                         })
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;

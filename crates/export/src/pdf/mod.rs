@@ -45,6 +45,9 @@ fn heading(column: Column) -> (&'static str, Width) {
         Column::SignedAt => ("Signed at (UTC)", Fits("0000-00-00 00:00:00")),
         Column::Channel => ("Channel", Fits("import")),
         Column::Email => ("E-mail", Share(3.0)),
+        Column::Locale => ("Language", Fits("az-Latn")),
+        Column::ConsentUpdates => ("Updates", Fits("false")),
+        Column::ConsentedAt => ("Consented (UTC)", Fits("0000-00-00 00:00:00")),
     }
 }
 
@@ -118,6 +121,7 @@ fn grouped(n: u64) -> String {
 fn cell_text(column: Column, row: &ExportRow) -> String {
     match column {
         Column::SignedAt => row.signed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Column::ConsentedAt => row.consented_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         _ => column
             .value(row)
             .map(|v| {

@@ -86,8 +86,15 @@ pub async fn export(call: Call<'_>, reading: Reading) -> Answer {
     let slug = petition.slug.clone();
     let query = Query::of(call.uri());
     let mut request = ExportRequest::parse(query.pairs()).map_err(ApiError::Invalid)?;
-    // E-mail addresses leave only with an admin, and only when asked for.
-    if request.wants_email() && token.role != Role::Admin {
+    // Those who asked to be kept informed are the campaign's to write to:
+    // its admins' and organizers', not a coordinator's. E-mail addresses
+    // leave only with an admin, or with an organizer for those signers, and
+    // only when asked for.
+    let consent = request.filter.consented;
+    if consent && !matches!(token.role, Role::Admin | Role::Organizer) {
+        return Err(ApiError::Forbidden);
+    }
+    if request.wants_email() && token.role != Role::Admin && !consent {
         return Err(ApiError::Forbidden);
     }
     // A coordinator exports their countries, all of them unless they choose.

@@ -40,6 +40,10 @@ pub struct ExportOptions {
     /// Which signatures, by what became of them (`counted` unless given).
     #[arg(long, value_enum)]
     status: Option<ExportStatusName>,
+    /// Only signers who gave this consent; its columns are then those a
+    /// mailing list takes, unless --columns says otherwise.
+    #[arg(long, value_enum)]
+    consent: Option<ConsentName>,
     /// The columns, comma-separated, in order (the delivery's unless given).
     #[arg(long, value_enum, value_delimiter = ',')]
     columns: Vec<ColumnName>,
@@ -121,6 +125,21 @@ pub enum ColumnName {
     Channel,
     /// The signer's e-mail address.
     Email,
+    /// The language the signer signed in.
+    Locale,
+    /// Whether the signer asked to be kept informed (true or false).
+    ConsentUpdates,
+    /// When they consented: confirmed their address, or signed where no
+    /// confirmation was asked (RFC 3339, UTC).
+    ConsentedAt,
+}
+
+/// Which signers' consent the export is for.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ConsentName {
+    /// Only those who asked to be kept informed (`consent_updates`): the
+    /// campaign's mailing list.
+    Updates,
 }
 
 /// The export's progress, as its line shows it: rows written (of each pass,
@@ -152,6 +171,7 @@ pub async fn export(options: ExportOptions, config: &Config) -> Result<(), CliEr
         ("channel", options.channel.as_ref().map(choice_name)),
         ("signer_kind", options.signer_kind.as_ref().map(choice_name)),
         ("status", options.status.as_ref().map(choice_name)),
+        ("consent", options.consent.as_ref().map(choice_name)),
         ("since", options.since),
         ("until", options.until),
         ("locale", options.locale),

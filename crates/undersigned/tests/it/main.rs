@@ -4,6 +4,7 @@ mod batches;
 mod command_line;
 mod confirmation;
 mod connections;
+mod consent;
 mod contract;
 mod counting;
 mod durability;
