@@ -117,6 +117,12 @@ impl ExportRequest {
         {
             errors.push(FieldError::new("until", "before_since"));
         }
+        // Consent counts from signers whose signatures count: a pending
+        // signer never confirmed their address, and a held-back or
+        // invalidated signature may not be its owner's at all.
+        if request.filter.consented && request.filter.status != ExportStatus::Counted {
+            errors.push(FieldError::new("status", "counted_only_with_consent"));
+        }
         if request.filter.consented && !columns_given {
             request.columns = Column::CONSENT.to_vec();
         }

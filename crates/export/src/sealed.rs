@@ -63,9 +63,13 @@ pub(crate) struct RowLine {
     pub signer_kind: String,
     pub channel: String,
     pub signed_at: DateTime<Utc>,
+    // Absent from sealed exports made before these columns existed.
+    #[serde(default)]
     pub locale: Option<String>,
+    #[serde(default)]
     pub consent_updates: bool,
-    pub consented_at: DateTime<Utc>,
+    #[serde(default)]
+    pub consented_at: Option<DateTime<Utc>>,
     /// `None` for a row with nothing sealed (nothing personal left to seal).
     pub sealed: Option<String>,
 }
@@ -124,7 +128,7 @@ pub(crate) async fn write<W: AsyncWrite + Unpin>(
                 signed_at: row.signed_at,
                 locale: row.locale.clone(),
                 consent_updates: row.consent_updates,
-                consented_at: row.consented_at,
+                consented_at: Some(row.consented_at),
                 sealed: row.sealed.as_ref().map(|s| BASE64.encode(s)),
             })?);
         }

@@ -265,7 +265,7 @@ fn open_row(
         sealed: None,
         locale: row.locale,
         consent_updates: row.consent_updates,
-        consented_at: row.consented_at,
+        consented_at: row.consented_at.unwrap_or(row.signed_at),
     })
 }
 

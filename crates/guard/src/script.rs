@@ -299,21 +299,22 @@ async fn mark_seen(link: &RedisLink, prefix: &str, petition_id: i64, identities:
     }
 }
 
-/// Takes identities out of their petitions' seen sets (their signatures
-/// were withdrawn, erased or expired: they may sign again). Whether Redis
-/// took every command; when it is down, nothing is lost but the signer's
-/// chance to sign again until the set is rebuilt or Redis restarts empty.
 /// Drops a petition's whole seen set: its signers' keyed hashes, once its
-/// signers' data is erased. `true` once Redis has done it.
+/// signers' data is erased. `UNLINK`: a set of a million members is freed
+/// off Redis's main thread. `true` once Redis has done it.
 pub(crate) async fn forget_petition(link: &RedisLink, prefix: &str, petition_id: i64) -> bool {
     let key = Keys::new(prefix, petition_id).seen();
     let key = &key;
     let deleted: Option<i64> = link
-        .call(|mut conn| async move { redis::cmd("DEL").arg(key).query_async(&mut conn).await })
+        .call(|mut conn| async move { redis::cmd("UNLINK").arg(key).query_async(&mut conn).await })
         .await;
     deleted.is_some()
 }
 
+/// Takes identities out of their petitions' seen sets (their signatures
+/// were withdrawn, erased or expired: they may sign again). Whether Redis
+/// took every command; when it is down, nothing is lost but the signer's
+/// chance to sign again until the set is rebuilt or Redis restarts empty.
 pub(crate) async fn forget_seen(
     link: &RedisLink,
     prefix: &str,

@@ -96,6 +96,23 @@ impl Store {
         Ok(swept)
     }
 
+    /// Petitions whose signers' data was erased in the last day: their seen
+    /// sets are dropped from Redis again at each sweep (a drop is harmless to
+    /// repeat), so that one Redis missed is not kept for good.
+    pub async fn recently_erased(&self) -> Result<Vec<i64>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT id FROM petitions
+                 WHERE personal_data_erased_at > now() - interval '1 day' ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect()
+    }
+
     /// Erases the client addresses of signatures older than `older_than`;
     /// how many.
     pub async fn sweep_addresses(&self, older_than: Duration) -> Result<u64, StoreError> {

@@ -140,15 +140,19 @@ pub(crate) fn start(
         move || {
             let (store, guard) = (retention_store.clone(), retention_guard.clone());
             async move {
-                match store.sweep_retention().await {
-                    Ok(swept) => {
-                        for (petition, _) in swept {
+                if let Err(e) = store.sweep_retention().await {
+                    warn!(error = %e, "erasing petitions past their retention failed");
+                }
+                // The petitions just erased, and those of the last day again.
+                match store.recently_erased().await {
+                    Ok(erased) => {
+                        for petition in erased {
                             if !guard.forget_petition(petition).await {
                                 warn!(petition, "Redis kept an erased petition's seen set");
                             }
                         }
                     }
-                    Err(e) => warn!(error = %e, "erasing petitions past their retention failed"),
+                    Err(e) => warn!(error = %e, "reading the petitions erased lately failed"),
                 }
                 match store.sweep_addresses(addresses_kept).await {
                     Ok(0) => {}

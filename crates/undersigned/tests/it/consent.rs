@@ -1,18 +1,19 @@
 //! Consenting signers for the mailing list (issue 23): `consent=updates`
 //! exports only those who asked to be kept informed, with what a mailing
 //! list takes, to admins and the petition's organizers; an erased signer
-//! never appears.
+//! never appears, nor does one who never confirmed their address.
 
 use serde_json::json;
 use undersigned_store::Role;
 
 use crate::exports::export;
-use crate::support::{Namespace, TestApp, petition_id, scoped};
+use crate::rights::{app_with_relay, sign_and_confirm};
+use crate::support::{Namespace, petition_id, problem, scoped};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_consenting_signers_are_exported_for_the_mailing_list() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |_| {}).await;
+    let (app, sink) = app_with_relay(&ns, None).await;
     let slug = app.petition("informed").await;
     let signers = [
         ("Ada Lovelace", "ada@example.org", "GB", "en", true),
@@ -35,7 +36,10 @@ async fn only_consenting_signers_are_exported_for_the_mailing_list() {
         .send()
         .await
         .unwrap();
-    assert_eq!(erased.status(), 200);
+    assert_eq!(
+        erased.json::<serde_json::Value>().await.unwrap(),
+        json!({"erased": 1})
+    );
 
     let id = petition_id(&ns, &slug).await;
     let organizer = app.token(scoped(Role::Organizer, id, &[])).await;
@@ -93,6 +97,47 @@ async fn only_consenting_signers_are_exported_for_the_mailing_list() {
     );
     let wrong = export(&app, &slug, "consent=newsletter", &admin).await;
     assert_eq!(wrong.status(), 422);
+    // Held back, invalidated or unconfirmed signatures are no consent.
+    let all = problem(
+        export(&app, &slug, "consent=updates&status=all", &admin).await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        all["errors"],
+        json!([{"field": "status", "code": "counted_only_with_consent"}])
+    );
+
+    // On a petition that confirms by email, consent counts from the
+    // confirmation, and a signer who never confirmed is not on the list.
+    let confirming = app.petition_with("confirming", json!({})).await;
+    let ada = json!({"full_name": "Ada Lovelace", "email": "ada@example.org", "country": "GB",
+                     "consent_updates": true});
+    sign_and_confirm(&app, &sink, &confirming, ada).await;
+    let pending = json!({"full_name": "Pending Person", "email": "pending@example.org",
+                         "country": "GB", "consent_updates": true});
+    assert_eq!(app.sign(&confirming, &pending).await.status(), 202);
+    let list = export(&app, &confirming, "format=csv&consent=updates", &admin)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("ada@example.org") && !list.contains("pending@example.org"),
+        "{list}"
+    );
+    let confirmed: bool = ns
+        .sql()
+        .await
+        .query_one(
+            "SELECT confirmed_at >= signed_at FROM signatures WHERE full_name = 'Ada Lovelace'
+               AND petition_id = $1",
+            &[&petition_id(&ns, &confirming).await],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(confirmed, "the confirmation is the time of consent");
     app.stop().await;
     ns.clean().await;
 }
