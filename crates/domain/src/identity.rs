@@ -33,6 +33,15 @@ impl Pepper {
         Hmac::<Sha256>::new_from_slice(secret).ok().map(Self)
     }
 
+    /// A key for another purpose, named by `context` (which no other use
+    /// shares): HMAC(pepper, context). Whoever holds the pepper can make it
+    /// again; nobody else can.
+    pub fn subkey(&self, context: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(context);
+        mac.finalize().into_bytes().into()
+    }
+
     pub fn identity(&self, petition_id: i64, email: &Email) -> IdentityKey {
         // Cloning the keyed state skips re-deriving the HMAC key for every signature.
         let mut mac = self.0.clone();

@@ -25,7 +25,7 @@ pub use locale::{Locale, accepted_locales, matching, negotiate};
 pub use notices::{BUILT_IN, Notices, Placeholders, fill, notices, right_to_left};
 pub use petition::{
     NewPetition, NewPetitionInput, NotSigning, PetitionStatus, RETENTION_DAYS_DEFAULT, Slug,
-    Window, parse_goal, parse_retention_days, parse_status, parse_time,
+    Window, parse_goal, parse_milestones, parse_retention_days, parse_status, parse_time,
 };
 pub use signature::{Channel, Signature, SignatureInput, SignerField, SignerKind, SignerRules};
 pub use text::{LongText, Text};

@@ -143,6 +143,8 @@ pub struct NewPetitionInput {
     /// `retention_days`: absent (`None`) for the default, `null` (`Some(None)`)
     /// to keep signers' data for as long as the petition is kept.
     pub retention_days: Option<Option<i64>>,
+    /// `milestones`: counts announced to webhooks once each when reached.
+    pub milestones: Option<Vec<i64>>,
 }
 
 pub fn parse_goal(goal: i64) -> Result<i64, &'static str> {
@@ -174,6 +176,26 @@ pub struct NewPetition {
     /// Days its signers' personal fields are kept after it closes; `None`:
     /// kept as long as the petition.
     pub retention_days: Option<i32>,
+    /// Counts announced once each when the count reaches them, ascending.
+    pub milestones: Vec<i64>,
+}
+
+/// Milestones one petition may have.
+pub const MILESTONES_MAX: usize = 32;
+
+/// Milestones as a petition keeps them: each a count a petition may reach
+/// (1 to a billion), at most 32, ascending, each once.
+pub fn parse_milestones(counts: &[i64]) -> Result<Vec<i64>, &'static str> {
+    if counts.iter().any(|c| !(1..=GOAL_MAX).contains(c)) {
+        return Err("out_of_range");
+    }
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() > MILESTONES_MAX {
+        return Err("too_many");
+    }
+    Ok(sorted)
 }
 
 /// Days a petition keeps its signers' personal fields after it closes,
@@ -242,6 +264,10 @@ impl NewPetition {
                 .check("retention_days", parse_retention_days(days))
                 .map(Some),
         };
+        let milestones = match &input.milestones {
+            None => Some(Vec::new()),
+            Some(counts) => errors.check("milestones", parse_milestones(counts)),
+        };
         let sealing = match &input.sealing {
             None => Some(Vec::new()),
             Some(keys) => errors.check("sealing_key", undersigned_seal::parse_recipients(keys)),
@@ -269,22 +295,29 @@ impl NewPetition {
                 Some(targets),
                 Some(required),
                 Some(web),
-            ) if errors.0.is_empty() && sealing.is_some() && retention_days.is_some() => Ok(Self {
-                slug,
-                wordings,
-                goal,
-                status,
-                window,
-                targets,
-                signers: SignerRules {
-                    required,
-                    organizations_may_sign: input.organizations_may_sign.unwrap_or(true),
-                    email_optional_offline: input.email_optional_offline.unwrap_or(false),
-                },
-                web,
-                sealing: sealing.unwrap_or_default(),
-                retention_days: retention_days.flatten(),
-            }),
+            ) if errors.0.is_empty()
+                && sealing.is_some()
+                && retention_days.is_some()
+                && milestones.is_some() =>
+            {
+                Ok(Self {
+                    slug,
+                    wordings,
+                    goal,
+                    status,
+                    window,
+                    targets,
+                    signers: SignerRules {
+                        required,
+                        organizations_may_sign: input.organizations_may_sign.unwrap_or(true),
+                        email_optional_offline: input.email_optional_offline.unwrap_or(false),
+                    },
+                    web,
+                    sealing: sealing.unwrap_or_default(),
+                    retention_days: retention_days.flatten(),
+                    milestones: milestones.unwrap_or_default(),
+                })
+            }
             _ => Err(errors.0),
         }
     }
@@ -293,6 +326,18 @@ impl NewPetition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn milestones_are_kept_ascending_once_each_and_within_bounds() {
+        assert_eq!(
+            parse_milestones(&[100_000, 10_000, 100_000]),
+            Ok(vec![10_000, 100_000])
+        );
+        assert_eq!(parse_milestones(&[0]), Err("out_of_range"));
+        assert_eq!(parse_milestones(&[GOAL_MAX + 1]), Err("out_of_range"));
+        let many: Vec<i64> = (1..=33).collect();
+        assert_eq!(parse_milestones(&many), Err("too_many"));
+    }
 
     #[test]
     fn slugs() {

@@ -33,6 +33,7 @@ pub(crate) fn petition() -> Petition {
         retention_days: None,
         closed_at: None,
         personal_data_erased_at: None,
+        milestones: Vec::new(),
         created_at: Utc::now(),
     }
 }

@@ -94,6 +94,7 @@ pub async fn unseal<W: AsyncWrite + Unpin + Send>(
         retention_days: None,
         closed_at: None,
         personal_data_erased_at: None,
+        milestones: Vec::new(),
         created_at: header.petition.created_at,
     };
     let request = request_of(&header, u.format).map_err(|why| UnsealError::NotSealed {

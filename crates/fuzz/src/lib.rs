@@ -58,6 +58,7 @@ pub fn petition(signers: SignerRules) -> Petition {
         retention_days: None,
         closed_at: None,
         personal_data_erased_at: None,
+        milestones: Vec::new(),
         created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
     }
 }

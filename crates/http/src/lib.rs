@@ -35,6 +35,7 @@ use prometheus::Registry;
 use undersigned_guard::{DeviceLimit, Shield};
 use undersigned_ingest::{Catalog, Ingest};
 use undersigned_store::Store;
+use undersigned_webhooks::Webhooks;
 
 pub use captcha::{Captcha, CaptchaConfigError, CaptchaSecret, CaptchaSitekey, DEFAULT_VERIFY_URL};
 pub use client_address::{ForwardedHeader, TrustedProxies};
@@ -72,6 +73,8 @@ pub struct App {
     /// Cancelled once the service stops accepting: live streams end then,
     /// instead of holding the grace period open.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Signs and sends webhook messages (a test message from the API).
+    pub webhooks: Arc<Webhooks>,
 }
 
 /// The limits kept in this process, apart from Redis's shared ones.
@@ -81,6 +84,16 @@ pub struct LocalLimits {
     pub streams: Arc<Streams>,
 }
 
+/// What the API reaches or signs with beyond its own stores.
+pub struct Outward {
+    /// hCaptcha, when a secret is configured.
+    pub captcha: Option<Captcha>,
+    /// The key delivery bundles are signed with.
+    pub export_key: ed25519_dalek::SigningKey,
+    /// The webhooks' signer and sender.
+    pub webhooks: Arc<Webhooks>,
+}
+
 impl App {
     pub fn new(
         store: Store,
@@ -88,8 +101,11 @@ impl App {
         registry: Registry,
         metrics: HttpMetrics,
         local: LocalLimits,
-        captcha: Option<Captcha>,
-        export_key: ed25519_dalek::SigningKey,
+        Outward {
+            captcha,
+            export_key,
+            webhooks,
+        }: Outward,
     ) -> Self {
         Self {
             catalog: Arc::new(Catalog::new(store.clone())),
@@ -104,6 +120,7 @@ impl App {
             exports: v1::exports::Exports::new(export_key),
             counts: Default::default(),
             stopping: Default::default(),
+            webhooks,
         }
     }
 }

@@ -206,6 +206,11 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Post "/v1/devices", "devices", open v1::events::enroll),
     route!(Delete "/v1/devices/{id}", "devices", open v1::events::revoke),
     route!(Get "/v1/audit", "audit", admin v1::audit::list),
+    route!(Get "/v1/webhooks", "webhooks", open v1::webhooks::list),
+    route!(Post "/v1/webhooks", "webhooks", open v1::webhooks::create),
+    route!(Delete "/v1/webhooks/{id}", "webhooks", open v1::webhooks::remove),
+    route!(Get "/v1/webhooks/{id}/deliveries", "webhooks", open v1::webhooks::deliveries),
+    route!(Post "/v1/webhooks/{id}/test", "webhooks", open v1::webhooks::test),
     // A signer's link: GET shows it and changes nothing, POST confirms.
     route!(Get "/confirm/{token}", "confirm", open pages::confirm::show),
     route!(Post "/confirm/{token}", "confirm", open pages::confirm::confirm),

@@ -170,6 +170,13 @@ async fn settle(client: &impl GenericClient, gone: &[Gone]) -> Result<Erased, St
     if !ids.is_empty() {
         client.execute(FORGET_MAIL, &[&ids, &addresses]).await?;
     }
+    // Endpoints that heard a signature counted hear it leave the count.
+    let withdrawn: Vec<(i64, Uuid)> = gone
+        .iter()
+        .filter(|g| g.counted)
+        .map(|g| (g.petition_id, g.id))
+        .collect();
+    crate::webhooks::notify(client, "signature.withdrawn", &withdrawn).await?;
     erased.identities = gone
         .iter()
         .filter_map(|g| Some((g.petition_id, g.identity.as_deref()?.try_into().ok()?)))

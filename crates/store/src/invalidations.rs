@@ -422,6 +422,16 @@ impl Store {
                 &[&id, &(sign * n), &last],
             )
             .await?;
+            // Endpoints hear a signature leave the count, or come back to it.
+            let changed = rows
+                .iter()
+                .map(|r| Ok((job.petition_id, r.try_get::<_, Uuid>("id")?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let kind = match job.state {
+                InvalidationState::Running => "signature.invalidated",
+                _ => "signature.counted",
+            };
+            crate::webhooks::notify(&*tx, kind, &changed).await?;
             let countries: Vec<&str> = tallies.keys().map(|k| k.0.as_str()).collect();
             let kinds: Vec<&str> = tallies.keys().map(|k| k.1.as_str()).collect();
             let counts: Vec<i64> = tallies.values().copied().collect();

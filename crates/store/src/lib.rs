@@ -22,6 +22,7 @@ mod signals;
 mod signatures;
 mod tls;
 mod tokens;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -53,6 +54,10 @@ pub use signatures::{
 };
 pub use tls::TlsMode;
 pub use tokens::{NewToken, Role, Token, TokenRecord};
+pub use webhooks::{
+    Attempt, DeliveryRecord, Due, NewWebhook, Person, SignatureFacts, WEBHOOK_EVENTS, Webhook,
+    WebhookTarget,
+};
 
 /// The shared pool of connections to the service's database.
 #[derive(Clone)]

@@ -35,6 +35,8 @@ pub struct Petition {
     pub closed_at: Option<DateTime<Utc>>,
     /// When the retention sweeper erased its signers' personal fields.
     pub personal_data_erased_at: Option<DateTime<Utc>>,
+    /// Counts announced to webhooks once each when reached, ascending.
+    pub milestones: Vec<i64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -78,6 +80,7 @@ pub struct PetitionUpdate {
     pub web: WebSettings,
     pub sealing: Vec<String>,
     pub retention_days: Option<i32>,
+    pub milestones: Vec<i64>,
 }
 
 /// A new petition's columns are written as a change's are.
@@ -93,6 +96,7 @@ impl From<&NewPetition> for PetitionUpdate {
             web: p.web.clone(),
             sealing: p.sealing.clone(),
             retention_days: p.retention_days,
+            milestones: p.milestones.clone(),
         }
     }
 }
@@ -109,6 +113,7 @@ impl From<&Petition> for PetitionUpdate {
             web: p.web.clone(),
             sealing: p.sealing.clone(),
             retention_days: p.retention_days,
+            milestones: p.milestones.clone(),
         }
     }
 }
@@ -118,7 +123,7 @@ const COLUMNS: &str = "id, slug, title, body, ask, locale, translations, goal, s
                        opens_at, closes_at, targets, required_fields, organizations_may_sign, \
                        email_optional_offline, verification, confirmed_url, \
                        confirmation_texts, sealing_recipients, retention_days, closed_at, \
-                       personal_data_erased_at";
+                       personal_data_erased_at, milestones";
 
 impl TryFrom<Row> for Petition {
     type Error = StoreError;
@@ -186,6 +191,7 @@ impl TryFrom<Row> for Petition {
             retention_days: row.try_get("retention_days")?,
             closed_at: row.try_get("closed_at")?,
             personal_data_erased_at: row.try_get("personal_data_erased_at")?,
+            milestones: row.try_get("milestones")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -246,6 +252,7 @@ struct PetitionColumns<'a> {
     email_optional_offline: bool,
     sealing: &'a [String],
     retention_days: Option<i32>,
+    milestones: &'a [i64],
 }
 
 impl<'a> PetitionColumns<'a> {
@@ -265,11 +272,12 @@ impl<'a> PetitionColumns<'a> {
             email_optional_offline: signers.email_optional_offline,
             sealing: &p.sealing,
             retention_days: p.retention_days,
+            milestones: &p.milestones,
         }
     }
 
     /// In the order of `ASSIGNED`.
-    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.title,
             &self.body,
@@ -285,12 +293,13 @@ impl<'a> PetitionColumns<'a> {
             &self.email_optional_offline,
             &self.sealing,
             &self.retention_days,
+            &self.milestones,
         ]
     }
 }
 
 /// The columns of [`PetitionColumns::params`] then [`WebColumns::params`].
-const ASSIGNED: [&str; 22] = [
+const ASSIGNED: [&str; 23] = [
     "title",
     "body",
     "ask",
@@ -305,6 +314,7 @@ const ASSIGNED: [&str; 22] = [
     "email_optional_offline",
     "sealing_recipients",
     "retention_days",
+    "milestones",
     "allowed_origins",
     "thank_you_url",
     "error_url",

@@ -152,6 +152,14 @@ pub struct Config {
     pub retention_interval_secs: u64,
     /// Days a signature's client address is kept (for abuse handling).
     pub address_retention_days: u32,
+    /// Webhooks may point at private, loopback and link-local addresses,
+    /// and over plain `http` (tests, a receiver on the operators' network).
+    pub webhook_allow_private: bool,
+    /// Milliseconds one webhook delivery may take, connecting included.
+    pub webhook_timeout_ms: u64,
+    /// Milliseconds before a failed webhook message's first retry; later
+    /// retries wait multiples of it (up to 7,200 times, 10 hours).
+    pub webhook_first_retry_ms: u64,
     /// How log lines are written.
     #[serde(with = "parsed")]
     pub log_format: LogFormat,
@@ -404,6 +412,9 @@ impl Default for Config {
             signals_refresh_secs: 60,
             retention_interval_secs: 3600,
             address_retention_days: 30,
+            webhook_allow_private: false,
+            webhook_timeout_ms: 10_000,
+            webhook_first_retry_ms: 5_000,
             log_format: LogFormat::Text,
             smtp_url: None,
             mail_dir: "mail".into(),
@@ -720,6 +731,12 @@ impl Config {
         if self.address_retention_days == 0 {
             return Err(ConfigError::AtLeastOne("ADDRESS_RETENTION_DAYS"));
         }
+        if self.webhook_timeout_ms == 0 {
+            return Err(ConfigError::AtLeastOne("WEBHOOK_TIMEOUT_MS"));
+        }
+        if self.webhook_first_retry_ms == 0 {
+            return Err(ConfigError::AtLeastOne("WEBHOOK_FIRST_RETRY_MS"));
+        }
         if self.operator_listen == Some(self.listen) && self.listen.port() != 0 {
             return Err(ConfigError::OperatorListenIsPublic);
         }
@@ -737,6 +754,15 @@ impl Config {
                 .cloned()
                 .collect::<HashSet<_>>(),
             petition: self.petition_limit,
+        }
+    }
+
+    /// How webhooks are delivered.
+    pub fn webhooks(&self) -> undersigned_webhooks::Settings {
+        undersigned_webhooks::Settings {
+            allow_private: self.webhook_allow_private,
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            first_retry: Duration::from_millis(self.webhook_first_retry_ms),
         }
     }
 
@@ -1318,6 +1344,21 @@ mod tests {
             "ADDRESS_RETENTION_DAYS",
             &["1", "365"],
             &[("0", "at least 1"), ("a month", "expected u32")],
+        ),
+        row(
+            "WEBHOOK_ALLOW_PRIVATE",
+            &["true", "false"],
+            &[("sometimes", "bool")],
+        ),
+        row(
+            "WEBHOOK_TIMEOUT_MS",
+            &["1", "30000"],
+            &[("0", "at least 1"), ("soon", UNSIGNED)],
+        ),
+        row(
+            "WEBHOOK_FIRST_RETRY_MS",
+            &["1", "60000"],
+            &[("0", "at least 1"), ("soon", UNSIGNED)],
         ),
         row(
             "LOG_FORMAT",

@@ -14,11 +14,14 @@ use thiserror::Error;
 use tracing::{info, warn};
 use undersigned_domain::Pepper;
 use undersigned_guard::{DeviceLimit, Fanout, Guard, RedisLink, Shield};
-use undersigned_http::{App, HttpMetrics, Listeners, LocalLimits, SignalMetrics, Streams, serve};
+use undersigned_http::{
+    App, HttpMetrics, Listeners, LocalLimits, Outward, SignalMetrics, Streams, serve,
+};
 use undersigned_ingest::{Ingest, IngestMetrics};
 use undersigned_mail::MailMetrics;
 use undersigned_store::{Store, StoreError};
 pub use undersigned_supervisor::{Policy, Supervisor, TaskFailure};
+use undersigned_webhooks::{WebhookMetrics, Webhooks};
 
 pub use config::{Config, ConfigError, ExportKey, LogFormat};
 use config::{written_limit, written_limits};
@@ -39,6 +42,8 @@ pub enum StartError {
     Task(#[from] TaskFailure),
     #[error(transparent)]
     Mail(#[from] undersigned_mail::TransportError),
+    #[error("webhooks' HTTP client: {0}")]
+    Webhooks(#[from] undersigned_webhooks::ClientError),
 }
 
 /// The signature path without a server, for the command line (paper
@@ -224,6 +229,12 @@ async fn serve_under(
     .await?;
     ingest.resume_invalidations().await?;
     let metrics = HttpMetrics::register(&registry)?;
+    let webhooks = Arc::new(Webhooks::new(
+        store.clone(),
+        &pepper,
+        config.webhooks(),
+        WebhookMetrics::register(&registry)?,
+    )?);
     tasks::start(
         tasks,
         &config,
@@ -242,6 +253,7 @@ async fn serve_under(
             pepper,
         },
     )?;
+    tasks::start_webhooks(tasks, &store, webhooks.clone());
     let export_key = open_export_key(&config, &store).await?;
     let app = Arc::new(App::new(
         store,
@@ -253,8 +265,11 @@ async fn serve_under(
             devices,
             streams,
         },
-        config.captcha()?,
-        export_key,
+        Outward {
+            captcha: config.captcha()?,
+            export_key,
+            webhooks,
+        },
     ));
 
     let operator = match &listeners.operator {

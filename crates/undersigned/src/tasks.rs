@@ -14,11 +14,14 @@ use undersigned_http::{LocalLimits, SignalMetrics};
 use undersigned_mail::{Letterhead, MailMetrics, Mailer, Transport, TransportError};
 use undersigned_store::Store;
 use undersigned_supervisor::{Policy, Supervisor};
+use undersigned_webhooks::Webhooks;
 
 use crate::Config;
 
 /// How often enrollment codes past their time are deleted.
 const CODE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often milestones reached and petitions closed are looked for.
+const MILESTONES_EVERY: Duration = Duration::from_secs(1);
 /// How often the in-process shield and tablet limits drop idle entries.
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(10);
 
@@ -176,4 +179,34 @@ pub(crate) fn start(
         },
     );
     Ok(())
+}
+
+/// The webhooks' courier, which delivers what the store queued, and the
+/// reporter that queues the milestones reached and the closings, once each
+/// whichever instance sees them first (crates/store/src/webhooks.rs).
+pub(crate) fn start_webhooks(tasks: &Supervisor, store: &Store, webhooks: Arc<Webhooks>) {
+    tasks.spawn("webhook courier", Policy::Restart, move || {
+        webhooks.clone().run()
+    });
+    let report_store = store.clone();
+    tasks.every(
+        "milestones and closings",
+        MILESTONES_EVERY,
+        Policy::Restart,
+        move || {
+            let store = report_store.clone();
+            async move {
+                match store.report_milestones_and_closings().await {
+                    Ok((0, 0)) => {}
+                    Ok((milestones, closings)) => {
+                        info!(
+                            milestones,
+                            closings, "milestones reached and petitions closed"
+                        )
+                    }
+                    Err(e) => warn!(error = %e, "reporting milestones and closings failed"),
+                }
+            }
+        },
+    );
 }

@@ -14,4 +14,5 @@ pub mod petitions;
 pub mod signals;
 pub mod signatures;
 pub mod tokens;
+pub mod webhooks;
 pub mod withdrawals;

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use undersigned_domain::{
     CaptchaPolicy, FieldError, Locale, MailTextInput, NewPetition, NewPetitionInput, SignerRules,
     Slug, Target, TargetInput, TranslationChanges, WebSettingsInput, Window, WordingInput,
-    accepted_locales, parse_ask, parse_goal, parse_retention_days, parse_status, parse_text,
-    parse_time, parse_title,
+    accepted_locales, parse_ask, parse_goal, parse_milestones, parse_retention_days, parse_status,
+    parse_text, parse_time, parse_title,
 };
 use undersigned_store::{
     AuditEntry, Petition, PetitionUpdate, READ_DEADLINE, Role, StoreError, Token, within,
@@ -61,6 +61,8 @@ fn petition_json(app: &App, p: &Petition, reader: Reader) -> Value {
         // as long as the petition), and whether it is gone already.
         "retention_days": p.retention_days,
         "personal_data_erased_at": p.personal_data_erased_at,
+        // Counts announced to webhooks once each when reached.
+        "milestones": p.milestones,
         // What a form needs to render the widget: present only when signing
         // here does ask for a captcha.
         "captcha_sitekey": app.captcha.as_ref()
@@ -215,6 +217,25 @@ fn retention_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Opti
     }
 }
 
+/// `milestones`: a list of counts (`null` or `[]`: none).
+fn milestones_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<i64>> {
+    match fields.value("milestones") {
+        None if fields.has("milestones") => Some(Vec::new()),
+        None => None,
+        Some(Value::Array(items)) => {
+            let counts: Option<Vec<i64>> = items.iter().map(Value::as_i64).collect();
+            if counts.is_none() {
+                errors.push(FieldError::new("milestones", "not_a_list_of_integers"));
+            }
+            counts
+        }
+        Some(_) => {
+            errors.push(FieldError::new("milestones", "not_a_list_of_integers"));
+            None
+        }
+    }
+}
+
 /// `[{"name", "country", "contact"}, …]`, in order.
 fn targets_input(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<Vec<TargetInput>> {
     let value = fields.value("targets")?;
@@ -264,6 +285,7 @@ fn new_petition(fields: &Fields) -> Result<NewPetition, ApiError> {
         web: web_input(fields, &mut errors),
         sealing: sealing_input(fields, &mut errors).flatten(),
         retention_days: retention_input(fields, &mut errors),
+        milestones: milestones_input(fields, &mut errors),
     };
     validated(errors, NewPetition::parse(input))
 }
@@ -304,7 +326,7 @@ const ORGANIZER: Reader = Reader {
 };
 
 /// The fields a change may carry; `slug` and `locale` (the default) stay.
-pub(crate) const CHANGEABLE: [&str; 22] = [
+pub(crate) const CHANGEABLE: [&str; 23] = [
     "title",
     "text",
     "ask",
@@ -327,6 +349,7 @@ pub(crate) const CHANGEABLE: [&str; 22] = [
     "confirmation_texts",
     "sealing_key",
     "retention_days",
+    "milestones",
 ];
 
 /// What a new petition may carry: the changeable fields, its slug and its
@@ -371,6 +394,7 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
     let web = web_input(&fields, errors);
     let sealing = sealing_input(&fields, errors);
     let retention = retention_input(&fields, errors);
+    let milestones = milestones_input(&fields, errors);
     // Who may open the signers' data, and keeping it for as long as the
     // petition, are an admin's calls: an organizer naming their own key
     // would read every address from then on.
@@ -495,6 +519,12 @@ pub async fn update(mut call: Call<'_>, Managed { petition, token }: Managed) ->
                     Ok(days) => next.retention_days = Some(days),
                     Err(code) => errors.push(FieldError::new("retention_days", code)),
                 },
+            }
+            if let Some(counts) = &milestones {
+                match parse_milestones(counts) {
+                    Ok(counts) => next.milestones = counts,
+                    Err(code) => errors.push(FieldError::new("milestones", code)),
+                }
             }
             // Its signers' data is gone: it cannot take signatures again,
             // whose duplicates it could no longer tell.

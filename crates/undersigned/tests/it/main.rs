@@ -38,3 +38,5 @@ mod stream;
 mod support;
 mod timing;
 mod web;
+mod webhook_receiver;
+mod webhooks;

@@ -22,15 +22,8 @@ fn signer(i: usize) -> Value {
 }
 
 async fn shown(app: &TestApp, slug: &str, token: &str) -> Value {
-    app.http
-        .get(app.url(&format!("/v1/petitions/{slug}")))
-        .bearer_auth(token)
-        .send()
+    app.get_json_as(&format!("/v1/petitions/{slug}"), token)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -268,6 +268,19 @@ impl TestApp {
             .expect("json answer")
     }
 
+    /// A GET with a bearer token, its answer as JSON.
+    pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("json answer")
+    }
+
     /// The Prometheus text at `/metrics`, on the operators' listener if there is one.
     pub async fn metrics_text(&self) -> String {
         let base = self.operator.as_ref().unwrap_or(&self.base);

@@ -1,0 +1,73 @@
+-- Webhooks (Standard Webhooks): endpoints that hear of signatures counted,
+-- withdrawn and invalidated, of milestones and of closing.
+
+-- Counts a petition announces once each when its count reaches them.
+ALTER TABLE petitions ADD COLUMN milestones bigint[] NOT NULL DEFAULT '{}'
+    CHECK (cardinality(milestones) <= 32 AND 0 < ALL (milestones));
+
+CREATE TABLE webhooks (
+    id uuid PRIMARY KEY,
+    url text NOT NULL,
+    -- Event types it hears; at least one.
+    events text[] NOT NULL CHECK (cardinality(events) > 0),
+    -- Only this petition's events (NULL: every petition's).
+    petition_id bigint REFERENCES petitions (id),
+    -- Consenting signers' names and addresses go in its payloads (set by an admin).
+    include_personal_data boolean NOT NULL DEFAULT false,
+    -- The signing secret, sealed (XChaCha20-Poly1305) under a key derived
+    -- from the identity pepper with the webhook's id as associated data: the
+    -- secret must be read back to sign, so it cannot be hashed like a token,
+    -- and a copy of the database without the pepper does not give it.
+    secret_sealed bytea NOT NULL,
+    created_by uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- Deliveries that succeeded, and the last one's time: successful
+    -- deliveries leave no row (at full rate there are thousands a second).
+    delivered bigint NOT NULL DEFAULT 0,
+    last_delivered_at timestamptz
+);
+
+-- Messages owed to each endpoint, written in the transaction that makes them
+-- due (a signature's batch, a confirmation, a withdrawal, an invalidation's
+-- chunk; a milestone reached, a petition found closed), so nothing is
+-- reported that did not commit and nothing is lost when a process dies.
+-- `id` is the message's `webhook-id` (as `msg_<id>`), the same on every try.
+-- A row names what happened; its payload is composed when it is sent, so it
+-- holds nobody's name or address. No foreign keys: the signature path
+-- writes these rows, and deleting a webhook deletes its rows itself.
+CREATE TABLE webhook_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id uuid NOT NULL,
+    kind text NOT NULL,
+    petition_id bigint NOT NULL,
+    signature_id uuid,
+    -- What else the event says (a milestone's count).
+    data jsonb,
+    occurred_at timestamptz NOT NULL DEFAULT now(),
+    -- 'pending' until delivered (then deleted) or given up on ('dead').
+    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
+    attempts smallint NOT NULL DEFAULT 0,
+    -- When a courier should try next; a courier that takes it leases it
+    -- until then, so one that dies leaves it due again.
+    due_at timestamptz NOT NULL DEFAULT now(),
+    last_attempt_at timestamptz,
+    last_status smallint,
+    last_error text
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, due_at)
+    WHERE state = 'pending';
+
+-- Milestones reached, once each per petition.
+CREATE TABLE petition_milestones (
+    petition_id bigint NOT NULL REFERENCES petitions (id),
+    milestone bigint NOT NULL,
+    count bigint NOT NULL,
+    reached_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (petition_id, milestone)
+);
+
+-- When a petition's closing was reported (NULL: not closed, or not yet).
+-- Petitions already closed were closed before anyone could hear of it.
+ALTER TABLE petitions ADD COLUMN closed_reported_at timestamptz;
+UPDATE petitions SET closed_reported_at = now()
+    WHERE closed_at IS NOT NULL OR closes_at <= now();
