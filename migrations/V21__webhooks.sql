@@ -57,6 +57,14 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, due_at)
     WHERE state = 'pending';
 
+-- Webhooks deleted in the last hour: a change whose transaction began before
+-- the deletion may still queue a message for one, after the deletion took
+-- the others; a sweep deletes those too (by the index above), then the entry.
+CREATE TABLE webhook_deletions (
+    id uuid PRIMARY KEY,
+    deleted_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Milestones reached, once each per petition.
 CREATE TABLE petition_milestones (
     petition_id bigint NOT NULL REFERENCES petitions (id),

@@ -70,14 +70,20 @@ pub async fn require_reader(
     petition_id: i64,
 ) -> Result<(Token, Option<Vec<String>>), ApiError> {
     let token = authenticate(app, headers).await?;
-    let holds = token.petition_ids.contains(&petition_id);
-    let countries = match token.role {
-        Role::Admin => None,
-        Role::Organizer if holds => None,
-        Role::Coordinator if holds => Some(token.countries.clone()),
-        _ => return Err(ApiError::Forbidden),
-    };
+    let countries = reader_scope(&token, petition_id)?;
     Ok((token, countries))
+}
+
+/// The countries whose signatures `token` may read in this petition
+/// (`None`: all), or 403.
+pub fn reader_scope(token: &Token, petition_id: i64) -> Result<Option<Vec<String>>, ApiError> {
+    let holds = token.petition_ids.contains(&petition_id);
+    match token.role {
+        Role::Admin => Ok(None),
+        Role::Organizer if holds => Ok(None),
+        Role::Coordinator if holds => Ok(Some(token.countries.clone())),
+        _ => Err(ApiError::Forbidden),
+    }
 }
 
 /// The client's address, as the router worked it out (behind trusted proxies).

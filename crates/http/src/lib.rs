@@ -17,6 +17,7 @@ mod memory;
 mod metrics;
 mod openapi;
 mod ops;
+mod osdi;
 mod pages;
 mod problem;
 mod query;

@@ -11,7 +11,7 @@ use http::Method;
 use undersigned_store::Token;
 
 use crate::call::{Answer, Call, Managed, Reading};
-use crate::{assets, dashboard, kiosk, openapi, ops, pages, v1};
+use crate::{assets, dashboard, kiosk, openapi, ops, osdi, pages, v1};
 
 /// A handler's answer to come. Boxed so that handlers of every shape fit one table.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
@@ -220,6 +220,36 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(Get "/withdraw/{token}", "withdraw", open pages::withdraw::show),
     route!(Post "/withdraw/{token}", "withdraw", open pages::withdraw::withdraw),
     route!(Post "/v1/erasures", "erasures", admin v1::erasures::erase),
+    // OSDI 1.1 (crates/http/src/osdi.rs): its own specification describes
+    // it, not this service's OpenAPI document.
+    Route {
+        documented: false,
+        ..route!(Get "/osdi/v1", "osdi", open osdi::entry)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/osdi/v1/petitions", "osdi", open osdi::petitions)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/osdi/v1/petitions/{slug}", "osdi", open osdi::petition)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/osdi/v1/petitions/{slug}/signatures", "osdi", open osdi::signatures)
+    },
+    Route {
+        documented: false,
+        ..route!(Post "/osdi/v1/petitions/{slug}/signatures", "osdi", open osdi::record)
+    },
+    Route {
+        documented: false,
+        ..route!(Get "/osdi/v1/petitions/{slug}/signatures/{id}", "osdi", open osdi::signature)
+    },
+    Route {
+        documented: false,
+        ..route!(Post "/osdi/v1/petitions/{slug}/record_signature_helper", "osdi", open osdi::record)
+    },
     // The hosted signing page and its files: HTML, not part of the API.
     Route {
         documented: false,

@@ -913,18 +913,16 @@ impl crate::Store {
             .get()
             .await?
             .query(
-                "SELECT id, full_name, email, country, postal_code, city, signer_kind,
-                        organization, consent_updates, locale, channel, signed_at,
-                        shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid,
-                        pending_until IS NOT NULL AS pending, withdrawn_at IS NOT NULL AS withdrawn
-                 FROM signatures
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM signatures
                  WHERE petition_id = $1
                    AND ($2::text[] IS NULL OR country = ANY($2))
                    AND ($3::text IS NULL OR channel = $3)
                    AND ($4::timestamptz IS NULL OR signed_at >= $4)
                    AND ($5::timestamptz IS NULL OR signed_at < $5)
                    AND ($6::uuid IS NULL OR id > $6)
-                 ORDER BY id LIMIT $7",
+                 ORDER BY id LIMIT $7"
+                ),
                 &[
                     &petition_id,
                     &f.countries,
@@ -936,35 +934,106 @@ impl crate::Store {
                 ],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let state = if r.try_get("withdrawn")? {
-                    "withdrawn"
-                } else if r.try_get("shadowed")? {
-                    "shadowed"
-                } else if r.try_get("invalid")? {
-                    "invalidated"
-                } else if r.try_get("pending")? {
-                    "pending"
-                } else {
-                    "counted"
-                };
-                Ok(SignatureRecord {
-                    id: r.try_get("id")?,
-                    full_name: r.try_get("full_name")?,
-                    email: r.try_get("email")?,
-                    country: r.try_get("country")?,
-                    postal_code: r.try_get("postal_code")?,
-                    city: r.try_get("city")?,
-                    kind: r.try_get("signer_kind")?,
-                    organization: r.try_get("organization")?,
-                    consent_updates: r.try_get("consent_updates")?,
-                    locale: r.try_get("locale")?,
-                    channel: r.try_get("channel")?,
-                    signed_at: r.try_get("signed_at")?,
-                    state,
-                })
-            })
-            .collect()
+        rows.iter().map(SignatureRecord::from_row).collect()
+    }
+
+    /// Counted signatures of a petition (neither pending, shadowed,
+    /// invalidated nor withdrawn), in receipt order, `limit` from `offset`,
+    /// in `countries` when given; and how many there are in all. For APIs
+    /// that page by number (OSDI).
+    pub async fn counted_signatures(
+        &self,
+        petition_id: i64,
+        countries: Option<&[String]>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<SignatureRecord>), StoreError> {
+        let client = self.pool.get().await?;
+        let countries = countries.map(<[String]>::to_vec);
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM signatures WHERE {COUNTED_IN}"),
+                &[&petition_id, &countries],
+            )
+            .await?
+            .try_get(0)?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM signatures WHERE {COUNTED_IN}
+                     ORDER BY id LIMIT $3 OFFSET $4"
+                ),
+                &[&petition_id, &countries, &limit, &offset],
+            )
+            .await?;
+        Ok((
+            total,
+            rows.iter()
+                .map(SignatureRecord::from_row)
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+
+    /// One counted signature of a petition, in `countries` when given.
+    pub async fn counted_signature(
+        &self,
+        petition_id: i64,
+        countries: Option<&[String]>,
+        receipt: Uuid,
+    ) -> Result<Option<SignatureRecord>, StoreError> {
+        let countries = countries.map(<[String]>::to_vec);
+        self.pool
+            .get()
+            .await?
+            .query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM signatures WHERE {COUNTED_IN} AND id = $3"),
+                &[&petition_id, &countries, &receipt],
+            )
+            .await?
+            .as_ref()
+            .map(SignatureRecord::from_row)
+            .transpose()
+    }
+}
+
+/// What [`SignatureRecord::from_row`] reads.
+const RECORD_COLUMNS: &str = "id, full_name, email, country, postal_code, city, signer_kind,
+    organization, consent_updates, locale, channel, signed_at,
+    shadowed_by IS NOT NULL AS shadowed, invalidated_by IS NOT NULL AS invalid,
+    pending_until IS NOT NULL AS pending, withdrawn_at IS NOT NULL AS withdrawn";
+
+/// Petition `$1`'s counted signatures, in the countries `$2` (all when null).
+const COUNTED_IN: &str = "petition_id = $1 AND ($2::text[] IS NULL OR country = ANY ($2))
+    AND shadowed_by IS NULL AND invalidated_by IS NULL AND pending_until IS NULL
+    AND withdrawn_at IS NULL";
+
+impl SignatureRecord {
+    fn from_row(r: &tokio_postgres::Row) -> Result<Self, StoreError> {
+        let state = if r.try_get("withdrawn")? {
+            "withdrawn"
+        } else if r.try_get("shadowed")? {
+            "shadowed"
+        } else if r.try_get("invalid")? {
+            "invalidated"
+        } else if r.try_get("pending")? {
+            "pending"
+        } else {
+            "counted"
+        };
+        Ok(Self {
+            id: r.try_get("id")?,
+            full_name: r.try_get("full_name")?,
+            email: r.try_get("email")?,
+            country: r.try_get("country")?,
+            postal_code: r.try_get("postal_code")?,
+            city: r.try_get("city")?,
+            kind: r.try_get("signer_kind")?,
+            organization: r.try_get("organization")?,
+            consent_updates: r.try_get("consent_updates")?,
+            locale: r.try_get("locale")?,
+            channel: r.try_get("channel")?,
+            signed_at: r.try_get("signed_at")?,
+            state,
+        })
     }
 }

@@ -69,7 +69,7 @@ const REPORT: &str = "
     ), closed AS (
         UPDATE petitions SET closed_reported_at = now()
         WHERE closed_reported_at IS NULL AND (closed_at IS NOT NULL OR closes_at <= now())
-        RETURNING id, coalesce(closed_at, closes_at) AS at
+        RETURNING id, least(closed_at, closes_at) AS at
     ), reopened AS (
         UPDATE petitions SET closed_reported_at = NULL
         WHERE closed_reported_at IS NOT NULL AND closed_at IS NULL
@@ -216,9 +216,10 @@ pub struct Attempt {
 }
 
 /// Takes up to `$2` of endpoint `$1`'s due messages, leases them for `$3`
-/// seconds, and reads what their payloads say; a signer's person only for an
-/// endpoint that includes personal data (`$4`), when they consented and the
-/// signature is neither withdrawn nor sealed.
+/// seconds, and reads what their payloads say; a signer's person only in a
+/// `signature.counted` message to an endpoint that includes personal data
+/// (`$4`), when they consented and the signature still counts (not
+/// withdrawn, invalidated, pending or shadowed) and is not sealed.
 const TAKE: &str = "
     WITH taken AS (
         UPDATE webhook_deliveries d
@@ -231,8 +232,10 @@ const TAKE: &str = "
     )
     SELECT t.id, t.kind, t.occurred_at, t.attempts, p.slug, t.data, s.id, s.country,
         s.signer_kind, s.channel, s.signed_at, s.event_id,
-        ($4 AND s.consent_updates AND s.withdrawn_at IS NULL AND s.sealed IS NULL
-            AND s.identity_key IS NOT NULL) AS person,
+        ($4 AND t.kind = 'signature.counted' AND s.consent_updates
+            AND s.withdrawn_at IS NULL AND s.invalidated_by IS NULL AND s.shadowed_by IS NULL
+            AND s.pending_until IS NULL AND s.sealed IS NULL AND s.identity_key IS NOT NULL)
+            AS person,
         s.full_name, s.email, s.organization, s.postal_code, s.city, s.locale
     FROM taken t JOIN petitions p ON p.id = t.petition_id
     LEFT JOIN signatures s ON s.id = t.signature_id
@@ -338,6 +341,13 @@ impl Store {
     pub async fn delete_webhook(&self, id: Uuid, audit: AuditEntry) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Its messages first, as a courier settling them takes them before
+        // the webhook's row (its tally): one order, no deadlock.
+        tx.execute(
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+            &[&id],
+        )
+        .await?;
         let gone = tx
             .execute("DELETE FROM webhooks WHERE id = $1", &[&id])
             .await?;
@@ -345,7 +355,7 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+            "INSERT INTO webhook_deletions (id) VALUES ($1) ON CONFLICT DO NOTHING",
             &[&id],
         )
         .await?;
@@ -479,6 +489,41 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes the messages queued for webhooks deleted lately by changes
+    /// that began before the deletion, and forgets deletions an hour old.
+    pub async fn sweep_deleted_webhooks(&self) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let swept = client
+            .execute(
+                "DELETE FROM webhook_deliveries
+                 WHERE webhook_id IN (SELECT id FROM webhook_deletions)",
+                &[],
+            )
+            .await?;
+        client
+            .execute(
+                "DELETE FROM webhook_deletions WHERE deleted_at < now() - interval '1 hour'",
+                &[],
+            )
+            .await?;
+        Ok(swept)
+    }
+
+    /// How many webhooks hear of this petition's events alone (`Some`), or
+    /// of every petition's (`None`).
+    pub async fn webhooks_on(&self, petition_id: Option<i64>) -> Result<i64, StoreError> {
+        Ok(self
+            .pool
+            .get()
+            .await?
+            .query_one(
+                "SELECT count(*) FROM webhooks WHERE petition_id IS NOT DISTINCT FROM $1",
+                &[&petition_id],
+            )
+            .await?
+            .try_get(0)?)
     }
 
     /// Queues the milestones reached and the closings not reported yet:

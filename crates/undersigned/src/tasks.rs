@@ -20,6 +20,8 @@ use crate::Config;
 
 /// How often enrollment codes past their time are deleted.
 const CODE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often messages queued for deleted webhooks are looked for.
+const WEBHOOK_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often milestones reached and petitions closed are looked for.
 const MILESTONES_EVERY: Duration = Duration::from_secs(1);
 /// How often the in-process shield and tablet limits drop idle entries.
@@ -205,6 +207,20 @@ pub(crate) fn start_webhooks(tasks: &Supervisor, store: &Store, webhooks: Arc<We
                         )
                     }
                     Err(e) => warn!(error = %e, "reporting milestones and closings failed"),
+                }
+            }
+        },
+    );
+    let sweep_store = store.clone();
+    tasks.every(
+        "deleted webhooks sweep",
+        WEBHOOK_SWEEP_EVERY,
+        Policy::Restart,
+        move || {
+            let store = sweep_store.clone();
+            async move {
+                if let Err(e) = store.sweep_deleted_webhooks().await {
+                    warn!(error = %e, "sweeping deleted webhooks' messages failed");
                 }
             }
         },

@@ -26,8 +26,8 @@ pub enum Refusal {
     Credentials,
     #[error("{0} is not a public address")]
     PrivateAddress(IpAddr),
-    #[error("the name does not resolve")]
-    Unresolved,
+    #[error("the name does not resolve to public addresses only")]
+    NotPublic,
 }
 
 impl Refusal {
@@ -38,7 +38,7 @@ impl Refusal {
             Self::HttpsRequired => "https_required",
             Self::Credentials => "credentials_not_allowed",
             Self::PrivateAddress(_) => "private_address",
-            Self::Unresolved => "unresolvable",
+            Self::NotPublic => "not_public",
         }
     }
 }
@@ -90,7 +90,9 @@ impl Targets {
 
     /// Resolves the URL's host now and refuses it when it has no address or
     /// any of its addresses is not public: checked when a webhook is
-    /// created, to tell its creator at once.
+    /// created, to tell its creator at once. Both are one refusal, so that
+    /// creating webhooks cannot tell which names the service's own network
+    /// knows.
     pub async fn check_resolved(&self, url: &Url) -> Result<(), Refusal> {
         let Some(Host::Domain(name)) = url.host() else {
             return Ok(());
@@ -98,14 +100,16 @@ impl Targets {
         let port = url.port_or_known_default().unwrap_or(443);
         let addresses: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
             .await
-            .map_err(|_| Refusal::Unresolved)?
+            .map_err(|_| Refusal::NotPublic)?
             .collect();
-        if addresses.is_empty() {
-            return Err(Refusal::Unresolved);
+        if addresses.is_empty()
+            || addresses
+                .iter()
+                .any(|a| self.check_address(a.ip()).is_err())
+        {
+            return Err(Refusal::NotPublic);
         }
-        addresses
-            .iter()
-            .try_for_each(|a| self.check_address(a.ip()))
+        Ok(())
     }
 
     /// The resolver deliveries connect through.
@@ -173,14 +177,18 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = ip.segments();
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach an IPv4 address.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ));
+    let last_32 = || Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    // NAT64 (64:ff9b::/96), SIIT (::ffff:0:a.b.c.d) and 6to4 (2002::/16)
+    // reach an IPv4 address.
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0])
+        || (s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0)
+    {
+        return is_public_v4(last_32());
+    }
+    // Local-use NAT64 (64:ff9b:1::/48) and Teredo (2001::/32) reach
+    // addresses this check cannot see.
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) || (s[0] == 0x2001 && s[1] == 0) {
+        return false;
     }
     if s[0] == 0x2002 {
         return is_public_v4(Ipv4Addr::new(
@@ -239,6 +247,9 @@ mod tests {
             "64:ff9b::a00:1",
             "2002:7f00:1::",
             "2001:db8::1",
+            "::ffff:0:a00:1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(!is_public(inner.parse().unwrap()), "{inner}");
         }
@@ -279,10 +290,12 @@ mod tests {
     #[tokio::test]
     async fn a_name_that_resolves_inside_is_refused_unless_allowed() {
         let url = STRICT.check_url("https://localhost/hooks").unwrap();
-        assert!(matches!(
-            STRICT.check_resolved(&url).await,
-            Err(Refusal::PrivateAddress(_))
-        ));
+        assert_eq!(STRICT.check_resolved(&url).await, Err(Refusal::NotPublic));
+        let nowhere = STRICT.check_url("https://nowhere.invalid/").unwrap();
+        assert_eq!(
+            STRICT.check_resolved(&nowhere).await,
+            Err(Refusal::NotPublic)
+        );
         assert!(LAX.check_resolved(&url).await.is_ok());
         let resolved = STRICT
             .resolver()

@@ -16,6 +16,10 @@ use crate::reply::{json, no_content};
 
 /// Deliveries listed at most.
 const DELIVERIES_LISTED: i64 = 100;
+/// Webhooks on one petition at most, and on every petition: each adds a
+/// row to every signature's transaction and a courier loop to every
+/// instance.
+const WEBHOOKS_MAX: i64 = 10;
 
 fn webhook_json(w: &Webhook) -> Value {
     json!({
@@ -33,10 +37,13 @@ fn webhook_json(w: &Webhook) -> Value {
 }
 
 /// Whether `token` may see and change `webhook`: an admin, or an organizer
-/// holding its petition (a webhook on every petition is an admin's).
+/// holding its petition. A webhook on every petition, or one that carries
+/// signers' personal data (which only an admin may ask for), is an admin's
+/// alone: its URL may hold the receiver's credentials.
 fn may_manage(token: &Token, webhook: &Webhook) -> bool {
     token.role == Role::Admin
         || (token.role == Role::Organizer
+            && !webhook.include_personal_data
             && webhook
                 .petition_id
                 .is_some_and(|p| token.petition_ids.contains(&p)))
@@ -138,6 +145,17 @@ pub async fn create(mut call: Call<'_>) -> Answer {
     let (Some(url), Some(events), true) = (url, events, invalid.is_empty()) else {
         return Err(ApiError::Invalid(invalid));
     };
+    if app
+        .store
+        .webhooks_on(petition.as_ref().map(|p| p.id))
+        .await?
+        >= WEBHOOKS_MAX
+    {
+        return Err(ApiError::Conflict(vec![FieldError::new(
+            "petition",
+            "too_many_webhooks",
+        )]));
+    }
     let id = Uuid::now_v7();
     let secret = Secret::generate();
     let new = NewWebhook {
@@ -188,6 +206,7 @@ pub async fn list(call: Call<'_>) -> Answer {
         .webhooks(petitions)
         .await?
         .iter()
+        .filter(|w| may_manage(&token, w))
         .map(webhook_json)
         .collect();
     Ok(json(StatusCode::OK, &json!({ "webhooks": webhooks })))

@@ -20,6 +20,7 @@ mod mail;
 mod moderation;
 mod operators;
 mod operators_cli;
+mod osdi;
 mod page;
 mod paper;
 mod petitions;

@@ -429,6 +429,15 @@ async fn who_may_manage_which_webhooks() {
     )
     .await;
     let everything = subscribe(&app, &admin, json!({"url": endpoint.url, "events": events})).await;
+    // An admin's webhook with signers' data on the organizer's petition is
+    // the admin's alone.
+    let personal = subscribe(
+        &app,
+        &admin,
+        json!({"url": endpoint.url, "events": events, "petition": ours,
+               "include_personal_data": true}),
+    )
+    .await;
     let list = |token: String| {
         let app = &app;
         async move {
@@ -444,7 +453,11 @@ async fn who_may_manage_which_webhooks() {
     assert_eq!(list(organizer.clone()).await, [mine["id"].clone()]);
     assert_eq!(
         list(admin.clone()).await,
-        [mine["id"].clone(), everything["id"].clone()]
+        [
+            mine["id"].clone(),
+            everything["id"].clone(),
+            personal["id"].clone()
+        ]
     );
     // Nobody sees a secret again.
     assert!(app.get_json("/v1/openapi.json").await.is_object());
@@ -485,6 +498,44 @@ async fn who_may_manage_which_webhooks() {
     );
     assert_eq!(delete(&organizer, &mine["id"]).await.unwrap().status(), 204);
     assert_eq!(delete(&organizer, &mine["id"]).await.unwrap().status(), 404);
+    assert_eq!(
+        delete(&organizer, &personal["id"]).await.unwrap().status(),
+        404
+    );
+    // A message a change queued for `mine` as it was being deleted goes at
+    // the next sweep.
+    let sql = ns.sql().await;
+    sql.execute(
+        "INSERT INTO webhook_deliveries (webhook_id, kind, petition_id)
+         VALUES ($1::text::uuid, 'petition.closed', $2)",
+        &[
+            &mine["id"].as_str().unwrap(),
+            &petition_id(&ns, &ours).await,
+        ],
+    )
+    .await
+    .unwrap();
+    let store = undersigned_store::Store::connect(&ns.database_url(), 1).unwrap();
+    assert_eq!(store.sweep_deleted_webhooks().await.unwrap(), 1);
+    // Ten webhooks on a petition at most.
+    for _ in 0..9 {
+        subscribe(
+            &app,
+            &organizer,
+            json!({"url": endpoint.url, "events": events, "petition": ours}),
+        )
+        .await;
+    }
+    let eleventh = post(
+        &organizer,
+        json!({"url": endpoint.url, "events": events, "petition": ours}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        problem_fields(&problem(eleventh, 409).await),
+        [("petition".to_owned(), "too_many_webhooks".to_owned())]
+    );
     let audited: i64 = ns
         .sql()
         .await
@@ -495,7 +546,7 @@ async fn who_may_manage_which_webhooks() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(audited, 3);
+    assert_eq!(audited, 13);
     app.stop().await;
     ns.clean().await;
 }
@@ -518,8 +569,10 @@ async fn targets_inside_the_network_are_refused_at_creation_and_at_delivery() {
             "private_address",
         ),
         ("https://[::1]/hooks", "private_address"),
-        // A name that resolves to 127.0.0.1.
-        ("https://localhost:8443/hooks", "private_address"),
+        // A name that resolves to 127.0.0.1, and one that does not
+        // resolve: alike, so that nobody learns which names exist inside.
+        ("https://localhost:8443/hooks", "not_public"),
+        ("https://nowhere.invalid/hooks", "not_public"),
     ] {
         let r = strict
             .http
