@@ -27,43 +27,67 @@ CREATE TABLE webhooks (
     last_delivered_at timestamptz
 );
 
--- Messages owed to each endpoint, written in the transaction that makes them
--- due (a signature's batch, a confirmation, a withdrawal, an invalidation's
--- chunk; a milestone reached, a petition found closed), so nothing is
--- reported that did not commit and nothing is lost when a process dies.
--- `id` is the message's `webhook-id` (as `msg_<id>`), the same on every try.
--- A row names what happened; its payload is composed when it is sent, so it
--- holds nobody's name or address. No foreign keys: the signature path
--- writes these rows, and deleting a webhook deletes its rows itself.
-CREATE TABLE webhook_deliveries (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    webhook_id uuid NOT NULL,
+-- What happened, once for every endpoint that hears of it: written in the
+-- transaction of the change it reports (a signature's batch, a
+-- confirmation, a withdrawal, an invalidation's chunk; a milestone reached
+-- or a petition found closed), and only when some webhook hears of that
+-- kind on that petition, so nothing is reported that did not commit and
+-- nothing is lost when a process dies. A row names what happened; what a
+-- message says is composed when it is sent, so it holds nobody's name or
+-- address. `id` makes the message's `webhook-id` (`msg_<id>`), the same on
+-- every try.
+--
+-- Each webhook reads the events in the order of `(xid, id)`, the
+-- transaction that wrote them then their place in it, from its cursor up to
+-- the oldest transaction still running (`pg_snapshot_xmin`): below it every
+-- transaction has committed or rolled back, so no event can appear behind a
+-- cursor later. One row per event however many webhooks hear of it, no
+-- row per delivery: a delivery that fails is what leaves a row (below).
+CREATE TABLE webhook_events (
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     kind text NOT NULL,
     petition_id bigint NOT NULL,
     signature_id uuid,
-    -- What else the event says (a milestone's count).
+    -- What else the event says (a milestone's count, a closing's time).
     data jsonb,
     occurred_at timestamptz NOT NULL DEFAULT now(),
-    -- 'pending' until delivered (then deleted) or given up on ('dead').
+    PRIMARY KEY (xid, id)
+);
+
+-- Where each webhook's courier is in the events, and which instance's
+-- courier holds it (until `courier_until`, renewed at every batch).
+ALTER TABLE webhooks
+    ADD COLUMN cursor_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    ADD COLUMN cursor_id bigint NOT NULL DEFAULT 0,
+    ADD COLUMN courier uuid,
+    ADD COLUMN courier_until timestamptz;
+
+-- Messages whose first try failed: tried again with growing waits until
+-- delivered (then deleted) or given up on ('dead'), each a copy of its
+-- event so that retries outlive the events' sweep. No foreign key: deleting
+-- a webhook deletes its rows itself.
+CREATE TABLE webhook_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id uuid NOT NULL,
+    -- The event's id: the message's `webhook-id`.
+    message bigint NOT NULL,
+    kind text NOT NULL,
+    petition_id bigint NOT NULL,
+    signature_id uuid,
+    data jsonb,
+    occurred_at timestamptz NOT NULL,
     state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'dead')),
-    attempts smallint NOT NULL DEFAULT 0,
+    attempts smallint NOT NULL DEFAULT 1,
     -- When a courier should try next; a courier that takes it leases it
     -- until then, so one that dies leaves it due again.
-    due_at timestamptz NOT NULL DEFAULT now(),
+    due_at timestamptz NOT NULL,
     last_attempt_at timestamptz,
     last_status smallint,
     last_error text
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, due_at)
     WHERE state = 'pending';
-
--- Webhooks deleted in the last hour: a change whose transaction began before
--- the deletion may still queue a message for one, after the deletion took
--- the others; a sweep deletes those too (by the index above), then the entry.
-CREATE TABLE webhook_deletions (
-    id uuid PRIMARY KEY,
-    deleted_at timestamptz NOT NULL DEFAULT now()
-);
 
 -- Milestones reached, once each per petition.
 CREATE TABLE petition_milestones (

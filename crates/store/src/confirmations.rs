@@ -58,10 +58,11 @@ const FIND: &str = "
 /// four statements), and at a few thousand a second beside the signing they
 /// queued for the pool's connections (benches/BENCHMARKS.md). Rows come
 /// back as the signatures confirmed (`i`, the token's place, set) and the
-/// count cells changed (`i` null); the webhooks that hear of counted
-/// signatures get their messages in the same statement. A shadow-accepted signature was never in
-/// the pending tally and never counts: it changes no cell. A token twice in
-/// one group confirms once; the other finds it confirmed.
+/// count cells changed (`i` null); the counted signatures' events, when
+/// webhooks hear of them, go in the same statement. A shadow-accepted
+/// signature was never in the pending tally and never counts: it changes no
+/// cell. A token twice in one group confirms once; the other finds it
+/// confirmed.
 const CONFIRM: &str = "
     WITH t AS (
         SELECT h, i FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i)
@@ -83,11 +84,12 @@ const CONFIRM: &str = "
         RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
             settled
     ), hooks AS (
-        INSERT INTO webhook_deliveries (webhook_id, kind, petition_id, signature_id)
-        SELECT w.id, 'signature.counted', c.petition_id, c.id FROM c
-        JOIN webhooks w ON 'signature.counted' = ANY (w.events)
-            AND (w.petition_id IS NULL OR w.petition_id = c.petition_id)
+        INSERT INTO webhook_events (kind, petition_id, signature_id)
+        SELECT 'signature.counted', c.petition_id, c.id FROM c
         WHERE c.shadowed_by IS NULL
+          AND EXISTS (SELECT 1 FROM webhooks w
+                      WHERE 'signature.counted' = ANY (w.events)
+                        AND (w.petition_id IS NULL OR w.petition_id = c.petition_id))
     )
     SELECT i, id, petition_id AS signature_petition, slug, locale,
         NULL::int8 AS petition_id, NULL::text AS country, NULL::text AS signer_kind,

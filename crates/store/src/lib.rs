@@ -55,8 +55,8 @@ pub use signatures::{
 pub use tls::TlsMode;
 pub use tokens::{NewToken, Role, Token, TokenRecord};
 pub use webhooks::{
-    Attempt, DeliveryRecord, Due, NewWebhook, Person, SignatureFacts, WEBHOOK_EVENTS, Webhook,
-    WebhookTarget,
+    Attempt, Cursor, DeliveryRecord, Due, Fresh, NewWebhook, Person, SignatureFacts,
+    WEBHOOK_EVENTS, Webhook, WebhookTarget,
 };
 
 /// The shared pool of connections to the service's database.

@@ -1,11 +1,15 @@
-//! Webhooks: the endpoints, and the messages owed to them.
+//! Webhooks: the endpoints, what happened, and the messages that failed.
 //!
-//! A message is a row of `webhook_deliveries`, written in the transaction
-//! that makes it due (V21 says which), one per endpoint that hears of it.
-//! Couriers on any instance take an endpoint's due rows with `SKIP LOCKED`
-//! and a lease, delete those delivered, and put the others off or give up on
-//! them. What a message says is read when it is sent (`Due`): the row names
-//! a signature, not its signer.
+//! An event is a row of `webhook_events`, written in the transaction of the
+//! change it reports when some webhook hears of it (V21 says how). Each
+//! webhook's courier, on one instance at a time (it holds the webhook for a
+//! while, `courier_until`), reads the events after its cursor in commit-safe
+//! order, sends them, and moves its cursor on in the transaction that
+//! records the messages that failed, to be tried again from
+//! `webhook_deliveries`. What a message says is read when it is sent
+//! (`Due`): an event names a signature, not its signer.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,15 +28,16 @@ pub const WEBHOOK_EVENTS: [&str; 5] = [
     "petition.closed",
 ];
 
-/// Queues `$1` about the signatures `$3` of petitions `$2` for every endpoint
-/// that hears of it there. Endpoints are few and read whole; with none, this
-/// writes nothing.
+/// Records `$1` about the signatures `$3` of petitions `$2`, when some
+/// endpoint hears of it there. Endpoints are few and read whole; with none,
+/// this writes nothing.
 pub(crate) const NOTIFY: &str = "
-    INSERT INTO webhook_deliveries (webhook_id, kind, petition_id, signature_id)
-    SELECT w.id, $1, t.p, t.s FROM unnest($2::int8[], $3::uuid[]) AS t(p, s)
-    JOIN webhooks w ON $1 = ANY (w.events) AND (w.petition_id IS NULL OR w.petition_id = t.p)";
+    INSERT INTO webhook_events (kind, petition_id, signature_id)
+    SELECT $1, t.p, t.s FROM unnest($2::int8[], $3::uuid[]) AS t(p, s)
+    WHERE EXISTS (SELECT 1 FROM webhooks w WHERE $1 = ANY (w.events)
+                  AND (w.petition_id IS NULL OR w.petition_id = t.p))";
 
-/// Queues `kind` about each of `signatures` (petition, receipt) for the
+/// Records `kind` about each of `signatures` (petition, receipt) for the
 /// endpoints that hear of it, on `client` (inside the change's transaction).
 pub(crate) async fn notify(
     client: &impl GenericClient,
@@ -75,15 +80,15 @@ const REPORT: &str = "
         WHERE closed_reported_at IS NOT NULL AND closed_at IS NULL
           AND (closes_at IS NULL OR closes_at > now())
     ), queued AS (
-        INSERT INTO webhook_deliveries (webhook_id, kind, petition_id, data)
-        SELECT w.id, e.kind, e.petition_id, e.data
+        INSERT INTO webhook_events (kind, petition_id, data)
+        SELECT e.kind, e.petition_id, e.data
         FROM (SELECT 'petition.milestone' AS kind, petition_id,
                      jsonb_build_object('milestone', milestone, 'count', count) AS data
               FROM reached
               UNION ALL
               SELECT 'petition.closed', id, jsonb_build_object('closed_at', at) FROM closed) e
-        JOIN webhooks w ON e.kind = ANY (w.events)
-            AND (w.petition_id IS NULL OR w.petition_id = e.petition_id)
+        WHERE EXISTS (SELECT 1 FROM webhooks w WHERE e.kind = ANY (w.events)
+                      AND (w.petition_id IS NULL OR w.petition_id = e.petition_id))
     )
     SELECT (SELECT count(*) FROM reached), (SELECT count(*) FROM closed)";
 
@@ -100,7 +105,7 @@ pub struct Webhook {
     pub created_at: DateTime<Utc>,
     pub delivered: i64,
     pub last_delivered_at: Option<DateTime<Utc>>,
-    /// Messages waiting (or being retried) and given up on.
+    /// Messages waiting for a retry, and given up on.
     pub pending: i64,
     pub dead: i64,
 }
@@ -142,19 +147,39 @@ pub struct NewWebhook {
     pub created_by: Option<Uuid>,
 }
 
-/// An endpoint as couriers see it: where, what, and its sealed secret.
+/// An endpoint as couriers see it: where, what it hears of, and its sealed
+/// secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookTarget {
     pub id: Uuid,
     pub url: String,
+    pub events: Vec<String>,
+    pub petition_id: Option<i64>,
     pub include_personal_data: bool,
     pub secret_sealed: Vec<u8>,
 }
 
-/// A message as its endpoint's owners see it.
+/// A place in the events: a transaction (`xid8`, written as text) and an
+/// event's id in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub xid: String,
+    pub id: i64,
+}
+
+/// Events a courier read after its cursor, and where its cursor goes once
+/// they are sent.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub due: Vec<Due>,
+    pub next: Cursor,
+}
+
+/// A message that failed, as its endpoint's owners see it.
 #[derive(Debug, Clone)]
 pub struct DeliveryRecord {
-    pub id: i64,
+    /// Its event's id (its `webhook-id`).
+    pub message: i64,
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     pub state: String,
@@ -169,7 +194,13 @@ pub struct DeliveryRecord {
 /// A message a courier has taken, with what its payload says.
 #[derive(Debug, Clone)]
 pub struct Due {
-    pub id: i64,
+    /// Its event's id: its `webhook-id`.
+    pub message: i64,
+    /// Its row in `webhook_deliveries` when it is a retry; `None` on its
+    /// first try, straight from the events.
+    pub retry: Option<i64>,
+    /// Its event's transaction (`xid8` as text), on a first try.
+    pub xid: Option<String>,
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     /// Tries before this one.
@@ -203,64 +234,94 @@ pub struct Person {
     pub locale: Option<String>,
 }
 
-/// What became of one try.
+/// What became of one try that failed.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    pub id: i64,
+    /// The message (its event's id).
+    pub message: i64,
     /// The endpoint's status code, when it answered.
     pub status: Option<u16>,
     /// Why it failed (no status, or not 2xx), in a few words.
     pub error: Option<String>,
     /// When to try again; `None`: given up on (dead letter).
     pub retry_at: Option<DateTime<Utc>>,
+    /// Its row when it was a retry; `None`: its first try.
+    pub retry: Option<i64>,
+    /// Its event's transaction, on a first try.
+    pub xid: Option<String>,
 }
 
-/// Takes up to `$2` of endpoint `$1`'s due messages, leases them for `$3`
-/// seconds, and reads what their payloads say; a signer's person only in a
-/// `signature.counted` message to an endpoint that includes personal data
-/// (`$4`), when they consented and the signature still counts (not
-/// withdrawn, invalidated, pending or shadowed) and is not sealed.
-const TAKE: &str = "
-    WITH taken AS (
-        UPDATE webhook_deliveries d
-        SET due_at = now() + make_interval(secs => $3), attempts = attempts + 1
-        WHERE id IN (SELECT id FROM webhook_deliveries
-                     WHERE webhook_id = $1 AND state = 'pending' AND due_at <= now()
-                     ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING d.id, d.kind, d.occurred_at, (d.attempts - 1)::int2 AS attempts, d.petition_id,
-            d.data, d.signature_id
+/// What a message says: `{source}` holds its event's fields (`message`,
+/// `kind`, `occurred_at`, `attempts` before this one, `petition_id`, `data`,
+/// `signature_id`); a signer's person only in a `signature.counted` message
+/// to an endpoint that includes personal data (`$4`), when they consented
+/// and the signature still counts (not withdrawn, invalidated, pending or
+/// shadowed) and is not sealed.
+fn facts(source: &str) -> String {
+    format!(
+        "WITH t AS ({source})
+         SELECT t.message, t.retry, t.kind, t.occurred_at, t.attempts, p.slug, t.data, s.id,
+            s.country, s.signer_kind, s.channel, s.signed_at, s.event_id,
+            ($4 AND t.kind = 'signature.counted' AND s.consent_updates
+                AND s.withdrawn_at IS NULL AND s.invalidated_by IS NULL
+                AND s.shadowed_by IS NULL AND s.pending_until IS NULL AND s.sealed IS NULL
+                AND s.identity_key IS NOT NULL) AS person,
+            s.full_name, s.email, s.organization, s.postal_code, s.city, s.locale, t.xid::text
+         FROM t JOIN petitions p ON p.id = t.petition_id
+         LEFT JOIN signatures s ON s.id = t.signature_id
+         ORDER BY t.xid, t.message"
     )
-    SELECT t.id, t.kind, t.occurred_at, t.attempts, p.slug, t.data, s.id, s.country,
-        s.signer_kind, s.channel, s.signed_at, s.event_id,
-        ($4 AND t.kind = 'signature.counted' AND s.consent_updates
-            AND s.withdrawn_at IS NULL AND s.invalidated_by IS NULL AND s.shadowed_by IS NULL
-            AND s.pending_until IS NULL AND s.sealed IS NULL AND s.identity_key IS NOT NULL)
-            AS person,
-        s.full_name, s.email, s.organization, s.postal_code, s.city, s.locale
-    FROM taken t JOIN petitions p ON p.id = t.petition_id
-    LEFT JOIN signatures s ON s.id = t.signature_id
-    ORDER BY t.id";
+}
+
+/// Takes up to `$2` of endpoint `$1`'s retries that are due, and leases
+/// them for `$3` seconds.
+static TAKE: LazyLock<String> = LazyLock::new(|| {
+    facts(
+        "UPDATE webhook_deliveries d
+         SET due_at = now() + make_interval(secs => $3), attempts = attempts + 1
+         WHERE id IN (SELECT id FROM webhook_deliveries
+                      WHERE webhook_id = $1 AND state = 'pending' AND due_at <= now()
+                      ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING d.message, d.id AS retry, d.kind, d.occurred_at,
+             (d.attempts - 1)::int2 AS attempts, d.petition_id, d.data, d.signature_id,
+             NULL::xid8 AS xid",
+    )
+});
+
+/// Up to `$1` events after the cursor (`$2`, `$3`) that an endpoint hears
+/// of (the kinds `$5`, the petition `$6`), written by transactions below
+/// `$7`, all of which have ended, in order.
+static FRESH: LazyLock<String> = LazyLock::new(|| {
+    facts(
+        "SELECT e.id AS message, NULL::int8 AS retry, e.kind, e.occurred_at,
+             0::int2 AS attempts, e.petition_id, e.data, e.signature_id, e.xid
+         FROM webhook_events e
+         WHERE (e.xid, e.id) > ($2::text::xid8, $3) AND e.xid < $7::text::xid8
+           AND e.kind = ANY ($5) AND ($6::int8 IS NULL OR e.petition_id = $6)
+         ORDER BY e.xid, e.id LIMIT $1",
+    )
+});
 
 impl Due {
     fn from_row(row: &Row) -> Result<Self, StoreError> {
-        let receipt: Option<Uuid> = row.try_get(6)?;
+        let receipt: Option<Uuid> = row.try_get(7)?;
         let signature = match receipt {
             None => None,
             Some(receipt) => Some(SignatureFacts {
                 receipt,
-                country: row.try_get(7)?,
-                signer_kind: row.try_get(8)?,
-                channel: row.try_get(9)?,
-                signed_at: row.try_get(10)?,
-                event_id: row.try_get(11)?,
-                person: if row.try_get::<_, Option<bool>>(12)?.unwrap_or(false) {
+                country: row.try_get(8)?,
+                signer_kind: row.try_get(9)?,
+                channel: row.try_get(10)?,
+                signed_at: row.try_get(11)?,
+                event_id: row.try_get(12)?,
+                person: if row.try_get::<_, Option<bool>>(13)?.unwrap_or(false) {
                     Some(Person {
-                        full_name: row.try_get(13)?,
-                        email: row.try_get(14)?,
-                        organization: row.try_get(15)?,
-                        postal_code: row.try_get(16)?,
-                        city: row.try_get(17)?,
-                        locale: row.try_get(18)?,
+                        full_name: row.try_get(14)?,
+                        email: row.try_get(15)?,
+                        organization: row.try_get(16)?,
+                        postal_code: row.try_get(17)?,
+                        city: row.try_get(18)?,
+                        locale: row.try_get(19)?,
                     })
                 } else {
                     None
@@ -268,12 +329,14 @@ impl Due {
             }),
         };
         Ok(Self {
-            id: row.try_get(0)?,
-            kind: row.try_get(1)?,
-            occurred_at: row.try_get(2)?,
-            attempts: row.try_get(3)?,
-            petition: row.try_get(4)?,
-            data: row.try_get(5)?,
+            message: row.try_get(0)?,
+            retry: row.try_get(1)?,
+            xid: row.try_get(20)?,
+            kind: row.try_get(2)?,
+            occurred_at: row.try_get(3)?,
+            attempts: row.try_get(4)?,
+            petition: row.try_get(5)?,
+            data: row.try_get(6)?,
             signature,
         })
     }
@@ -341,13 +404,9 @@ impl Store {
     pub async fn delete_webhook(&self, id: Uuid, audit: AuditEntry) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // Its messages first, as a courier settling them takes them before
-        // the webhook's row (its tally): one order, no deadlock.
-        tx.execute(
-            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
-            &[&id],
-        )
-        .await?;
+        // Its row first, then its failed messages: the order a courier
+        // settling a batch takes them in, so the two wait on each other at
+        // most, never in a cycle.
         let gone = tx
             .execute("DELETE FROM webhooks WHERE id = $1", &[&id])
             .await?;
@@ -355,7 +414,7 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            "INSERT INTO webhook_deletions (id) VALUES ($1) ON CONFLICT DO NOTHING",
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
             &[&id],
         )
         .await?;
@@ -375,7 +434,7 @@ impl Store {
             .get()
             .await?
             .query(
-                "SELECT id, kind, occurred_at, state, attempts, last_attempt_at, last_status,
+                "SELECT message, kind, occurred_at, state, attempts, last_attempt_at, last_status,
                     last_error, CASE WHEN state = 'pending' THEN due_at END
                  FROM webhook_deliveries WHERE webhook_id = $1
                  ORDER BY coalesce(last_attempt_at, occurred_at) DESC, id DESC LIMIT $2",
@@ -385,7 +444,7 @@ impl Store {
             .iter()
             .map(|row| {
                 Ok(DeliveryRecord {
-                    id: row.try_get(0)?,
+                    message: row.try_get(0)?,
                     kind: row.try_get(1)?,
                     occurred_at: row.try_get(2)?,
                     state: row.try_get(3)?,
@@ -405,7 +464,8 @@ impl Store {
             .get()
             .await?
             .query(
-                "SELECT id, url, include_personal_data, secret_sealed FROM webhooks ORDER BY id",
+                "SELECT id, url, events, petition_id, include_personal_data, secret_sealed
+                 FROM webhooks ORDER BY id",
                 &[],
             )
             .await?
@@ -414,14 +474,109 @@ impl Store {
                 Ok(WebhookTarget {
                     id: row.try_get(0)?,
                     url: row.try_get(1)?,
-                    include_personal_data: row.try_get(2)?,
-                    secret_sealed: row.try_get(3)?,
+                    events: row.try_get(2)?,
+                    petition_id: row.try_get(3)?,
+                    include_personal_data: row.try_get(4)?,
+                    secret_sealed: row.try_get(5)?,
                 })
             })
             .collect()
     }
 
-    /// Takes up to `limit` of the endpoint's due messages, leased for `lease`.
+    /// Holds webhook `id` for `courier` until `lease` from now, when no other
+    /// courier holds it; its cursor, or `None` when another does (or the
+    /// webhook is gone).
+    pub async fn claim_webhook(
+        &self,
+        id: Uuid,
+        courier: Uuid,
+        lease: std::time::Duration,
+    ) -> Result<Option<Cursor>, StoreError> {
+        let row = self
+            .pool
+            .get()
+            .await?
+            .query_opt(
+                "UPDATE webhooks SET courier = $2,
+                     courier_until = now() + make_interval(secs => $3)
+                 WHERE id = $1 AND (courier IS NULL OR courier = $2 OR courier_until < now())
+                 RETURNING cursor_xid::text, cursor_id",
+                &[&id, &courier, &lease.as_secs_f64()],
+            )
+            .await?;
+        row.map(|row| {
+            Ok(Cursor {
+                xid: row.try_get(0)?,
+                id: row.try_get(1)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Lets go of every webhook `courier` holds, so that another instance's
+    /// courier takes them at once (a stop, a rolling restart).
+    pub async fn release_webhooks(&self, courier: Uuid) -> Result<u64, StoreError> {
+        Ok(self
+            .pool
+            .get()
+            .await?
+            .execute(
+                "UPDATE webhooks SET courier = NULL, courier_until = NULL WHERE courier = $1",
+                &[&courier],
+            )
+            .await?)
+    }
+
+    /// Up to `limit` events after `cursor` that `target` hears of, and where
+    /// its cursor goes once they are sent: after the last of them, or, when
+    /// there were fewer, to the oldest transaction still running, below which
+    /// every event has been read.
+    pub async fn fresh_events(
+        &self,
+        target: &WebhookTarget,
+        cursor: &Cursor,
+        limit: i64,
+    ) -> Result<Fresh, StoreError> {
+        let client = self.pool.get().await?;
+        // The horizon first: every transaction below it has ended before the
+        // events are read, so none can add one behind the cursor later.
+        let horizon: String = client
+            .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", &[])
+            .await?
+            .try_get(0)?;
+        let rows = client
+            .query(
+                FRESH.as_str(),
+                &[
+                    &limit,
+                    &cursor.xid,
+                    &cursor.id,
+                    &target.include_personal_data,
+                    &target.events,
+                    &target.petition_id,
+                    &horizon,
+                ],
+            )
+            .await?;
+        let due = rows
+            .iter()
+            .map(Due::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == limit => Cursor {
+                xid: last.try_get(20)?,
+                id: last.try_get(0)?,
+            },
+            _ => Cursor {
+                xid: horizon,
+                id: 0,
+            },
+        };
+        Ok(Fresh { due, next })
+    }
+
+    /// Takes up to `limit` of the endpoint's retries that are due, leased
+    /// for `lease`.
     pub async fn take_deliveries(
         &self,
         target: &WebhookTarget,
@@ -433,7 +588,7 @@ impl Store {
             .get()
             .await?
             .query(
-                TAKE,
+                TAKE.as_str(),
                 &[&target.id, &limit, &lease, &target.include_personal_data],
             )
             .await?
@@ -442,39 +597,82 @@ impl Store {
             .collect()
     }
 
-    /// Records what became of a courier's tries: delivered messages go (and
-    /// count on their endpoint), failed ones wait for their next try or are
-    /// given up on. One transaction of at most three statements.
+    /// Records what became of a courier's batch, in one transaction: its
+    /// cursor moves to `next` and its tally grows by `delivered`; first
+    /// tries that failed become retries (`failed` with `retry: None` names
+    /// the event), retries delivered go, retries that failed wait again or
+    /// are given up on. Nothing is recorded, and `false` answered, when the
+    /// courier no longer holds the webhook (another took it over, or it was
+    /// deleted): that courier sends them again.
     pub async fn settle_deliveries(
         &self,
         webhook: Uuid,
-        delivered: &[i64],
+        courier: Uuid,
+        next: &Cursor,
+        delivered: i64,
+        retried: &[i64],
         failed: &[Attempt],
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        if !delivered.is_empty() {
-            let n = tx
-                .execute(
-                    "DELETE FROM webhook_deliveries WHERE id = ANY ($1) AND webhook_id = $2",
-                    &[&delivered, &webhook],
-                )
-                .await?;
+        let held = tx
+            .execute(
+                "UPDATE webhooks SET cursor_xid = $3::text::xid8, cursor_id = $4,
+                     delivered = delivered + $5,
+                     last_delivered_at = CASE WHEN $5 > 0 THEN now() ELSE last_delivered_at END
+                 WHERE id = $1 AND courier = $2",
+                &[&webhook, &courier, &next.xid, &next.id, &delivered],
+            )
+            .await?;
+        if held == 0 {
+            return Ok(false);
+        }
+        if !retried.is_empty() {
             tx.execute(
-                "UPDATE webhooks SET delivered = delivered + $2, last_delivered_at = now()
-                 WHERE id = $1",
-                &[&webhook, &i64::try_from(n).unwrap_or(i64::MAX)],
+                "DELETE FROM webhook_deliveries WHERE id = ANY ($1) AND webhook_id = $2",
+                &[&retried, &webhook],
             )
             .await?;
         }
-        if !failed.is_empty() {
-            let ids: Vec<i64> = failed.iter().map(|a| a.id).collect();
-            let statuses: Vec<Option<i16>> = failed
-                .iter()
-                .map(|a| a.status.and_then(|s| i16::try_from(s).ok()))
-                .collect();
-            let errors: Vec<Option<&str>> = failed.iter().map(|a| a.error.as_deref()).collect();
-            let retries: Vec<Option<DateTime<Utc>>> = failed.iter().map(|a| a.retry_at).collect();
+        let (first, again): (Vec<&Attempt>, Vec<&Attempt>) =
+            failed.iter().partition(|a| a.retry.is_none());
+        let columns = |list: &[&Attempt]| {
+            (
+                list.iter()
+                    .map(|a| a.retry.unwrap_or(a.message))
+                    .collect::<Vec<i64>>(),
+                list.iter()
+                    .map(|a| a.status.and_then(|s| i16::try_from(s).ok()))
+                    .collect::<Vec<Option<i16>>>(),
+                list.iter()
+                    .map(|a| a.error.clone())
+                    .collect::<Vec<Option<String>>>(),
+                list.iter()
+                    .map(|a| a.retry_at)
+                    .collect::<Vec<Option<DateTime<Utc>>>>(),
+                list.iter()
+                    .map(|a| a.xid.clone())
+                    .collect::<Vec<Option<String>>>(),
+            )
+        };
+        if !first.is_empty() {
+            let (ids, statuses, errors, retries, xids) = columns(&first);
+            tx.execute(
+                "INSERT INTO webhook_deliveries (webhook_id, message, kind, petition_id,
+                     signature_id, data, occurred_at, attempts, due_at, state,
+                     last_attempt_at, last_status, last_error)
+                 SELECT $1, e.id, e.kind, e.petition_id, e.signature_id, e.data, e.occurred_at,
+                     1, coalesce(t.r, now()), CASE WHEN t.r IS NULL THEN 'dead' ELSE 'pending' END,
+                     now(), t.s, t.e
+                 FROM unnest($2::int8[], $3::int2[], $4::text[], $5::timestamptz[], $6::text[])
+                     AS t(i, s, e, r, x)
+                 JOIN webhook_events e ON e.xid = t.x::xid8 AND e.id = t.i",
+                &[&webhook, &ids, &statuses, &errors, &retries, &xids],
+            )
+            .await?;
+        }
+        if !again.is_empty() {
+            let (ids, statuses, errors, retries, _) = columns(&again);
             tx.execute(
                 "UPDATE webhook_deliveries d
                  SET last_attempt_at = now(), last_status = t.s, last_error = t.e,
@@ -488,27 +686,46 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Deletes the messages queued for webhooks deleted lately by changes
-    /// that began before the deletion, and forgets deletions an hour old.
-    pub async fn sweep_deleted_webhooks(&self) -> Result<u64, StoreError> {
+    /// Deletes the events every webhook's cursor has passed (all of them,
+    /// below the running transactions, when there is no webhook), a chunk at
+    /// a time; how many.
+    pub async fn sweep_webhook_events(&self) -> Result<u64, StoreError> {
         let client = self.pool.get().await?;
-        let swept = client
-            .execute(
-                "DELETE FROM webhook_deliveries
-                 WHERE webhook_id IN (SELECT id FROM webhook_deletions)",
+        let low = client
+            .query_opt(
+                "SELECT cursor_xid::text, cursor_id FROM webhooks
+                 ORDER BY cursor_xid, cursor_id LIMIT 1",
                 &[],
             )
             .await?;
-        client
-            .execute(
-                "DELETE FROM webhook_deletions WHERE deleted_at < now() - interval '1 hour'",
-                &[],
-            )
-            .await?;
-        Ok(swept)
+        let (xid, id): (String, i64) = match low {
+            Some(row) => (row.try_get(0)?, row.try_get(1)?),
+            None => (
+                client
+                    .query_one("SELECT pg_snapshot_xmin(pg_current_snapshot())::text", &[])
+                    .await?
+                    .try_get(0)?,
+                0,
+            ),
+        };
+        let mut swept = 0;
+        loop {
+            let n = client
+                .execute(
+                    "DELETE FROM webhook_events WHERE ctid = ANY (ARRAY(
+                         SELECT ctid FROM webhook_events
+                         WHERE (xid, id) <= ($1::text::xid8, $2) LIMIT 50000))",
+                    &[&xid, &id],
+                )
+                .await?;
+            swept += n;
+            if n < 50_000 {
+                return Ok(swept);
+            }
+        }
     }
 
     /// How many webhooks hear of this petition's events alone (`Some`), or

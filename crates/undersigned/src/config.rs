@@ -160,6 +160,10 @@ pub struct Config {
     /// Milliseconds before a failed webhook message's first retry; later
     /// retries wait multiples of it (up to 7,200 times, 10 hours).
     pub webhook_first_retry_ms: u64,
+    /// Messages one webhook is sent per period at most, by each instance,
+    /// like `200/1s`; none when `off`.
+    #[serde(with = "limit_or_off")]
+    pub webhook_rate: Option<Limit>,
     /// How log lines are written.
     #[serde(with = "parsed")]
     pub log_format: LogFormat,
@@ -415,6 +419,7 @@ impl Default for Config {
             webhook_allow_private: false,
             webhook_timeout_ms: 10_000,
             webhook_first_retry_ms: 5_000,
+            webhook_rate: limit("200/1s"),
             log_format: LogFormat::Text,
             smtp_url: None,
             mail_dir: "mail".into(),
@@ -763,6 +768,11 @@ impl Config {
             allow_private: self.webhook_allow_private,
             timeout: Duration::from_millis(self.webhook_timeout_ms),
             first_retry: Duration::from_millis(self.webhook_first_retry_ms),
+            rate: self.webhook_rate.and_then(|limit| {
+                let burst = std::num::NonZeroU32::new(limit.count)?;
+                undersigned_webhooks::Quota::with_period(limit.interval())
+                    .map(|q| q.allow_burst(burst))
+            }),
         }
     }
 
@@ -1359,6 +1369,11 @@ mod tests {
             "WEBHOOK_FIRST_RETRY_MS",
             &["1", "60000"],
             &[("0", "at least 1"), ("soon", UNSIGNED)],
+        ),
+        row(
+            "WEBHOOK_RATE",
+            &["200/1s", "off"],
+            &[("fast", "like 5/300s")],
         ),
         row(
             "LOG_FORMAT",

@@ -268,7 +268,7 @@ async fn serve_under(
         Outward {
             captcha: config.captcha()?,
             export_key,
-            webhooks,
+            webhooks: webhooks.clone(),
         },
     ));
 
@@ -309,6 +309,9 @@ async fn serve_under(
         }
     };
     serve(listeners, app, config.http(), stop).await;
+    if let Err(e) = webhooks.release().await {
+        warn!(error = %e, "letting go of this instance's webhooks failed: others take them when the hold runs out");
+    }
     ingest.drain().await;
     match failed {
         Some(failure) => Err(failure.into()),

@@ -20,7 +20,7 @@ use crate::Config;
 
 /// How often enrollment codes past their time are deleted.
 const CODE_SWEEP_EVERY: Duration = Duration::from_secs(3600);
-/// How often messages queued for deleted webhooks are looked for.
+/// How often the events every webhook's cursor has passed are deleted.
 const WEBHOOK_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often milestones reached and petitions closed are looked for.
 const MILESTONES_EVERY: Duration = Duration::from_secs(1);
@@ -213,14 +213,14 @@ pub(crate) fn start_webhooks(tasks: &Supervisor, store: &Store, webhooks: Arc<We
     );
     let sweep_store = store.clone();
     tasks.every(
-        "deleted webhooks sweep",
+        "webhook events sweep",
         WEBHOOK_SWEEP_EVERY,
         Policy::Restart,
         move || {
             let store = sweep_store.clone();
             async move {
-                if let Err(e) = store.sweep_deleted_webhooks().await {
-                    warn!(error = %e, "sweeping deleted webhooks' messages failed");
+                if let Err(e) = store.sweep_webhook_events().await {
+                    warn!(error = %e, "sweeping webhook events every cursor passed failed");
                 }
             }
         },

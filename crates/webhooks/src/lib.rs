@@ -3,15 +3,22 @@
 //! hear of signatures counted, withdrawn and invalidated, of milestones
 //! reached and of petitions closing.
 //!
-//! - What is owed to each endpoint is written by the store in the transaction
-//!   of the change it reports (`crates/store/src/webhooks.rs`): nothing is
-//!   reported that did not commit, nothing is lost when a process dies.
+//! - What happened is written by the store in the transaction of the change
+//!   it reports, once however many endpoints hear of it
+//!   (`crates/store/src/webhooks.rs`): nothing is reported that did not
+//!   commit, nothing is lost when a process dies.
 //! - [`Webhooks::run`] is the courier: one loop per endpoint, so a slow or
-//!   dead endpoint holds only its own messages; each takes its due messages
-//!   with a lease, sends up to [`PER_ENDPOINT`] at once, and deletes those
-//!   delivered or puts the others off, doubling and more up to ten hours
-//!   ([`RETRY_AFTER`]) for about 26 hours, then keeps them as dead letters.
-//!   Every try of one message carries the same `webhook-id`.
+//!   dead endpoint holds only its own messages. A loop holds its endpoint
+//!   (one instance's at a time), reads the events after the endpoint's
+//!   cursor and the retries due, sends up to [`PER_ENDPOINT`] at once, no
+//!   faster than `UNDERSIGNED_WEBHOOK_RATE`, and moves the cursor on in the
+//!   transaction that records the tries that failed. A failed message is
+//!   tried again after waits growing to ten hours ([`RETRY_AFTER`]) for
+//!   about 26 hours, then kept as a dead letter. Every try of one message
+//!   carries the same `webhook-id`.
+//! - A delivered message leaves no row, and events are written once for all
+//!   endpoints: three endpoints cost the signature path one row a signature,
+//!   not three, and nothing per delivery (benches/BENCHMARKS.md).
 //! - [`signing`]: the signature, and the secret sealed at rest.
 //! - [`target`]: where an endpoint may point (no private addresses).
 //! - [`payload`]: what a message says.
@@ -30,9 +37,11 @@ use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::warn;
 use undersigned_domain::Pepper;
-use undersigned_store::{Attempt, Store, StoreError, WebhookTarget};
+use undersigned_store::{Attempt, Due, Store, StoreError, WebhookTarget};
 use uuid::Uuid;
 
+/// A rate (messages per period, with a burst).
+pub use governor::Quota;
 /// Building the HTTP client failed.
 pub use reqwest_tls::Error as ClientError;
 pub use signing::{Secret, SecretSeal};
@@ -46,6 +55,8 @@ pub const PER_ENDPOINT: usize = 16;
 const IDLE: Duration = Duration::from_millis(200);
 /// How often the courier reads the endpoints again (new, changed, deleted).
 const REFRESH: Duration = Duration::from_secs(2);
+/// How long a loop whose endpoint another instance holds waits to look again.
+const HELD_ELSEWHERE: Duration = Duration::from_secs(2);
 /// The waits after each failed try, in units of the first retry's wait
 /// (`UNDERSIGNED_WEBHOOK_FIRST_RETRY_MS`, 5 s by default): 5 s, 30 s, 2 min,
 /// 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 10 h. After the last, a
@@ -63,6 +74,9 @@ pub struct Settings {
     pub timeout: Duration,
     /// The wait before the first retry; later ones are multiples of it.
     pub first_retry: Duration,
+    /// Messages one endpoint is sent at most, from each instance (`None`:
+    /// as fast as it answers).
+    pub rate: Option<governor::Quota>,
 }
 
 /// Deliveries by outcome.
@@ -121,6 +135,10 @@ pub struct Webhooks {
     /// starts or stops its loop at once (other instances' within
     /// [`REFRESH`]).
     changed: tokio::sync::Notify,
+    /// Who this instance's courier is, when it holds an endpoint.
+    courier: Uuid,
+    /// Set once the service stops: the courier holds no endpoint any more.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Webhooks {
@@ -152,7 +170,21 @@ impl Webhooks {
             settings,
             metrics,
             changed: tokio::sync::Notify::new(),
+            courier: Uuid::new_v4(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The service stops: this instance's courier takes no endpoint any
+    /// more and lets go of those it holds, which another instance's courier
+    /// then takes at once rather than when the hold runs out. A batch in
+    /// flight is not recorded, and is sent again by the next holder (with
+    /// the same `webhook-id`s).
+    pub async fn release(&self) -> Result<(), StoreError> {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.store.release_webhooks(self.courier).await?;
+        Ok(())
     }
 
     /// A webhook was made or deleted here: the courier looks again now.
@@ -314,56 +346,98 @@ impl Webhooks {
             std::future::pending::<()>().await;
             return Ok(());
         };
+        let rate = self.settings.rate.map(governor::RateLimiter::direct);
         loop {
-            let due = self
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            let Some(cursor) = self
+                .store
+                .claim_webhook(target.id, self.courier, self.lease())
+                .await?
+            else {
+                tokio::time::sleep(HELD_ELSEWHERE).await;
+                continue;
+            };
+            let fresh = self
+                .store
+                .fresh_events(&target, &cursor, BATCH as i64)
+                .await?;
+            let retries = self
                 .store
                 .take_deliveries(&target, BATCH as i64, self.lease())
                 .await?;
-            if due.is_empty() {
+            if fresh.due.is_empty() && retries.is_empty() {
+                if fresh.next != cursor {
+                    self.store
+                        .settle_deliveries(target.id, self.courier, &fresh.next, 0, &[], &[])
+                        .await?;
+                }
                 tokio::time::sleep(IDLE).await;
                 continue;
             }
-            let tried: Vec<(i64, i16, Result<u16, Failure>)> = futures_util::stream::iter(due)
-                .map(|d| {
-                    let secret = &secret;
-                    let url = target.url.as_str();
-                    async move {
-                        let body = payload::body(&d);
-                        let outcome = self
-                            .send(url, secret, &payload::message_id(d.id), body)
-                            .await;
-                        (d.id, d.attempts, outcome)
-                    }
-                })
-                .buffer_unordered(PER_ENDPOINT)
-                .collect()
-                .await;
+            let tried: Vec<(Due, Result<u16, Failure>)> =
+                futures_util::stream::iter(fresh.due.into_iter().chain(retries))
+                    .map(|d| {
+                        let (secret, url, rate) = (&secret, target.url.as_str(), &rate);
+                        async move {
+                            if let Some(rate) = rate {
+                                rate.until_ready().await;
+                            }
+                            let body = payload::body(&d);
+                            let outcome = self
+                                .send(url, secret, &payload::message_id(d.message), body)
+                                .await;
+                            (d, outcome)
+                        }
+                    })
+                    .buffer_unordered(PER_ENDPOINT)
+                    .collect()
+                    .await;
             let now = Utc::now();
-            let mut delivered = Vec::new();
+            let mut delivered = 0;
+            let mut retried = Vec::new();
             let mut failed = Vec::new();
-            for (id, before, outcome) in tried {
+            for (due, outcome) in tried {
                 match outcome {
-                    Ok(_) => delivered.push(id),
+                    Ok(_) => {
+                        delivered += 1;
+                        retried.extend(due.retry);
+                    }
                     Err(failure) => {
-                        let tries = usize::try_from(before).unwrap_or(0) + 1;
-                        let retry_at = self.retry_at(tries, now);
+                        let tries = usize::try_from(due.attempts).unwrap_or(0) + 1;
                         failed.push(Attempt {
-                            id,
+                            message: due.message,
                             status: failure.status(),
                             error: Some(failure.to_string()),
-                            retry_at,
+                            retry_at: self.retry_at(tries, now),
+                            retry: due.retry,
+                            xid: due.xid,
                         });
                     }
                 }
             }
-            let outcome = |name| self.metrics.deliveries.with_label_values(&[name]);
-            outcome("delivered").inc_by(delivered.len() as u64);
-            let dead = failed.iter().filter(|a| a.retry_at.is_none()).count();
-            outcome("dead").inc_by(dead as u64);
-            outcome("retried").inc_by((failed.len() - dead) as u64);
-            self.store
-                .settle_deliveries(target.id, &delivered, &failed)
+            let settled = self
+                .store
+                .settle_deliveries(
+                    target.id,
+                    self.courier,
+                    &fresh.next,
+                    delivered,
+                    &retried,
+                    &failed,
+                )
                 .await?;
+            if settled {
+                let outcome = |name| self.metrics.deliveries.with_label_values(&[name]);
+                outcome("delivered").inc_by(delivered as u64);
+                let dead = failed.iter().filter(|a| a.retry_at.is_none()).count();
+                outcome("dead").inc_by(dead as u64);
+                outcome("retried").inc_by((failed.len() - dead) as u64);
+            } else {
+                warn!(webhook = %target.id,
+                      "another courier took this webhook over: it sends this batch again");
+            }
         }
     }
 }

@@ -73,7 +73,9 @@ mod tests {
 
     fn due(person: Option<Person>) -> Due {
         Due {
-            id: 7,
+            message: 7,
+            retry: None,
+            xid: Some("1000".into()),
             kind: "signature.counted".into(),
             occurred_at: "2026-12-07T10:00:00Z".parse().unwrap(),
             attempts: 0,

@@ -232,8 +232,8 @@ pub async fn remove(call: Call<'_>) -> Answer {
 }
 
 /// `GET /v1/webhooks/{id}/deliveries`: what was delivered (a count and the
-/// last time: delivered messages leave no row), and the messages waiting
-/// for a retry or given up on, with their last try.
+/// last time: delivered messages leave no row), and the messages whose
+/// tries failed, waiting for a retry or given up on, with their last try.
 pub async fn deliveries(call: Call<'_>) -> Answer {
     let (_, webhook) = managed(&call).await?;
     let deliveries: Vec<Value> = call
@@ -244,7 +244,7 @@ pub async fn deliveries(call: Call<'_>) -> Answer {
         .iter()
         .map(|d| {
             json!({
-                "id": undersigned_webhooks::payload::message_id(d.id),
+                "id": undersigned_webhooks::payload::message_id(d.message),
                 "type": d.kind,
                 "occurred_at": d.occurred_at,
                 "state": d.state,
