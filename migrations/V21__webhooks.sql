@@ -34,8 +34,8 @@ CREATE TABLE webhooks (
 -- kind on that petition, so nothing is reported that did not commit and
 -- nothing is lost when a process dies. A row names what happened; what a
 -- message says is composed when it is sent, so it holds nobody's name or
--- address. `id` makes the message's `webhook-id` (`msg_<id>`), the same on
--- every try.
+-- address. `id` and the position make the message's `webhook-id`, the
+-- same on every try.
 --
 -- Each webhook reads the events in the order of `(xid, id)`, the
 -- transaction that wrote them then their place in it, from its cursor up to
@@ -48,18 +48,25 @@ CREATE TABLE webhook_events (
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     kind text NOT NULL,
     petition_id bigint NOT NULL,
-    signature_id uuid,
+    -- The signatures it is about, in order: a batch's counted signatures
+    -- are one event (one row for a thousand signatures, so that hearing of
+    -- them costs the signature path next to nothing); each is a message of
+    -- its own, `msg_<id>_<position>`. NULL for a petition's own events
+    -- (one message, position 1).
+    signatures uuid[],
     -- What else the event says (a milestone's count, a closing's time).
     data jsonb,
     occurred_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (xid, id)
 );
 
--- Where each webhook's courier is in the events, and which instance's
+-- Where each webhook's courier is in the events (an event, and a
+-- position in it), and which instance's
 -- courier holds it (until `courier_until`, renewed at every batch).
 ALTER TABLE webhooks
     ADD COLUMN cursor_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     ADD COLUMN cursor_id bigint NOT NULL DEFAULT 0,
+    ADD COLUMN cursor_position integer NOT NULL DEFAULT 0,
     ADD COLUMN courier uuid,
     ADD COLUMN courier_until timestamptz;
 
@@ -70,8 +77,9 @@ ALTER TABLE webhooks
 CREATE TABLE webhook_deliveries (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     webhook_id uuid NOT NULL,
-    -- The event's id: the message's `webhook-id`.
+    -- The event's id and the message's position in it: its `webhook-id`.
     message bigint NOT NULL,
+    position integer NOT NULL,
     kind text NOT NULL,
     petition_id bigint NOT NULL,
     signature_id uuid,

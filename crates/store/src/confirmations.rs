@@ -84,12 +84,13 @@ const CONFIRM: &str = "
         RETURNING petition_id, country, signer_kind, shard, count, removed, restored, pending,
             settled
     ), hooks AS (
-        INSERT INTO webhook_events (kind, petition_id, signature_id)
-        SELECT 'signature.counted', c.petition_id, c.id FROM c
+        INSERT INTO webhook_events (kind, petition_id, signatures)
+        SELECT 'signature.counted', c.petition_id, array_agg(c.id ORDER BY c.id) FROM c
         WHERE c.shadowed_by IS NULL
           AND EXISTS (SELECT 1 FROM webhooks w
                       WHERE 'signature.counted' = ANY (w.events)
                         AND (w.petition_id IS NULL OR w.petition_id = c.petition_id))
+        GROUP BY c.petition_id
     )
     SELECT i, id, petition_id AS signature_petition, slug, locale,
         NULL::int8 AS petition_id, NULL::text AS country, NULL::text AS signer_kind,

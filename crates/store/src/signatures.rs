@@ -161,8 +161,8 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// The fast path, indexed by `[offline]`: one statement, its own transaction,
 /// that inserts the rows, adds them to the writer's count shard (`$19`, or
 /// `$22` offline) and to their events' tallies, and returns the cells it
-/// changed (count cells with a null `event_id`); the counted rows' events,
-/// when webhooks hear of them, go in with them. A pending row carries its
+/// changed (count cells with a null `event_id`); the counted rows, when
+/// webhooks hear of them, go in with them as one event a petition. A pending row carries its
 /// own message's due time: nothing else is queued. One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
 /// the insert, the count bump, COMMIT) each cost Postgres a send and the
@@ -211,12 +211,14 @@ static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
                     DO UPDATE SET count = event_counts.count + EXCLUDED.count
                 RETURNING event_id, petition_id, shard, count, removed, restored
             ), hooks AS (
-                INSERT INTO webhook_events (kind, petition_id, signature_id)
-                SELECT 'signature.counted', i.petition_id, i.id FROM ins i
+                INSERT INTO webhook_events (kind, petition_id, signatures)
+                SELECT 'signature.counted', i.petition_id, array_agg(i.id ORDER BY i.id)
+                FROM ins i
                 WHERE i.shadowed_by IS NULL AND i.pending_until IS NULL
                   AND EXISTS (SELECT 1 FROM webhooks w
                               WHERE 'signature.counted' = ANY (w.events)
                                 AND (w.petition_id IS NULL OR w.petition_id = i.petition_id))
+                GROUP BY i.petition_id
             )
             SELECT NULL::uuid AS event_id, petition_id, country, signer_kind, shard, count,
                 removed, restored, pending, settled FROM counts

@@ -28,14 +28,15 @@ pub const WEBHOOK_EVENTS: [&str; 5] = [
     "petition.closed",
 ];
 
-/// Records `$1` about the signatures `$3` of petitions `$2`, when some
-/// endpoint hears of it there. Endpoints are few and read whole; with none,
-/// this writes nothing.
+/// Records `$1` about the signatures `$3` of petitions `$2`, one event a
+/// petition, when some endpoint hears of it there. Endpoints are few and
+/// read whole; with none, this writes nothing.
 pub(crate) const NOTIFY: &str = "
-    INSERT INTO webhook_events (kind, petition_id, signature_id)
-    SELECT $1, t.p, t.s FROM unnest($2::int8[], $3::uuid[]) AS t(p, s)
+    INSERT INTO webhook_events (kind, petition_id, signatures)
+    SELECT $1, t.p, array_agg(t.s ORDER BY t.s) FROM unnest($2::int8[], $3::uuid[]) AS t(p, s)
     WHERE EXISTS (SELECT 1 FROM webhooks w WHERE $1 = ANY (w.events)
-                  AND (w.petition_id IS NULL OR w.petition_id = t.p))";
+                  AND (w.petition_id IS NULL OR w.petition_id = t.p))
+    GROUP BY t.p";
 
 /// Records `kind` about each of `signatures` (petition, receipt) for the
 /// endpoints that hear of it, on `client` (inside the change's transaction).
@@ -159,12 +160,14 @@ pub struct WebhookTarget {
     pub secret_sealed: Vec<u8>,
 }
 
-/// A place in the events: a transaction (`xid8`, written as text) and an
-/// event's id in it.
+/// A place in the events: a transaction (`xid8`, written as text), an
+/// event's id in it, and a message's position in that event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub xid: String,
     pub id: i64,
+    /// The last message of that event sent (0: none yet).
+    pub position: i32,
 }
 
 /// Events a courier read after its cursor, and where its cursor goes once
@@ -178,8 +181,9 @@ pub struct Fresh {
 /// A message that failed, as its endpoint's owners see it.
 #[derive(Debug, Clone)]
 pub struct DeliveryRecord {
-    /// Its event's id (its `webhook-id`).
+    /// Its event's id and its position there (its `webhook-id`).
     pub message: i64,
+    pub position: i32,
     pub kind: String,
     pub occurred_at: DateTime<Utc>,
     pub state: String,
@@ -194,8 +198,9 @@ pub struct DeliveryRecord {
 /// A message a courier has taken, with what its payload says.
 #[derive(Debug, Clone)]
 pub struct Due {
-    /// Its event's id: its `webhook-id`.
+    /// Its event's id and its position in it: its `webhook-id`.
     pub message: i64,
+    pub position: i32,
     /// Its row in `webhook_deliveries` when it is a retry; `None` on its
     /// first try, straight from the events.
     pub retry: Option<i64>,
@@ -237,8 +242,11 @@ pub struct Person {
 /// What became of one try that failed.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    /// The message (its event's id).
+    /// The message: its event's id and its position in it.
     pub message: i64,
+    pub position: i32,
+    /// The signature it is about, if any.
+    pub signature: Option<Uuid>,
     /// The endpoint's status code, when it answered.
     pub status: Option<u16>,
     /// Why it failed (no status, or not 2xx), in a few words.
@@ -266,10 +274,11 @@ fn facts(source: &str) -> String {
                 AND s.withdrawn_at IS NULL AND s.invalidated_by IS NULL
                 AND s.shadowed_by IS NULL AND s.pending_until IS NULL AND s.sealed IS NULL
                 AND s.identity_key IS NOT NULL) AS person,
-            s.full_name, s.email, s.organization, s.postal_code, s.city, s.locale, t.xid::text
+            s.full_name, s.email, s.organization, s.postal_code, s.city, s.locale, t.xid::text,
+            t.position
          FROM t JOIN petitions p ON p.id = t.petition_id
          LEFT JOIN signatures s ON s.id = t.signature_id
-         ORDER BY t.xid, t.message"
+         ORDER BY t.xid, t.message, t.position"
     )
 }
 
@@ -284,21 +293,28 @@ static TAKE: LazyLock<String> = LazyLock::new(|| {
                       ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
          RETURNING d.message, d.id AS retry, d.kind, d.occurred_at,
              (d.attempts - 1)::int2 AS attempts, d.petition_id, d.data, d.signature_id,
-             NULL::xid8 AS xid",
+             NULL::xid8 AS xid, d.position",
     )
 });
 
-/// Up to `$1` events after the cursor (`$2`, `$3`) that an endpoint hears
-/// of (the kinds `$5`, the petition `$6`), written by transactions below
-/// `$7`, all of which have ended, in order.
+/// Up to `$1` messages after the cursor (`$2`, `$3`, `$8`) that an
+/// endpoint hears of (the kinds `$5`, the petition `$6`), from events
+/// written by transactions below `$7`, all of which have ended, in order:
+/// each signature of an event is a message, at its position; a petition's
+/// own event is one, at position 1.
 static FRESH: LazyLock<String> = LazyLock::new(|| {
     facts(
         "SELECT e.id AS message, NULL::int8 AS retry, e.kind, e.occurred_at,
-             0::int2 AS attempts, e.petition_id, e.data, e.signature_id, e.xid
+             0::int2 AS attempts, e.petition_id, e.data, u.signature_id, e.xid,
+             u.position::int4 AS position
          FROM webhook_events e
-         WHERE (e.xid, e.id) > ($2::text::xid8, $3) AND e.xid < $7::text::xid8
+         CROSS JOIN LATERAL unnest(coalesce(e.signatures, ARRAY[NULL::uuid]))
+             WITH ORDINALITY AS u(signature_id, position)
+         WHERE (e.xid, e.id) >= ($2::text::xid8, $3)
+           AND (e.xid, e.id, u.position) > ($2::text::xid8, $3, $8::int4)
+           AND e.xid < $7::text::xid8
            AND e.kind = ANY ($5) AND ($6::int8 IS NULL OR e.petition_id = $6)
-         ORDER BY e.xid, e.id LIMIT $1",
+         ORDER BY e.xid, e.id, u.position LIMIT $1",
     )
 });
 
@@ -330,6 +346,7 @@ impl Due {
         };
         Ok(Self {
             message: row.try_get(0)?,
+            position: row.try_get(21)?,
             retry: row.try_get(1)?,
             xid: row.try_get(20)?,
             kind: row.try_get(2)?,
@@ -435,7 +452,7 @@ impl Store {
             .await?
             .query(
                 "SELECT message, kind, occurred_at, state, attempts, last_attempt_at, last_status,
-                    last_error, CASE WHEN state = 'pending' THEN due_at END
+                    last_error, CASE WHEN state = 'pending' THEN due_at END, position
                  FROM webhook_deliveries WHERE webhook_id = $1
                  ORDER BY coalesce(last_attempt_at, occurred_at) DESC, id DESC LIMIT $2",
                 &[&id, &limit],
@@ -445,6 +462,7 @@ impl Store {
             .map(|row| {
                 Ok(DeliveryRecord {
                     message: row.try_get(0)?,
+                    position: row.try_get(9)?,
                     kind: row.try_get(1)?,
                     occurred_at: row.try_get(2)?,
                     state: row.try_get(3)?,
@@ -500,7 +518,7 @@ impl Store {
                 "UPDATE webhooks SET courier = $2,
                      courier_until = now() + make_interval(secs => $3)
                  WHERE id = $1 AND (courier IS NULL OR courier = $2 OR courier_until < now())
-                 RETURNING cursor_xid::text, cursor_id",
+                 RETURNING cursor_xid::text, cursor_id, cursor_position",
                 &[&id, &courier, &lease.as_secs_f64()],
             )
             .await?;
@@ -508,6 +526,7 @@ impl Store {
             Ok(Cursor {
                 xid: row.try_get(0)?,
                 id: row.try_get(1)?,
+                position: row.try_get(2)?,
             })
         })
         .transpose()
@@ -555,6 +574,7 @@ impl Store {
                     &target.events,
                     &target.petition_id,
                     &horizon,
+                    &cursor.position,
                 ],
             )
             .await?;
@@ -566,10 +586,12 @@ impl Store {
             Some(last) if rows.len() as i64 == limit => Cursor {
                 xid: last.try_get(20)?,
                 id: last.try_get(0)?,
+                position: last.try_get(21)?,
             },
             _ => Cursor {
                 xid: horizon,
                 id: 0,
+                position: 0,
             },
         };
         Ok(Fresh { due, next })
@@ -618,10 +640,17 @@ impl Store {
         let held = tx
             .execute(
                 "UPDATE webhooks SET cursor_xid = $3::text::xid8, cursor_id = $4,
-                     delivered = delivered + $5,
+                     cursor_position = $6, delivered = delivered + $5,
                      last_delivered_at = CASE WHEN $5 > 0 THEN now() ELSE last_delivered_at END
                  WHERE id = $1 AND courier = $2",
-                &[&webhook, &courier, &next.xid, &next.id, &delivered],
+                &[
+                    &webhook,
+                    &courier,
+                    &next.xid,
+                    &next.id,
+                    &delivered,
+                    &next.position,
+                ],
             )
             .await?;
         if held == 0 {
@@ -653,26 +682,40 @@ impl Store {
                 list.iter()
                     .map(|a| a.xid.clone())
                     .collect::<Vec<Option<String>>>(),
+                list.iter().map(|a| a.position).collect::<Vec<i32>>(),
+                list.iter()
+                    .map(|a| a.signature)
+                    .collect::<Vec<Option<Uuid>>>(),
             )
         };
         if !first.is_empty() {
-            let (ids, statuses, errors, retries, xids) = columns(&first);
+            let (ids, statuses, errors, retries, xids, positions, signatures) = columns(&first);
             tx.execute(
-                "INSERT INTO webhook_deliveries (webhook_id, message, kind, petition_id,
-                     signature_id, data, occurred_at, attempts, due_at, state,
+                "INSERT INTO webhook_deliveries (webhook_id, message, position, kind,
+                     petition_id, signature_id, data, occurred_at, attempts, due_at, state,
                      last_attempt_at, last_status, last_error)
-                 SELECT $1, e.id, e.kind, e.petition_id, e.signature_id, e.data, e.occurred_at,
+                 SELECT $1, e.id, t.p, e.kind, e.petition_id, t.g, e.data, e.occurred_at,
                      1, coalesce(t.r, now()), CASE WHEN t.r IS NULL THEN 'dead' ELSE 'pending' END,
                      now(), t.s, t.e
-                 FROM unnest($2::int8[], $3::int2[], $4::text[], $5::timestamptz[], $6::text[])
-                     AS t(i, s, e, r, x)
+                 FROM unnest($2::int8[], $3::int2[], $4::text[], $5::timestamptz[], $6::text[],
+                             $7::int4[], $8::uuid[])
+                     AS t(i, s, e, r, x, p, g)
                  JOIN webhook_events e ON e.xid = t.x::xid8 AND e.id = t.i",
-                &[&webhook, &ids, &statuses, &errors, &retries, &xids],
+                &[
+                    &webhook,
+                    &ids,
+                    &statuses,
+                    &errors,
+                    &retries,
+                    &xids,
+                    &positions,
+                    &signatures,
+                ],
             )
             .await?;
         }
         if !again.is_empty() {
-            let (ids, statuses, errors, retries, _) = columns(&again);
+            let (ids, statuses, errors, retries, ..) = columns(&again);
             tx.execute(
                 "UPDATE webhook_deliveries d
                  SET last_attempt_at = now(), last_status = t.s, last_error = t.e,
@@ -689,7 +732,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes the events every webhook's cursor has passed (all of them,
+    /// Deletes the events every webhook's cursor has gone past whole (all of them,
     /// below the running transactions, when there is no webhook), a chunk at
     /// a time; how many.
     pub async fn sweep_webhook_events(&self) -> Result<u64, StoreError> {
@@ -717,7 +760,7 @@ impl Store {
                 .execute(
                     "DELETE FROM webhook_events WHERE ctid = ANY (ARRAY(
                          SELECT ctid FROM webhook_events
-                         WHERE (xid, id) <= ($1::text::xid8, $2) LIMIT 50000))",
+                         WHERE (xid, id) < ($1::text::xid8, $2) LIMIT 50000))",
                     &[&xid, &id],
                 )
                 .await?;

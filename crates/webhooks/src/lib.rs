@@ -385,9 +385,8 @@ impl Webhooks {
                                 rate.until_ready().await;
                             }
                             let body = payload::body(&d);
-                            let outcome = self
-                                .send(url, secret, &payload::message_id(d.message), body)
-                                .await;
+                            let id = payload::message_id(d.message, d.position);
+                            let outcome = self.send(url, secret, &id, body).await;
                             (d, outcome)
                         }
                     })
@@ -408,6 +407,8 @@ impl Webhooks {
                         let tries = usize::try_from(due.attempts).unwrap_or(0) + 1;
                         failed.push(Attempt {
                             message: due.message,
+                            position: due.position,
+                            signature: due.signature.as_ref().map(|s| s.receipt),
                             status: failure.status(),
                             error: Some(failure.to_string()),
                             retry_at: self.retry_at(tries, now),

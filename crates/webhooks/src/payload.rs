@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 use undersigned_store::{Due, Person, SignatureFacts};
 use uuid::Uuid;
 
-/// The `webhook-id` of message `id`: the same on every try.
-pub fn message_id(id: i64) -> String {
-    format!("msg_{id}")
+/// The `webhook-id` of the message at `position` in event `event`: the
+/// same on every try (no `.` in it, as the specification asks).
+pub fn message_id(event: i64, position: i32) -> String {
+    format!("msg_{event}_{position}")
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -74,6 +75,7 @@ mod tests {
     fn due(person: Option<Person>) -> Due {
         Due {
             message: 7,
+            position: 2,
             retry: None,
             xid: Some("1000".into()),
             kind: "signature.counted".into(),
@@ -113,6 +115,6 @@ mod tests {
         }))))
         .unwrap();
         assert_eq!(full["data"]["person"]["email"], "ada@example.org");
-        assert_eq!(message_id(7), "msg_7");
+        assert_eq!(message_id(7, 2), "msg_7_2");
     }
 }

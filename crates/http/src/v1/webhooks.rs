@@ -244,7 +244,7 @@ pub async fn deliveries(call: Call<'_>) -> Answer {
         .iter()
         .map(|d| {
             json!({
-                "id": undersigned_webhooks::payload::message_id(d.message),
+                "id": undersigned_webhooks::payload::message_id(d.message, d.position),
                 "type": d.kind,
                 "occurred_at": d.occurred_at,
                 "state": d.state,

@@ -35,6 +35,8 @@ pub struct Received {
     pub body: Value,
     /// What this try was answered.
     pub answered: Reply,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -160,6 +162,7 @@ async fn answer(
             signature,
             raw,
             answered: reply,
+            at: std::time::Instant::now(),
         });
         reply
     };

@@ -20,11 +20,13 @@ use crate::support::{
 };
 use crate::webhook_receiver::{Receiver, Reply};
 
-/// Deliveries to 127.0.0.1, tried for 300 ms, retried after 100 ms.
+/// Deliveries to 127.0.0.1, tried for 300 ms, retried after 100 ms, as
+/// fast as the endpoint answers.
 fn local_webhooks(c: &mut Config) {
     c.webhook_allow_private = true;
     c.webhook_timeout_ms = 300;
     c.webhook_first_retry_ms = 100;
+    c.webhook_rate = None;
 }
 
 /// Creates a webhook with `token`; its answer (with the secret).
@@ -685,6 +687,56 @@ async fn a_dead_endpoint_holds_only_its_own_messages_until_they_are_dead_letters
     assert_eq!(letter["attempts"], 12);
     assert_eq!(letter["last_error"], "timed out");
     assert_eq!(letter["next_attempt_at"], Value::Null);
+    app.stop().await;
+    ns.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_signature_of_a_crowd_is_delivered_once_no_faster_than_the_rate() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| {
+        local_webhooks(c);
+        c.webhook_rate = crate::support::limit("200/1s");
+    })
+    .await;
+    let slug = app.petition("crowd").await;
+    let admin = app.admin_token().await;
+    let endpoint = Receiver::accepting().await;
+    subscribe(
+        &app,
+        &admin,
+        json!({"url": endpoint.url, "events": ["signature.counted"], "petition": slug}),
+    )
+    .await;
+    // Many signatures a batch, so events of many signatures, read in pieces.
+    let receipts: BTreeSet<String> = futures_util::stream::iter(0..600)
+        .map(|i| {
+            let (app, slug) = (&app, &slug);
+            async move {
+                receipt(app.sign(slug, &signer(i)).await)
+                    .await
+                    .unwrap()
+                    .to_string()
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    assert_eq!(receipts.len(), 600);
+    let delivered = endpoint.wait_delivered(600).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = endpoint.received();
+    // 200 at once (the burst), then 200 a second: 400 more take 2 s.
+    let spread = received.last().unwrap().at - received[0].at;
+    assert!(spread >= Duration::from_millis(1900), "{spread:?}");
+    assert_eq!(received.len(), 600, "each message once");
+    let ids: BTreeSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 600);
+    let heard: BTreeSet<String> = delivered
+        .iter()
+        .map(|r| r.body["data"]["receipt"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(heard, receipts);
     app.stop().await;
     ns.clean().await;
 }
