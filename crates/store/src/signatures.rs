@@ -162,7 +162,9 @@ static CAREFUL_INSERTS: LazyLock<[String; 2]> = LazyLock::new(|| {
 /// that inserts the rows, adds them to the writer's count shard (`$19`, or
 /// `$22` offline) and to their events' tallies, and returns the cells it
 /// changed (count cells with a null `event_id`); the counted rows, when
-/// webhooks hear of them, go in with them as one event a petition. A pending row carries its
+/// webhooks hear of them, go in with them as one event a petition (the
+/// first test, on no row, is made once a statement: with no webhook
+/// nothing else is done). A pending row carries its
 /// own message's due time: nothing else is queued. One statement is one
 /// message each way: as a transaction of five statements (BEGIN, SET LOCAL,
 /// the insert, the count bump, COMMIT) each cost Postgres a send and the
@@ -212,13 +214,15 @@ static FAST_WRITES: LazyLock<[String; 2]> = LazyLock::new(|| {
                 RETURNING event_id, petition_id, shard, count, removed, restored
             ), hooks AS (
                 INSERT INTO webhook_events (kind, petition_id, signatures)
-                SELECT 'signature.counted', i.petition_id, array_agg(i.id ORDER BY i.id)
-                FROM ins i
-                WHERE i.shadowed_by IS NULL AND i.pending_until IS NULL
-                  AND EXISTS (SELECT 1 FROM webhooks w
+                SELECT 'signature.counted', g.petition_id, g.ids
+                FROM (SELECT i.petition_id, array_agg(i.id ORDER BY i.id) AS ids FROM ins i
+                      WHERE i.shadowed_by IS NULL AND i.pending_until IS NULL
+                        AND EXISTS (SELECT 1 FROM webhooks
+                                    WHERE 'signature.counted' = ANY (events))
+                      GROUP BY i.petition_id) g
+                WHERE EXISTS (SELECT 1 FROM webhooks w
                               WHERE 'signature.counted' = ANY (w.events)
-                                AND (w.petition_id IS NULL OR w.petition_id = i.petition_id))
-                GROUP BY i.petition_id
+                                AND (w.petition_id IS NULL OR w.petition_id = g.petition_id))
             )
             SELECT NULL::uuid AS event_id, petition_id, country, signer_kind, shard, count,
                 removed, restored, pending, settled FROM counts
