@@ -301,19 +301,21 @@ static TAKE: LazyLock<String> = LazyLock::new(|| {
 /// endpoint hears of (the kinds `$5`, the petition `$6`), from events
 /// written by transactions below `$7`, all of which have ended, in order:
 /// each signature of an event is a message, at its position; a petition's
-/// own event is one, at position 1.
+/// own event is one, at position 1. Only the next 32 events are opened, so
+/// that a backlog (a peak faster than the webhook's rate) costs each read
+/// no more than they hold.
 static FRESH: LazyLock<String> = LazyLock::new(|| {
     facts(
         "SELECT e.id AS message, NULL::int8 AS retry, e.kind, e.occurred_at,
              0::int2 AS attempts, e.petition_id, e.data, u.signature_id, e.xid,
              u.position::int4 AS position
-         FROM webhook_events e
+         FROM (SELECT * FROM webhook_events e
+               WHERE (e.xid, e.id) >= ($2::text::xid8, $3) AND e.xid < $7::text::xid8
+                 AND e.kind = ANY ($5) AND ($6::int8 IS NULL OR e.petition_id = $6)
+               ORDER BY e.xid, e.id LIMIT 32) e
          CROSS JOIN LATERAL unnest(coalesce(e.signatures, ARRAY[NULL::uuid]))
              WITH ORDINALITY AS u(signature_id, position)
-         WHERE (e.xid, e.id) >= ($2::text::xid8, $3)
-           AND (e.xid, e.id, u.position) > ($2::text::xid8, $3, $8::int4)
-           AND e.xid < $7::text::xid8
-           AND e.kind = ANY ($5) AND ($6::int8 IS NULL OR e.petition_id = $6)
+         WHERE (e.xid, e.id, u.position) > ($2::text::xid8, $3, $8::int4)
          ORDER BY e.xid, e.id, u.position LIMIT $1",
     )
 });
@@ -546,10 +548,10 @@ impl Store {
             .await?)
     }
 
-    /// Up to `limit` events after `cursor` that `target` hears of, and where
-    /// its cursor goes once they are sent: after the last of them, or, when
-    /// there were fewer, to the oldest transaction still running, below which
-    /// every event has been read.
+    /// Up to `limit` messages after `cursor` that `target` hears of, and
+    /// where its cursor goes once they are sent: after the last of them, or,
+    /// when there is none, to the oldest transaction still running, below
+    /// which every event has been read.
     pub async fn fresh_events(
         &self,
         target: &WebhookTarget,
@@ -583,7 +585,7 @@ impl Store {
             .map(Due::from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let next = match rows.last() {
-            Some(last) if rows.len() as i64 == limit => Cursor {
+            Some(last) => Cursor {
                 xid: last.try_get(20)?,
                 id: last.try_get(0)?,
                 position: last.try_get(21)?,
