@@ -184,17 +184,18 @@ pub struct NewPetition {
 pub const MILESTONES_MAX: usize = 32;
 
 /// Milestones as a petition keeps them: each a count a petition may reach
-/// (1 to a billion), at most 32, ascending, each once.
+/// (1 to a billion), at most 32 given (as the API's schema says, repeats
+/// included), kept ascending, each once.
 pub fn parse_milestones(counts: &[i64]) -> Result<Vec<i64>, &'static str> {
+    if counts.len() > MILESTONES_MAX {
+        return Err("too_many");
+    }
     if counts.iter().any(|c| !(1..=GOAL_MAX).contains(c)) {
         return Err("out_of_range");
     }
     let mut sorted = counts.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    if sorted.len() > MILESTONES_MAX {
-        return Err("too_many");
-    }
     Ok(sorted)
 }
 
@@ -337,6 +338,7 @@ mod tests {
         assert_eq!(parse_milestones(&[GOAL_MAX + 1]), Err("out_of_range"));
         let many: Vec<i64> = (1..=33).collect();
         assert_eq!(parse_milestones(&many), Err("too_many"));
+        assert_eq!(parse_milestones(&[5; 33]), Err("too_many"));
     }
 
     #[test]
