@@ -64,7 +64,10 @@ CREATE TABLE webhook_events (
 -- position in it), and which instance's
 -- courier holds it (until `courier_until`, renewed at every batch).
 ALTER TABLE webhooks
-    ADD COLUMN cursor_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    -- A new webhook starts at the oldest transaction still running when it
+    -- is made: one that began before it and writes an event after seeing
+    -- it is read too.
+    ADD COLUMN cursor_xid xid8 NOT NULL DEFAULT pg_snapshot_xmin(pg_current_snapshot()),
     ADD COLUMN cursor_id bigint NOT NULL DEFAULT 0,
     ADD COLUMN cursor_position integer NOT NULL DEFAULT 0,
     ADD COLUMN courier uuid,

@@ -44,6 +44,10 @@ const NAMESPACE: &str = "undersigned";
 /// Records a page holds by default, and at most.
 const PER_PAGE: i64 = 25;
 const MAX_PAGE_SIZE: i64 = 100;
+/// How long a page of signatures may take to read (a count and an offset:
+/// a deep page of a large petition costs the rows before it; an export
+/// serves a whole petition).
+const PAGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Where the link relations are described.
 const DOCS: &str = "https://opensupporter.github.io/osdi-docs/";
 
@@ -351,16 +355,17 @@ async fn reading(
 pub async fn signatures(call: Call<'_>) -> Answer {
     let (token, petition, scope) = reading(&call).await?;
     let (page, per_page) = paging(&call)?;
-    let (total, records) = call
-        .app
-        .store
-        .counted_signatures(
+    // A deep page costs the rows before it: bounded, as any read.
+    let (total, records) = within(
+        PAGE_DEADLINE,
+        call.app.store.counted_signatures(
             petition.id,
             scope.as_deref(),
             (page - 1).saturating_mul(per_page),
             per_page,
-        )
-        .await?;
+        ),
+    )
+    .await?;
     audit_read(&call, &token, &petition, &scope, records.len()).await?;
     let base = base(&call);
     let items = records
@@ -520,6 +525,8 @@ fn signature_input(person: &Map<String, Value>) -> SignatureInput {
 /// and tablets. 200 with the signature, whether the person had signed
 /// already or not (duplicates are answered as new signatures are).
 pub async fn record(mut call: Call<'_>) -> Answer {
+    // The flood shield first, as for the form.
+    call.shield()?;
     let token = token(&call).await?;
     let petition = call.petition().await?;
     auth::holds(&token, petition.id, &[Role::Device, Role::Organizer])?;

@@ -170,6 +170,11 @@ pub struct Cursor {
     pub position: i32,
 }
 
+/// An `xid8` written as text, as a number (0 if it is not one).
+fn xid_number(xid: &str) -> u64 {
+    xid.parse().unwrap_or(0)
+}
+
 /// Events a courier read after its cursor, and where its cursor goes once
 /// they are sent.
 #[derive(Debug, Clone)]
@@ -590,11 +595,14 @@ impl Store {
                 id: last.try_get(0)?,
                 position: last.try_get(21)?,
             },
-            _ => Cursor {
+            // Nothing left below the horizon: the cursor goes to it, never
+            // back (a cursor may start above a transaction still running).
+            None if xid_number(&horizon) > xid_number(&cursor.xid) => Cursor {
                 xid: horizon,
                 id: 0,
                 position: 0,
             },
+            None => cursor.clone(),
         };
         Ok(Fresh { due, next })
     }

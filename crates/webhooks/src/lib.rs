@@ -55,6 +55,8 @@ pub const PER_ENDPOINT: usize = 16;
 const IDLE: Duration = Duration::from_millis(200);
 /// How often the courier reads the endpoints again (new, changed, deleted).
 const REFRESH: Duration = Duration::from_secs(2);
+/// How long a stop waits for the batches being sent to be recorded.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// How long a loop whose endpoint another instance holds waits to look again.
 const HELD_ELSEWHERE: Duration = Duration::from_secs(2);
 /// The waits after each failed try, in units of the first retry's wait
@@ -139,6 +141,8 @@ pub struct Webhooks {
     courier: Uuid,
     /// Set once the service stops: the courier holds no endpoint any more.
     stopping: std::sync::atomic::AtomicBool,
+    /// Batches being sent now, which a stop waits for.
+    sending: std::sync::atomic::AtomicUsize,
 }
 
 impl Webhooks {
@@ -172,17 +176,23 @@ impl Webhooks {
             changed: tokio::sync::Notify::new(),
             courier: Uuid::new_v4(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            sending: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
     /// The service stops: this instance's courier takes no endpoint any
-    /// more and lets go of those it holds, which another instance's courier
-    /// then takes at once rather than when the hold runs out. A batch in
-    /// flight is not recorded, and is sent again by the next holder (with
-    /// the same `webhook-id`s).
+    /// more, lets the batches it is sending finish and be recorded (for
+    /// [`STOP_WAIT`] at most), then lets go of the endpoints it holds, which
+    /// another instance's courier takes at once rather than when the hold
+    /// runs out. A batch still sending after that wait is not recorded, and
+    /// is sent again by the next holder (with the same `webhook-id`s).
     pub async fn release(&self) -> Result<(), StoreError> {
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering::SeqCst;
+        self.stopping.store(true, SeqCst);
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while self.sending.load(SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.store.release_webhooks(self.courier).await?;
         Ok(())
     }
@@ -286,10 +296,18 @@ impl Webhooks {
         Some(now + chrono::Duration::from_std(wait).ok()?)
     }
 
-    /// How long a loop holds the messages it took: enough to try them all.
+    /// How long a loop holds its endpoint and the retries it took: enough
+    /// to send a whole batch (new messages and retries, [`PER_ENDPOINT`] at a
+    /// time, each up to the timeout, and no faster than the rate), so that
+    /// no other instance takes them over while they are being sent.
     fn lease(&self) -> Duration {
-        let rounds = BATCH.div_ceil(PER_ENDPOINT) as u32 + 1;
-        self.settings.timeout * rounds
+        let messages = 2 * BATCH as u32;
+        let rounds = messages.div_ceil(PER_ENDPOINT as u32) + 1;
+        let paced = self
+            .settings
+            .rate
+            .map_or(Duration::ZERO, |q| q.replenish_interval() * messages);
+        self.settings.timeout * rounds + paced
     }
 
     /// The courier: one loop per endpoint, started and stopped as endpoints
@@ -351,14 +369,24 @@ impl Webhooks {
             if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 std::future::pending::<()>().await;
             }
+            // Counted as sending from before the claim, so that a stop either
+            // sees it and waits, or comes first and is seen below.
+            let sending_now = Sending::start(&self.sending);
             let Some(cursor) = self
                 .store
                 .claim_webhook(target.id, self.courier, self.lease())
                 .await?
             else {
+                drop(sending_now);
                 tokio::time::sleep(HELD_ELSEWHERE).await;
                 continue;
             };
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                // The stop let go of its endpoints before this claim.
+                self.store.release_webhooks(self.courier).await?;
+                drop(sending_now);
+                return std::future::pending().await;
+            }
             let fresh = self
                 .store
                 .fresh_events(&target, &cursor, BATCH as i64)
@@ -373,6 +401,7 @@ impl Webhooks {
                         .settle_deliveries(target.id, self.courier, &fresh.next, 0, &[], &[])
                         .await?;
                 }
+                drop(sending_now);
                 tokio::time::sleep(IDLE).await;
                 continue;
             }
@@ -440,6 +469,22 @@ impl Webhooks {
                       "another courier took this webhook over: it sends this batch again");
             }
         }
+    }
+}
+
+/// A batch being sent, counted while it lives.
+struct Sending<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Sending<'a> {
+    fn start(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

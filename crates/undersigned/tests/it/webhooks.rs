@@ -740,3 +740,42 @@ async fn every_signature_of_a_crowd_is_delivered_once_no_faster_than_the_rate() 
     app.stop().await;
     ns.clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_begun_before_a_webhook_was_made_is_heard_of() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, local_webhooks).await;
+    let slug = app.petition("begun-before").await;
+    let admin = app.admin_token().await;
+    let endpoint = Receiver::accepting().await;
+    // A change under way (its transaction has written already) …
+    let mut sql = ns.sql().await;
+    let tx = sql.transaction().await.unwrap();
+    tx.execute(
+        "UPDATE petitions SET updated_at = now() WHERE slug = $1",
+        &[&slug],
+    )
+    .await
+    .unwrap();
+    // … when a webhook is made, which it then sees and writes an event for.
+    subscribe(
+        &app,
+        &admin,
+        json!({"url": endpoint.url, "events": ["petition.milestone"]}),
+    )
+    .await;
+    tx.execute(
+        "INSERT INTO webhook_events (kind, petition_id, data)
+         SELECT 'petition.milestone', id, '{\"milestone\": 1, \"count\": 1}' FROM petitions
+         WHERE slug = $1",
+        &[&slug],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tx.commit().await.unwrap();
+    let delivered = endpoint.wait_delivered(1).await;
+    assert_eq!(delivered[0].kind(), "petition.milestone");
+    app.stop().await;
+    ns.clean().await;
+}
