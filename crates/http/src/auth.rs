@@ -117,7 +117,12 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The caller's token, whatever its role: 401 without a valid one.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Token, ApiError> {
-    let presented = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    valid(app, bearer(headers)).await
+}
+
+/// The token `presented` names: 401 when none is, or it is not valid.
+pub async fn valid(app: &App, presented: Option<&str>) -> Result<Token, ApiError> {
+    let presented = presented.ok_or(ApiError::Unauthorized)?;
     let token = within(READ_DEADLINE, app.store.authenticate(presented))
         .await?
         .ok_or(ApiError::Unauthorized)?;

@@ -164,16 +164,22 @@ impl<'a> Call<'a> {
 
     /// As [`Call::fields`], for the few requests that carry lists: at most `max` bytes.
     pub async fn fields_up_to(&mut self, max: usize, known: &[&str]) -> Result<Fields, ApiError> {
+        let fields = self.any_fields(max).await?;
+        fields.only(known)?;
+        Ok(fields)
+    }
+
+    /// The body's JSON fields (at most `max` bytes), whatever they are: for
+    /// a body whose fields another specification defines (OSDI's).
+    pub async fn any_fields(&mut self, max: usize) -> Result<Fields, ApiError> {
         let body = self.take_body()?;
-        let fields = Fields::read_json(
+        Fields::read_json(
             &self.parts.headers,
             body,
             self.config.body_read_timeout,
             max,
         )
-        .await?;
-        fields.only(known)?;
-        Ok(fields)
+        .await
     }
 
     /// The prelude of an admins' route: 401 without a valid token, 403 with another role.

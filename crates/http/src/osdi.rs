@@ -105,11 +105,8 @@ async fn token(call: &Call<'_>) -> Result<Token, ApiError> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .or_else(|| auth::bearer(call.headers()))
-        .ok_or(ApiError::Unauthorized)?;
-    within(READ_DEADLINE, call.app.store.authenticate(presented))
-        .await?
-        .ok_or(ApiError::Unauthorized)
+        .or_else(|| auth::bearer(call.headers()));
+    auth::valid(call.app, presented).await
 }
 
 /// A token that may see this petition: an admin's, or one holding it (not
@@ -531,15 +528,7 @@ pub async fn record(mut call: Call<'_>) -> Answer {
     let petition = call.petition().await?;
     auth::holds(&token, petition.id, &[Role::Device, Role::Organizer])?;
     let client = call.client();
-    let body = call.take_body()?;
-    let fields = Fields::read_json(
-        &call.parts.headers,
-        body,
-        call.config.body_read_timeout,
-        MAX_BODY,
-    )
-    .await?;
-    let Fields::Json(document) = fields else {
+    let Fields::Json(document) = call.any_fields(MAX_BODY).await? else {
         return Err(ApiError::UnsupportedMediaType);
     };
     let Some(Value::Object(person)) = document.get("person") else {

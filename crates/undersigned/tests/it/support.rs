@@ -130,6 +130,17 @@ pub const NO_LIMITS: [(&str, &str); 3] = [
     ("UNDERSIGNED_SHIELD_LIMIT", "off"),
 ];
 
+/// A request's answer, as JSON.
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("json answer")
+}
+
 /// One running instance of the service, in this process.
 pub struct TestApp {
     pub base: String,
@@ -258,27 +269,12 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
-        self.http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent")
-            .json()
-            .await
-            .expect("json answer")
+        json_answer(self.http.get(self.url(path))).await
     }
 
     /// A GET with a bearer token, its answer as JSON.
     pub async fn get_json_as(&self, path: &str, token: &str) -> Value {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
-            .json()
-            .await
-            .expect("json answer")
+        json_answer(self.http.get(self.url(path)).bearer_auth(token)).await
     }
 
     /// The Prometheus text at `/metrics`, on the operators' listener if there is one.
