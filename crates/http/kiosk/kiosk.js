@@ -2,6 +2,19 @@
 // often offline. Every signature is stored in IndexedDB first and sent later,
 // in batches, with the tablet's device token.
 //
+// It keeps working with no network: a service worker (sw.js) keeps the
+// page's files, IndexedDB the signatures, the petition's text in each of its
+// languages, and the tallies last seen.
+//
+// It speaks the signer's language: every text is looked up in WORDS (written
+// in by the service from kiosk/words.json and the signing page's labels); a
+// signer may switch language on the form, and their signature records it.
+//
+// Volunteers: signatures the service refused are listed, with the reasons, to
+// correct with the signer or discard; the list and the tablet's settings are
+// behind the organizer PIN chosen at enrollment (kept as a PBKDF2 hash). After
+// a minute untouched the form is emptied and a lock covers the page.
+//
 // Privacy: a signature's personal data goes to IndexedDB and to the batch
 // endpoint, nowhere else; nothing here logs it (or anything) to the console.
 'use strict';
@@ -16,11 +29,18 @@
   const TALLY_EVERY_MS = 10_000;
   const PETITION_EVERY_MS = 10 * 60_000;
   const THANKS_MS = 3_000;
+  // Untouched this long, the form is emptied and the lock shown.
+  const IDLE_LOCK_MS = 60_000;
+  const PIN_ITERATIONS = 200_000;
+  const PIN_SHAPE = /^[0-9]{4,8}$/;
+  // Languages written right to left.
+  const RTL = new Set(['ar', 'fa', 'he', 'ur']);
+  // The service writes the catalogue in: {language: {key: text}}.
+  const WORDS = /*WORDS*/{};
+  const LANGUAGES = Object.keys(WORDS);
   const BACKOFF_MIN_MS = 2_000;
   const BACKOFF_MAX_MS = 60_000;
   const RETRY_AFTER_MAX_MS = 60 * 60_000;
-  // A half-filled form left alone this long is cleared for the next person.
-  const IDLE_CLEAR_MS = 120_000;
 
   // ISO 3166-1 alpha-2, the same list the service accepts (plus XK).
   const COUNTRIES = (
@@ -57,10 +77,87 @@
     thanksTimer: 0,
     idleTimer: 0,
     started: false,
+    language: 'en', // the signer's, on the form
+    homeLanguage: 'en', // the tablet's, to which the form returns
+    petitionByLocale: {}, // locale tag -> the petition as the service gave it
+    count: null, // {count, goal} of the petition, last seen
+    taken: 0, // signatures taken on this tablet since it enrolled
+    pin: null, // {salt, hash, iterations}: hex
+    correcting: null, // the refused item being corrected on the form
+    waiting: 0, // signatures in the outbox, last counted
+    refused: 0, // refused and not yet resolved, last counted
+    updateReady: false, // a new release's worker waits
+    tookUpdate: false,
     clockOffsetMs: 0, // what to add to this tablet's clock to get the service's
   };
 
   const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- language
+
+  // The kiosk's language for a locale tag: its own, or English.
+  function languageOf(tag) {
+    const language = String(tag || '').split(/[-_]/)[0].toLowerCase();
+    return LANGUAGES.includes(language) ? language : 'en';
+  }
+
+  // The text for `key` in the current language (English when missing), with
+  // `{name}` blanks filled from `values`.
+  function t(key, values) {
+    const words = WORDS[state.language] || {};
+    const text = words[key] !== undefined ? words[key] : (WORDS.en || {})[key];
+    if (text === undefined) return key;
+    return String(text).replace(/\{(\w+)\}/g, (whole, name) =>
+      (values && values[name] !== undefined ? String(values[name]) : whole));
+  }
+
+  function number(n) {
+    try {
+      return new Intl.NumberFormat(state.language).format(n);
+    } catch (_) {
+      return String(n);
+    }
+  }
+
+  // Every text of the page in `language`, and its direction.
+  function applyLanguage(language) {
+    state.language = languageOf(language);
+    const root = document.documentElement;
+    root.lang = state.language;
+    root.dir = RTL.has(state.language) ? 'rtl' : 'ltr';
+    for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+    for (const el of document.querySelectorAll('[data-t-label]')) {
+      el.setAttribute('aria-label', t(el.dataset.tLabel));
+    }
+    $('label').placeholder = t('enroll_label_example');
+    $('language').value = state.language;
+    buildCountries();
+    if (state.device) {
+      renderPetition(petitionFor(state.language));
+      renderProgress();
+      renderCorrecting();
+    }
+    updateOnline();
+    $('sign-error').hidden = true;
+    if ($('panel').open) renderRefused();
+  }
+
+  function buildLanguageChoices() {
+    for (const select of [$('language'), $('home-language')]) {
+      if (select.options.length > 0) continue;
+      for (const language of LANGUAGES) {
+        const option = document.createElement('option');
+        option.value = language;
+        option.lang = language;
+        option.textContent = WORDS[language].language_name || language;
+        select.append(option);
+      }
+    }
+  }
+
+  function onLanguageChosen() {
+    applyLanguage($('language').value);
+  }
 
   // --------------------------------------------------------------- IndexedDB
 
@@ -202,7 +299,7 @@
   function updateOnline() {
     const el = $('online');
     const on = !isOffline() && state.reachable !== false;
-    el.textContent = on ? 'online' : 'offline';
+    el.textContent = on ? t('online') : t('offline');
     el.classList.toggle('online', on);
     el.classList.toggle('offline', !on);
   }
@@ -233,11 +330,12 @@
   }
 
   function problemText(problem, status) {
-    if (!problem) return `The server answered ${status}.`;
+    const answered = t('server_answered', { status });
+    if (!problem) return answered;
     const title = typeof problem.title === 'string' ? problem.title : '';
     const detail = typeof problem.detail === 'string' ? problem.detail : '';
     if (title && detail && detail !== title) return `${title}: ${detail}`;
-    return title || detail || `The server answered ${status}.`;
+    return title || detail || answered;
   }
 
   function show(el, text) {
@@ -248,30 +346,41 @@
   // ---------------------------------------------------------------- start-up
 
   async function boot() {
+    buildLanguageChoices();
+    applyLanguage(navigator.language);
+    registerWorker();
+    // An enrollment link: `#enroll=CODE`. The code leaves the address bar at
+    // once (it is a secret, if a spent one soon).
+    const linked = /(?:^#|&)enroll=([^&]+)/.exec(location.hash);
+    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
     try {
       state.db = await openDb();
     } catch (_) {
-      show($('loading'), 'This browser cannot keep signatures (IndexedDB is unavailable). ' +
-        'Please use a normal, non-private browser window.');
+      show($('loading'), t('no_storage'));
       return;
     }
-    let device = null;
-    try {
-      device = await getSetting('device');
-    } catch (_) {
-      device = null;
-    }
-    try {
-      state.clockOffsetMs = Number(await getSetting('clock_offset_ms')) || 0;
-    } catch (_) {
-      state.clockOffsetMs = 0;
-    }
+    const setting = (key) => getSetting(key).catch(() => null);
+    const device = await setting('device');
+    state.clockOffsetMs = Number(await setting('clock_offset_ms')) || 0;
+    state.homeLanguage = languageOf((await setting('home_language')) || navigator.language);
+    state.pin = await setting('pin');
+    applyLanguage(state.homeLanguage);
     await forgetOldRejected().catch(() => null);
     $('loading').hidden = true;
     if (device && device.token && device.event_id && device.event && device.event.petition) {
-      await startSigning(device);
+      const taken = await setting('taken');
+      state.taken = taken && taken.event_id === device.event_id ? Number(taken.value) || 0 : 0;
+      if (state.pin) {
+        await startSigning(device);
+      } else {
+        showPinSetup(device);
+      }
     } else {
       showEnroll();
+      if (linked) {
+        $('code').value = decodeURIComponent(linked[1]);
+        await enroll($('code').value.trim(), `Tablet ${uuid().slice(0, 4).toUpperCase()}`);
+      }
     }
   }
 
@@ -279,8 +388,9 @@
 
   function showEnroll() {
     $('sign-screen').hidden = true;
+    $('pin-screen').hidden = true;
     $('enroll-screen').hidden = false;
-    $('enroll-form').addEventListener('submit', onEnroll);
+    $('enroll-form').onsubmit = onEnroll;
   }
 
   function enrollError(text, focusId) {
@@ -288,26 +398,33 @@
     if (focusId) $(focusId).focus();
   }
 
-  async function onEnroll(ev) {
+  function onEnroll(ev) {
     ev.preventDefault();
-    const button = $('enroll');
-    if (button.disabled) return;
     $('enroll-error').hidden = true;
     const code = $('code').value.trim();
     const label = $('label').value.trim();
     if (!code) {
-      enrollError('Please enter the enrollment code.', 'code');
+      enrollError(t('enroll_need_code'), 'code');
       return;
     }
     if (!label) {
-      enrollError('Please give this tablet a label, for example “Tablet 1”.', 'label');
+      enrollError(t('enroll_need_label'), 'label');
       return;
     }
+    enroll(code, label);
+  }
+
+  // Exchanges the code for the tablet's token, typed or from a link.
+  async function enroll(code, label) {
+    const button = $('enroll');
+    if (button.disabled) return;
+    $('enroll-error').hidden = true;
     if (isOffline()) {
-      enrollError('This tablet is offline. Enrolling it needs a connection.');
+      enrollError(t('enroll_offline'));
       return;
     }
     button.disabled = true;
+    $('enroll-status').hidden = false;
     try {
       let res;
       try {
@@ -318,24 +435,22 @@
           cache: 'no-store',
         });
       } catch (_) {
-        enrollError('Could not reach the server. Check the connection and try again.');
+        enrollError(t('enroll_unreachable'));
         return;
       }
       if (res.status !== 201 && res.status !== 200) {
         const problem = await readProblem(res);
         const codeInvalid = problem && Array.isArray(problem.errors) &&
           problem.errors.some((e) => e && e.field === 'code');
-        const text = codeInvalid
-          ? 'This enrollment code is not valid: it is unknown, already used or expired.'
-          : problemText(problem, res.status);
-        enrollError(text, codeInvalid ? 'code' : null);
+        enrollError(codeInvalid ? t('enroll_code_invalid') : problemText(problem, res.status),
+          codeInvalid ? 'code' : null);
         return;
       }
       const body = await readProblem(res);
       const event = body && body.event;
       if (!body || typeof body.token !== 'string' || !body.event_id || !event ||
           typeof event.petition !== 'string') {
-        enrollError('The server gave an unexpected answer to the enrollment.');
+        enrollError(t('enroll_unexpected'));
         return;
       }
       const device = {
@@ -343,12 +458,15 @@
         device_id: body.device_id,
         event_id: body.event_id,
         expires_at: body.expires_at,
+        label,
         event,
       };
       try {
         await putSetting('device', device);
+        state.taken = 0;
+        await putSetting('taken', { event_id: device.event_id, value: 0 });
       } catch (_) {
-        enrollError('This tablet could not store its enrollment. Is storage full or disabled?');
+        enrollError(t('enroll_store_failed'));
         return;
       }
       $('code').value = '';
@@ -357,27 +475,113 @@
       if (navigator.storage && typeof navigator.storage.persist === 'function') {
         navigator.storage.persist().catch(() => {});
       }
-      $('enroll-form').removeEventListener('submit', onEnroll);
-      $('enroll-screen').hidden = true;
-      await startSigning(device);
+      showPinSetup(device);
     } finally {
       button.disabled = false;
+      $('enroll-status').hidden = true;
     }
+  }
+
+  // ---------------------------------------------------------------- the PIN
+
+  const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+
+  async function pinHash(pin, saltHex, iterations) {
+    const salt = new Uint8Array(saltHex.match(/../g).map((h) => parseInt(h, 16)));
+    const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(pin), 'PBKDF2', false, ['deriveBits']);
+    return hex(await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, key, 256));
+  }
+
+  function showPinSetup(device) {
+    $('enroll-screen').hidden = true;
+    $('sign-screen').hidden = true;
+    $('pin-screen').hidden = false;
+    $('pin-new').focus();
+    $('pin-form').onsubmit = async (ev) => {
+      ev.preventDefault();
+      const pin = $('pin-new').value;
+      $('pin-error').hidden = true;
+      if (!PIN_SHAPE.test(pin)) {
+        show($('pin-error'), t('pin_shape'));
+        $('pin-new').focus();
+        return;
+      }
+      if (pin !== $('pin-again').value) {
+        show($('pin-error'), t('pin_mismatch'));
+        $('pin-again').focus();
+        return;
+      }
+      $('pin-save').disabled = true;
+      try {
+        const salt = hex(crypto.getRandomValues(new Uint8Array(16)));
+        const stored = { salt, iterations: PIN_ITERATIONS, hash: await pinHash(pin, salt, PIN_ITERATIONS) };
+        await putSetting('pin', stored);
+        state.pin = stored;
+      } catch (_) {
+        show($('pin-error'), t('enroll_store_failed'));
+        return;
+      } finally {
+        $('pin-save').disabled = false;
+      }
+      $('pin-new').value = '';
+      $('pin-again').value = '';
+      $('pin-screen').hidden = true;
+      await startSigning(device);
+    };
+  }
+
+  // Asks for the PIN; resolves whether it was given right.
+  function askPin() {
+    return new Promise((resolve) => {
+      const dialog = $('pin-dialog');
+      const input = $('pin-check');
+      input.value = '';
+      $('pin-check-error').hidden = true;
+      const finish = (ok) => {
+        $('pin-check-form').onsubmit = null;
+        $('pin-check-cancel').onclick = null;
+        dialog.onclose = null;
+        if (dialog.open) dialog.close();
+        input.value = '';
+        resolve(ok);
+      };
+      $('pin-check-form').onsubmit = async (ev) => {
+        ev.preventDefault();
+        const pin = input.value;
+        let ok = false;
+        try {
+          ok = Boolean(state.pin) && PIN_SHAPE.test(pin) &&
+            (await pinHash(pin, state.pin.salt, state.pin.iterations)) === state.pin.hash;
+        } catch (_) {
+          ok = false;
+        }
+        if (ok) {
+          finish(true);
+        } else {
+          $('pin-check-error').hidden = false;
+          input.value = '';
+          input.focus();
+        }
+      };
+      $('pin-check-cancel').onclick = () => finish(false);
+      dialog.onclose = () => finish(false);
+      dialog.showModal();
+      input.focus();
+    });
   }
 
   // ----------------------------------------------------------------- signing
 
   async function startSigning(device) {
     state.device = device;
+    state.revoked = false;
     const event = device.event || {};
     $('enroll-screen').hidden = true;
+    $('pin-screen').hidden = true;
     $('sign-screen').hidden = false;
 
     const where = [event.name, event.place].filter((s) => typeof s === 'string' && s).join(' · ');
     $('event-name').textContent = where;
-
-    buildCountries();
-    resetForm();
 
     let cached = null;
     try {
@@ -385,25 +589,39 @@
     } catch (_) {
       cached = null;
     }
-    renderPetition(cached && cached.slug === event.petition ? cached.data : null);
-
-    try {
-      const tally = await getSetting('tally');
-      if (tally && tally.event_id === device.event_id && Number.isInteger(tally.value)) {
-        $('tally').textContent = String(tally.value);
-      }
-    } catch (_) {
-      // shows 0 until the first count arrives
+    if (cached && cached.slug === event.petition) {
+      state.petitionByLocale = cached.by_locale || {};
+      if (cached.data && cached.data.locale) state.petitionByLocale[cached.data.locale] = cached.data;
+    } else {
+      state.petitionByLocale = {};
     }
+    const seen = await getSetting('count').catch(() => null);
+    state.count = seen && seen.slug === event.petition ? seen : null;
+    const tally = await getSetting('tally').catch(() => null);
+    if (tally && tally.event_id === device.event_id && Number.isInteger(tally.value)) {
+      $('tally').textContent = number(tally.value);
+    }
+    $('taken').textContent = number(state.taken);
+    applyLanguage(state.homeLanguage);
+    resetForm();
     await refreshStoreCounts();
-    updateOnline();
 
     if (!state.started) {
       state.started = true;
       $('sign-form').addEventListener('submit', onSign);
-      $('sign-form').addEventListener('input', onFormInput);
       $('is_organization').addEventListener('change', onOrganizationToggle);
+      $('language').addEventListener('change', onLanguageChosen);
+      $('cancel-correction').addEventListener('click', () => resetForm());
       $('thanks').addEventListener('click', hideThanks);
+      $('unlock').addEventListener('click', unlock);
+      $('open-panel').addEventListener('click', openPanel);
+      $('rejected').addEventListener('click', openPanel);
+      $('panel-close').addEventListener('click', () => $('panel').close());
+      $('home-language').addEventListener('change', onHomeLanguage);
+      $('unenroll').addEventListener('click', unenroll);
+      for (const kind of ['input', 'change', 'pointerdown', 'keydown']) {
+        document.addEventListener(kind, touched, { capture: true, passive: true });
+      }
       window.addEventListener('online', onOnline);
       window.addEventListener('offline', updateOnline);
       document.addEventListener('visibilitychange', () => {
@@ -416,6 +634,7 @@
       setInterval(refreshTally, TALLY_EVERY_MS);
       setInterval(refreshPetition, PETITION_EVERY_MS);
     }
+    touched();
     refreshPetition();
     refreshTally();
     requestSync('start');
@@ -430,12 +649,14 @@
     if (!state.petition) refreshPetition();
   }
 
+  // The countries, named in the current language, in its order.
   function buildCountries() {
     const select = $('country');
-    if (select.options.length > 0) return;
+    const chosen = select.value;
+    select.replaceChildren();
     let names = null;
     try {
-      names = new Intl.DisplayNames([navigator.language || 'en', 'en'], { type: 'region' });
+      names = new Intl.DisplayNames([state.language, 'en'], { type: 'region' });
     } catch (_) {
       names = null;
     }
@@ -446,12 +667,17 @@
         return code;
       }
     };
-    const collator = new Intl.Collator(navigator.language || 'en');
+    let collator;
+    try {
+      collator = new Intl.Collator(state.language);
+    } catch (_) {
+      collator = new Intl.Collator('en');
+    }
     const items = COUNTRIES.map((code) => ({ code, name: nameOf(code) }))
       .sort((a, b) => collator.compare(a.name, b.name));
     const placeholder = document.createElement('option');
     placeholder.value = '';
-    placeholder.textContent = 'Choose your country…';
+    placeholder.textContent = t('choose_country');
     select.append(placeholder);
     for (const { code, name } of items) {
       const option = document.createElement('option');
@@ -459,6 +685,7 @@
       option.textContent = name === code ? code : `${name} (${code})`;
       select.append(option);
     }
+    select.value = chosen;
   }
 
   function defaultCountry() {
@@ -467,20 +694,34 @@
     return COUNTRY_SET.has(code) ? code : '';
   }
 
+  // The petition as worded in `language`, else in its own default, else any.
+  function petitionFor(language) {
+    const all = Object.values(state.petitionByLocale);
+    if (all.length === 0) return null;
+    return all.find((p) => String(p.locale).split(/[-_]/)[0].toLowerCase() === language) ||
+      all.find((p) => p.locale === p.default_locale) || all[0];
+  }
+
   function renderPetition(p) {
     const valid = p && typeof p === 'object' && typeof p.title === 'string';
     state.petition = valid ? p : null;
+    const article = document.querySelector('.petition');
     if (valid) {
       $('petition-title').textContent = p.title;
       $('petition-ask').textContent = typeof p.ask === 'string' ? p.ask : '';
       $('petition-text').textContent = typeof p.text === 'string' ? p.text : '';
       $('petition-missing').hidden = true;
+      // The petition's words keep their own language (and direction).
+      article.lang = typeof p.locale === 'string' ? p.locale : '';
       document.title = p.title;
     } else {
       const event = (state.device && state.device.event) || {};
-      $('petition-title').textContent = typeof event.name === 'string' ? event.name : 'Sign the petition';
+      $('petition-title').textContent = typeof event.name === 'string' ? event.name : t('sign_heading');
+      article.removeAttribute('lang');
       $('petition-missing').hidden = false;
+      document.title = t('sign_heading');
     }
+    $('lock-title').textContent = $('petition-title').textContent;
     applyRules(state.petition);
   }
 
@@ -500,12 +741,9 @@
 
     $('postal_code').required = rules.postal;
     const postalNote = $('postal-optional');
-    if (rules.postal) {
-      postalNote.hidden = true;
-    } else {
-      postalNote.hidden = false;
-      postalNote.textContent = rules.emailOptional ? '(required without e-mail)' : '(optional)';
-    }
+    postalNote.hidden = rules.postal;
+    postalNote.dataset.t = rules.emailOptional ? 'required_without_email' : 'optional';
+    postalNote.textContent = t(postalNote.dataset.t);
 
     $('city').required = rules.city;
     $('city-optional').hidden = rules.city;
@@ -525,18 +763,38 @@
     if (!on) $('organization').value = '';
   }
 
-  function onFormInput() {
+  // ---------------------------------------------------------------- the lock
+
+  // Any touch or key keeps the form; a minute without one locks it.
+  function touched() {
     clearTimeout(state.idleTimer);
-    state.idleTimer = setTimeout(() => {
-      if (formHasInput()) resetForm();
-    }, IDLE_CLEAR_MS);
+    if (!state.device || $('sign-screen').hidden || !$('lock').hidden) return;
+    state.idleTimer = setTimeout(lock, IDLE_LOCK_MS);
   }
 
-  function formHasInput() {
-    return ['full_name', 'email', 'postal_code', 'city', 'organization']
-      .some((id) => $(id).value.trim() !== '') ||
-      $('consent_updates').checked || $('is_organization').checked;
+  // Hides what the last signer typed (and the volunteers' panel) from the next.
+  function lock() {
+    clearTimeout(state.idleTimer);
+    if ($('pin-dialog').open) $('pin-dialog').close();
+    if ($('panel').open) $('panel').close();
+    hideThanks();
+    resetForm();
+    applyLanguage(state.homeLanguage);
+    $('lock').hidden = false;
+    // Behind the lock, nothing is reachable, by touch or by a screen reader.
+    for (const el of document.querySelectorAll('.status-bar, .sign-layout')) el.inert = true;
+    $('unlock').focus();
+    maybeTakeUpdate();
   }
+
+  function unlock() {
+    $('lock').hidden = true;
+    for (const el of document.querySelectorAll('.status-bar, .sign-layout')) el.inert = false;
+    touched();
+    $('full_name').focus();
+  }
+
+  // ----------------------------------------------------------------- signing
 
   const FIELD_IDS = ['full_name', 'email', 'country', 'postal_code', 'city', 'organization'];
 
@@ -546,11 +804,13 @@
   }
 
   function resetForm() {
-    clearTimeout(state.idleTimer);
     $('sign-form').reset();
+    $('language').value = state.language;
     $('country').value = defaultCountry();
     $('organization-field').hidden = true;
     $('organization').required = false;
+    state.correcting = null;
+    renderCorrecting();
     clearErrors();
   }
 
@@ -572,29 +832,27 @@
   function validate(v) {
     const rules = state.rules;
     const problems = [];
-    const add = (field, message) => problems.push({ field, message });
-    if (!v.full_name) add('full_name', 'Please enter your name.');
+    const add = (field, key) => problems.push({ field, message: t(key) });
+    if (!v.full_name) add('full_name', 'need_name');
     if (v.email && !EMAIL_SHAPE.test(v.email)) {
-      add('email', 'This e-mail address does not look right.');
+      add('email', 'email_shape');
     } else if (!v.email && !rules.emailOptional) {
-      add('email', 'Please enter your e-mail address.');
+      add('email', 'need_email');
     }
     if (!v.country) {
-      add('country', 'Please choose your country.');
+      add('country', 'need_country');
     } else if (!COUNTRY_SET.has(v.country)) {
-      add('country', 'Please choose your country from the list.');
+      add('country', 'country_from_list');
     }
     if (v.postal_code && !POSTAL_SHAPE.test(v.postal_code.replace(/\s+/g, ' '))) {
-      add('postal_code', 'A postal code has only letters, digits, spaces and hyphens (16 at most).');
+      add('postal_code', 'postal_shape');
     } else if (!v.postal_code && rules.postal) {
-      add('postal_code', 'Please enter your postal code.');
+      add('postal_code', 'need_postal');
     } else if (!v.postal_code && !v.email && rules.emailOptional) {
-      add('postal_code', 'Without an e-mail address, please give your postal code.');
+      add('postal_code', 'postal_without_email');
     }
-    if (!v.city && rules.city) add('city', 'Please enter your city.');
-    if (v.isOrganization && !v.organization) {
-      add('organization', 'Please enter the name of the organization.');
-    }
+    if (!v.city && rules.city) add('city', 'need_city');
+    if (v.isOrganization && !v.organization) add('organization', 'need_organization');
     return problems;
   }
 
@@ -611,7 +869,8 @@
     record.consent_updates = v.consent_updates;
     record.signer_kind = v.isOrganization ? 'organization' : 'person';
     if (v.isOrganization && v.organization) record.organization = v.organization;
-    if (acceptableLocale(navigator.language)) record.locale = navigator.language;
+    // The language the signer chose on the form.
+    if (acceptableLocale(state.language)) record.locale = state.language;
     return record;
   }
 
@@ -627,27 +886,38 @@
       $(problems[0].field).focus();
       return;
     }
+    // A corrected signature is signed anew (a new id, now), and leaves the
+    // refused list in the same transaction.
     const record = buildRecord(values);
+    const corrected = state.correcting;
     state.saving = true;
     $('sign').disabled = true;
     try {
       // Stored (and committed) before anything else happens to it.
-      await transact(['outbox'], 'readwrite', (tx) => {
+      await transact(['outbox', 'rejected', 'settings'], 'readwrite', (tx) => {
         tx.objectStore('outbox').add(record);
+        if (corrected) {
+          tx.objectStore('rejected').delete(corrected.id);
+        } else {
+          tx.objectStore('settings').put({ event_id: state.device.event_id, value: state.taken + 1 }, 'taken');
+        }
       });
     } catch (_) {
-      show($('sign-error'), 'This signature could not be saved on the tablet. ' +
-        'Please try again, or tell a volunteer.');
+      show($('sign-error'), t('save_failed'));
       return;
     } finally {
       state.saving = false;
       $('sign').disabled = state.revoked;
     }
+    if (!corrected) state.taken += 1;
+    $('taken').textContent = number(state.taken);
     if (document.activeElement && typeof document.activeElement.blur === 'function') {
       document.activeElement.blur();
     }
+    // The next passer-by starts at the top, in the tablet's language.
+    state.correcting = null;
+    applyLanguage(state.homeLanguage);
     resetForm();
-    // The next passer-by starts at the top, with the petition in view.
     window.scrollTo(0, 0);
     showThanks();
     await refreshStoreCounts();
@@ -663,17 +933,21 @@
   function hideThanks() {
     clearTimeout(state.thanksTimer);
     $('thanks').hidden = true;
+    maybeTakeUpdate();
   }
 
   async function refreshStoreCounts() {
     try {
       const [waiting, rejected] = await Promise.all([countStore('outbox'), countStore('rejected')]);
-      $('waiting').textContent = String(waiting);
-      $('rejected-count').textContent = String(rejected);
+      $('waiting').textContent = number(waiting);
+      $('rejected-count').textContent = number(rejected);
       $('rejected').hidden = rejected === 0;
+      state.waiting = waiting;
+      state.refused = rejected;
     } catch (_) {
       // the last numbers shown stay
     }
+    maybeTakeUpdate();
   }
 
   // -------------------------------------------------------- petition & tally
@@ -682,25 +956,41 @@
     return `/v1/petitions/${encodeURIComponent(state.device.event.petition)}`;
   }
 
+  async function fetchJson(path) {
+    let res;
+    try {
+      res = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-cache' });
+    } catch (_) {
+      setReachable(false);
+      return null;
+    }
+    setReachable(true);
+    learnClock(res);
+    if (!res.ok) return null;
+    return readProblem(res);
+  }
+
+  // The petition in each language it is written in, kept for offline reloads.
   async function refreshPetition() {
     if (!state.device || state.petitionBusy || isOffline()) return;
     state.petitionBusy = true;
     try {
-      let res;
-      try {
-        res = await fetch(slugPath(), { headers: { Accept: 'application/json' }, cache: 'no-cache' });
-      } catch (_) {
-        setReachable(false);
-        return;
+      const first = await fetchJson(slugPath());
+      if (!first || typeof first.title !== 'string') return; // the cached copy, if any, stays
+      const byLocale = { [first.locale]: first };
+      const others = Array.isArray(first.locales) ? first.locales.filter((l) => l !== first.locale) : [];
+      for (const locale of others) {
+        const p = await fetchJson(`${slugPath()}?locale=${encodeURIComponent(locale)}`);
+        if (p && typeof p.title === 'string' && p.locale === locale) byLocale[locale] = p;
       }
-      setReachable(true);
-      learnClock(res);
-      if (!res.ok) return; // the cached copy, if any, stays
-      const p = await readProblem(res);
-      if (!p || typeof p.title !== 'string') return;
-      renderPetition(p);
+      state.petitionByLocale = byLocale;
+      renderPetition(petitionFor(state.language));
+      if (first.goal !== undefined) {
+        state.count = { ...(state.count || {}), slug: state.device.event.petition, goal: first.goal, count: first.count };
+        renderProgress();
+      }
       try {
-        await putSetting('petition', { slug: state.device.event.petition, data: p, fetched_at: Date.now() });
+        await putSetting('petition', { slug: state.device.event.petition, by_locale: byLocale, fetched_at: Date.now() });
       } catch (_) {
         // shown now; not kept for an offline reload
       }
@@ -709,28 +999,44 @@
     }
   }
 
+  // The petition's count toward its goal, as last seen.
+  function renderProgress() {
+    const seen = state.count;
+    const block = $('progress-block');
+    if (!seen || !Number.isInteger(seen.count)) {
+      block.hidden = true;
+      return;
+    }
+    block.hidden = false;
+    const goal = Number.isInteger(seen.goal) && seen.goal > 0 ? seen.goal : null;
+    const bar = $('progress');
+    bar.hidden = goal === null;
+    if (goal !== null) {
+      bar.max = goal;
+      bar.value = Math.min(seen.count, goal);
+      $('progress-text').textContent = t('petition_progress', { count: number(seen.count), goal: number(goal) });
+    } else {
+      $('progress-text').textContent = t('petition_count', { count: number(seen.count) });
+    }
+  }
+
   async function refreshTally() {
     if (!state.device || state.tallyBusy || isOffline()) return;
     state.tallyBusy = true;
     try {
-      let res;
-      try {
-        res = await fetch(`${slugPath()}/count`, { headers: { Accept: 'application/json' }, cache: 'no-cache' });
-      } catch (_) {
-        setReachable(false);
-        return;
-      }
-      setReachable(true);
-      learnClock(res);
-      if (!res.ok) return;
-      const body = await readProblem(res);
+      const body = await fetchJson(`${slugPath()}/count`);
       if (!body || !body.by_event || typeof body.by_event !== 'object') return;
       const raw = body.by_event[state.device.event_id];
       const value = raw === undefined || raw === null ? 0 : Number(raw);
       if (!Number.isInteger(value) || value < 0) return;
-      $('tally').textContent = String(value);
+      $('tally').textContent = number(value);
+      if (Number.isInteger(body.count)) {
+        state.count = { slug: state.device.event.petition, count: body.count, goal: body.goal };
+        renderProgress();
+      }
       try {
         await putSetting('tally', { event_id: state.device.event_id, value });
+        if (state.count) await putSetting('count', state.count);
       } catch (_) {
         // shown, not kept
       }
@@ -838,17 +1144,14 @@
     }
     if (res.status === 429 || res.status === 408 || res.status >= 500) {
       await res.arrayBuffer().catch(() => null);
-      show($('sync-error'), res.status === 429
-        ? 'The server asked this tablet to slow down. Signatures stay here and are sent later.'
-        : 'The server is not answering well. Signatures stay here and are sent later.');
+      show($('sync-error'), res.status === 429 ? t('sync_slow_down') : t('sync_server'));
       scheduleRetry('server', retryAfterMs(res));
       return 'stop';
     }
     if (!res.ok) {
       // A refusal that waiting will hardly mend: keep everything, say so, retry slowly.
       const problem = await readProblem(res);
-      show($('sync-error'), `Sending failed (${problemText(problem, res.status)}). ` +
-        'Signatures stay on this tablet; please tell an organizer.');
+      show($('sync-error'), t('sync_refused', { reason: problemText(problem, res.status) }));
       scheduleRetry('refused', retryAfterMs(res));
       return 'stop';
     }
@@ -872,13 +1175,18 @@
         r = results[i];
       }
       if (!r) return; // not answered for: stays, sent again
-      if (r.status === 'accepted' || r.status === 'duplicate') {
+      if (r.status === 'accepted') {
         settled.push(record.id);
-      } else if (r.status === 'invalid') {
+      } else if (r.status === 'invalid' || r.status === 'duplicate') {
+        // A duplicate is a signer who had signed before, as another
+        // signature (a resend of this one is `accepted`): the volunteer
+        // may fix a mistyped address with them, or let it go.
         rejected.push({
           id: record.id,
           record,
-          errors: Array.isArray(r.errors) ? r.errors : [],
+          errors: r.status === 'duplicate'
+            ? [{ field: 'signature', code: 'already_signed' }]
+            : (Array.isArray(r.errors) ? r.errors : []),
           rejected_at: now,
         });
       }
@@ -935,11 +1243,239 @@
     for (const control of $('sign-form').elements) control.disabled = true;
   }
 
+  // ------------------------------------------------------ the volunteers' panel
+
+  async function openPanel() {
+    if (!(await askPin())) return;
+    touched();
+    const device = state.device || {};
+    $('settings-label').textContent = device.label || '';
+    const event = device.event || {};
+    $('settings-event').textContent = [event.name, event.place].filter((x) => typeof x === 'string' && x).join(' · ');
+    $('home-language').value = state.homeLanguage;
+    $('unenroll-error').hidden = true;
+    await renderRefused();
+    $('panel').showModal();
+  }
+
+  const readRefused = () =>
+    transact(['rejected'], 'readonly', (tx) => tx.objectStore('rejected').getAll());
+
+  // Field names as the form labels them.
+  const FIELD_WORDS = {
+    full_name: 'full_name', email: 'email', country: 'country', postal_code: 'postal_code',
+    city: 'city', organization: 'organization',
+  };
+  const CODE_WORDS = {
+    required: 'field_required', invalid: 'field_invalid', too_long: 'field_too_long',
+    undeliverable: 'email_undeliverable',
+  };
+
+  // Why the service refused a signature, in the volunteer's words.
+  function reasons(item) {
+    const out = [];
+    for (const e of item.errors.length > 0 ? item.errors : [{ field: 'signature', code: 'refused' }]) {
+      const field = e && typeof e.field === 'string' ? e.field : 'signature';
+      const code = e && typeof e.code === 'string' ? e.code : 'refused';
+      if (code === 'already_signed') {
+        out.push(t('reason_duplicate'));
+      } else if (code === 'blocked') {
+        out.push(t('reason_blocked'));
+      } else if (field === 'signed_at' && code === 'petition_not_open') {
+        out.push(t('reason_not_open'));
+      } else if (field === 'signed_at') {
+        out.push(t('reason_outside_event'));
+      } else {
+        const label = FIELD_WORDS[field] ? t(FIELD_WORDS[field]) : field;
+        const said = CODE_WORDS[code] ? t(CODE_WORDS[code]) : t('reason_other', { code });
+        out.push(`${label}: ${said}`);
+      }
+    }
+    return out;
+  }
+
+  async function renderRefused() {
+    let items = [];
+    try {
+      items = await readRefused();
+    } catch (_) {
+      items = [];
+    }
+    items.sort((a, b) => String(a.rejected_at).localeCompare(String(b.rejected_at)));
+    const list = $('refused-list');
+    list.replaceChildren();
+    $('refused-none').hidden = items.length > 0;
+    for (const item of items) {
+      const r = item.record || {};
+      const li = document.createElement('li');
+      const who = document.createElement('p');
+      who.className = 'refused-who';
+      who.dir = 'auto';
+      who.textContent = r.full_name || '';
+      const fields = document.createElement('ul');
+      fields.className = 'refused-fields';
+      for (const key of ['email', 'country', 'postal_code', 'city', 'organization']) {
+        if (!r[key]) continue;
+        const line = document.createElement('li');
+        line.dir = 'auto';
+        line.textContent = `${t(key)}: ${r[key]}`;
+        fields.append(line);
+      }
+      const why = document.createElement('ul');
+      why.className = 'refused-reasons';
+      for (const text of reasons(item)) {
+        const line = document.createElement('li');
+        line.textContent = text;
+        why.append(line);
+      }
+      const actions = document.createElement('div');
+      actions.className = 'form-actions';
+      const correct = document.createElement('button');
+      correct.type = 'button';
+      correct.className = 'primary';
+      correct.textContent = t('correct');
+      correct.addEventListener('click', () => startCorrecting(item));
+      const discard = document.createElement('button');
+      discard.type = 'button';
+      discard.className = 'quiet';
+      discard.textContent = t('discard');
+      discard.addEventListener('click', async () => {
+        if (!window.confirm(t('discard_confirm'))) return;
+        await transact(['rejected'], 'readwrite', (tx) => {
+          tx.objectStore('rejected').delete(item.id);
+        }).catch(() => null);
+        await refreshStoreCounts();
+        await renderRefused();
+      });
+      actions.append(correct, discard);
+      li.append(who, fields, why, actions);
+      list.append(li);
+    }
+  }
+
+  // The refused signature on the form, for the signer to correct and sign again.
+  function startCorrecting(item) {
+    $('panel').close();
+    unlock();
+    resetForm();
+    const r = item.record || {};
+    if (r.locale && LANGUAGES.includes(languageOf(r.locale))) applyLanguage(languageOf(r.locale));
+    $('full_name').value = r.full_name || '';
+    $('email').value = r.email || '';
+    $('country').value = COUNTRY_SET.has(r.country) ? r.country : '';
+    $('postal_code').value = r.postal_code || '';
+    $('city').value = r.city || '';
+    $('consent_updates').checked = r.consent_updates === true;
+    if (state.rules.orgs && r.signer_kind === 'organization') {
+      $('is_organization').checked = true;
+      onOrganizationToggle();
+      $('organization').value = r.organization || '';
+    }
+    state.correcting = item;
+    renderCorrecting();
+    for (const e of item.errors) {
+      if (e && FIELD_WORDS[e.field]) $(e.field).setAttribute('aria-invalid', 'true');
+    }
+    touched();
+    $('full_name').focus();
+  }
+
+  function renderCorrecting() {
+    const item = state.correcting;
+    $('correcting').hidden = !item;
+    $('cancel-correction').hidden = !item;
+    $('sign').textContent = item ? t('resend') : t('submit');
+    if (item) $('correcting').textContent = reasons(item).join(' ');
+  }
+
+  async function onHomeLanguage() {
+    state.homeLanguage = languageOf($('home-language').value);
+    await putSetting('home_language', state.homeLanguage).catch(() => null);
+    applyLanguage(state.homeLanguage);
+  }
+
+  // Forgets the enrollment, never a signature: not while one waits or is
+  // refused and unresolved.
+  async function unenroll() {
+    await refreshStoreCounts();
+    const left = (state.waiting || 0) + (state.refused || 0);
+    if (left > 0) {
+      show($('unenroll-error'), t('unenroll_waiting', { count: number(left) }));
+      return;
+    }
+    if (!window.confirm(t('unenroll_confirm'))) return;
+    await transact(['settings'], 'readwrite', (tx) => {
+      const settings = tx.objectStore('settings');
+      for (const key of ['device', 'pin', 'petition', 'tally', 'count', 'taken']) settings.delete(key);
+    }).catch(() => null);
+    $('panel').close();
+    clearTimeout(state.idleTimer);
+    state.device = null;
+    state.pin = null;
+    state.petitionByLocale = {};
+    state.count = null;
+    $('sign-screen').hidden = true;
+    showEnroll();
+  }
+
+  // ------------------------------------------------------ the service worker
+
+  function registerWorker() {
+    if (!('serviceWorker' in navigator)) return;
+    navigator.serviceWorker.register('sw.js', { scope: './' }).then((registration) => {
+      const watch = (worker) => {
+        if (!worker) return;
+        worker.addEventListener('statechange', () => {
+          if (worker.state === 'installed' && navigator.serviceWorker.controller) {
+            state.updateReady = true;
+            maybeTakeUpdate();
+          }
+        });
+      };
+      if (registration.waiting && navigator.serviceWorker.controller) {
+        state.updateReady = true;
+        maybeTakeUpdate();
+      }
+      watch(registration.installing);
+      registration.addEventListener('updatefound', () => watch(registration.installing));
+    }).catch(() => {
+      // Without the worker the kiosk still works, only not from a cold start offline.
+    });
+    let reloading = false;
+    navigator.serviceWorker.addEventListener('controllerchange', () => {
+      // The first worker taking over changes nothing on the page; a new
+      // release does, once it was let in.
+      if (!state.tookUpdate || reloading) return;
+      reloading = true;
+      location.reload();
+    });
+  }
+
+  // A new release takes over only when no signature waits on this tablet and
+  // no one is signing: its signatures are never in the middle of a change.
+  async function maybeTakeUpdate() {
+    if (!state.updateReady || state.tookUpdate) return;
+    $('update-waiting').hidden = false;
+    const idle = !state.saving && !state.syncing && !state.correcting &&
+      (state.waiting || 0) === 0 && (!state.device || !formHasInput());
+    if (!idle) return;
+    const registration = await navigator.serviceWorker.getRegistration('./').catch(() => null);
+    if (!registration || !registration.waiting) return;
+    state.tookUpdate = true;
+    registration.waiting.postMessage({ type: 'take-over' });
+  }
+
+  function formHasInput() {
+    return ['full_name', 'email', 'postal_code', 'city', 'organization']
+      .some((id) => $(id).value.trim() !== '') ||
+      $('consent_updates').checked || $('is_organization').checked;
+  }
+
   // ---------------------------------------------------------------------- go
 
   function start() {
     boot().catch(() => {
-      show($('loading'), 'Something went wrong while starting. Please reload the page.');
+      show($('loading'), t('start_failed'));
     });
   }
 

@@ -76,6 +76,8 @@ pub struct App {
     pub stopping: tokio_util::sync::CancellationToken,
     /// Signs and sends webhook messages (a test message from the API).
     pub webhooks: Arc<Webhooks>,
+    /// Where the service's own links start: `https://sign.example`.
+    pub public_url: String,
 }
 
 /// The limits kept in this process, apart from Redis's shared ones.
@@ -93,6 +95,8 @@ pub struct Outward {
     pub export_key: ed25519_dalek::SigningKey,
     /// The webhooks' signer and sender.
     pub webhooks: Arc<Webhooks>,
+    /// Where the service's own links start: `https://sign.example`.
+    pub public_url: String,
 }
 
 impl App {
@@ -106,6 +110,7 @@ impl App {
             captcha,
             export_key,
             webhooks,
+            public_url,
         }: Outward,
     ) -> Self {
         Self {
@@ -122,6 +127,7 @@ impl App {
             counts: Default::default(),
             stopping: Default::default(),
             webhooks,
+            public_url,
         }
     }
 }

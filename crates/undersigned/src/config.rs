@@ -827,16 +827,21 @@ impl Config {
     /// How signatures awaiting confirmation are asked for it. Links start
     /// with the public URL, or `http://` and the address served on.
     fn confirming(&self, served_on: SocketAddr) -> Confirming {
-        let public_url = self
-            .public_url
-            .as_ref()
-            .map_or_else(|| format!("http://{served_on}"), ToString::to_string);
+        let public_url = self.public_base(served_on);
         let days = self.confirm_ttl.0.as_secs().div_ceil(86_400);
         Confirming {
             letterhead: Letterhead::new(self.mail_from.0.clone(), &public_url, days),
             ttl: self.confirm_ttl.0,
             mail_queued: Default::default(),
         }
+    }
+
+    /// Where the service's own links start (in messages, and a tablet's
+    /// enrollment link): the public URL, or `http://` and the address served on.
+    pub fn public_base(&self, served_on: SocketAddr) -> String {
+        self.public_url
+            .as_ref()
+            .map_or_else(|| format!("http://{served_on}"), ToString::to_string)
     }
 
     /// How many live count streams this instance keeps open.

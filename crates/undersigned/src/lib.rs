@@ -269,6 +269,7 @@ async fn serve_under(
             captcha: config.captcha()?,
             export_key,
             webhooks: webhooks.clone(),
+            public_url: config.public_base(listeners.public.local_addr()?),
         },
     ));
 

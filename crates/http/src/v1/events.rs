@@ -123,9 +123,32 @@ pub async fn enrollment_code(call: Call<'_>) -> Answer {
         .store
         .create_enrollment_code(event.id, expires_at, audit)
         .await?;
-    Ok(secret(
-        &json!({"code": code, "expires_at": expires_at, "event_id": event.id}),
-    ))
+    // Opening the link on a tablet enrolls it without typing the code.
+    let url = format!("{}/kiosk/#enroll={code}", call.app.public_url);
+    Ok(secret(&json!({
+        "code": code,
+        "expires_at": expires_at,
+        "event_id": event.id,
+        "url": url,
+        "qr_svg": qr_svg(&url),
+    })))
+}
+
+/// The QR code of `url` as an SVG document, for an organizer to show or
+/// print: in the answer, since the code in it is a secret shown once (a
+/// URL of its own would put it in logs).
+fn qr_svg(url: &str) -> String {
+    use qrcode::render::svg;
+    // A link of a few dozen characters always fits; a public URL too long
+    // for a QR code (over 2,000 characters) gets none.
+    qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M)
+        .map(|qr| {
+            qr.render::<svg::Color>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_default()
 }
 
 /// `GET /v1/events/{id}/devices` (the petition's organizers).

@@ -16,11 +16,40 @@ export function logger(name) {
   return (...args) => console.error(`[${name}]`, ...args);
 }
 
+const BROWSER = {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
+
 export function launch() {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  return chromium.launch(BROWSER);
+}
+
+/// A browser whose storage (IndexedDB, service workers, caches) lives in
+/// `dir`: closing it and launching again with the same `dir` is a tablet
+/// restarted.
+export function launchPersistent(dir, options) {
+  return chromium.launchPersistentContext(dir, { ...BROWSER, ...options });
+}
+
+/// The text an element shows, trimmed.
+export function textOf(page, selector) {
+  return page.locator(selector).innerText().then((s) => s.trim());
+}
+
+/// Waits until the element reads `expected`; fails saying what it read.
+export function waitForText(page, selector, expected, timeout) {
+  return page.waitForFunction(
+    ([sel, want]) => {
+      const el = document.querySelector(sel);
+      return el !== null && el.textContent.trim() === want;
+    },
+    [selector, expected],
+    { timeout, polling: 100 },
+  ).catch(async () => {
+    const got = await textOf(page, selector).catch(() => '(missing)');
+    fail(`${selector} should read ${JSON.stringify(expected)} within ${timeout} ms; it reads ${JSON.stringify(got)}`);
   });
 }
 

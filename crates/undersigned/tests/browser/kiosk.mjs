@@ -10,7 +10,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
-import { fail, launch, logger, run } from './harness.mjs';
+import { fail, launch, logger, run, textOf, waitForText } from './harness.mjs';
 
 const KIOSK_URL = process.env.KIOSK_URL;
 const ENROLL_CODE = process.env.ENROLL_CODE;
@@ -55,19 +55,8 @@ async function main() {
     const noProblems = (step) => {
       if (problems.length > 0) fail(`${step}: ${problems.join('; ')}`);
     };
-    const text = (selector) => page.locator(selector).innerText().then((s) => s.trim());
-    const waitText = (selector, expected, timeout) =>
-      page.waitForFunction(
-        ([sel, want]) => {
-          const el = document.querySelector(sel);
-          return el !== null && el.textContent.trim() === want;
-        },
-        [selector, expected],
-        { timeout, polling: 100 },
-      ).catch(async () => {
-        const got = await text(selector).catch(() => '(missing)');
-        fail(`${selector} should read ${JSON.stringify(expected)} within ${timeout} ms; it reads ${JSON.stringify(got)}`);
-      });
+    const text = (selector) => textOf(page, selector);
+    const waitText = (selector, expected, timeout) => waitForText(page, selector, expected, timeout);
 
     // 1. Enroll.
     log('opening', KIOSK_URL);
@@ -77,6 +66,11 @@ async function main() {
     await page.locator('#code').fill(ENROLL_CODE);
     await page.locator('#label').fill('Tablet 1');
     await page.locator('#enroll').click();
+    // The organizer chooses the PIN that guards the volunteers' panel.
+    await page.locator('#pin-new').waitFor({ state: 'visible' });
+    await page.locator('#pin-new').fill('2468');
+    await page.locator('#pin-again').fill('2468');
+    await page.locator('#pin-save').click();
     await page.waitForFunction(() => {
       const screen = document.getElementById('sign-screen');
       const title = document.getElementById('petition-title');

@@ -507,13 +507,26 @@ pub async fn event_ran_hours_ago(ns: &Namespace, event: &str, starts: i32, ends:
         .expect("event moved");
 }
 
-/// An event on the petition and a one-time code to enroll a tablet for it.
+/// An event on the petition (from `starts_at` to `ends_at`) and an
+/// enrollment code for its tablets: the event's id and the code.
 pub async fn event_code(
     app: &TestApp,
     slug: &str,
     starts_at: chrono::DateTime<chrono::Utc>,
     ends_at: chrono::DateTime<chrono::Utc>,
 ) -> (String, String) {
+    let (event, answer) = event_enrollment(app, slug, starts_at, ends_at).await;
+    (event, answer["code"].as_str().unwrap().to_owned())
+}
+
+/// An event on the petition and the answer to asking for an enrollment code
+/// (`code`, `url`, `qr_svg`, …): the event's id and that answer.
+pub async fn event_enrollment(
+    app: &TestApp,
+    slug: &str,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    ends_at: chrono::DateTime<chrono::Utc>,
+) -> (String, Value) {
     let organizer = app.admin_token().await;
     let post = |path: String, body: Value| {
         app.http
@@ -537,11 +550,7 @@ pub async fn event_code(
         .await
         .expect("code");
     assert_eq!(r.status(), 201);
-    let code = r.json::<Value>().await.unwrap()["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (event, code)
+    (event, r.json::<Value>().await.unwrap())
 }
 
 /// An event on the petition and a tablet enrolled for it: the event's id and
