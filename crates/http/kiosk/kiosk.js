@@ -29,6 +29,9 @@
   const TALLY_EVERY_MS = 10_000;
   const PETITION_EVERY_MS = 10 * 60_000;
   const THANKS_MS = 3_000;
+  const FORGET_EVERY_MS = 60 * 60_000;
+  // How often an open kiosk asks whether a new release is out.
+  const UPDATE_EVERY_MS = 30 * 60_000;
   // Untouched this long, the form is emptied and the lock shown.
   const IDLE_LOCK_MS = 60_000;
   const PIN_ITERATIONS = 200_000;
@@ -84,8 +87,9 @@
     taken: 0, // signatures taken on this tablet since it enrolled
     pin: null, // {salt, hash, iterations}: hex
     correcting: null, // the refused item being corrected on the form
-    waiting: 0, // signatures in the outbox, last counted
-    refused: 0, // refused and not yet resolved, last counted
+    waiting: null, // signatures in the outbox, last counted (null: not yet)
+    refused: null, // refused and not yet resolved, last counted
+    enrolling: false,
     updateReady: false, // a new release's worker waits
     tookUpdate: false,
     clockOffsetMs: 0, // what to add to this tablet's clock to get the service's
@@ -352,7 +356,9 @@
     // An enrollment link: `#enroll=CODE`. The code leaves the address bar at
     // once (it is a secret, if a spent one soon).
     const linked = /(?:^#|&)enroll=([^&]+)/.exec(location.hash);
-    if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+    const forgetLink = () => {
+      if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+    };
     try {
       state.db = await openDb();
     } catch (_) {
@@ -366,11 +372,14 @@
     state.pin = await setting('pin');
     applyLanguage(state.homeLanguage);
     await forgetOldRejected().catch(() => null);
+    await refreshStoreCounts();
     $('loading').hidden = true;
     if (device && device.token && device.event_id && device.event && device.event.petition) {
       const taken = await setting('taken');
       state.taken = taken && taken.event_id === device.event_id ? Number(taken.value) || 0 : 0;
-      if (state.pin) {
+      forgetLink();
+      // A tablet enrolled before PINs (or where none can be kept) goes on signing.
+      if (state.pin || !window.isSecureContext) {
         await startSigning(device);
       } else {
         showPinSetup(device);
@@ -379,8 +388,11 @@
       showEnroll();
       if (linked) {
         $('code').value = decodeURIComponent(linked[1]);
-        await enroll($('code').value.trim(), `Tablet ${uuid().slice(0, 4).toUpperCase()}`);
+        // Named for the organizers' list of devices; renamed by nobody.
+        await enroll($('code').value.trim(), `kiosk-${uuid().slice(0, 4)}`);
       }
+      // Only now: a reload during the enrollment could have used it again.
+      forgetLink();
     }
   }
 
@@ -391,6 +403,9 @@
     $('pin-screen').hidden = true;
     $('enroll-screen').hidden = false;
     $('enroll-form').onsubmit = onEnroll;
+    // Without https (or localhost) there is no service worker and no
+    // hashing: a tablet would lose the page offline and could keep no PIN.
+    if (!window.isSecureContext) enrollError(t('needs_secure'));
   }
 
   function enrollError(text, focusId) {
@@ -419,11 +434,16 @@
     const button = $('enroll');
     if (button.disabled) return;
     $('enroll-error').hidden = true;
+    if (!window.isSecureContext) {
+      enrollError(t('needs_secure'));
+      return;
+    }
     if (isOffline()) {
       enrollError(t('enroll_offline'));
       return;
     }
     button.disabled = true;
+    state.enrolling = true;
     $('enroll-status').hidden = false;
     try {
       let res;
@@ -478,6 +498,7 @@
       showPinSetup(device);
     } finally {
       button.disabled = false;
+      state.enrolling = false;
       $('enroll-status').hidden = true;
     }
   }
@@ -574,7 +595,16 @@
 
   async function startSigning(device) {
     state.device = device;
+    // Nothing of an earlier enrollment carries over.
     state.revoked = false;
+    state.retryAt = 0;
+    state.backoffMs = 0;
+    state.failureKind = null;
+    state.batchMax = BATCH_MAX;
+    $('revoked').hidden = true;
+    $('sync-error').hidden = true;
+    for (const control of $('sign-form').elements) control.disabled = false;
+    $('tally').textContent = number(0);
     const event = device.event || {};
     $('enroll-screen').hidden = true;
     $('pin-screen').hidden = true;
@@ -633,6 +663,8 @@
       setInterval(() => requestSync('timer'), SYNC_EVERY_MS);
       setInterval(refreshTally, TALLY_EVERY_MS);
       setInterval(refreshPetition, PETITION_EVERY_MS);
+      // Refused signatures are forgotten after a week even on a page never reloaded.
+      setInterval(() => forgetOldRejected().then(refreshStoreCounts).catch(() => null), FORGET_EVERY_MS);
     }
     touched();
     refreshPetition();
@@ -914,9 +946,9 @@
     if (document.activeElement && typeof document.activeElement.blur === 'function') {
       document.activeElement.blur();
     }
-    // The next passer-by starts at the top, in the tablet's language.
+    // The next passer-by starts at the top, in the tablet's language once
+    // this signer has been thanked in theirs.
     state.correcting = null;
-    applyLanguage(state.homeLanguage);
     resetForm();
     window.scrollTo(0, 0);
     showThanks();
@@ -932,7 +964,9 @@
 
   function hideThanks() {
     clearTimeout(state.thanksTimer);
+    const shown = !$('thanks').hidden;
     $('thanks').hidden = true;
+    if (shown && state.device) applyLanguage(state.homeLanguage);
     maybeTakeUpdate();
   }
 
@@ -1286,9 +1320,12 @@
       } else if (field === 'signed_at') {
         out.push(t('reason_outside_event'));
       } else {
-        const label = FIELD_WORDS[field] ? t(FIELD_WORDS[field]) : field;
-        const said = CODE_WORDS[code] ? t(CODE_WORDS[code]) : t('reason_other', { code });
-        out.push(`${label}: ${said}`);
+        // A form field says what the signer can mend; anything else, its code.
+        if (FIELD_WORDS[field]) {
+          out.push(`${t(FIELD_WORDS[field])}: ${t(CODE_WORDS[code] || 'field_invalid')}`);
+        } else {
+          out.push(t('reason_other', { code: `${field}: ${code}` }));
+        }
       }
     }
     return out;
@@ -1399,7 +1436,10 @@
   async function unenroll() {
     await refreshStoreCounts();
     const left = (state.waiting || 0) + (state.refused || 0);
-    if (left > 0) {
+    // A revoked tablet can send nothing: it may enroll again, and what waits
+    // on it is sent with its next enrollment (refused there if it does not
+    // belong to that event, and then listed).
+    if (left > 0 && !state.revoked) {
       show($('unenroll-error'), t('unenroll_waiting', { count: number(left) }));
       return;
     }
@@ -1436,6 +1476,7 @@
         state.updateReady = true;
         maybeTakeUpdate();
       }
+      setInterval(() => registration.update().catch(() => null), UPDATE_EVERY_MS);
       watch(registration.installing);
       registration.addEventListener('updatefound', () => watch(registration.installing));
     }).catch(() => {
@@ -1456,8 +1497,9 @@
   async function maybeTakeUpdate() {
     if (!state.updateReady || state.tookUpdate) return;
     $('update-waiting').hidden = false;
-    const idle = !state.saving && !state.syncing && !state.correcting &&
-      (state.waiting || 0) === 0 && (!state.device || !formHasInput());
+    // Counted, and none: an unknown count (before IndexedDB opened) is not zero.
+    const idle = !state.saving && !state.syncing && !state.correcting && !state.enrolling &&
+      state.waiting === 0 && (!state.device || !formHasInput());
     if (!idle) return;
     const registration = await navigator.serviceWorker.getRegistration('./').catch(() => null);
     if (!registration || !registration.waiting) return;

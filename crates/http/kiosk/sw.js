@@ -15,8 +15,9 @@ const CACHE = `undersigned-kiosk-${VERSION}`;
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
-    // Past any HTTP cache: the files of this version, not of the last.
-    await cache.addAll(FILES.map((file) => new Request(file, { cache: 'reload' })));
+    // Past any HTTP cache, and from an instance of this very release (another
+    // answers 404 and this install fails, to be tried again later).
+    await cache.addAll(FILES.map((file) => new Request(`${file}?v=${VERSION}`, { cache: 'reload' })));
   })());
 });
 
@@ -43,7 +44,7 @@ self.addEventListener('fetch', (event) => {
   if (url.pathname.endsWith('/sw.js')) return;
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    // The page itself under any query (`#enroll=…` never reaches here).
+    // Kept under `?v=…`, found under any query (`#enroll=…` never reaches here).
     const kept = request.mode === 'navigate'
       ? await cache.match('./', { ignoreSearch: true })
       : await cache.match(request, { ignoreSearch: true });

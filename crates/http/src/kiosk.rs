@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::call::{Answer, Call};
 use crate::pages::words::every_language;
 use crate::problem::ApiError;
+use crate::query::Query;
 use crate::reply::{full, page_headers, to_folder};
 
 const INDEX: &str = include_str!("../kiosk/index.html");
@@ -100,27 +101,39 @@ fn files() -> [(&'static str, &'static str, Bytes); 7] {
     ]
 }
 
-/// The worker, naming its cache after a digest of every file it keeps.
-static WORKER: LazyLock<String> = LazyLock::new(|| {
+/// A digest of every file the worker keeps: this release's name.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
     let mut digest = Sha256::new();
-    let files = files();
-    for (name, _, body) in &files {
+    for (name, _, body) in &files() {
         digest.update(name.as_bytes());
         digest.update((body.len() as u64).to_le_bytes());
         digest.update(body);
     }
-    let version: String = digest.finalize()[..8]
+    digest.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    let names: Vec<&str> = files.iter().map(|(name, _, _)| *name).collect();
+        .collect()
+});
+
+/// The worker, naming its cache after the release.
+static WORKER: LazyLock<String> = LazyLock::new(|| {
+    let names: Vec<&str> = files().iter().map(|(name, _, _)| *name).collect();
     include_str!("../kiosk/sw.js")
-        .replacen("/*VERSION*/''", &json!(version).to_string(), 1)
+        .replacen("/*VERSION*/''", &json!(VERSION.as_str()).to_string(), 1)
         .replacen("/*FILES*/[]", &json!(names).to_string(), 1)
 });
 
-/// `/kiosk/{file}`: `file` is empty for the page itself.
+/// `/kiosk/{file}`: `file` is empty for the page itself. A worker asks for
+/// its release's files as `?v=VERSION`: an instance of another release (a
+/// rolling deployment) answers 404, so that no cache mixes two releases'
+/// files; the worker's install fails and is tried again later.
 pub async fn serve(call: Call<'_>) -> Answer {
+    if Query::of(call.uri())
+        .get("v")
+        .is_some_and(|v| v != VERSION.as_str())
+    {
+        return Err(ApiError::NotFound);
+    }
     let (content_type, body) = match call.param("file") {
         "" | "index.html" => (
             "text/html; charset=utf-8",
@@ -192,6 +205,7 @@ mod tests {
         assert!(!SCRIPT.contains("/*WORDS*/"));
         assert!(SCRIPT.contains("\"ar\":{"));
         assert!(!WORKER.contains("/*VERSION*/"));
+        assert!(WORKER.contains(&format!("\"{}\"", *VERSION)));
         assert!(WORKER.contains("\"kiosk.js\""));
     }
 }

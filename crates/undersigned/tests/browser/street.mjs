@@ -12,7 +12,7 @@
 //     what the last signer typed.
 // axe-core checks each screen on the way.
 //
-//   ENROLL_URL=http://127.0.0.1:PORT/kiosk/#enroll=CODE PROFILE_DIR=dir \
+//   ENROLL_URL=http://127.0.0.1:PORT/kiosk/#enroll=CODE PROFILE_DIR=dir [ARABIC_TITLE=…] \
 //   [CHROMIUM=/usr/bin/chromium] [SCREENSHOT_DIR=dir] node street.mjs
 //
 // Progress goes to stderr; the last line on stdout is the JSON outcome.
@@ -29,6 +29,8 @@ const OVERALL_MS = 150_000;
 const PIN = '2468';
 // The signing page's label for the name, in Arabic (pages/words.rs).
 const ARABIC_FULL_NAME = 'الاسم الكامل';
+// The petition's title in Arabic, when it has one.
+const ARABIC_TITLE = process.env.ARABIC_TITLE || '';
 
 const SIGNERS = [
   { full_name: 'Zoë Ångström', email: 'zoe@example.org', country: 'NL' },
@@ -88,6 +90,9 @@ async function main() {
         const error = await page.locator('#sign-error').innerText().catch(() => '');
         fail(`no thank-you after signature ${i}${error ? `: ${error}` : ''}`);
       });
+      // Thanked in the language they signed in.
+      const thanks = await text('#thanks .thanks-big');
+      if (signer.language && thanks === 'Thank you!') fail(`signature ${i} was thanked in English`);
       await page.locator('#thanks').click();
       log(`signature ${i} stored`);
     };
@@ -111,7 +116,22 @@ async function main() {
     log('enrolled by link; petition:', await text('#petition-title'));
     // The worker keeps the page from now on; the petition's texts are kept.
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
-    await page.waitForLoadState('networkidle');
+    await page.waitForFunction(() => new Promise((resolve) => {
+      const open = indexedDB.open('undersigned-kiosk');
+      open.onerror = () => resolve(false);
+      open.onsuccess = () => {
+        const db = open.result;
+        const get = db.transaction('settings').objectStore('settings').get('petition');
+        get.onsuccess = () => {
+          db.close();
+          resolve(get.result !== undefined);
+        };
+        get.onerror = () => {
+          db.close();
+          resolve(false);
+        };
+      };
+    }), null, { timeout: 15_000, polling: 200 }).catch(() => fail('the petition was not kept for offline use'));
     await waitText('#online', 'online', 5_000);
     violations.push(...await axe(page, 'form', log));
     await shoot('street-form');
@@ -136,6 +156,9 @@ async function main() {
         }));
         if (arabic.dir !== 'rtl' || arabic.lang !== 'ar') fail(`Arabic: ${JSON.stringify(arabic)}`);
         if (arabic.label !== ARABIC_FULL_NAME) fail(`the name's label in Arabic reads ${arabic.label}`);
+        // The petition's own Arabic words, kept for offline use.
+        const title = await text('#petition-title');
+        if (ARABIC_TITLE && title !== ARABIC_TITLE) fail(`the petition's title in Arabic reads ${title}`);
         violations.push(...await axe(page, 'form in Arabic', log));
         await shoot('street-arabic');
       }
@@ -163,8 +186,7 @@ async function main() {
     await waitText('#waiting', '0', 20_000);
     await waitText('#tally', '3', 20_000);
     await page.locator('#progress-block').waitFor({ state: 'visible' });
-    const progress = await text('#progress-text');
-    log('synced:', progress);
+    log('synced:', await text('#progress-text'));
     noProblems('syncing');
 
     // 6. A signer who signed already: refused, shown, corrected, sent.
@@ -194,7 +216,8 @@ async function main() {
     await page.locator('#rejected').waitFor({ state: 'hidden', timeout: 20_000 });
     await waitText('#waiting', '0', 20_000);
     await waitText('#tally', '4', 20_000);
-    log('corrected and counted');
+    const progress = await text('#progress-text');
+    log('corrected and counted:', progress);
     noProblems('correcting');
 
     // 7. The idle lock, with the page's clock under the test's hand.

@@ -78,15 +78,28 @@ async fn a_tablet_signs_offline_and_its_signatures_are_counted_once_back_online(
     ns.clean().await;
 }
 
+const ARABIC_TITLE: &str = "هواء نظيف لكل مدينة";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_street_kiosk_enrolls_by_link_restarts_offline_speaks_arabic_and_mends_refusals() {
     let ns = Namespace::new();
     let app = TestApp::start(&ns, |_| {}).await;
-    let slug = app.petition("street").await;
+    // In English with an Arabic translation, counted at once, toward a goal.
+    let slug = "street";
+    app.petition_with(
+        slug,
+        serde_json::json!({
+            "locale": "en", "goal": 1000, "verification": "none",
+            "title": "Clean air for every city",
+            "text": "Air pollution kills millions every year.",
+            "translations": {"ar": {"title": ARABIC_TITLE, "text": "تلوث الهواء يقتل الملايين كل عام."}},
+        }),
+    )
+    .await;
     let now = Utc::now();
     let (event, enrollment) = event_enrollment(
         &app,
-        &slug,
+        slug,
         now - Duration::hours(1),
         now + Duration::hours(3),
     )
@@ -99,6 +112,7 @@ async fn a_street_kiosk_enrolls_by_link_restarts_offline_speaks_arabic_and_mends
         &[
             ("ENROLL_URL", url),
             ("PROFILE_DIR", profile.path().to_str().unwrap()),
+            ("ARABIC_TITLE", ARABIC_TITLE),
         ],
     )
     .await;
@@ -115,8 +129,9 @@ async fn a_street_kiosk_enrolls_by_link_restarts_offline_speaks_arabic_and_mends
     assert_eq!(outcome["violations"], serde_json::json!([]), "axe-core");
     assert_eq!(outcome["arabic"]["dir"], "rtl");
 
-    count_reaches(&app, &slug, 4).await;
-    assert_eq!(event_tally(&app, &slug, &event).await, 4);
+    assert_eq!(outcome["progress"], "4 of 1,000 signatures");
+    count_reaches(&app, slug, 4).await;
+    assert_eq!(event_tally(&app, slug, &event).await, 4);
     // Each stored once, each in the language its signer chose.
     let rows = ns
         .sql()
@@ -229,6 +244,18 @@ async fn an_enrollment_code_comes_with_its_link_and_qr_code_and_the_kiosk_instal
         "\"manifest.webmanifest\"",
     ] {
         assert!(worker.contains(file), "{file}");
+    }
+    // It fetches them as its own release's: another release's instance (a
+    // rolling deployment) has none of them to give.
+    let version = worker
+        .split("const VERSION = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    assert_eq!(version.len(), 16, "{version}");
+    for (asked, status) in [(version, 200), ("0123456789abcdef", 404)] {
+        let r = get(&format!("/kiosk/kiosk.js?v={asked}")).await.unwrap();
+        assert_eq!(r.status(), status, "{asked}");
     }
     app.stop().await;
     ns.clean().await;
