@@ -6,6 +6,7 @@
 
 mod device;
 mod fanout;
+mod joiners;
 mod limit;
 mod link;
 mod local;
@@ -24,6 +25,7 @@ use undersigned_supervisor::{Policy, Supervisor};
 
 pub use device::{DeviceLimit, DeviceRefusal};
 pub use fanout::{Announcement, Fanout};
+pub use joiners::{Counted, Joiners, Stage};
 pub use limit::{Limit, LimitParseError};
 pub use link::{RedisLink, RedisState};
 pub use local::address_key;
@@ -100,6 +102,8 @@ pub struct Guard {
     limits: Limits,
     local: LocalLimiter,
     seen_tx: Option<mpsc::Sender<(i64, Vec<IdentityKey>)>>,
+    /// Who could still join a call or a commit (see `joiners.rs`).
+    joiners: Arc<Joiners>,
 }
 
 /// Marking identities as seen is best effort; past this many pending batches
@@ -126,17 +130,25 @@ impl Guard {
             });
             tx
         });
-        let checks = link
-            .clone()
-            .map(|link| script::spawn_checker(link, prefix.to_owned(), linger, tasks));
+        let joiners = Joiners::new();
+        let checks = link.clone().map(|link| {
+            script::spawn_checker(link, prefix.to_owned(), linger, joiners.clone(), tasks)
+        });
         Self {
             link,
             checks,
+            joiners,
             prefix: prefix.to_owned(),
             local: LocalLimiter::new(&limits),
             limits,
             seen_tx,
         }
+    }
+
+    /// Who could still join a call or a commit: the server counts its
+    /// connections here, the signature path its signatures.
+    pub fn joiners(&self) -> &Arc<Joiners> {
+        &self.joiners
     }
 
     /// A share of one round trip to Redis (or none, when it is absent or down).

@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use undersigned_domain::IdentityKey;
 use undersigned_supervisor::{Policy, Supervisor};
 
-use crate::{Limit, RedisLink, Scope, Verdict};
+use crate::{Joiners, Limit, RedisLink, Scope, Stage, Verdict};
 
 /// For each signature in ARGV: its identity, how many limits apply, and each
 /// limit's interval (µs, so limits faster than 1,000/s stay exact) and burst, its keys in KEYS after the seen set (KEYS[1]).
@@ -94,7 +94,9 @@ const IN_FLIGHT: usize = 2;
 /// signatures each, and the call's fixed cost (the script's run, the
 /// connection's framing, the wake-ups on both sides) was paid per signature:
 /// Redis spent 33 µs of CPU a signature, 14 to 15 µs with a millisecond's
-/// linger (1 to 2 ms with tokio's timer): benches/BENCHMARKS.md.
+/// linger (1 to 2 ms with tokio's timer): benches/BENCHMARKS.md. The linger
+/// ends early once every connected client's signature is gathering: nobody
+/// is left to join (`joiners.rs`).
 const LINGER_BELOW: usize = 32;
 /// The most signatures one call takes.
 const BATCH_MAX: usize = 512;
@@ -150,13 +152,20 @@ pub(crate) fn spawn_checker(
     link: RedisLink,
     prefix: String,
     linger: Duration,
+    joiners: Arc<Joiners>,
     tasks: &Supervisor,
 ) -> mpsc::Sender<Check> {
     let (tx, rx) = mpsc::channel::<Check>(BACKLOG);
     let rx: SharedQueue<Check> = Arc::new(tokio::sync::Mutex::new(rx));
     let prefix: Arc<str> = prefix.into();
     tasks.spawn("guard checks", Policy::Restart, move || {
-        gather_checks(link.clone(), prefix.clone(), linger, rx.clone())
+        gather_checks(
+            link.clone(),
+            prefix.clone(),
+            linger,
+            joiners.clone(),
+            rx.clone(),
+        )
     });
     tx
 }
@@ -165,6 +174,7 @@ async fn gather_checks(
     link: RedisLink,
     prefix: Arc<str>,
     linger: Duration,
+    joiners: Arc<Joiners>,
     rx: SharedQueue<Check>,
 ) {
     let mut rx = rx.lock().await;
@@ -177,8 +187,11 @@ async fn gather_checks(
         if rx.recv_many(&mut batch, BATCH_MAX).await == 0 {
             return;
         }
-        if batch.len() < LINGER_BELOW && !linger.is_zero() {
-            tokio::time::sleep(linger).await;
+        if batch.len() < LINGER_BELOW && !linger.is_zero() && !joiners.none_left(Stage::Gathering) {
+            tokio::select! {
+                () = tokio::time::sleep(linger) => {}
+                () = joiners.until_none_left(Stage::Gathering) => {}
+            }
             while batch.len() < BATCH_MAX {
                 match rx.try_recv() {
                     Ok(check) => batch.push(check),

@@ -238,6 +238,10 @@ impl Acceptor<'_> {
             }
         };
         let _ = stream.set_nodelay(true);
+        // A client that may sign: lingering batches wait only while one could
+        // still join them (the guard's `joiners.rs`).
+        let may_sign = (self.surface != Surface::Operator)
+            .then(|| self.app.ingest.guard().joiners().connection());
         let app = self.app.clone();
         let conf = self.config.clone();
         let surface = self.surface;
@@ -251,6 +255,7 @@ impl Acceptor<'_> {
             .watch(self.http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
+            drop(may_sign);
             drop(held);
         });
     }

@@ -23,7 +23,7 @@ use tracing::info;
 use undersigned_domain::{
     Channel, Email, IdentityKey, Pepper, Signature, SignerToken, Verification,
 };
-use undersigned_guard::{Fanout, Guard, Scope, Subject, Verdict};
+use undersigned_guard::{Fanout, Guard, Scope, Stage, Subject, Verdict};
 use undersigned_mail::{Letterhead, WithdrawalLetter};
 use undersigned_store::{
     AuditEntry, Confirmation, Confirmed, Erased, PendingState, Petition, READ_DEADLINE, Resend,
@@ -374,6 +374,10 @@ impl Ingest {
                 None
             };
         let mut resend = None;
+        // Counted from here to the answer, so that a linger knows whether
+        // anyone is left to join (the guard's `joiners.rs`).
+        let joiners = self.guard.joiners();
+        let _gathering = joiners.waiting(Stage::Gathering);
         let mut row = match self.guard.check(subject).await {
             Verdict::Pass => Some(SignatureRow {
                 shadowed_by,
@@ -421,6 +425,8 @@ impl Ingest {
                 mpsc::error::TrySendError::Closed(_) => SignError::ShuttingDown,
             })
             .inspect_err(|_| self.metrics.rejected.inc())?;
+        // Counted once in the queue, where a writer's next look finds it.
+        let _queued = joiners.waiting(Stage::Queued);
         self.metrics.queue_depth.set(self.depth());
         let deadline = tokio::time::Instant::now() + ANSWER_DEADLINE;
         match answered(answer, deadline).await? {

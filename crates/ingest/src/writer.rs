@@ -8,6 +8,9 @@
 //! the Redis seen mark, the count announcement, the wake-ups between them) was
 //! paid per two or three signatures: half the machine's CPU went to that
 //! (benches/BENCHMARKS.md). Under full load the rate was the same with it.
+//! The linger ends early once every connected client's signature is queued:
+//! nobody is left to join, and waiting would only delay them all (a load
+//! balancer's kept-alive pool, a closed loop; see the guard's `joiners.rs`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, watch};
 use tracing::{error, warn};
 use undersigned_domain::IdentityKey;
-use undersigned_guard::Guard;
+use undersigned_guard::{Guard, Stage};
 use undersigned_store::{BatchOutcome, Resend, RowOutcome, SignatureWriter};
 
 use crate::counter::Announcer;
@@ -168,9 +171,13 @@ impl Writer {
         }
         // The lock is held meanwhile: the other writer commits, and takes
         // whatever this one leaves once it is done.
-        tokio::select! {
-            () = tokio::time::sleep(self.linger) => {}
-            _ = async { self.stop.wait_for(|stop| *stop).await.map(|_| ()) } => {}
+        let joiners = self.guard.joiners();
+        if !joiners.none_left(Stage::Queued) {
+            tokio::select! {
+                () = tokio::time::sleep(self.linger) => {}
+                () = joiners.until_none_left(Stage::Queued) => {}
+                _ = async { self.stop.wait_for(|stop| *stop).await.map(|_| ()) } => {}
+            }
         }
         while batch.len() < self.batch_max {
             match queued.try_recv() {

@@ -140,6 +140,7 @@ pub async fn stream(call: Call<'_>) -> Answer {
     })?;
     let feed = Feed {
         _watching: watching,
+        _not_signing: app.ingest.guard().joiners().busy_elsewhere(),
         changes: app.ingest.counter().watch(petition.id),
         petition,
         catalog: app.catalog.clone(),
@@ -170,6 +171,8 @@ pub async fn stream(call: Call<'_>) -> Answer {
 struct Feed {
     /// Its place among the open streams, given back when it ends.
     _watching: Watching,
+    /// Its connection sends no signature while the stream lasts.
+    _not_signing: undersigned_guard::Counted,
     petition: Arc<Petition>,
     changes: watch::Receiver<Arc<CountView>>,
     catalog: Arc<Catalog>,

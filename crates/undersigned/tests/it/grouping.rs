@@ -1,11 +1,17 @@
 //! Signatures that arrive a little apart share one Redis call and one commit:
-//! the guard and the writers linger when what they gathered is small.
+//! the guard and the writers linger when what they gathered is small, while
+//! other clients connected could still send one. When every client connected
+//! has a signature waiting, nobody waits for the linger.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
+use reqwest::Client;
+use undersigned::Supervisor;
 
-use crate::support::{Namespace, TestApp, private_redis, rows, signer};
+use crate::durability::wait_ready;
+use crate::shutdown::start_alone;
+use crate::support::{Namespace, TestApp, idle_clients, private_redis, rows, signer};
 
 /// Commands of one name that the Redis at `url` has run.
 async fn commands(url: &str, name: &str) -> u64 {
@@ -81,9 +87,11 @@ impl Lingering {
         )
     }
 
-    /// Signs ten more signers, 10 ms apart, and checks that all ten are
-    /// stored; returns the guard calls and commits that took them.
+    /// Signs ten more signers, 10 ms apart, with others connected who send
+    /// nothing, and checks that all ten are stored; returns the guard calls
+    /// and commits that took them.
     async fn sign_ten_apart(&self) -> (u64, u64) {
+        let _others = idle_clients(&self.app.base, 2).await;
         let before = self.tally().await;
         sign_apart(&self.app, &self.slug, 1, 11).await;
         let after = self.tally().await;
@@ -117,4 +125,52 @@ async fn without_lingering_each_signature_arriving_alone_is_its_own_call_and_com
     assert!(calls >= 5, "{calls} guard calls");
     assert!(commits >= 5, "{commits} commits");
     t.finish().await;
+}
+
+/// Eight signers at once on a service lingering half a second in the guard
+/// and half a second in the writers, alone or beside one idle client;
+/// returns how long the last answer took.
+async fn eight_at_once(idle: usize) -> Duration {
+    let ns = Namespace::new();
+    let setup = TestApp::start(&ns, |_| {}).await;
+    let slug = setup.petition("nobody-left").await;
+    setup.stop().await;
+    let mut config = ns.config();
+    config.guard_linger_ms = 500;
+    config.batch_linger_ms = 500;
+    let (base, stop, service) = start_alone(config, Supervisor::new());
+    // Each request on its own connection, closed after its answer.
+    let http = Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    wait_ready(&http, &base).await;
+    let _others = idle_clients(&base, idle).await;
+    let url = format!("{base}/v1/petitions/{slug}/signatures");
+    let started = Instant::now();
+    // Each answer read at once, so that its connection closes then.
+    let answers = join_all((0..8).map(|i| {
+        let request = http.post(&url).json(&signer(i)).send();
+        async move { request.await.map(|r| r.status()) }
+    }))
+    .await;
+    let took = started.elapsed();
+    for answer in answers {
+        assert_eq!(answer.unwrap(), 202);
+    }
+    stop.send(()).unwrap();
+    tokio::task::spawn_blocking(move || service.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(rows(&ns.sql().await).await, 8);
+    ns.clean().await;
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_client_connected_waiting_nobody_waits_for_the_linger() {
+    // Nobody else connected: the guard's call and the commit go as soon as
+    // the eight are in, not after the half seconds.
+    let alone = eight_at_once(0).await;
+    assert!(alone < Duration::from_millis(700), "{alone:?}");
+    // One more client connected, who might sign: both lingers are waited.
+    let beside_one = eight_at_once(1).await;
+    assert!(beside_one >= Duration::from_millis(900), "{beside_one:?}");
 }

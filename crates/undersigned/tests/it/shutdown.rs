@@ -9,19 +9,19 @@ use tokio::sync::oneshot;
 use undersigned::{Config, Policy, Supervisor};
 
 use crate::durability::wait_ready;
-use crate::support::{Namespace, TestApp, receipt, signer, stored};
+use crate::support::{Namespace, TestApp, idle_clients, receipt, signer, stored};
 
 /// What the service's own runtime saw: how `run` ended, and how many tasks
 /// were still alive on it once the connections it dropped had closed.
-struct Ended {
-    ran: Result<(), String>,
-    alive: usize,
+pub(crate) struct Ended {
+    pub(crate) ran: Result<(), String>,
+    pub(crate) alive: usize,
 }
 
 /// Runs the service on a runtime of its own in another thread, so that every
 /// task alive on that runtime is the service's. Returns its base URL, the
 /// sender that stops it, and the thread, which ends with what it saw.
-fn start_alone(
+pub(crate) fn start_alone(
     config: Config,
     tasks: Supervisor,
 ) -> (String, oneshot::Sender<()>, std::thread::JoinHandle<Ended>) {
@@ -86,6 +86,9 @@ async fn a_shutdown_with_signatures_queued_stores_every_one_and_ends_every_task(
     let http = Client::new();
     wait_ready(&http, &base).await;
     assert!(tasks.live() > 0, "the service runs its tasks under `tasks`");
+    // Another client connected, who could still sign: the writer lingers
+    // for it (were every client's signature queued, it would go at once).
+    let _other = idle_clients(&base, 1).await;
 
     let url = format!("{base}/v1/petitions/{slug}/signatures");
     let signing: Vec<_> = (0..20)

@@ -507,6 +507,28 @@ pub async fn event_ran_hours_ago(ns: &Namespace, event: &str, starts: i32, ends:
         .expect("event moved");
 }
 
+/// Clients connected to the service at `base` (`http://host:port`) that send
+/// nothing, as on the web others who could sign next are: a lingering batch
+/// waits for them (the guard's `joiners.rs`). Closed when dropped.
+pub async fn idle_clients(base: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        // An answer shows the connection was admitted, and so counted.
+        client
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let read = client.read(&mut answer).await.unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "healthz");
+        clients.push(client);
+    }
+    clients
+}
+
 /// An event on the petition (from `starts_at` to `ends_at`) and an
 /// enrollment code for its tablets: the event's id and the code.
 pub async fn event_code(
