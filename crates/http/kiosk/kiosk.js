@@ -353,8 +353,8 @@
     buildLanguageChoices();
     applyLanguage(navigator.language);
     registerWorker();
-    // An enrollment link: `#enroll=CODE`. The code leaves the address bar at
-    // once (it is a secret, if a spent one soon).
+    // An enrollment link: `#enroll=CODE`. The code leaves the address bar as
+    // soon as the tablet is enrolled (it is a secret, if a spent one then).
     const linked = /(?:^#|&)enroll=([^&]+)/.exec(location.hash);
     const forgetLink = () => {
       if (location.hash) history.replaceState(null, '', location.pathname + location.search);
@@ -387,11 +387,17 @@
     } else {
       showEnroll();
       if (linked) {
-        $('code').value = decodeURIComponent(linked[1]);
-        // Named for the organizers' list of devices; renamed by nobody.
-        await enroll($('code').value.trim(), `kiosk-${uuid().slice(0, 4)}`);
+        let code = linked[1];
+        try {
+          code = decodeURIComponent(code);
+        } catch (_) {
+          // a malformed escape: the code as it stands, which the service refuses
+        }
+        $('code').value = code;
+        // Named for the organizers' list of devices.
+        await enroll(code.trim(), `kiosk-${uuid().slice(0, 4)}`);
       }
-      // Only now: a reload during the enrollment could have used it again.
+      // Only now, so that a reload during the enrollment could still use it.
       forgetLink();
     }
   }
