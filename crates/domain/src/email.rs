@@ -47,7 +47,12 @@ impl Email {
         if !domain_is_sane(&domain) {
             return Err("invalid");
         }
-        let local: String = local.nfc().collect();
+        // Nearly every address is ASCII, which composing leaves alone.
+        let local: String = if local.is_ascii() {
+            local.to_owned()
+        } else {
+            local.nfc().collect()
+        };
         // Composing and the domain's ASCII form can lengthen what was
         // measured above (U+0958 is two characters composed).
         if local.len() > MAX_LOCAL_LEN || local.len() + 1 + domain.len() > MAX_LEN {
@@ -55,7 +60,7 @@ impl Email {
         }
         let canonical = canonical_address(&local, &domain).ok_or("invalid")?;
         Ok(Self {
-            as_given: format!("{local}@{domain}"),
+            as_given: joined(&local, &domain),
             canonical,
         })
     }
@@ -100,19 +105,29 @@ fn local_reads(local: &str) -> bool {
 }
 
 fn domain_is_sane(domain: &str) -> bool {
-    let labels: Vec<&str> = domain.split('.').collect();
+    let label_reads = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
     domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-        && labels
-            .last()
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(label_reads)
+        && domain
+            .rsplit('.')
+            .next()
             .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `local@domain`, allocated once at its length.
+fn joined(local: &str, domain: &str) -> String {
+    let mut address = String::with_capacity(local.len() + 1 + domain.len());
+    address.push_str(local);
+    address.push('@');
+    address.push_str(domain);
+    address
 }
 
 /// None when the folded local part no longer reads as one: NFKC turns a
@@ -143,9 +158,9 @@ fn canonical_address(local: &str, domain: &str) -> Option<String> {
     };
     if domain == "gmail.com" || domain == "googlemail.com" {
         let undotted: String = untagged.chars().filter(|&c| c != '.').collect();
-        Some(format!("{undotted}@gmail.com"))
+        Some(joined(&undotted, "gmail.com"))
     } else {
-        Some(format!("{untagged}@{domain}"))
+        Some(joined(untagged, domain))
     }
 }
 

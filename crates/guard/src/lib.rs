@@ -186,8 +186,20 @@ impl Guard {
     }
 
     fn keyed_limits(&self, s: &Subject<'_>, domain: Option<&str>) -> Vec<script::KeyedLimit> {
+        let address = if s.exempt {
+            0
+        } else {
+            self.limits.address.len()
+        };
+        let domain = domain.filter(|_| self.limits.email_domain.is_some());
+        let count =
+            address + usize::from(domain.is_some()) + usize::from(self.limits.petition.is_some());
+        // No limit, no key: nothing allocated.
+        if count == 0 {
+            return Vec::new();
+        }
         let keys = script::Keys::new(&self.prefix, s.petition_id);
-        let mut limits = Vec::with_capacity(self.limits.address.len() + 2);
+        let mut limits = Vec::with_capacity(count);
         if !s.exempt {
             for (i, limit) in self.limits.address.iter().enumerate() {
                 limits.push((keys.address(s.client, i), *limit, Scope::Address));
