@@ -109,10 +109,7 @@ static VERSION: LazyLock<String> = LazyLock::new(|| {
         digest.update((body.len() as u64).to_le_bytes());
         digest.update(body);
     }
-    digest.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&digest.finalize()[..8])
 });
 
 /// The worker, naming its cache after the release.
