@@ -15,6 +15,16 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(input: &str) -> Result<Self, &'static str> {
         let s = input.trim();
+        Self::check(s).map(|()| Self(s.to_owned()))
+    }
+
+    /// Whether `s`, as it is (untrimmed), is a slug: what [`Slug::parse`]
+    /// checks, without making one. For a path's segment on every request.
+    pub fn is_valid(s: &str) -> bool {
+        Self::check(s).is_ok()
+    }
+
+    fn check(s: &str) -> Result<(), &'static str> {
         if s.is_empty() {
             return Err("required");
         }
@@ -26,11 +36,7 @@ impl Slug {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err("invalid")
-        }
+        if ok { Ok(()) } else { Err("invalid") }
     }
 
     pub fn as_str(&self) -> &str {
@@ -347,6 +353,12 @@ mod tests {
         assert_eq!(Slug::parse("Declaration"), Err("invalid"));
         assert_eq!(Slug::parse("-x"), Err("invalid"));
         assert_eq!(Slug::parse("a/b"), Err("invalid"));
+        // A path's segment is taken as it is: no trimming, unlike a field.
+        assert!(Slug::parse(" declaration ").is_ok());
+        assert!(!Slug::is_valid(" declaration "));
+        assert!(Slug::is_valid("declaration-2026"));
+        assert!(!Slug::is_valid(""));
+        assert!(!Slug::is_valid(&"a".repeat(65)));
     }
 
     #[test]

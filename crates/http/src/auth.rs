@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use http::{Extensions, HeaderMap, header};
+use http::{HeaderMap, header};
 use undersigned_store::{Actor, READ_DEADLINE, Role, Token, within};
 
 use crate::App;
@@ -86,22 +86,11 @@ pub fn reader_scope(token: &Token, petition_id: i64) -> Result<Option<Vec<String
     }
 }
 
-/// The client's address, as the router worked it out (behind trusted proxies).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddress(pub IpAddr);
-
-/// The client's address (the router always sets it; unspecified otherwise).
-pub fn client_address(extensions: &Extensions) -> IpAddr {
-    extensions
-        .get::<ClientAddress>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0)
-}
-
-/// Who is acting, for the audit trail.
-pub fn actor(token: &Token, extensions: &Extensions) -> Actor {
+/// Who is acting, for the audit trail: the token and the client's address.
+pub fn actor(token: &Token, client: IpAddr) -> Actor {
     Actor {
         token_id: Some(token.id),
-        client_address: extensions.get::<ClientAddress>().map(|c| c.0),
+        client_address: Some(client),
     }
 }
 

@@ -32,6 +32,9 @@ pub(crate) struct Call<'a> {
     pub config: &'a HttpConfig,
     pub parts: Parts,
     body: Option<Incoming>,
+    /// The client's address, as the router worked it out behind trusted
+    /// proxies (a field, not a request extension: those cost a map a request).
+    client: IpAddr,
     /// The path's variable segments, by the names the route's template gives
     /// them (`{slug}`, `{id}`).
     params: Params,
@@ -89,6 +92,7 @@ impl<'a> Call<'a> {
         config: &'a HttpConfig,
         req: Request<Incoming>,
         params: Params,
+        client: IpAddr,
     ) -> Self {
         let (parts, body) = req.into_parts();
         Self {
@@ -96,6 +100,7 @@ impl<'a> Call<'a> {
             config,
             parts,
             body: Some(body),
+            client,
             params,
         }
     }
@@ -126,12 +131,12 @@ impl<'a> Call<'a> {
 
     /// The client's address, as the router worked it out behind trusted proxies.
     pub fn client(&self) -> IpAddr {
-        auth::client_address(&self.parts.extensions)
+        self.client
     }
 
     /// Who acts with `token`, for the audit trail.
     pub fn actor(&self, token: &Token) -> Actor {
-        auth::actor(token, &self.parts.extensions)
+        auth::actor(token, self.client)
     }
 
     /// The caller's token, whatever its role: 401 without a valid one.

@@ -10,7 +10,6 @@ use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 
 use crate::App;
-use crate::auth::ClientAddress;
 use crate::call::{Answer, Call, Params};
 use crate::config::HttpConfig;
 use crate::problem::ApiError;
@@ -65,18 +64,38 @@ static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The path's segments, each with where it starts in the path.
-fn segments(path: &str) -> Vec<(usize, &str)> {
+/// The most segments a route's template has (the table's tests check it).
+pub(crate) const MAX_SEGMENTS: usize = 6;
+
+/// A path's segments, each with where it starts in the path: kept on the
+/// stack, since every request is routed.
+#[derive(Default)]
+struct Segments<'p> {
+    found: [(usize, &'p str); MAX_SEGMENTS],
+    len: usize,
+}
+
+impl<'p> Segments<'p> {
+    fn as_slice(&self) -> &[(usize, &'p str)] {
+        &self.found[..self.len]
+    }
+}
+
+/// The path's segments, `None` when it has more than any route.
+fn segments(path: &str) -> Option<Segments<'_>> {
     let trimmed = path.trim_start_matches('/');
-    let mut at = path.len() - trimmed.len();
-    trimmed
-        .split('/')
-        .map(|segment| {
-            let start = at;
-            at += segment.len() + 1;
-            (start, segment)
-        })
-        .collect()
+    let mut found = Segments::default();
+    let mut start = path.len() - trimmed.len();
+    for (i, b) in path.bytes().enumerate().skip(start) {
+        if b == b'/' {
+            *found.found.get_mut(found.len)? = (start, &path[start..i]);
+            found.len += 1;
+            start = i + 1;
+        }
+    }
+    *found.found.get_mut(found.len)? = (start, &path[start..]);
+    found.len += 1;
+    Some(found)
 }
 
 /// Whether `template` matches the path's segments. Compared from the end,
@@ -119,19 +138,22 @@ enum Found {
 }
 
 fn find(path: &str, method: &http::Method, surface: Surface) -> Found {
-    let segments = segments(path);
+    let Some(segments) = segments(path) else {
+        return Found::Nothing;
+    };
+    let segments = segments.as_slice();
     let on_path = || {
         ROUTES
             .iter()
             .zip(TEMPLATES.iter())
             .enumerate()
-            .filter(|(_, (r, t))| fits(t, &segments) && surface.answers(r))
+            .filter(|(_, (r, t))| fits(t, segments) && surface.answers(r))
     };
     let mut first = None;
     for (i, (route, template)) in on_path() {
         first.get_or_insert(i);
         if route.verb.answers(method) {
-            return Found::Route(i, matches(template, &segments).unwrap_or_default());
+            return Found::Route(i, matches(template, segments).unwrap_or_default());
         }
     }
     match first {
@@ -177,15 +199,14 @@ pub(crate) async fn handle(
 async fn dispatch(
     app: &App,
     config: &HttpConfig,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     peer: SocketAddr,
     surface: Surface,
 ) -> (Option<usize>, Answer) {
     let client = config.trusted_proxies.client(peer, req.headers());
-    req.extensions_mut().insert(ClientAddress(client));
     match find(req.uri().path(), req.method(), surface) {
         Found::Route(i, params) => {
-            let call = Call::new(app, config, req, params);
+            let call = Call::new(app, config, req, params, client);
             (Some(i), run(ROUTES[i].handler, call).await)
         }
         Found::OtherMethods(i, allowed) => (Some(i), Err(ApiError::MethodNotAllowed(allowed))),
@@ -216,7 +237,7 @@ async fn run(handler: Handler, call: Call<'_>) -> Answer {
 mod tests {
     use std::collections::BTreeSet;
 
-    use super::{Segment, TEMPLATES, matches};
+    use super::{Found, MAX_SEGMENTS, Segment, Surface, TEMPLATES, find, matches};
     use crate::call::MAX_PARAMS;
     use crate::routes::{ROUTES, Verb, allow};
 
@@ -242,13 +263,14 @@ mod tests {
                 })
                 .collect();
             let example = example.join("/");
-            let example = segments(&example);
+            let example = segments(&example).expect("within MAX_SEGMENTS");
+            let example = example.as_slice();
             let first = ROUTES
                 .iter()
                 .enumerate()
                 .find(|(j, r)| {
                     r.verb.method() == route.verb.method()
-                        && matches(&TEMPLATES[*j], &example).is_some()
+                        && matches(&TEMPLATES[*j], example).is_some()
                 })
                 .map(|(j, _)| j);
             assert_eq!(first, Some(i), "{} is shadowed", route.path);
@@ -262,7 +284,7 @@ mod tests {
             .position(|r| r.path == "/v1/petitions/{slug}/invalidations/{id}/undo")
             .unwrap();
         let path = "//v1/petitions/declaration/invalidations/42/undo";
-        let params = matches(&TEMPLATES[i], &segments(path)).unwrap();
+        let params = matches(&TEMPLATES[i], segments(path).unwrap().as_slice()).unwrap();
         assert_eq!(params.get(path, "slug"), "declaration");
         assert_eq!(params.get(path, "id"), "42");
         assert_eq!(params.get(path, "file"), "");
@@ -282,6 +304,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn paths_are_split_on_the_stack_within_the_longest_template() {
+        assert_eq!(
+            TEMPLATES.iter().map(Vec::len).max(),
+            Some(MAX_SEGMENTS),
+            "MAX_SEGMENTS is the longest template's length"
+        );
+        let split = |path| segments(path).map(|s| s.as_slice().to_vec());
+        assert_eq!(split("/"), Some(vec![(1, "")]));
+        assert_eq!(
+            split("//v1/petitions/x/count"),
+            Some(vec![(2, "v1"), (5, "petitions"), (15, "x"), (17, "count")])
+        );
+        assert_eq!(split("/a/b/c/d/e/f").map(|s| s.len()), Some(6));
+        assert_eq!(split("/a/b/c/d/e/f/g"), None);
+        let get = http::Method::GET;
+        assert!(matches!(
+            find("/v1/petitions/x/count", &get, Surface::Everything),
+            Found::Route(..)
+        ));
+        assert!(matches!(
+            find("/v1/petitions/x/count/a/b/c", &get, Surface::Everything),
+            Found::Nothing
+        ));
     }
 
     #[test]

@@ -67,10 +67,7 @@ impl Catalog {
     /// answered until it is `STALE_FOR` old. A slug with no entry (a cold
     /// start, an eviction) is read once for all its callers.
     pub async fn by_slug(&self, slug: &str) -> Result<Option<Arc<Petition>>, StoreError> {
-        if Slug::parse(slug)
-            .map(|s| s.as_str() != slug)
-            .unwrap_or(true)
-        {
+        if !Slug::is_valid(slug) {
             return Ok(None);
         }
         let now = Instant::now();
@@ -83,6 +80,14 @@ impl Catalog {
         {
             return Ok(entry.petition.clone());
         }
+        // On the heap: the read's future is kilobytes (a Postgres query's),
+        // which every caller's future would otherwise hold and move on every
+        // request, though nearly all are answered from the cache above.
+        Box::pin(self.refresh(slug, now)).await
+    }
+
+    /// [`Catalog::by_slug`] for a slug whose entry is missing or old.
+    async fn refresh(&self, slug: &str, now: Instant) -> Result<Option<Arc<Petition>>, StoreError> {
         let stale = {
             let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
             match cache.get_mut(slug) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{Either, StreamBody};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body_util::{Either, Full, StreamBody};
 use hyper::body::Frame;
 use serde_json::json;
 use tokio::sync::watch;
@@ -19,15 +19,13 @@ use undersigned_store::Petition;
 
 use crate::call::{Answer, Call};
 use crate::problem::ApiError;
-use crate::reply::full;
 use crate::streams::Watching;
 
 /// The last rendering of each petition's counter, reused while neither the
 /// counts nor the petition change.
 #[derive(Default)]
-pub struct RenderedCounts(RwLock<HashMap<i64, Rendered>>);
+pub struct RenderedCounts(RwLock<HashMap<i64, Arc<Rendered>>>);
 
-#[derive(Clone)]
 struct Rendered {
     view: Arc<CountView>,
     goal: i64,
@@ -35,18 +33,23 @@ struct Rendered {
     /// The same as a stream's event.
     event: Bytes,
     etag: HeaderValue,
+    /// A `200`'s headers and a `304`'s, made once: a read clones them, which
+    /// costs less than inserting each (every read pays it; measured in
+    /// benches/BENCHMARKS.md, "Counter reads").
+    ok: HeaderMap,
+    not_modified: HeaderMap,
 }
 
 impl RenderedCounts {
-    fn get(&self, petition: &Petition, view: &Arc<CountView>) -> Rendered {
-        let cached = self
+    fn get(&self, petition: &Petition, view: &Arc<CountView>) -> Arc<Rendered> {
+        if let Some(r) = self
             .0
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&petition.id)
-            .cloned();
-        if let Some(r) = cached.filter(|r| Arc::ptr_eq(&r.view, view) && r.goal == petition.goal) {
-            return r;
+            .filter(|r| Arc::ptr_eq(&r.view, view) && r.goal == petition.goal)
+        {
+            return r.clone();
         }
         let body = json!({
             "petition": petition.slug,
@@ -63,15 +66,30 @@ impl RenderedCounts {
             "W/\"{}-{:x}-{}\"",
             view.total, view.fingerprint, petition.goal
         );
+        let etag = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("W/\"0\""));
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let event = [b"event: count\ndata: ".as_slice(), &body, b"\n\n"].concat();
-        let rendered = Rendered {
+        let mut not_modified = HeaderMap::with_capacity(4);
+        not_modified.insert(header::ETAG, etag.clone());
+        not_modified.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=1"),
+        );
+        crate::cors::public(&mut not_modified);
+        let mut ok = not_modified.clone();
+        ok.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let rendered = Arc::new(Rendered {
             view: view.clone(),
             goal: petition.goal,
             body: Bytes::from(body),
             event: Bytes::from(event),
-            etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("W/\"0\"")),
-        };
+            etag,
+            ok,
+            not_modified,
+        });
         self.0
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -87,6 +105,7 @@ pub async fn show(call: Call<'_>) -> Answer {
     let petition = call.petition().await?;
     let view = app.ingest.counter().view(petition.id);
     let rendered = app.counts.get(&petition, &view);
+    let etag = rendered.etag.to_str().unwrap_or("");
     let fresh = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -94,28 +113,20 @@ pub async fn show(call: Call<'_>) -> Answer {
         .flat_map(|v| v.split(','))
         .any(|tag| {
             let tag = tag.trim();
-            tag == "*"
-                || tag.trim_start_matches("W/")
-                    == rendered
-                        .etag
-                        .to_str()
-                        .unwrap_or("")
-                        .trim_start_matches("W/")
+            tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/")
         });
-    let mut response = if fresh {
-        let mut r = full(StatusCode::NOT_MODIFIED, "application/json", Bytes::new());
-        r.headers_mut().remove(header::CONTENT_TYPE);
-        r
+    let (status, body, headers) = if fresh {
+        (
+            StatusCode::NOT_MODIFIED,
+            Bytes::new(),
+            &rendered.not_modified,
+        )
     } else {
-        full(StatusCode::OK, "application/json", rendered.body)
+        (StatusCode::OK, rendered.body.clone(), &rendered.ok)
     };
-    let h = response.headers_mut();
-    h.insert(header::ETAG, rendered.etag);
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=1"),
-    );
-    crate::cors::public(h);
+    let mut response = Response::new(Either::Left(Full::new(body)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers.clone();
     Ok(response)
 }
 
@@ -219,6 +230,6 @@ impl Feed {
         let view = self.changes.borrow_and_update().clone();
         let now = Instant::now();
         self.sent = Some((now, now));
-        self.counts.get(&self.petition, &view).event
+        self.counts.get(&self.petition, &view).event.clone()
     }
 }
