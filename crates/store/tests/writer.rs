@@ -551,3 +551,33 @@ async fn two_writers_racing_on_the_same_signers_never_deadlock() {
     );
     db.drop().await;
 }
+
+/// Every statement a batch runs is planned once per connection. Postgres
+/// parses and plans the body of a SQL-language function on every call (it
+/// keeps nothing across calls before version 18). The count history's
+/// trigger called one for each batch, which was a quarter of Postgres's CPU
+/// a signature (benches/BENCHMARKS.md, "Count history's statement planned
+/// once"). PL/pgSQL keeps its plans.
+#[tokio::test]
+async fn no_function_of_the_schema_is_parsed_again_at_each_call() {
+    let (db, _store, _) = setup().await;
+    let functions: Vec<(String, String)> = db
+        .sql()
+        .await
+        .query(
+            "SELECT p.proname::text, l.lanname::text FROM pg_proc p
+             JOIN pg_language l ON l.oid = p.prolang
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = current_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let parsed_each_call: Vec<_> = functions.iter().filter(|(_, l)| l == "sql").collect();
+    assert!(parsed_each_call.is_empty(), "{parsed_each_call:?}");
+    assert!(functions.contains(&("count_history_record".into(), "plpgsql".into())));
+    db.drop().await;
+}
