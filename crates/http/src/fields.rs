@@ -85,6 +85,26 @@ impl Fields {
         }
     }
 
+    /// As [`Fields::text`], taking the value out rather than copying it: for
+    /// a field read once, on the signing path.
+    pub fn take_text(
+        &mut self,
+        name: &'static str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<String> {
+        match self {
+            Self::Form(map) => map.remove(name),
+            Self::Json(map) => match map.remove(name)? {
+                Value::Null => None,
+                Value::String(s) => Some(s),
+                _ => {
+                    errors.push(FieldError::new(name, "not_a_string"));
+                    None
+                }
+            },
+        }
+    }
+
     /// A boolean, as JSON `true`/`false` or as the text a form sends. JSON
     /// `null` is no boolean (422 `not_a_boolean`): the contract says so, and
     /// a flag has nothing to clear.

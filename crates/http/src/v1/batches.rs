@@ -154,9 +154,9 @@ fn collected(
     let Value::Object(map) = item else {
         return Err(vec![FieldError::new("signature", "not_an_object")]);
     };
-    let fields = Fields::Json(map.clone());
+    let mut fields = Fields::Json(map.clone());
     let mut errors = Vec::new();
-    let input = signature_input(&fields, &mut errors);
+    let input = signature_input(&mut fields, &mut errors);
     let id_given = input.id.as_deref().is_some_and(|id| !id.trim().is_empty());
     let signed_at = fields.text("signed_at", &mut errors);
     let mut item_errors = Vec::new();

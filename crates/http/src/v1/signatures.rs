@@ -230,28 +230,29 @@ pub fn parse_signature(
     body: &[u8],
     rules: &SignerRules,
 ) -> Result<(Signature, Option<String>), ApiError> {
-    let fields = Fields::parse(kind, body)?;
+    let mut fields = Fields::parse(kind, body)?;
     let mut errors = Vec::new();
     let captcha = fields
-        .text("captcha", &mut errors)
-        .or_else(|| fields.text("h-captcha-response", &mut errors));
-    let input = signature_input(&fields, &mut errors);
+        .take_text("captcha", &mut errors)
+        .or_else(|| fields.take_text("h-captcha-response", &mut errors));
+    let input = signature_input(&mut fields, &mut errors);
     Ok((validated(errors, Signature::parse(input, rules))?, captcha))
 }
 
-/// A signature's fields, as sent.
-pub(crate) fn signature_input(fields: &Fields, errors: &mut Vec<FieldError>) -> SignatureInput {
+/// A signature's fields, as sent, taken out of `fields` (each is read once:
+/// moved, not copied).
+pub(crate) fn signature_input(fields: &mut Fields, errors: &mut Vec<FieldError>) -> SignatureInput {
     SignatureInput {
-        full_name: fields.text("full_name", errors),
-        email: fields.text("email", errors),
-        country: fields.text("country", errors),
-        postal_code: fields.text("postal_code", errors),
-        city: fields.text("city", errors),
-        signer_kind: fields.text("signer_kind", errors),
-        organization: fields.text("organization", errors),
+        full_name: fields.take_text("full_name", errors),
+        email: fields.take_text("email", errors),
+        country: fields.take_text("country", errors),
+        postal_code: fields.take_text("postal_code", errors),
+        city: fields.take_text("city", errors),
+        signer_kind: fields.take_text("signer_kind", errors),
+        organization: fields.take_text("organization", errors),
         consent_updates: fields.flag("consent_updates", errors),
-        locale: fields.text("locale", errors),
-        id: fields.text("id", errors),
+        locale: fields.take_text("locale", errors),
+        id: fields.take_text("id", errors),
     }
 }
 
