@@ -101,12 +101,12 @@ impl RenderedCounts {
 /// `GET /v1/petitions/{slug}/count`: public.
 pub async fn show(call: Call<'_>) -> Answer {
     let app = call.app;
-    let headers = call.headers();
     let petition = call.petition().await?;
     let view = app.ingest.counter().view(petition.id);
     let rendered = app.counts.get(&petition, &view);
     let etag = rendered.etag.to_str().unwrap_or("");
-    let fresh = headers
+    let fresh = call
+        .headers()
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -115,7 +115,7 @@ pub async fn show(call: Call<'_>) -> Answer {
             let tag = tag.trim();
             tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/")
         });
-    let (status, body, headers) = if fresh {
+    let (status, body, answer_headers) = if fresh {
         (
             StatusCode::NOT_MODIFIED,
             Bytes::new(),
@@ -126,7 +126,7 @@ pub async fn show(call: Call<'_>) -> Answer {
     };
     let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
-    *response.headers_mut() = headers.clone();
+    *response.headers_mut() = answer_headers.clone();
     Ok(response)
 }
 
