@@ -3,8 +3,11 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
 use percent_encoding::percent_decode;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use undersigned_domain::FieldError;
 
@@ -74,14 +77,7 @@ impl Fields {
     pub fn text(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
             Self::Form(map) => map.get(name).cloned(),
-            Self::Json(map) => match map.get(name) {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => {
-                    errors.push(FieldError::new(name, "not_a_string"));
-                    None
-                }
-            },
+            Self::Json(map) => json_text(name, map.get(name)?.clone(), errors),
         }
     }
 
@@ -94,14 +90,7 @@ impl Fields {
     ) -> Option<String> {
         match self {
             Self::Form(map) => map.remove(name),
-            Self::Json(map) => match map.remove(name)? {
-                Value::Null => None,
-                Value::String(s) => Some(s),
-                _ => {
-                    errors.push(FieldError::new(name, "not_a_string"));
-                    None
-                }
-            },
+            Self::Json(map) => json_text(name, map.remove(name)?, errors),
         }
     }
 
@@ -110,14 +99,7 @@ impl Fields {
     /// a flag has nothing to clear.
     pub fn flag(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
-            Self::Json(map) => match map.get(name) {
-                Some(Value::Bool(b)) => Some(b.to_string()),
-                Some(Value::Null) => {
-                    errors.push(FieldError::new(name, "not_a_boolean"));
-                    None
-                }
-                _ => self.text(name, errors),
-            },
+            Self::Json(map) => json_flag(name, map.get(name)?.clone(), errors),
             Self::Form(_) => self.text(name, errors),
         }
     }
@@ -228,6 +210,201 @@ impl Fields {
     }
 }
 
+/// A JSON value read as text: a string is one, `null` is absent, any other
+/// value is refused as `not_a_string`.
+fn json_text(name: &'static str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        _ => {
+            errors.push(FieldError::new(name, "not_a_string"));
+            None
+        }
+    }
+}
+
+/// A JSON value read as a flag: a boolean as its text, `null` refused as
+/// `not_a_boolean`, anything else read as text.
+fn json_flag(name: &'static str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => {
+            errors.push(FieldError::new(name, "not_a_boolean"));
+            None
+        }
+        other => json_text(name, other, errors),
+    }
+}
+
+/// Fields taken out by name, each once: what reading a signature needs of a
+/// body, whether all of it was parsed ([`Fields`]) or only the fields it
+/// reads were picked out ([`Picked`]).
+pub(crate) trait TakeFields {
+    /// As [`Fields::take_text`].
+    fn take_text(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String>;
+    /// As [`Fields::flag`].
+    fn take_flag(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String>;
+}
+
+impl TakeFields for Fields {
+    fn take_text(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        Fields::take_text(self, name, errors)
+    }
+
+    fn take_flag(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        self.flag(name, errors)
+    }
+}
+
+/// The fields of a JSON object body named in `names`, picked out in one pass
+/// over it. The others are read as JSON, as [`Fields::parse`] reads them (so
+/// a body it refuses is refused alike), and kept nowhere; no map is built and
+/// no name copied. The signing path reads its JSON bodies so: the map of a
+/// whole body, its names copied and then searched for each field, cost about
+/// 3,000 instructions a signature (benches/BENCHMARKS.md, "A signature's
+/// body read in one pass").
+pub(crate) struct Picked<const N: usize> {
+    names: &'static [&'static str; N],
+    values: [Option<Value>; N],
+}
+
+impl<const N: usize> Picked<N> {
+    pub fn parse(names: &'static [&'static str; N], body: &[u8]) -> Result<Self, ApiError> {
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let values = json
+            .deserialize_map(PickFields(names))
+            .and_then(|values| json.end().map(|()| values));
+        match values {
+            Ok(values) => Ok(Self { names, values }),
+            // Only the body's own type can be wrong: any value is taken inside.
+            Err(e) if e.classify() == serde_json::error::Category::Data => Err(
+                ApiError::Malformed("The body must be a JSON object.".into()),
+            ),
+            Err(e) => Err(ApiError::Malformed(format!(
+                "The body is not valid JSON: {e}."
+            ))),
+        }
+    }
+
+    fn take(&mut self, name: &str) -> Option<Value> {
+        let at = self.names.iter().position(|n| *n == name);
+        debug_assert!(at.is_some(), "{name} is not among the fields picked");
+        self.values.get_mut(at?)?.take()
+    }
+}
+
+impl<const N: usize> TakeFields for Picked<N> {
+    fn take_text(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        json_text(name, self.take(name)?, errors)
+    }
+
+    fn take_flag(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
+        json_flag(name, self.take(name)?, errors)
+    }
+}
+
+/// Reads a JSON object, keeping the values of the fields named (the last,
+/// when a name comes twice, as a map keeps it).
+struct PickFields<const N: usize>(&'static [&'static str; N]);
+
+impl<'de, const N: usize> Visitor<'de> for PickFields<N> {
+    type Value = [Option<Value>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values = std::array::from_fn(|_| None);
+        while let Some(at) = map.next_key_seed(FieldIndex(self.0))? {
+            match at {
+                Some(i) => values[i] = Some(map.next_value()?),
+                None => {
+                    map.next_value::<Skipped>()?;
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// A field's name, read as where it is among the names picked (`None`: not
+/// among them), without copying it.
+struct FieldIndex<const N: usize>(&'static [&'static str; N]);
+
+impl<'de, const N: usize> DeserializeSeed<'de> for FieldIndex<N> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, names: D) -> Result<Self::Value, D::Error> {
+        names.deserialize_str(self)
+    }
+}
+
+impl<const N: usize> Visitor<'_> for FieldIndex<N> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|n| *n == name))
+    }
+}
+
+/// Any JSON value, read as a [`Value`] is (strings checked as UTF-8, numbers
+/// parsed, nesting bounded) and kept nowhere. serde's `IgnoredAny` would skip
+/// a string without checking it.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: Deserializer<'de>>(value: D) -> Result<Self, D::Error> {
+        value.deserialize_any(Skipped)
+    }
+}
+
+impl<'de> Visitor<'de> for Skipped {
+    type Value = Skipped;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self, A::Error> {
+        while items.next_element::<Skipped>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self, A::Error> {
+        while entries.next_entry::<Skipped, Skipped>()?.is_some() {}
+        Ok(self)
+    }
+}
+
 /// An HTML form's fields, the last of a repeated name winning. Bytes that are
 /// not UTF-8 are refused, naming the field, as JSON refuses them: decoded
 /// leniently (as `form_urlencoded` does) they would be stored as U+FFFD.
@@ -326,6 +503,64 @@ mod tests {
         assert!(errors.is_empty());
         assert_eq!(fields.boolean("b", &mut errors), None);
         assert_eq!(errors, vec![FieldError::new("b", "not_a_boolean")]);
+    }
+
+    /// What a JSON body that [`Fields::parse`] refuses is refused with.
+    fn refusal<T>(result: Result<T, ApiError>) -> String {
+        match result {
+            Err(ApiError::Malformed(detail)) => detail,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => "accepted".into(),
+        }
+    }
+
+    /// A body picked in one pass is refused where the whole body parsed is,
+    /// with the same words: its unknown fields are read as JSON too.
+    #[test]
+    fn a_body_picked_is_refused_as_the_whole_body_parsed() {
+        let deep = format!("{{\"x\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        let bodies: [&[u8]; 13] = [
+            b"",
+            b"{",
+            br#"{"a":"#,
+            br#"{"a" 1}"#,
+            br#"{"a":1}x"#,
+            b"[1]",
+            br#""text""#,
+            b"null",
+            b"nul",
+            b"{\"x\":\"\xFF\"}",
+            b"{\"x\":[{\"y\":\"\xFE\"}]}",
+            br#"{"x":1e999}"#,
+            deep.as_bytes(),
+        ];
+        for body in bodies {
+            let whole = refusal(Fields::parse(BodyKind::Json, body));
+            let picked = refusal(Picked::parse(&["a", "b"], body));
+            assert_eq!(picked, whole, "{}", String::from_utf8_lossy(body));
+        }
+        // The one difference: a number followed by anything is no object,
+        // where the whole parse first finds the characters after it.
+        assert_eq!(
+            refusal(Picked::parse(&["a"], b"123abc")),
+            "The body must be a JSON object."
+        );
+    }
+
+    /// Each field picked is as the map holds it; the last of a name sent
+    /// twice wins, as in a map.
+    #[test]
+    fn fields_picked_are_the_values_sent() {
+        let body = br#"{"b":"one","z":{"k":[1,"v"]},"a":true,"b":"two","c":null}"#;
+        let mut picked = Picked::parse(&["a", "b", "c", "d"], body).unwrap();
+        let mut errors = Vec::new();
+        assert_eq!(picked.take_flag("a", &mut errors).as_deref(), Some("true"));
+        assert_eq!(picked.take_text("b", &mut errors).as_deref(), Some("two"));
+        assert_eq!(picked.take_text("c", &mut errors), None);
+        assert_eq!(picked.take_text("d", &mut errors), None);
+        assert!(errors.is_empty());
+        // Taken once: a second take finds nothing.
+        assert_eq!(picked.take_text("b", &mut errors), None);
     }
 
     fn form(body: &[u8]) -> Result<HashMap<String, String>, String> {

@@ -12,6 +12,7 @@ mod connections;
 mod cors;
 mod dashboard;
 mod fields;
+mod head_timer;
 mod kiosk;
 mod memory;
 mod metrics;

@@ -67,6 +67,18 @@ static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
 /// The most segments a route's template has (the table's tests check it).
 pub(crate) const MAX_SEGMENTS: usize = 6;
 
+/// The routes whose templates have each number of segments, in the table's
+/// order: a path is compared only with the templates of its length (about a
+/// fifth of the table; walking all of it cost a counter read 980
+/// instructions, benches/BENCHMARKS.md).
+static BY_LENGTH: LazyLock<[Vec<usize>; MAX_SEGMENTS + 1]> = LazyLock::new(|| {
+    let mut by_length: [Vec<usize>; MAX_SEGMENTS + 1] = Default::default();
+    for (i, template) in TEMPLATES.iter().enumerate() {
+        by_length[template.len()].push(i);
+    }
+    by_length
+});
+
 /// A path's segments, each with where it starts in the path: kept on the
 /// stack, since every request is routed.
 #[derive(Default)]
@@ -102,15 +114,16 @@ fn segments(path: &str) -> Option<Segments<'_>> {
 /// where routes sharing a prefix differ, so a route that does not fit costs
 /// a length comparison or two.
 fn fits(template: &[Segment], segments: &[(usize, &str)]) -> bool {
-    template.len() == segments.len()
-        && template
-            .iter()
-            .zip(segments)
-            .rev()
-            .all(|(t, (_, s))| match t {
-                Segment::Literal(l) => l == s,
-                Segment::Variable(_) => true,
-            })
+    if template.len() != segments.len() {
+        return false;
+    }
+    // Indexed, not zipped and reversed: a route that does not fit is a
+    // length or two compared, where the iterators' set-up cost more than
+    // the comparisons (benches/BENCHMARKS.md, "Counter reads").
+    (0..template.len()).rev().all(|i| match template[i] {
+        Segment::Literal(l) => l == segments[i].1,
+        Segment::Variable(_) => true,
+    })
 }
 
 /// The path's variable segments when `template` matches it, as places in the
@@ -142,15 +155,15 @@ fn find(path: &str, method: &http::Method, surface: Surface) -> Found {
         return Found::Nothing;
     };
     let segments = segments.as_slice();
+    let templates = &*TEMPLATES;
     let on_path = || {
-        ROUTES
+        BY_LENGTH[segments.len()]
             .iter()
-            .zip(TEMPLATES.iter())
-            .enumerate()
-            .filter(|(_, (r, t))| fits(t, segments) && surface.answers(r))
+            .map(|&i| (i, &ROUTES[i], &templates[i]))
+            .filter(|(_, r, t)| fits(t, segments) && surface.answers(r))
     };
     let mut first = None;
-    for (i, (route, template)) in on_path() {
+    for (i, route, template) in on_path() {
         first.get_or_insert(i);
         if route.verb.answers(method) {
             return Found::Route(i, matches(template, segments).unwrap_or_default());
@@ -158,7 +171,7 @@ fn find(path: &str, method: &http::Method, surface: Surface) -> Found {
     }
     match first {
         None => Found::Nothing,
-        Some(i) => Found::OtherMethods(i, allow(on_path().map(|(_, (r, _))| r))),
+        Some(i) => Found::OtherMethods(i, allow(on_path().map(|(_, r, _)| r))),
     }
 }
 
@@ -215,19 +228,24 @@ async fn dispatch(
 }
 
 /// Checks the right the route asks for, then runs its handler.
+///
+/// The checks' futures are on the heap: each reads a token from Postgres and
+/// is 4 KiB, which every request's future would otherwise carry, the open
+/// routes' too (signing, counter reads), and hyper moves a request's future
+/// a few times (measured in benches/BENCHMARKS.md, "Counter reads").
 async fn run(handler: Handler, call: Call<'_>) -> Answer {
     match handler {
         Handler::Open(f) => f(call).await,
         Handler::Admin(f) => {
-            let token = call.admin().await?;
+            let token = Box::pin(call.admin()).await?;
             f(call, token).await
         }
         Handler::Organizer(f) => {
-            let managed = call.managed().await?;
+            let managed = Box::pin(call.managed()).await?;
             f(call, managed).await
         }
         Handler::Reader(f) => {
-            let reading = call.reading().await?;
+            let reading = Box::pin(call.reading()).await?;
             f(call, reading).await
         }
     }
@@ -262,8 +280,8 @@ mod tests {
                     Segment::Variable(name) => format!("x-{name}"),
                 })
                 .collect();
-            let example = example.join("/");
-            let example = segments(&example).expect("within MAX_SEGMENTS");
+            let example_path = format!("/{}", example.join("/"));
+            let example = segments(&example_path).expect("within MAX_SEGMENTS");
             let example = example.as_slice();
             let first = ROUTES
                 .iter()
@@ -274,6 +292,15 @@ mod tests {
                 })
                 .map(|(j, _)| j);
             assert_eq!(first, Some(i), "{} is shadowed", route.path);
+            // And the router, which compares a path only with the templates
+            // of its length, finds it.
+            let method = route.verb.method();
+            assert!(
+                matches!(find(&example_path, &method, Surface::Everything), Found::Route(j, _) if j == i),
+                "{} {} is not found",
+                route.verb.name(),
+                route.path
+            );
         }
     }
 
@@ -330,6 +357,29 @@ mod tests {
             find("/v1/petitions/x/count/a/b/c", &get, Surface::Everything),
             Found::Nothing
         ));
+    }
+
+    /// The size of the future `f` makes, without making one.
+    fn future_size<A, F: std::future::Future>(_: impl FnOnce(A) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every request's future carries no token check's: those read Postgres
+    /// and are 4 KiB each; inline, they made every request's future 6 KiB,
+    /// which hyper moves a few times (`run`).
+    #[test]
+    fn a_requests_future_carries_no_token_check() {
+        type Args<'a> = (
+            &'a crate::App,
+            &'a crate::config::HttpConfig,
+            http::Request<hyper::body::Incoming>,
+            std::net::SocketAddr,
+            Surface,
+        );
+        let request = future_size(|a: Args<'_>| super::handle(a.0, a.1, a.2, a.3, a.4));
+        let check = future_size(|call: &crate::call::Call<'_>| call.admin());
+        assert!(check > 2048, "a token check's future is {check} bytes");
+        assert!(request < check, "a request's future is {request} bytes");
     }
 
     #[test]

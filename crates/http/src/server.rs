@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::client_address::TrustedProxies;
 use crate::config::HttpConfig;
 use crate::connections::{ConnectionLimits, Connections};
+use crate::head_timer::HeadTimer;
 use crate::router::Surface;
 use crate::{App, memory, router};
 
@@ -89,9 +90,9 @@ pub async fn serve(
     // listener does not hold a stop for the idle time a proxy's may need.
     let graceful = GracefulShutdown::new();
     let graceful_operator = GracefulShutdown::new();
+    // Each connection gets a clone with its own timer (`head_timer`).
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+    http.header_read_timeout(config.header_read_timeout)
         .max_header_size(MAX_HEAD_BYTES);
     let closed_many = Arc::new(Notify::new());
     let public = Connections::new(
@@ -250,9 +251,11 @@ impl Acceptor<'_> {
             let conf = conf.clone();
             async move { Ok::<_, Infallible>(router::handle(&app, &conf, req, peer, surface).await) }
         });
+        let mut http = self.http.clone();
+        http.timer(HeadTimer::default());
         let connection = self
             .graceful
-            .watch(self.http.serve_connection(TokioIo::new(stream), service));
+            .watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(may_sign);

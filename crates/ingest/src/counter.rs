@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, watch};
 use tracing::warn;
 use undersigned_domain::{Country, SignerKind};
@@ -55,7 +56,9 @@ struct Held {
 #[derive(Default)]
 pub struct Counter {
     held: std::sync::Mutex<HashMap<i64, Held>>,
-    views: RwLock<HashMap<i64, Arc<CountView>>>,
+    /// By petition id (the service's own, so a fast hash; read on every
+    /// counter read).
+    views: RwLock<FxHashMap<i64, Arc<CountView>>>,
     /// Each watched petition's newest view, for whoever waits on a change
     /// (the live stream): one sender a petition, however many watch it.
     watched: std::sync::Mutex<HashMap<i64, watch::Sender<Arc<CountView>>>>,

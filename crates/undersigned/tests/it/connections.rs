@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{Namespace, TestApp};
+use crate::support::{Namespace, TestApp, read_answer};
 
 const FLOODER: [u8; 4] = [127, 0, 0, 1];
 const NEIGHBOUR: [u8; 4] = [127, 0, 0, 2];
@@ -156,6 +156,67 @@ async fn too_many_or_too_large_headers_are_answered_431_and_a_browsers_are_serve
     );
     // The service goes on serving.
     assert_eq!(status_of(&app, &request(0, 0)).await, "HTTP/1.1 200 OK");
+    app.stop().await;
+    ns.clean().await;
+}
+
+/// Asks for `/healthz` on `stream`, kept alive, and reads the answer's
+/// status line.
+async fn healthz_on(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: undersigned\r\n\r\n")
+        .await
+        .unwrap();
+    let (head, _) = read_answer(stream).await;
+    head.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Whether the service closes `stream` within `within`.
+async fn closes(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buffer = [0u8; 64];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut buffer)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Each request head has the header timeout from the moment the service
+/// waits for it, on a connection that has already served many: a head that
+/// dribbles in, and a connection left idle, are closed at its end, not
+/// before; requests that keep coming in time are served past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_head_gets_the_header_timeout_and_no_more() {
+    let ns = Namespace::new();
+    let app = TestApp::start(&ns, |c| c.header_read_timeout_secs = 1).await;
+    let to: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+
+    // Requests 0.4 s apart for 2.4 s: the first head's deadline passes
+    // early on, and the connection is served throughout.
+    let mut kept = TcpStream::connect(to).await.unwrap();
+    for i in 0..7 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        assert_eq!(healthz_on(&mut kept).await, "http/1.1 200 ok");
+    }
+    // Then idle: closed once its next head is a timeout late, not earlier.
+    assert!(!closes(&mut kept, Duration::from_millis(500)).await);
+    assert!(
+        closes(&mut kept, Duration::from_secs(3)).await,
+        "an idle connection is closed"
+    );
+
+    // A head begun after a served request and never finished: closed too.
+    let mut slow = TcpStream::connect(to).await.unwrap();
+    assert_eq!(healthz_on(&mut slow).await, "http/1.1 200 ok");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    slow.write_all(b"Host: undersigned\r\n").await.unwrap();
+    assert!(
+        closes(&mut slow, Duration::from_secs(3)).await,
+        "a dribbled head is cut off"
+    );
     app.stop().await;
     ns.clean().await;
 }

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use undersigned::{Config, Policy, Supervisor};
 
 use crate::durability::wait_ready;
-use crate::support::{Namespace, TestApp, idle_clients, receipt, signer, stored};
+use crate::support::{Namespace, TestApp, idle_clients, read_answer, receipt, signer, stored};
 
 /// What the service's own runtime saw: how `run` ended, and how many tasks
 /// were still alive on it once the connections it dropped had closed.
@@ -149,33 +149,6 @@ async fn a_vital_task_that_dies_stops_the_service_with_its_error() {
     ns.clean().await;
 }
 
-/// Reads one HTTP/1.1 answer with a `content-length` off `stream`: its head,
-/// lower-cased, and its body.
-async fn answer(stream: &mut tokio::net::TcpStream) -> (String, String) {
-    use tokio::io::AsyncReadExt;
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&got).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().expect("a length"));
-            if got.len() >= end + 4 + length {
-                return (head, text[end + 4..end + 4 + length].to_owned());
-            }
-        }
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
-            .await
-            .expect("an answer within 5 s")
-            .expect("the connection still open");
-        assert!(n > 0, "closed without an answer, after {got:?}");
-        got.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// Behind a proxy, a connection the service closed while idle could cross a
 /// request the proxy was sending on it: that request would get no answer
 /// (nginx answers its client 502 and, for a POST, tries no other instance).
@@ -199,7 +172,7 @@ async fn a_connection_idle_at_the_stop_is_still_answered_and_told_to_close() {
     kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
         .await
         .unwrap();
-    let (head, _) = answer(&mut kept).await;
+    let (head, _) = read_answer(&mut kept).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(!head.contains("connection: close"), "{head}");
 
@@ -216,7 +189,7 @@ async fn a_connection_idle_at_the_stop_is_still_answered_and_told_to_close() {
         body.len()
     );
     kept.write_all(request.as_bytes()).await.unwrap();
-    let (head, body) = answer(&mut kept).await;
+    let (head, body) = read_answer(&mut kept).await;
     assert!(head.starts_with("http/1.1 202"), "{head}\n{body}");
     assert!(head.contains("connection: close"), "{head}");
     let receipt: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -774,3 +774,30 @@ pub async fn in_browser(script: &str, env: &[(&str, &str)]) -> Value {
     assert_eq!(outcome["ok"], true, "{outcome}");
     outcome
 }
+
+/// Reads one HTTP/1.1 answer with a `content-length` off `stream`: its head,
+/// lower-cased, and its body.
+pub async fn read_answer(stream: &mut tokio::net::TcpStream) -> (String, String) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("a length"));
+            if got.len() >= end + 4 + length {
+                return (head, text[end + 4..end + 4 + length].to_owned());
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("an answer within 5 s")
+            .expect("the connection still open");
+        assert!(n > 0, "closed without an answer, after {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
