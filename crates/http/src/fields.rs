@@ -77,7 +77,10 @@ impl Fields {
     pub fn text(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
             Self::Form(map) => map.get(name).cloned(),
-            Self::Json(map) => json_text(name, map.get(name)?.clone(), errors),
+            Self::Json(map) => match map.get(name)? {
+                Value::String(s) => Some(s.clone()),
+                other => no_text(name, other, errors),
+            },
         }
     }
 
@@ -99,7 +102,10 @@ impl Fields {
     /// a flag has nothing to clear.
     pub fn flag(&self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
         match self {
-            Self::Json(map) => json_flag(name, map.get(name)?.clone(), errors),
+            Self::Json(map) => match map.get(name)? {
+                Value::String(s) => Some(s.clone()),
+                other => flag_of(name, other, errors),
+            },
             Self::Form(_) => self.text(name, errors),
         }
     }
@@ -214,25 +220,38 @@ impl Fields {
 /// value is refused as `not_a_string`.
 fn json_text(name: &'static str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
     match value {
-        Value::Null => None,
         Value::String(s) => Some(s),
-        _ => {
-            errors.push(FieldError::new(name, "not_a_string"));
-            None
-        }
+        other => no_text(name, &other, errors),
     }
+}
+
+/// [`json_text`] of a value that is no string (read where it lies: a large
+/// one refused is not copied first).
+fn no_text(name: &'static str, value: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    if !value.is_null() {
+        errors.push(FieldError::new(name, "not_a_string"));
+    }
+    None
 }
 
 /// A JSON value read as a flag: a boolean as its text, `null` refused as
 /// `not_a_boolean`, anything else read as text.
 fn json_flag(name: &'static str, value: Value, errors: &mut Vec<FieldError>) -> Option<String> {
     match value {
+        Value::String(s) => Some(s),
+        other => flag_of(name, &other, errors),
+    }
+}
+
+/// [`json_flag`] of a value that is no string.
+fn flag_of(name: &'static str, value: &Value, errors: &mut Vec<FieldError>) -> Option<String> {
+    match value {
         Value::Bool(b) => Some(b.to_string()),
         Value::Null => {
             errors.push(FieldError::new(name, "not_a_boolean"));
             None
         }
-        other => json_text(name, other, errors),
+        other => no_text(name, other, errors),
     }
 }
 
@@ -257,12 +276,12 @@ impl TakeFields for Fields {
 }
 
 /// The fields of a JSON object body named in `names`, picked out in one pass
-/// over it. The others are read as JSON, as [`Fields::parse`] reads them (so
-/// a body it refuses is refused alike), and kept nowhere; no map is built and
-/// no name copied. The signing path reads its JSON bodies so: the map of a
-/// whole body, its names copied and then searched for each field, cost about
-/// 3,000 instructions a signature (benches/BENCHMARKS.md, "A signature's
-/// body read in one pass").
+/// over it. The others are read as JSON, as [`Fields::parse`] reads them (a
+/// body it refuses is refused too, in the same words unless the body is no
+/// object), and kept nowhere; no map is built and no name copied. The
+/// signing path reads its JSON bodies so: the map of a whole body, its names
+/// copied and then searched for each field, cost about 3,000 instructions a
+/// signature (benches/BENCHMARKS.md, "Requests cost less").
 pub(crate) struct Picked<const N: usize> {
     names: &'static [&'static str; N],
     values: [Option<Value>; N],
@@ -539,12 +558,31 @@ mod tests {
             let picked = refusal(Picked::parse(&["a", "b"], body));
             assert_eq!(picked, whole, "{}", String::from_utf8_lossy(body));
         }
-        // The one difference: a number followed by anything is no object,
-        // where the whole parse first finds the characters after it.
-        assert_eq!(
-            refusal(Picked::parse(&["a"], b"123abc")),
-            "The body must be a JSON object."
-        );
+        // The one difference: a body that is no object, followed by
+        // anything or cut short, is told it is no object, where the whole
+        // parse first finds the characters after it or the cut.
+        for body in [
+            &b"123abc"[..],
+            b"[1]x",
+            br#""a"x"#,
+            b"truex",
+            b"[",
+            b"[1,",
+            b"[\xFF",
+        ] {
+            assert_eq!(
+                refusal(Picked::parse(&["a"], body)),
+                "The body must be a JSON object.",
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(
+                refusal(Fields::parse(BodyKind::Json, body))
+                    .starts_with("The body is not valid JSON"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     /// Each field picked is as the map holds it; the last of a name sent

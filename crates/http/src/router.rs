@@ -68,9 +68,8 @@ static TEMPLATES: LazyLock<Vec<Vec<Segment>>> = LazyLock::new(|| {
 pub(crate) const MAX_SEGMENTS: usize = 6;
 
 /// The routes whose templates have each number of segments, in the table's
-/// order: a path is compared only with the templates of its length (about a
-/// fifth of the table; walking all of it cost a counter read 980
-/// instructions, benches/BENCHMARKS.md).
+/// order: a path is compared only with the templates of its length, about a
+/// fifth of the table.
 static BY_LENGTH: LazyLock<[Vec<usize>; MAX_SEGMENTS + 1]> = LazyLock::new(|| {
     let mut by_length: [Vec<usize>; MAX_SEGMENTS + 1] = Default::default();
     for (i, template) in TEMPLATES.iter().enumerate() {
@@ -114,16 +113,15 @@ fn segments(path: &str) -> Option<Segments<'_>> {
 /// where routes sharing a prefix differ, so a route that does not fit costs
 /// a length comparison or two.
 fn fits(template: &[Segment], segments: &[(usize, &str)]) -> bool {
-    if template.len() != segments.len() {
-        return false;
-    }
-    // Indexed, not zipped and reversed: a route that does not fit is a
-    // length or two compared, where the iterators' set-up cost more than
-    // the comparisons (benches/BENCHMARKS.md, "Counter reads").
-    (0..template.len()).rev().all(|i| match template[i] {
-        Segment::Literal(l) => l == segments[i].1,
-        Segment::Variable(_) => true,
-    })
+    template.len() == segments.len()
+        && template
+            .iter()
+            .zip(segments)
+            .rev()
+            .all(|(t, (_, s))| match t {
+                Segment::Literal(l) => l == s,
+                Segment::Variable(_) => true,
+            })
 }
 
 /// The path's variable segments when `template` matches it, as places in the
@@ -232,7 +230,7 @@ async fn dispatch(
 /// The checks' futures are on the heap: each reads a token from Postgres and
 /// is 4 KiB, which every request's future would otherwise carry, the open
 /// routes' too (signing, counter reads), and hyper moves a request's future
-/// a few times (measured in benches/BENCHMARKS.md, "Counter reads").
+/// a few times (benches/BENCHMARKS.md, "Requests cost less").
 async fn run(handler: Handler, call: Call<'_>) -> Answer {
     match handler {
         Handler::Open(f) => f(call).await,

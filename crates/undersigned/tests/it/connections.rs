@@ -183,40 +183,58 @@ async fn closes(stream: &mut TcpStream, within: Duration) -> bool {
 /// Each request head has the header timeout from the moment the service
 /// waits for it, on a connection that has already served many: a head that
 /// dribbles in, and a connection left idle, are closed at its end, not
-/// before; requests that keep coming in time are served past it.
+/// before; requests that keep coming in time are served past it. Three
+/// connections wait at once, each on its own timer: one shared would wake
+/// only the connection that looked at it last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_head_gets_the_header_timeout_and_no_more() {
     let ns = Namespace::new();
-    let app = TestApp::start(&ns, |c| c.header_read_timeout_secs = 1).await;
+    let app = TestApp::start(&ns, |c| c.header_read_timeout_secs = 2).await;
     let to: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
-
-    // Requests 0.4 s apart for 2.4 s: the first head's deadline passes
-    // early on, and the connection is served throughout.
-    let mut kept = TcpStream::connect(to).await.unwrap();
-    for i in 0..7 {
-        if i > 0 {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+    let connect = || async {
+        let mut stream = TcpStream::connect(to).await.unwrap();
+        assert_eq!(healthz_on(&mut stream).await, "http/1.1 200 ok");
+        stream
+    };
+    // Requests 0.8 s apart for 4.8 s: the first head's deadline passes
+    // early on, and the connection is served throughout. Then idle: closed
+    // once its next head is a timeout late, not earlier.
+    let kept = async {
+        let mut kept = connect().await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            assert_eq!(healthz_on(&mut kept).await, "http/1.1 200 ok");
         }
-        assert_eq!(healthz_on(&mut kept).await, "http/1.1 200 ok");
-    }
-    // Then idle: closed once its next head is a timeout late, not earlier.
-    assert!(!closes(&mut kept, Duration::from_millis(500)).await);
-    assert!(
-        closes(&mut kept, Duration::from_secs(3)).await,
-        "an idle connection is closed"
-    );
-
-    // A head begun after a served request and never finished: closed too.
-    let mut slow = TcpStream::connect(to).await.unwrap();
-    assert_eq!(healthz_on(&mut slow).await, "http/1.1 200 ok");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    slow.write_all(b"Host: undersigned\r\n").await.unwrap();
-    assert!(
-        closes(&mut slow, Duration::from_secs(3)).await,
-        "a dribbled head is cut off"
-    );
+        assert!(
+            !closes(&mut kept, Duration::from_secs(1)).await,
+            "closed early"
+        );
+        assert!(
+            closes(&mut kept, Duration::from_secs(4)).await,
+            "an idle connection is closed"
+        );
+    };
+    // Idle from its first answer on.
+    let idle = async {
+        let mut idle = connect().await;
+        assert!(
+            closes(&mut idle, Duration::from_secs(4)).await,
+            "an idle connection is closed"
+        );
+    };
+    // A head begun after a served request and never finished.
+    let dribbled = async {
+        let mut slow = connect().await;
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        slow.write_all(b"Host: undersigned\r\n").await.unwrap();
+        assert!(
+            closes(&mut slow, Duration::from_secs(4)).await,
+            "a dribbled head is cut off"
+        );
+    };
+    tokio::join!(kept, idle, dribbled);
     app.stop().await;
     ns.clean().await;
 }
