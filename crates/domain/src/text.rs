@@ -37,7 +37,7 @@ impl Text {
                 out.push(' ');
                 chars += 1;
             }
-            // ASCII is its own NFC: most names and cities skip composing.
+            // ASCII is its own NFC: a word in ASCII skips composing.
             let composed: &mut dyn Iterator<Item = char> = if word.is_ascii() {
                 &mut word.chars()
             } else {
