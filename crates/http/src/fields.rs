@@ -84,19 +84,6 @@ impl Fields {
         }
     }
 
-    /// As [`Fields::text`], taking the value out rather than copying it: for
-    /// a field read once, on the signing path.
-    pub fn take_text(
-        &mut self,
-        name: &'static str,
-        errors: &mut Vec<FieldError>,
-    ) -> Option<String> {
-        match self {
-            Self::Form(map) => map.remove(name),
-            Self::Json(map) => json_text(name, map.remove(name)?, errors),
-        }
-    }
-
     /// A boolean, as JSON `true`/`false` or as the text a form sends. JSON
     /// `null` is no boolean (422 `not_a_boolean`): the contract says so, and
     /// a flag has nothing to clear.
@@ -259,7 +246,8 @@ fn flag_of(name: &'static str, value: &Value, errors: &mut Vec<FieldError>) -> O
 /// body, whether all of it was parsed ([`Fields`]) or only the fields it
 /// reads were picked out ([`Picked`]).
 pub(crate) trait TakeFields {
-    /// As [`Fields::take_text`].
+    /// As [`Fields::text`], taking the value out rather than copying it: a
+    /// signature's fields are each read once.
     fn take_text(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String>;
     /// As [`Fields::flag`].
     fn take_flag(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String>;
@@ -267,7 +255,10 @@ pub(crate) trait TakeFields {
 
 impl TakeFields for Fields {
     fn take_text(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
-        Fields::take_text(self, name, errors)
+        match self {
+            Self::Form(map) => map.remove(name),
+            Self::Json(map) => json_text(name, map.remove(name)?, errors),
+        }
     }
 
     fn take_flag(&mut self, name: &'static str, errors: &mut Vec<FieldError>) -> Option<String> {
